@@ -1,0 +1,1 @@
+//! Cookies: parsing the `Cookie` header, building `Set-Cookie`, signing ids.

@@ -1,0 +1,10 @@
+//! The session itself: its id, its data, its record.
+
+mod data;
+mod id;
+mod record;
+
+pub use data::{MAX_KEY_LEN, RawJson, SessionData, merge_patch};
+pub(crate) use data::check_key;
+pub use id::{GENERATED_ID_BYTES, MAX_ID_LEN, MIN_ID_LEN, SessionId};
+pub use record::Record;
