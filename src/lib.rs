@@ -1,9 +1,42 @@
 //! sessync: one session store shared by every worker of a web application.
-#![warn(missing_docs)]
+//!
+//! ```text
+//! src/
+//!   lib.rs           this map
+//!   error.rs         Error: the outcomes callers plan for, misuse, environment
+//!   config.rs        store URLs (mem://?ttl=…) and StoreOptions
+//!   clock.rs         Clock (injected time), SystemClock, ManualClock, Parker
+//!   command.rs       Command / Reply: the store actor's messages, transport-free
+//!   store.rs         Store: the contract, over any backend
+//!   flow.rs          Sessions / Session: the request flow, begin → get/set … → commit
+//!   session/         SessionId, SessionData (per-key JSON), Record, merge patch
+//!   cookie/          Cookie header parsing, Set-Cookie, HMAC signing
+//!   backend/memory/  mem://: sharded state machine + expiry actor thread
+//! ```
+//!
+//! The contract: a session is a JSON object with a version; writes can be compare-and-swap,
+//! merge patches or atomic increments; a per-session lock hands out fencing tokens that
+//! refuse stale writers; destroyed sessions leave tombstones so logout cannot be undone;
+//! rotated ids keep answering reads for a grace period. See `docs/architecture.md`.
 
+pub mod backend;
+pub mod clock;
+pub mod command;
+pub mod config;
 pub mod cookie;
 pub mod error;
 pub mod session;
+pub mod store;
 
+pub use backend::Stats;
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use command::{Command, PatchOp, Patched, Reply, Touched, WriteOpts};
+pub use config::{Eviction, StoreOptions};
 pub use error::{Error, Result};
 pub use session::{RawJson, Record, SessionData, SessionId};
+pub use store::Store;
+
+mod version {
+    include!(concat!(env!("OUT_DIR"), "/version.rs"));
+}
+pub use version::{VERSION_MAJOR, VERSION_MINOR, VERSION_NUMBER, VERSION_PATCH};

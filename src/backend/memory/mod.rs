@@ -1,0 +1,398 @@
+//! `mem://`: the store inside the process.
+//!
+//! The sessions live in shards chosen by a hash of the id, each behind its own mutex. A
+//! caller applies its command directly to the owning shard under that mutex — no thread
+//! hop, no channel — so threads working on different sessions never wait for each other.
+//! The actor role of the seed (one owner that serializes what must be serialized) is a
+//! background thread that runs the shards' timers: session expiry, tombstone and alias
+//! clean-up, and lock leases that ran out. It sleeps until the earliest deadline, is woken
+//! when an earlier one is added, and does work proportional to what is due.
+
+mod shard;
+
+use std::{
+    collections::{HashMap, HashSet},
+    hash::{BuildHasher, Hash, RandomState},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+    },
+    thread::JoinHandle,
+};
+
+use parking_lot::{Mutex, MutexGuard};
+
+use self::shard::{Ctx, Gone, Shard, Step, Wake};
+use super::{Backend, Stats};
+use crate::{
+    clock::{Clock, Parker},
+    command::{Command, Reply},
+    config::{Eviction, StoreOptions},
+    error::{Error, Result},
+    session::SessionId,
+};
+
+pub use shard::MAX_OWNER_LEN;
+
+/// Most redirects followed from a rotated id to its successor in one operation.
+const MAX_HOPS: usize = 8;
+/// Most evictions tried to make room for one new session.
+const MAX_EVICTION_TRIES: usize = 16;
+
+type OwnerIndex = HashMap<Arc<str>, HashSet<SessionId>>;
+
+struct Inner {
+    shards: Box<[Mutex<Shard>]>,
+    owners: Box<[Mutex<OwnerIndex>]>,
+    hasher: RandomState,
+    opts: StoreOptions,
+    touch_interval: u64,
+    clock: Arc<dyn Clock>,
+    live: AtomicUsize,
+    wake: Wake,
+    shutdown: AtomicBool,
+}
+
+/// The in-process backend. Dropping it stops its actor thread.
+pub struct Memory {
+    inner: Arc<Inner>,
+    actor: Option<JoinHandle<()>>,
+}
+
+impl Memory {
+    /// Opens an empty store with these options, reading time from `clock`.
+    pub fn new(opts: StoreOptions, clock: Arc<dyn Clock>) -> Result<Memory> {
+        opts.validate()?;
+        let inner = Arc::new(Inner {
+            shards: (0..opts.shards).map(|_| Mutex::new(Shard::default())).collect(),
+            owners: (0..opts.shards).map(|_| Mutex::new(HashMap::new())).collect(),
+            hasher: RandomState::new(),
+            touch_interval: opts.touch_interval_ms(),
+            opts,
+            clock,
+            live: AtomicUsize::new(0),
+            wake: Wake {
+                parker: Arc::new(Parker::new()),
+                next: AtomicU64::new(u64::MAX),
+            },
+            shutdown: AtomicBool::new(false),
+        });
+        let weak = Arc::downgrade(&inner);
+        let parker = inner.wake.parker.clone();
+        let clock = inner.clock.clone();
+        let actor = std::thread::Builder::new()
+            .name("sessync-expiry".into())
+            .spawn(move || actor(weak, parker, clock))
+            .map_err(|e| Error::Backend(format!("cannot start the expiry thread: {e}")))?;
+        Ok(Memory {
+            inner,
+            actor: Some(actor),
+        })
+    }
+}
+
+impl Drop for Memory {
+    fn drop(&mut self) {
+        self.inner.shutdown.store(true, Ordering::Release);
+        self.inner.wake.parker.unpark();
+        if let Some(t) = self.actor.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The actor: runs due timers in every shard, then sleeps until the next deadline.
+fn actor(inner: std::sync::Weak<Inner>, parker: Arc<Parker>, clock: Arc<dyn Clock>) {
+    loop {
+        let next = {
+            let Some(inner) = inner.upgrade() else { return };
+            if inner.shutdown.load(Ordering::Acquire) {
+                return;
+            }
+            inner.wake.next.store(u64::MAX, Ordering::Release);
+            let mut next = u64::MAX;
+            for i in 0..inner.shards.len() {
+                let mut s = inner.shards[i].lock();
+                let ctx = inner.ctx();
+                if let Some(at) = s.run_timers(&ctx) {
+                    next = next.min(at);
+                }
+                inner.sync_owners(&mut s);
+            }
+            inner.wake.next.store(next, Ordering::Release);
+            next
+        };
+        clock.park(&parker, (next != u64::MAX).then_some(next));
+    }
+}
+
+impl Inner {
+    fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            now: self.clock.now_ms(),
+            opts: &self.opts,
+            touch_interval: self.touch_interval,
+            live: &self.live,
+            wake: &self.wake,
+        }
+    }
+
+    fn slot(&self, id: &SessionId) -> usize {
+        (self.hasher.hash_one(id) as usize) & (self.shards.len() - 1)
+    }
+
+    fn shard(&self, id: &SessionId) -> MutexGuard<'_, Shard> {
+        self.shards[self.slot(id)].lock()
+    }
+
+    fn owner_slot(&self, owner: &str) -> usize {
+        let mut h = self.hasher.build_hasher();
+        owner.hash(&mut h);
+        (std::hash::Hasher::finish(&h) as usize) & (self.owners.len() - 1)
+    }
+
+    /// Applies the owner changes a shard step recorded. Called with the shard locked, so
+    /// the index never disagrees with the sessions for longer than one operation.
+    fn sync_owners(&self, s: &mut Shard) {
+        for (id, old, new) in s.idx.owner_changes.drain(..) {
+            if let Some(o) = old {
+                let mut idx = self.owners[self.owner_slot(&o)].lock();
+                if let Some(set) = idx.get_mut(&o) {
+                    set.remove(&id);
+                    if set.is_empty() {
+                        idx.remove(&o);
+                    }
+                }
+            }
+            if let Some(n) = new {
+                let mut idx = self.owners[self.owner_slot(&n)].lock();
+                idx.entry(n).or_default().insert(id);
+            }
+        }
+    }
+
+    /// Runs a single-shard step on `id`'s shard, keeping the owner index in sync.
+    fn on_shard<T>(&self, id: &SessionId, f: impl FnOnce(&mut Shard, &Ctx) -> T) -> T {
+        let mut s = self.shard(id);
+        let ctx = self.ctx();
+        s.idx.counters.ops += 1;
+        let out = f(&mut s, &ctx);
+        if !s.idx.owner_changes.is_empty() {
+            self.sync_owners(&mut s);
+        }
+        out
+    }
+
+    /// Runs a step that may create a session; makes room by eviction when configured.
+    fn creating(&self, id: &SessionId, f: impl Fn(&mut Shard, &Ctx) -> Result<Reply>) -> Result<Reply> {
+        let mut tries = 0;
+        loop {
+            match self.on_shard(id, &f) {
+                Err(Error::Full) if self.opts.eviction == Eviction::Lru && tries < MAX_EVICTION_TRIES => {
+                    tries += 1;
+                    self.evict_one();
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Evicts the session with the oldest recorded access across all shards.
+    fn evict_one(&self) {
+        let mut best: Option<(u64, SessionId, usize)> = None;
+        for (i, s) in self.shards.iter().enumerate() {
+            if let Some((at, id)) = s.lock().lru_head() {
+                if best.is_none_or(|(b, _, _)| at < b) {
+                    best = Some((at, id, i));
+                }
+            }
+        }
+        if let Some((at, id, i)) = best {
+            let mut s = self.shards[i].lock();
+            let ctx = self.ctx();
+            if s.lru_head() == Some((at, id)) {
+                s.remove(&id, Gone::Evicted, &ctx);
+            }
+            self.sync_owners(&mut s);
+        }
+    }
+
+    fn fetch(&self, mut id: SessionId, touch: bool) -> Result<Reply> {
+        for _ in 0..MAX_HOPS {
+            match self.on_shard(&id, |s, ctx| s.fetch(id, touch, ctx)) {
+                Step::Done(r) => return r,
+                Step::Redirect(to) => id = to,
+                Step::Queued(_) => break,
+            }
+        }
+        Ok(Reply::Record {
+            record: None,
+            touched: false,
+        })
+    }
+
+    fn lock(&self, id: SessionId, lease_ms: u64, wait_ms: u64) -> Result<Reply> {
+        if lease_ms == 0 {
+            return Err(Error::invalid("lock lease must be greater than 0"));
+        }
+        let (step, deadline) = self.on_shard(&id, |s, ctx| {
+            (s.lock(id, lease_ms, wait_ms, ctx), ctx.now.saturating_add(wait_ms))
+        });
+        let w = match step {
+            Step::Done(r) => return r,
+            Step::Redirect(to) => return Err(Error::Rotated { to }),
+            Step::Queued(w) => w,
+        };
+        loop {
+            self.clock.park(&w.parker, Some(deadline));
+            let mut s = self.shard(&id);
+            if let Some(out) = w.outcome.lock().take() {
+                return out.map(|(token, record)| Reply::Locked { token, record });
+            }
+            if self.clock.now_ms() >= deadline {
+                s.cancel_wait(id, &w);
+                return Err(Error::LockTimeout);
+            }
+        }
+    }
+
+    fn destroy(&self, mut id: SessionId) -> Result<Reply> {
+        let mut existed = false;
+        for _ in 0..MAX_HOPS {
+            match self.on_shard(&id, |s, ctx| s.destroy(id, ctx)) {
+                Step::Done(r) => {
+                    if let Ok(Reply::Destroyed(e)) = r {
+                        existed |= e;
+                    }
+                    return Ok(Reply::Destroyed(existed));
+                }
+                Step::Redirect(to) => id = to,
+                Step::Queued(_) => break,
+            }
+        }
+        Ok(Reply::Destroyed(existed))
+    }
+
+    fn rotate(&self, id: SessionId, token: Option<u64>) -> Result<Reply> {
+        let to = SessionId::generate();
+        let (a, b) = (self.slot(&id), self.slot(&to));
+        // Both shards are held for the move, always in index order, so no reader ever sees
+        // the session under neither id (or both).
+        let (mut first, mut second) = if a == b {
+            (self.shards[a].lock(), None)
+        } else if a < b {
+            let x = self.shards[a].lock();
+            (x, Some(self.shards[b].lock()))
+        } else {
+            let y = self.shards[b].lock();
+            (self.shards[a].lock(), Some(y))
+        };
+        let ctx = self.ctx();
+        first.idx.counters.ops += 1;
+        let entry = first.take_for_rotation(id, to, token, &ctx)?;
+        let owner = entry.owner();
+        match second.as_mut() {
+            Some(s) => s.put_rotated(to, entry, &ctx),
+            None => first.put_rotated(to, entry, &ctx),
+        }
+        if let Some(o) = owner {
+            let mut idx = self.owners[self.owner_slot(&o)].lock();
+            if let Some(set) = idx.get_mut(&o) {
+                set.remove(&id);
+                set.insert(to);
+            }
+        }
+        Ok(Reply::Rotated(to))
+    }
+
+    fn sessions_of(&self, owner: &str) -> Vec<SessionId> {
+        let ids: Vec<SessionId> = self.owners[self.owner_slot(owner)]
+            .lock()
+            .get(owner)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default();
+        let mut live: Vec<SessionId> = ids
+            .into_iter()
+            .filter(|id| {
+                self.on_shard(id, |s, ctx| s.owner_of(id, ctx))
+                    .is_some_and(|o| &*o == owner)
+            })
+            .collect();
+        live.sort();
+        live
+    }
+
+    fn destroy_owned(&self, owner: &str) -> usize {
+        let mut n = 0;
+        // Sessions can gain this owner while we work; go again until none is left, with a
+        // bound so a writer that keeps adding cannot hold us here forever.
+        for _ in 0..MAX_HOPS {
+            let ids = self.sessions_of(owner);
+            if ids.is_empty() {
+                break;
+            }
+            for id in ids {
+                let gone = self.on_shard(&id, |s, ctx| {
+                    if s.owner_of(&id, ctx).is_some_and(|o| &*o == owner) {
+                        matches!(s.destroy(id, ctx), Step::Done(Ok(Reply::Destroyed(true))))
+                    } else {
+                        false
+                    }
+                });
+                n += usize::from(gone);
+            }
+        }
+        n
+    }
+}
+
+impl Backend for Memory {
+    fn execute(&self, cmd: Command) -> Result<Reply> {
+        let inner = &*self.inner;
+        match cmd {
+            Command::Fetch { id, touch } => inner.fetch(id, touch),
+            Command::Write { id, data, opts } => {
+                inner.creating(&id, |s, ctx| s.write(id, data.clone(), opts, ctx))
+            }
+            Command::Patch { id, ops, opts } => {
+                inner.creating(&id, |s, ctx| s.patch(id, &ops, opts, ctx))
+            }
+            Command::Lock {
+                id,
+                lease_ms,
+                wait_ms,
+            } => inner.lock(id, lease_ms, wait_ms),
+            Command::Unlock { id, token } => inner.on_shard(&id, |s, ctx| s.unlock(id, token, ctx)),
+            Command::Touch { id } => inner.on_shard(&id, |s, ctx| s.touch(id, ctx)),
+            Command::Destroy { id } => inner.destroy(id),
+            Command::Rotate { id, token } => inner.rotate(id, token),
+            Command::Owned { owner } => {
+                shard::check_owner(&owner)?;
+                Ok(Reply::Sessions(inner.sessions_of(&owner)))
+            }
+            Command::DestroyOwned { owner } => {
+                shard::check_owner(&owner)?;
+                Ok(Reply::Count(inner.destroy_owned(&owner)))
+            }
+        }
+    }
+
+    fn stats(&self) -> Stats {
+        let mut st = Stats::default();
+        for s in self.inner.shards.iter() {
+            let s = s.lock();
+            let c = s.idx.counters;
+            let (sessions, tombstones, aliases, timers) = s.sizes();
+            st.sessions += sessions as u64;
+            st.tombstones += tombstones as u64;
+            st.aliases += aliases as u64;
+            st.timers += timers as u64;
+            st.operations += c.ops;
+            st.lock_waits += c.lock_waits;
+            st.lock_timeouts += c.lock_timeouts;
+            st.expirations += c.expirations;
+            st.evictions += c.evictions;
+        }
+        st
+    }
+}

@@ -1,0 +1,745 @@
+//! One shard of the in-process store: the state machine that owns its sessions.
+//!
+//! Everything here runs under the shard's mutex, so every command is atomic. Commands
+//! that touch one id are applied here whole; the few that span shards (rotation, the
+//! owner index, eviction) are composed by the parent module from the primitives below.
+
+use std::{
+    cmp::Reverse,
+    collections::{BTreeSet, BinaryHeap, HashMap, VecDeque},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+    },
+};
+
+use parking_lot::Mutex;
+
+use crate::{
+    clock::Parker,
+    command::{Patched, PatchOp, Reply, Touched, WriteOpts},
+    config::{Eviction, StoreOptions},
+    error::{Error, Result},
+    session::{Record, SessionData, SessionId, check_key},
+};
+
+/// Timers that only reclaim memory fire on this grid, so one actor pass handles many.
+/// Correctness never waits for them: every access checks the deadline itself.
+const SWEEP_GRID_MS: u64 = 1000;
+
+/// Longest owner string, in bytes.
+pub const MAX_OWNER_LEN: usize = 512;
+
+/// Per-operation context: the time, the limits, and the way to the actor.
+pub(super) struct Ctx<'a> {
+    pub now: u64,
+    pub opts: &'a StoreOptions,
+    pub touch_interval: u64,
+    pub live: &'a AtomicUsize,
+    pub wake: &'a Wake,
+}
+
+impl Ctx<'_> {
+    fn ms(d: std::time::Duration) -> u64 {
+        d.as_millis() as u64
+    }
+    fn expiry(&self, created: u64) -> u64 {
+        let idle = self.now.saturating_add(Self::ms(self.opts.ttl));
+        idle.min(created.saturating_add(Self::ms(self.opts.absolute_ttl)))
+    }
+}
+
+/// How shards reach the actor: the time of its next planned wake-up, and its parker.
+pub(super) struct Wake {
+    pub parker: Arc<Parker>,
+    /// `u64::MAX` while the actor is scanning (then every new timer wakes it).
+    pub next: AtomicU64,
+}
+
+/// A thread waiting for a session's lock.
+pub(super) struct Waiter {
+    pub lease_ms: u64,
+    pub parker: Arc<Parker>,
+    /// Set under the shard lock when the wait ends: the grant, or why it failed.
+    pub outcome: Mutex<Option<Result<(u64, Record)>>>,
+}
+
+impl Waiter {
+    pub fn new(lease_ms: u64) -> Arc<Waiter> {
+        Arc::new(Waiter {
+            lease_ms,
+            parker: Arc::new(Parker::new()),
+            outcome: Mutex::new(None),
+        })
+    }
+
+    fn finish(&self, outcome: Result<(u64, Record)>) {
+        *self.outcome.lock() = Some(outcome);
+        self.parker.unpark();
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Held {
+    token: u64,
+    until: u64,
+}
+
+/// A live session.
+pub(super) struct Entry {
+    data: Arc<SessionData>,
+    version: u64,
+    created: u64,
+    last_access: u64,
+    expires_at: u64,
+    owner: Option<Arc<str>>,
+    /// The last fencing token issued for this session.
+    fence: u64,
+    lock: Option<Held>,
+    waiters: VecDeque<Arc<Waiter>>,
+    /// The deadline of this session's pending expiry timer, if one is queued.
+    expiry_timer: Option<u64>,
+    /// The deadline of this session's pending lease timer, if one is queued.
+    lease_timer: Option<u64>,
+}
+
+impl Entry {
+    /// The session's owner.
+    pub(super) fn owner(&self) -> Option<Arc<str>> {
+        self.owner.clone()
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+enum Timer {
+    Lease,
+    Expire,
+    Tombstone,
+    Alias,
+}
+
+/// What a single-shard step leads to.
+pub(super) enum Step {
+    Done(Result<Reply>),
+    /// The id is an alias of a rotated session: continue with this id.
+    Redirect(SessionId),
+    /// The caller must wait for the lock.
+    Queued(Arc<Waiter>),
+}
+
+/// Why a session leaves the store.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Gone {
+    Expired,
+    Evicted,
+    Destroyed,
+}
+
+/// Counters, summed over shards by `stats()`.
+#[derive(Default, Clone, Copy)]
+pub(super) struct Counters {
+    pub ops: u64,
+    pub lock_waits: u64,
+    pub lock_timeouts: u64,
+    pub expirations: u64,
+    pub evictions: u64,
+}
+
+/// Everything of a shard besides the session map, so both can be borrowed at once.
+#[derive(Default)]
+pub(super) struct Index {
+    tombstones: HashMap<SessionId, u64>,
+    aliases: HashMap<SessionId, (SessionId, u64)>,
+    timers: BinaryHeap<Reverse<(u64, Timer, SessionId)>>,
+    /// (last access, id) of every session, when LRU eviction is on.
+    lru: BTreeSet<(u64, SessionId)>,
+    /// Owner changes not yet applied to the store's owner index: (id, old, new).
+    pub owner_changes: Vec<(SessionId, Option<Arc<str>>, Option<Arc<str>>)>,
+    pub counters: Counters,
+}
+
+/// One shard: its sessions and their bookkeeping.
+#[derive(Default)]
+pub(super) struct Shard {
+    sessions: HashMap<SessionId, Entry>,
+    pub idx: Index,
+}
+
+enum Found {
+    Live,
+    Alias(SessionId),
+    Tomb,
+    Absent,
+}
+
+fn record(id: SessionId, e: &Entry) -> Record {
+    Record {
+        id,
+        data: e.data.clone(),
+        version: e.version,
+        created: e.created,
+        last_access: e.last_access,
+        expires_at: e.expires_at,
+        owner: e.owner.clone(),
+    }
+}
+
+fn grid(at: u64) -> u64 {
+    at.div_ceil(SWEEP_GRID_MS).saturating_mul(SWEEP_GRID_MS)
+}
+
+impl Index {
+    fn schedule(&mut self, at: u64, kind: Timer, id: SessionId, ctx: &Ctx) {
+        self.timers.push(Reverse((at, kind, id)));
+        if at < ctx.wake.next.load(Ordering::Acquire) {
+            ctx.wake.parker.unpark();
+        }
+    }
+
+    fn lru_move(&mut self, ctx: &Ctx, id: SessionId, from: Option<u64>, to: Option<u64>) {
+        if ctx.opts.eviction != Eviction::Lru {
+            return;
+        }
+        if let Some(f) = from {
+            self.lru.remove(&(f, id));
+        }
+        if let Some(t) = to {
+            self.lru.insert((t, id));
+        }
+    }
+
+    /// Records an access: extends the idle expiry.
+    fn access(&mut self, e: &mut Entry, id: SessionId, ctx: &Ctx) {
+        self.lru_move(ctx, id, Some(e.last_access), Some(ctx.now));
+        e.last_access = ctx.now;
+        e.expires_at = ctx.expiry(e.created);
+        if e.expiry_timer.is_none() {
+            let at = grid(e.expires_at);
+            e.expiry_timer = Some(at);
+            self.schedule(at, Timer::Expire, id, ctx);
+        }
+    }
+
+    fn touch_if_due(&mut self, e: &mut Entry, id: SessionId, ctx: &Ctx) -> bool {
+        if ctx.now.saturating_sub(e.last_access) >= ctx.touch_interval && ctx.now > e.last_access
+        {
+            self.access(e, id, ctx);
+            true
+        } else {
+            false
+        }
+    }
+
+    fn grant(&mut self, e: &mut Entry, id: SessionId, lease_ms: u64, ctx: &Ctx) -> (u64, Record) {
+        e.fence += 1;
+        let until = ctx.now.saturating_add(lease_ms);
+        e.lock = Some(Held {
+            token: e.fence,
+            until,
+        });
+        if e.lease_timer.is_none_or(|t| t > until) {
+            e.lease_timer = Some(until);
+            self.schedule(until, Timer::Lease, id, ctx);
+        }
+        self.touch_if_due(e, id, ctx);
+        (e.fence, record(id, e))
+    }
+
+    /// Frees the lock and hands it to the first waiter, if any.
+    fn release(&mut self, e: &mut Entry, id: SessionId, ctx: &Ctx) {
+        e.lock = None;
+        if let Some(w) = e.waiters.pop_front() {
+            let grant = self.grant(e, id, w.lease_ms, ctx);
+            w.finish(Ok(grant));
+        }
+    }
+
+    /// Ends a lease whose time has passed.
+    fn expire_lease(&mut self, e: &mut Entry, id: SessionId, ctx: &Ctx) {
+        if e.lock.is_some_and(|h| h.until <= ctx.now) {
+            self.release(e, id, ctx);
+        }
+    }
+
+    /// Checks a writer's token against the lock.
+    fn check_token(&mut self, e: &mut Entry, id: SessionId, token: Option<u64>, ctx: &Ctx) -> Result<()> {
+        self.expire_lease(e, id, ctx);
+        match (e.lock, token) {
+            (None, None) => Ok(()),
+            (Some(_), None) => Err(Error::Locked),
+            (Some(h), Some(t)) if h.token == t => Ok(()),
+            (_, Some(_)) => Err(Error::StaleToken),
+        }
+    }
+
+    fn tombstone(&mut self, id: SessionId, until: u64, ctx: &Ctx) {
+        let prev = self.tombstones.insert(id, until);
+        if prev.is_none_or(|p| p < until) {
+            self.schedule(grid(until), Timer::Tombstone, id, ctx);
+        }
+    }
+}
+
+/// Reserves room for one more session.
+fn reserve(ctx: &Ctx) -> Result<()> {
+    let max = ctx.opts.max_sessions;
+    if max == 0 {
+        ctx.live.fetch_add(1, Ordering::Relaxed);
+        return Ok(());
+    }
+    ctx.live
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1))
+        .map(|_| ())
+        .map_err(|_| Error::Full)
+}
+
+fn check_size(data: &SessionData, ctx: &Ctx) -> Result<()> {
+    let n = data.byte_len();
+    if n > ctx.opts.max_session_bytes {
+        return Err(Error::TooLarge(format!(
+            "session data of {n} bytes exceeds max_session_bytes={}",
+            ctx.opts.max_session_bytes
+        )));
+    }
+    Ok(())
+}
+
+fn check_expected(expected: Option<u64>, actual: u64) -> Result<()> {
+    match expected {
+        Some(v) if v != actual => Err(Error::Conflict {
+            expected: v,
+            actual,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Checks an owner string.
+pub(super) fn check_owner(owner: &str) -> Result<()> {
+    if owner.is_empty() || owner.len() > MAX_OWNER_LEN {
+        return Err(Error::invalid(format!(
+            "owner must be 1 to {MAX_OWNER_LEN} bytes, got {}",
+            owner.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Applies `ops` to a copy of `data`. Nothing is changed on error.
+fn apply_ops(
+    data: &SessionData,
+    owner: &Option<Arc<str>>,
+    ops: &[PatchOp],
+) -> Result<(SessionData, Option<Arc<str>>, Vec<i64>)> {
+    let mut next = data.clone();
+    let mut owner = owner.clone();
+    let mut values = Vec::new();
+    for op in ops {
+        match op {
+            PatchOp::Set(k, v) => {
+                check_key(k)?;
+                next.set(k, v.clone());
+            }
+            PatchOp::Remove(k) => {
+                next.remove(k);
+            }
+            PatchOp::Incr(k, by) => values.push(next.incr(k, *by)?),
+            PatchOp::Merge(m) => next.merge(m)?,
+            PatchOp::SetOwner(o) => {
+                if let Some(o) = o {
+                    check_owner(o)?;
+                }
+                owner = o.clone();
+            }
+        }
+    }
+    Ok((next, owner, values))
+}
+
+impl Shard {
+    /// Classifies `id`, dropping it first if it expired.
+    fn find(&mut self, id: &SessionId, ctx: &Ctx) -> Found {
+        if let Some(e) = self.sessions.get(id) {
+            if e.expires_at > ctx.now {
+                return Found::Live;
+            }
+            self.remove(id, Gone::Expired, ctx);
+        }
+        if let Some(&(to, until)) = self.idx.aliases.get(id) {
+            if until > ctx.now {
+                return Found::Alias(to);
+            }
+        }
+        if self.idx.tombstones.get(id).is_some_and(|&t| t > ctx.now) {
+            return Found::Tomb;
+        }
+        Found::Absent
+    }
+
+    /// Removes a live session and tells its waiters why.
+    pub(super) fn remove(&mut self, id: &SessionId, why: Gone, ctx: &Ctx) -> bool {
+        let Some(mut e) = self.sessions.remove(id) else {
+            return false;
+        };
+        ctx.live.fetch_sub(1, Ordering::Relaxed);
+        self.idx.lru_move(ctx, *id, Some(e.last_access), None);
+        if e.owner.is_some() {
+            self.idx.owner_changes.push((*id, e.owner.take(), None));
+        }
+        let err = match why {
+            Gone::Destroyed => Error::Destroyed,
+            Gone::Expired | Gone::Evicted => Error::NotFound,
+        };
+        for w in e.waiters.drain(..) {
+            w.finish(Err(err.clone()));
+        }
+        match why {
+            Gone::Expired => self.idx.counters.expirations += 1,
+            Gone::Evicted => self.idx.counters.evictions += 1,
+            Gone::Destroyed => {}
+        }
+        true
+    }
+
+    fn create(&mut self, id: SessionId, data: SessionData, owner: Option<Arc<str>>, ctx: &Ctx) -> Result<u64> {
+        reserve(ctx)?;
+        let mut e = Entry {
+            data: Arc::new(data),
+            version: 1,
+            created: ctx.now,
+            last_access: ctx.now,
+            expires_at: ctx.expiry(ctx.now),
+            owner: owner.clone(),
+            fence: 0,
+            lock: None,
+            waiters: VecDeque::new(),
+            expiry_timer: None,
+            lease_timer: None,
+        };
+        self.idx.lru_move(ctx, id, None, Some(ctx.now));
+        e.last_access = ctx.now;
+        let at = grid(e.expires_at);
+        e.expiry_timer = Some(at);
+        self.idx.schedule(at, Timer::Expire, id, ctx);
+        if owner.is_some() {
+            self.idx.owner_changes.push((id, None, owner));
+        }
+        self.sessions.insert(id, e);
+        Ok(1)
+    }
+
+    /// `Fetch`.
+    pub(super) fn fetch(&mut self, id: SessionId, touch: bool, ctx: &Ctx) -> Step {
+        match self.find(&id, ctx) {
+            Found::Live => {
+                let Some(e) = self.sessions.get_mut(&id) else {
+                    return Step::Done(Err(Error::NotFound));
+                };
+                let touched = touch && self.idx.touch_if_due(e, id, ctx);
+                Step::Done(Ok(Reply::Record {
+                    record: Some(record(id, e)),
+                    touched,
+                }))
+            }
+            Found::Alias(to) => Step::Redirect(to),
+            Found::Tomb | Found::Absent => Step::Done(Ok(Reply::Record {
+                record: None,
+                touched: false,
+            })),
+        }
+    }
+
+    /// `Write`.
+    pub(super) fn write(&mut self, id: SessionId, data: Arc<SessionData>, opts: WriteOpts, ctx: &Ctx) -> Result<Reply> {
+        check_size(&data, ctx)?;
+        match self.find(&id, ctx) {
+            Found::Alias(to) => Err(Error::Rotated { to }),
+            Found::Tomb => Err(Error::Destroyed),
+            Found::Absent => {
+                if opts.token.is_some() {
+                    return Err(Error::StaleToken);
+                }
+                check_expected(opts.expected_version, 0)?;
+                let data = Arc::try_unwrap(data).unwrap_or_else(|d| (*d).clone());
+                self.create(id, data, None, ctx).map(Reply::Version)
+            }
+            Found::Live => {
+                let Some(e) = self.sessions.get_mut(&id) else {
+                    return Err(Error::NotFound);
+                };
+                self.idx.check_token(e, id, opts.token, ctx)?;
+                check_expected(opts.expected_version, e.version)?;
+                e.data = data;
+                e.version += 1;
+                self.idx.access(e, id, ctx);
+                if opts.release && opts.token.is_some() {
+                    self.idx.release(e, id, ctx);
+                }
+                Ok(Reply::Version(e.version))
+            }
+        }
+    }
+
+    /// `Patch`.
+    pub(super) fn patch(&mut self, id: SessionId, ops: &[PatchOp], opts: WriteOpts, ctx: &Ctx) -> Result<Reply> {
+        match self.find(&id, ctx) {
+            Found::Alias(to) => Err(Error::Rotated { to }),
+            Found::Tomb => Err(Error::Destroyed),
+            Found::Absent => {
+                if !opts.create {
+                    return Err(Error::NotFound);
+                }
+                if opts.token.is_some() {
+                    return Err(Error::StaleToken);
+                }
+                check_expected(opts.expected_version, 0)?;
+                let (data, owner, values) = apply_ops(&SessionData::new(), &None, ops)?;
+                check_size(&data, ctx)?;
+                let version = self.create(id, data, owner, ctx)?;
+                Ok(Reply::Patched(Patched { version, values }))
+            }
+            Found::Live => {
+                let Some(e) = self.sessions.get_mut(&id) else {
+                    return Err(Error::NotFound);
+                };
+                self.idx.check_token(e, id, opts.token, ctx)?;
+                check_expected(opts.expected_version, e.version)?;
+                let (data, owner, values) = apply_ops(&e.data, &e.owner, ops)?;
+                check_size(&data, ctx)?;
+                if !ops.is_empty() {
+                    if owner != e.owner {
+                        self.idx.owner_changes.push((id, e.owner.clone(), owner.clone()));
+                        e.owner = owner;
+                    }
+                    e.data = Arc::new(data);
+                    e.version += 1;
+                }
+                self.idx.access(e, id, ctx);
+                if opts.release && opts.token.is_some() {
+                    self.idx.release(e, id, ctx);
+                }
+                Ok(Reply::Patched(Patched {
+                    version: e.version,
+                    values,
+                }))
+            }
+        }
+    }
+
+    /// `Lock`: grants at once, fails at once, or queues `make_waiter()`.
+    pub(super) fn lock(&mut self, id: SessionId, lease_ms: u64, wait_ms: u64, ctx: &Ctx) -> Step {
+        match self.find(&id, ctx) {
+            Found::Alias(to) => Step::Done(Err(Error::Rotated { to })),
+            Found::Tomb => Step::Done(Err(Error::Destroyed)),
+            Found::Absent => Step::Done(Err(Error::NotFound)),
+            Found::Live => {
+                let Some(e) = self.sessions.get_mut(&id) else {
+                    return Step::Done(Err(Error::NotFound));
+                };
+                self.idx.expire_lease(e, id, ctx);
+                if e.lock.is_none() && e.waiters.is_empty() {
+                    let (token, record) = self.idx.grant(e, id, lease_ms, ctx);
+                    return Step::Done(Ok(Reply::Locked { token, record }));
+                }
+                self.idx.counters.lock_waits += 1;
+                if wait_ms == 0 {
+                    self.idx.counters.lock_timeouts += 1;
+                    return Step::Done(Err(Error::LockTimeout));
+                }
+                let w = Waiter::new(lease_ms);
+                e.waiters.push_back(w.clone());
+                Step::Queued(w)
+            }
+        }
+    }
+
+    /// Gives up a wait that timed out (unless the lock was granted meanwhile).
+    pub(super) fn cancel_wait(&mut self, id: SessionId, w: &Arc<Waiter>) {
+        if let Some(e) = self.sessions.get_mut(&id) {
+            e.waiters.retain(|x| !Arc::ptr_eq(x, w));
+        }
+        self.idx.counters.lock_timeouts += 1;
+    }
+
+    /// `Unlock`.
+    pub(super) fn unlock(&mut self, id: SessionId, token: u64, ctx: &Ctx) -> Result<Reply> {
+        match self.find(&id, ctx) {
+            Found::Alias(to) => Err(Error::Rotated { to }),
+            Found::Tomb => Err(Error::Destroyed),
+            Found::Absent => Err(Error::NotFound),
+            Found::Live => {
+                let Some(e) = self.sessions.get_mut(&id) else {
+                    return Err(Error::NotFound);
+                };
+                self.idx.expire_lease(e, id, ctx);
+                match e.lock {
+                    Some(h) if h.token == token => {
+                        self.idx.release(e, id, ctx);
+                        Ok(Reply::Unlocked)
+                    }
+                    _ => Err(Error::StaleToken),
+                }
+            }
+        }
+    }
+
+    /// `Touch`.
+    pub(super) fn touch(&mut self, id: SessionId, ctx: &Ctx) -> Result<Reply> {
+        match self.find(&id, ctx) {
+            Found::Alias(to) => Err(Error::Rotated { to }),
+            Found::Tomb => Err(Error::Destroyed),
+            Found::Absent => Err(Error::NotFound),
+            Found::Live => {
+                let Some(e) = self.sessions.get_mut(&id) else {
+                    return Err(Error::NotFound);
+                };
+                let written = self.idx.touch_if_due(e, id, ctx);
+                Ok(Reply::Touched(Touched {
+                    written,
+                    expires_at: e.expires_at,
+                }))
+            }
+        }
+    }
+
+    /// `Destroy`. An alias is removed too, and its target is returned to be destroyed.
+    pub(super) fn destroy(&mut self, id: SessionId, ctx: &Ctx) -> Step {
+        let until = ctx.now.saturating_add(Ctx::ms(ctx.opts.tombstone_ttl));
+        let found = self.find(&id, ctx);
+        self.idx.tombstone(id, until, ctx);
+        match found {
+            Found::Live => Step::Done(Ok(Reply::Destroyed(self.remove(&id, Gone::Destroyed, ctx)))),
+            Found::Alias(to) => {
+                self.idx.aliases.remove(&id);
+                Step::Redirect(to)
+            }
+            Found::Tomb | Found::Absent => Step::Done(Ok(Reply::Destroyed(false))),
+        }
+    }
+
+    /// First half of a rotation: takes the session out of this shard, leaving an alias
+    /// (for the grace period) and a tombstone behind. Fails, changing nothing, unless the
+    /// session lives and `token` (if given) is the holder's.
+    pub(super) fn take_for_rotation(&mut self, id: SessionId, to: SessionId, token: Option<u64>, ctx: &Ctx) -> Result<Entry> {
+        match self.find(&id, ctx) {
+            Found::Alias(to) => return Err(Error::Rotated { to }),
+            Found::Tomb => return Err(Error::Destroyed),
+            Found::Absent => return Err(Error::NotFound),
+            Found::Live => {}
+        }
+        let Some(e) = self.sessions.get_mut(&id) else {
+            return Err(Error::NotFound);
+        };
+        if token.is_some() {
+            self.idx.check_token(e, id, token, ctx)?;
+        }
+        let Some(mut e) = self.sessions.remove(&id) else {
+            return Err(Error::NotFound);
+        };
+        self.idx.lru_move(ctx, id, Some(e.last_access), None);
+        for w in e.waiters.drain(..) {
+            w.finish(Err(Error::Rotated { to }));
+        }
+        e.expiry_timer = None;
+        e.lease_timer = None;
+        let grace = Ctx::ms(ctx.opts.rotate_grace);
+        if grace > 0 {
+            let until = ctx.now.saturating_add(grace);
+            self.idx.aliases.insert(id, (to, until));
+            self.idx.schedule(grid(until), Timer::Alias, id, ctx);
+        }
+        let tomb = ctx
+            .now
+            .saturating_add(grace)
+            .saturating_add(Ctx::ms(ctx.opts.tombstone_ttl));
+        self.idx.tombstone(id, tomb, ctx);
+        Ok(e)
+    }
+
+    /// Second half of a rotation: the session arrives under its new id.
+    pub(super) fn put_rotated(&mut self, id: SessionId, mut e: Entry, ctx: &Ctx) {
+        self.idx.lru_move(ctx, id, None, Some(e.last_access));
+        let at = grid(e.expires_at);
+        e.expiry_timer = Some(at);
+        self.idx.schedule(at, Timer::Expire, id, ctx);
+        if let Some(h) = e.lock {
+            e.lease_timer = Some(h.until);
+            self.idx.schedule(h.until, Timer::Lease, id, ctx);
+        }
+        self.sessions.insert(id, e);
+    }
+
+    /// The owner of a live session.
+    pub(super) fn owner_of(&mut self, id: &SessionId, ctx: &Ctx) -> Option<Arc<str>> {
+        match self.find(id, ctx) {
+            Found::Live => self.sessions.get(id).and_then(|e| e.owner.clone()),
+            _ => None,
+        }
+    }
+
+    /// The least recently used session of this shard, for eviction.
+    pub(super) fn lru_head(&self) -> Option<(u64, SessionId)> {
+        self.idx.lru.first().copied()
+    }
+
+    /// Runs every timer due at `ctx.now`; returns the next deadline, if any.
+    pub(super) fn run_timers(&mut self, ctx: &Ctx) -> Option<u64> {
+        while let Some(&Reverse((at, kind, id))) = self.idx.timers.peek() {
+            if at > ctx.now {
+                return Some(at);
+            }
+            self.idx.timers.pop();
+            match kind {
+                Timer::Expire => {
+                    let Some(e) = self.sessions.get_mut(&id) else { continue };
+                    if e.expiry_timer != Some(at) {
+                        continue;
+                    }
+                    e.expiry_timer = None;
+                    if e.expires_at <= ctx.now {
+                        self.remove(&id, Gone::Expired, ctx);
+                    } else {
+                        let next = grid(e.expires_at);
+                        e.expiry_timer = Some(next);
+                        self.idx.schedule(next, Timer::Expire, id, ctx);
+                    }
+                }
+                Timer::Lease => {
+                    let Some(e) = self.sessions.get_mut(&id) else { continue };
+                    if e.lease_timer != Some(at) {
+                        continue;
+                    }
+                    e.lease_timer = None;
+                    self.idx.expire_lease(e, id, ctx);
+                    if let Some(h) = e.lock {
+                        if e.lease_timer.is_none() {
+                            e.lease_timer = Some(h.until);
+                            self.idx.schedule(h.until, Timer::Lease, id, ctx);
+                        }
+                    }
+                }
+                Timer::Tombstone => {
+                    if self.idx.tombstones.get(&id).is_some_and(|&t| t <= ctx.now) {
+                        self.idx.tombstones.remove(&id);
+                    }
+                }
+                Timer::Alias => {
+                    if self.idx.aliases.get(&id).is_some_and(|&(_, t)| t <= ctx.now) {
+                        self.idx.aliases.remove(&id);
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Sizes of the maps, for stats: (sessions, tombstones, aliases, timers).
+    pub(super) fn sizes(&self) -> (usize, usize, usize, usize) {
+        (
+            self.sessions.len(),
+            self.idx.tombstones.len(),
+            self.idx.aliases.len(),
+            self.idx.timers.len(),
+        )
+    }
+}

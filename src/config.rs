@@ -1,0 +1,240 @@
+//! Store URLs and the options they carry.
+//!
+//! `mem://?ttl=30m&absolute_ttl=24h&max_sessions=100000` opens the in-process store.
+//! Durations take a unit suffix (`ms`, `s`, `m`, `h`, `d`) or are seconds when bare.
+//! Unknown, repeated or malformed options are errors that name the option.
+
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// What to do when `max_sessions` is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Eviction {
+    /// Refuse the new session with `Error::Full`.
+    #[default]
+    None,
+    /// Evict the least recently used session (by last recorded access).
+    Lru,
+}
+
+/// Options of a store, common to every backend. Built from the URL's query.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct StoreOptions {
+    /// Idle time to live: a session not accessed for this long expires (`ttl`, default 30m).
+    pub ttl: Duration,
+    /// Absolute cap on a session's life from its creation (`absolute_ttl`, default 24h).
+    pub absolute_ttl: Duration,
+    /// A touch writes only when at least this fraction of `ttl` has passed since the last
+    /// recorded access (`touch_fraction`, 0..=1, default 0.1).
+    pub touch_fraction: f64,
+    /// How long a destroyed session's tombstone refuses writes (`tombstone_ttl`, default 5m).
+    pub tombstone_ttl: Duration,
+    /// How long a rotated-away id keeps answering reads (`rotate_grace`, default 10s).
+    pub rotate_grace: Duration,
+    /// Most live sessions (`max_sessions`, default 1,000,000; 0 = no limit).
+    pub max_sessions: usize,
+    /// Largest session data as JSON text, in bytes (`max_session_bytes`, default 64 KiB).
+    pub max_session_bytes: usize,
+    /// What to do at `max_sessions` (`evict=none|lru`, default none).
+    pub eviction: Eviction,
+    /// Number of shards of the in-process store (`shards`, a power of two, default 64).
+    pub shards: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            ttl: Duration::from_secs(30 * 60),
+            absolute_ttl: Duration::from_secs(24 * 3600),
+            touch_fraction: 0.1,
+            tombstone_ttl: Duration::from_secs(5 * 60),
+            rotate_grace: Duration::from_secs(10),
+            max_sessions: 1_000_000,
+            max_session_bytes: 64 * 1024,
+            eviction: Eviction::None,
+            shards: 64,
+        }
+    }
+}
+
+/// Longest duration an option accepts: ten years.
+const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+/// Largest `max_session_bytes`: 16 MiB.
+pub const MAX_SESSION_BYTES_LIMIT: usize = 16 * 1024 * 1024;
+
+impl StoreOptions {
+    /// Checks that the options make sense together.
+    pub fn validate(&self) -> Result<()> {
+        if self.ttl.is_zero() {
+            return Err(Error::invalid("option ttl must be greater than 0"));
+        }
+        if self.absolute_ttl < self.ttl {
+            return Err(Error::invalid("option absolute_ttl must be at least ttl"));
+        }
+        if !(0.0..=1.0).contains(&self.touch_fraction) {
+            return Err(Error::invalid("option touch_fraction must be between 0 and 1"));
+        }
+        if self.max_session_bytes < 2 || self.max_session_bytes > MAX_SESSION_BYTES_LIMIT {
+            return Err(Error::invalid(format!(
+                "option max_session_bytes must be between 2 and {MAX_SESSION_BYTES_LIMIT}"
+            )));
+        }
+        if self.shards == 0 || !self.shards.is_power_of_two() || self.shards > 4096 {
+            return Err(Error::invalid("option shards must be a power of two from 1 to 4096"));
+        }
+        if self.eviction == Eviction::Lru && self.max_sessions == 0 {
+            return Err(Error::invalid("option evict=lru needs a max_sessions limit"));
+        }
+        Ok(())
+    }
+
+    /// The idle time after which a touch writes again, in ms.
+    pub fn touch_interval_ms(&self) -> u64 {
+        (self.ttl.as_millis() as f64 * self.touch_fraction) as u64
+    }
+}
+
+/// A parsed store URL.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Target {
+    /// `mem://`: the store inside this process.
+    Memory,
+}
+
+/// Parses a store URL into its target and options.
+pub fn parse_url(url: &str) -> Result<(Target, StoreOptions)> {
+    let parsed = url::Url::parse(url).map_err(|e| Error::invalid(format!("store URL {url:?}: {e}")))?;
+    let target = match parsed.scheme() {
+        "mem" => {
+            if parsed.host_str().is_some_and(|h| !h.is_empty())
+                || !(parsed.path().is_empty() || parsed.path() == "/")
+            {
+                return Err(Error::invalid(
+                    "store URL: mem:// takes no host or path, only options (mem://?ttl=30m)",
+                ));
+            }
+            Target::Memory
+        }
+        other => {
+            return Err(Error::invalid(format!(
+                "store URL scheme {other:?} is not supported (supported: mem)"
+            )));
+        }
+    };
+    let mut opts = StoreOptions::default();
+    let mut seen: Vec<String> = Vec::new();
+    for (k, v) in parsed.query_pairs() {
+        if seen.iter().any(|s| *s == k) {
+            return Err(Error::invalid(format!("store URL option {k} is given twice")));
+        }
+        seen.push(k.to_string());
+        match &*k {
+            "ttl" => opts.ttl = duration(&k, &v)?,
+            "absolute_ttl" => opts.absolute_ttl = duration(&k, &v)?,
+            "tombstone_ttl" => opts.tombstone_ttl = duration(&k, &v)?,
+            "rotate_grace" => opts.rotate_grace = duration(&k, &v)?,
+            "touch_fraction" => {
+                opts.touch_fraction = v
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|f| f.is_finite())
+                    .ok_or_else(|| bad(&k, &v, "a number between 0 and 1"))?
+            }
+            "max_sessions" => opts.max_sessions = number(&k, &v)?,
+            "max_session_bytes" => opts.max_session_bytes = number(&k, &v)?,
+            "shards" => opts.shards = number(&k, &v)?,
+            "evict" => {
+                opts.eviction = match &*v {
+                    "none" => Eviction::None,
+                    "lru" => Eviction::Lru,
+                    _ => return Err(bad(&k, &v, "none or lru")),
+                }
+            }
+            _ => {
+                return Err(Error::invalid(format!(
+                    "store URL option {k:?} is unknown (known: ttl, absolute_ttl, touch_fraction, \
+                     tombstone_ttl, rotate_grace, max_sessions, max_session_bytes, evict, shards)"
+                )));
+            }
+        }
+    }
+    opts.validate()?;
+    Ok((target, opts))
+}
+
+fn bad(key: &str, value: &str, want: &str) -> Error {
+    Error::invalid(format!("store URL option {key}={value:?}: expected {want}"))
+}
+
+fn number(key: &str, value: &str) -> Result<usize> {
+    value
+        .parse::<usize>()
+        .map_err(|_| bad(key, value, "a non-negative integer"))
+}
+
+/// Parses `90`, `90s`, `1500ms`, `30m`, `2h`, `1d`.
+pub fn duration(key: &str, value: &str) -> Result<Duration> {
+    let split = value
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value.len());
+    let (digits, unit) = value.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| bad(key, value, "a duration such as 90, 90s, 1500ms, 30m, 2h or 1d"))?;
+    let ms = match unit {
+        "ms" => Some(n),
+        "" | "s" => n.checked_mul(1000),
+        "m" => n.checked_mul(60_000),
+        "h" => n.checked_mul(3_600_000),
+        "d" => n.checked_mul(86_400_000),
+        _ => None,
+    }
+    .ok_or_else(|| bad(key, value, "a duration such as 90, 90s, 1500ms, 30m, 2h or 1d"))?;
+    let d = Duration::from_millis(ms);
+    if d > MAX_DURATION {
+        return Err(bad(key, value, "a duration of at most ten years"));
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_options() {
+        let (t, o) = parse_url("mem://?ttl=90&absolute_ttl=2h&max_sessions=5&evict=lru&rotate_grace=1500ms")
+            .unwrap();
+        assert_eq!(t, Target::Memory);
+        assert_eq!(o.ttl, Duration::from_secs(90));
+        assert_eq!(o.absolute_ttl, Duration::from_secs(7200));
+        assert_eq!(o.max_sessions, 5);
+        assert_eq!(o.eviction, Eviction::Lru);
+        assert_eq!(o.rotate_grace, Duration::from_millis(1500));
+        assert_eq!(parse_url("mem://").unwrap().1, StoreOptions::default());
+    }
+
+    #[test]
+    fn errors_name_the_wrong_part() {
+        let err = |u: &str| parse_url(u).unwrap_err().to_string();
+        assert!(err("nonsense").contains("store URL"));
+        assert!(err("ftp://x").contains("\"ftp\""));
+        assert!(err("mem://host").contains("no host"));
+        assert!(err("mem://?ttl=abc").contains("ttl"));
+        assert!(err("mem://?ttl=5x").contains("ttl"));
+        assert!(err("mem://?colour=red").contains("colour"));
+        assert!(err("mem://?ttl=1&ttl=2").contains("twice"));
+        assert!(err("mem://?ttl=0").contains("ttl"));
+        assert!(err("mem://?ttl=2h&absolute_ttl=1h").contains("absolute_ttl"));
+        assert!(err("mem://?max_sessions=-1").contains("max_sessions"));
+        assert!(err("mem://?evict=fifo").contains("evict"));
+        assert!(err("mem://?shards=3").contains("shards"));
+        assert!(err("mem://?touch_fraction=2").contains("touch_fraction"));
+        assert!(err("mem://?touch_fraction=NaN").contains("touch_fraction"));
+        assert!(err("mem://?ttl=99999999999999999999").contains("ttl"));
+    }
+}

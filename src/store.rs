@@ -1,0 +1,239 @@
+//! [`Store`]: the contract every backend honours, opened from a URL.
+
+use std::{sync::Arc, time::Duration};
+
+use serde_json::Value;
+
+use crate::{
+    backend::{Backend, Stats, memory::Memory},
+    clock::{Clock, SystemClock},
+    command::{Command, Patched, PatchOp, Reply, Touched, WriteOpts},
+    config::{StoreOptions, Target, parse_url},
+    error::{Error, Result},
+    session::{Record, SessionData, SessionId},
+};
+
+/// A session store. Cheap to clone (an `Arc`), safe to share between threads.
+///
+/// ```
+/// use sessync::{Store, SessionData, SessionId, WriteOpts};
+/// let store = Store::open("mem://?ttl=30m").unwrap();
+/// let id = SessionId::generate();
+/// store.write(&id, SessionData::from_json(r#"{"n":1}"#).unwrap(), WriteOpts::default()).unwrap();
+/// assert_eq!(store.incr(&id, "n", 2, WriteOpts::default()).unwrap(), 3);
+/// let rec = store.fetch(&id).unwrap().unwrap();
+/// assert_eq!(rec.version, 2);
+/// ```
+#[derive(Clone)]
+pub struct Store {
+    backend: Arc<dyn Backend>,
+    options: Arc<StoreOptions>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("options", &self.options).finish()
+    }
+}
+
+/// Longest lock lease accepted: one day.
+pub const MAX_LEASE: Duration = Duration::from_secs(86_400);
+/// Longest lock wait accepted: one hour.
+pub const MAX_WAIT: Duration = Duration::from_secs(3_600);
+
+impl Store {
+    /// Opens a store from a URL such as `mem://?ttl=30m&max_sessions=100000`.
+    pub fn open(url: &str) -> Result<Store> {
+        Store::open_with_clock(url, Arc::new(SystemClock))
+    }
+
+    /// Opens a store whose expiry decisions read `clock` (tests use a `ManualClock`).
+    pub fn open_with_clock(url: &str, clock: Arc<dyn Clock>) -> Result<Store> {
+        let (target, options) = parse_url(url)?;
+        match target {
+            Target::Memory => Store::memory(options, clock),
+        }
+    }
+
+    /// Opens an in-process store with these options.
+    pub fn memory(options: StoreOptions, clock: Arc<dyn Clock>) -> Result<Store> {
+        let backend = Memory::new(options.clone(), clock)?;
+        Ok(Store {
+            backend: Arc::new(backend),
+            options: Arc::new(options),
+        })
+    }
+
+    /// The options the store was opened with.
+    pub fn options(&self) -> &StoreOptions {
+        &self.options
+    }
+
+    /// Applies one command. Every other method is a typed wrapper of this one.
+    pub fn execute(&self, cmd: Command) -> Result<Reply> {
+        self.backend.execute(cmd)
+    }
+
+    /// Counters and sizes.
+    pub fn stats(&self) -> Stats {
+        self.backend.stats()
+    }
+
+    /// The session, or `None` if it does not exist or has expired. A rotated-away id in
+    /// its grace period answers with the successor's record (whose `id` is the new one).
+    pub fn fetch(&self, id: &SessionId) -> Result<Option<Record>> {
+        match self.execute(Command::Fetch { id: *id, touch: false })? {
+            Reply::Record { record, .. } => Ok(record),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Fetches and records the access (see [`Store::touch`]); also says whether the
+    /// access was written.
+    pub fn fetch_touch(&self, id: &SessionId) -> Result<(Option<Record>, bool)> {
+        match self.execute(Command::Fetch { id: *id, touch: true })? {
+            Reply::Record { record, touched } => Ok((record, touched)),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Replaces the session's data (creating the session if it does not exist); returns
+    /// the new version. With `opts.expected_version`, a compare-and-swap.
+    pub fn write(&self, id: &SessionId, data: SessionData, opts: WriteOpts) -> Result<u64> {
+        match self.execute(Command::Write {
+            id: *id,
+            data: Arc::new(data),
+            opts,
+        })? {
+            Reply::Version(v) => Ok(v),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Applies an RFC 7396 JSON Merge Patch given as text; returns the new version. The
+    /// patch must be a JSON object (the session stays an object).
+    pub fn patch(&self, id: &SessionId, merge_patch: &str, opts: WriteOpts) -> Result<u64> {
+        let v: Value =
+            serde_json::from_str(merge_patch).map_err(|e| Error::InvalidJson(e.to_string()))?;
+        self.patch_value(id, v, opts)
+    }
+
+    /// Applies an RFC 7396 JSON Merge Patch; returns the new version.
+    pub fn patch_value(&self, id: &SessionId, merge_patch: Value, opts: WriteOpts) -> Result<u64> {
+        let Value::Object(m) = merge_patch else {
+            return Err(Error::InvalidJson(
+                "a merge patch of a session must be a JSON object".into(),
+            ));
+        };
+        Ok(self.apply(id, vec![PatchOp::Merge(m)], opts)?.version)
+    }
+
+    /// Applies `ops` atomically: all of them, or none on any error.
+    pub fn apply(&self, id: &SessionId, ops: Vec<PatchOp>, opts: WriteOpts) -> Result<Patched> {
+        match self.execute(Command::Patch { id: *id, ops, opts })? {
+            Reply::Patched(p) => Ok(p),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Adds `by` to the integer at `key` (absent counts as 0), atomically; returns the sum.
+    pub fn incr(&self, id: &SessionId, key: &str, by: i64, opts: WriteOpts) -> Result<i64> {
+        let p = self.apply(id, vec![PatchOp::Incr(key.to_string(), by)], opts)?;
+        p.values
+            .first()
+            .copied()
+            .ok_or_else(|| Error::Backend("increment returned no value".into()))
+    }
+
+    /// Sets or clears the session's owner (e.g. a user id); returns the new version.
+    pub fn set_owner(&self, id: &SessionId, owner: Option<&str>, opts: WriteOpts) -> Result<u64> {
+        Ok(self
+            .apply(id, vec![PatchOp::SetOwner(owner.map(Arc::from))], opts)?
+            .version)
+    }
+
+    /// Takes the session's lock for `lease`, waiting up to `wait` behind earlier callers.
+    /// Returns the fencing token (greater than every earlier one of this session) and the
+    /// record as seen under the lock.
+    pub fn lock(&self, id: &SessionId, lease: Duration, wait: Duration) -> Result<(u64, Record)> {
+        if lease.is_zero() || lease > MAX_LEASE {
+            return Err(Error::invalid(format!(
+                "lock lease must be between 1 ms and {} s",
+                MAX_LEASE.as_secs()
+            )));
+        }
+        if wait > MAX_WAIT {
+            return Err(Error::invalid(format!(
+                "lock wait must be at most {} s",
+                MAX_WAIT.as_secs()
+            )));
+        }
+        match self.execute(Command::Lock {
+            id: *id,
+            lease_ms: lease.as_millis().max(1) as u64,
+            wait_ms: wait.as_millis() as u64,
+        })? {
+            Reply::Locked { token, record } => Ok((token, record)),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Releases the lock held with `token`.
+    pub fn unlock(&self, id: &SessionId, token: u64) -> Result<()> {
+        match self.execute(Command::Unlock { id: *id, token })? {
+            Reply::Unlocked => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Records an access, extending the idle expiry (capped by the absolute one). Writes
+    /// only when the last recorded access is older than `touch_fraction × ttl`.
+    pub fn touch(&self, id: &SessionId) -> Result<Touched> {
+        match self.execute(Command::Touch { id: *id })? {
+            Reply::Touched(t) => Ok(t),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Deletes the session and leaves a tombstone: writes for this id are refused with
+    /// `Destroyed` for `tombstone_ttl`. Returns whether a live session was there.
+    pub fn destroy(&self, id: &SessionId) -> Result<bool> {
+        match self.execute(Command::Destroy { id: *id })? {
+            Reply::Destroyed(b) => Ok(b),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Moves the session to a fresh id carrying the same data, owner and lock. The old id
+    /// answers reads for `rotate_grace`, refuses writes with `Rotated`, and is then gone.
+    pub fn rotate(&self, id: &SessionId, token: Option<u64>) -> Result<SessionId> {
+        match self.execute(Command::Rotate { id: *id, token })? {
+            Reply::Rotated(to) => Ok(to),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// The live sessions of `owner`, sorted by id.
+    pub fn sessions_of(&self, owner: &str) -> Result<Vec<SessionId>> {
+        match self.execute(Command::Owned {
+            owner: Arc::from(owner),
+        })? {
+            Reply::Sessions(v) => Ok(v),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Destroys every session of `owner` ("log out everywhere"); returns how many.
+    pub fn destroy_all(&self, owner: &str) -> Result<usize> {
+        match self.execute(Command::DestroyOwned {
+            owner: Arc::from(owner),
+        })? {
+            Reply::Count(n) => Ok(n),
+            other => Err(unexpected(other)),
+        }
+    }
+}
+
+fn unexpected(r: Reply) -> Error {
+    Error::Backend(format!("unexpected reply from the backend: {r:?}"))
+}
