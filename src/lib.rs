@@ -25,6 +25,7 @@ pub mod command;
 pub mod config;
 pub mod cookie;
 pub mod error;
+pub mod flow;
 pub mod session;
 pub mod store;
 
@@ -33,6 +34,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use command::{Command, PatchOp, Patched, Reply, Touched, WriteOpts};
 pub use config::{Eviction, StoreOptions};
 pub use error::{Error, Result};
+pub use flow::{Committed, FlowOptions, Session, Sessions};
 pub use session::{RawJson, Record, SessionData, SessionId};
 pub use store::Store;
 

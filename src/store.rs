@@ -28,6 +28,7 @@ use crate::{
 pub struct Store {
     backend: Arc<dyn Backend>,
     options: Arc<StoreOptions>,
+    clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for Store {
@@ -57,16 +58,22 @@ impl Store {
 
     /// Opens an in-process store with these options.
     pub fn memory(options: StoreOptions, clock: Arc<dyn Clock>) -> Result<Store> {
-        let backend = Memory::new(options.clone(), clock)?;
+        let backend = Memory::new(options.clone(), clock.clone())?;
         Ok(Store {
             backend: Arc::new(backend),
             options: Arc::new(options),
+            clock,
         })
     }
 
     /// The options the store was opened with.
     pub fn options(&self) -> &StoreOptions {
         &self.options
+    }
+
+    /// The store's clock, in ms since the Unix epoch.
+    pub fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
     }
 
     /// Applies one command. Every other method is a typed wrapper of this one.

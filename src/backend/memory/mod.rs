@@ -33,6 +33,7 @@ use crate::{
 };
 
 pub use shard::MAX_OWNER_LEN;
+pub(crate) use shard::check_owner;
 
 /// Most redirects followed from a rotated id to its successor in one operation.
 const MAX_HOPS: usize = 8;

@@ -315,7 +315,7 @@ fn check_expected(expected: Option<u64>, actual: u64) -> Result<()> {
 }
 
 /// Checks an owner string.
-pub(super) fn check_owner(owner: &str) -> Result<()> {
+pub(crate) fn check_owner(owner: &str) -> Result<()> {
     if owner.is_empty() || owner.len() > MAX_OWNER_LEN {
         return Err(Error::invalid(format!(
             "owner must be 1 to {MAX_OWNER_LEN} bytes, got {}",

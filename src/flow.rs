@@ -1,0 +1,474 @@
+//! The request flow: the seed's fetch-before and persist-after middlewares, as two calls.
+//!
+//! ```text
+//! Sessions::begin(cookie header, lock?)  → Session
+//!     get / set / remove / incr / rotate / destroy / set_owner   (local, no I/O but rotate)
+//! Session::commit()                      → Committed { set_cookie, … }
+//! Session::abort()                       → releases the lock, writes nothing
+//! ```
+//!
+//! `begin` adopts a cookie's id only when the id is well formed, correctly signed (when
+//! signing is on) and names a live session; otherwise the visitor gets a fresh id. `commit`
+//! sends only what the handler changed, as one atomic patch (with increments as
+//! increments), so two requests that change different keys — or increment the same
+//! counter — never lose each other's writes, with or without the lock.
+
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::{
+    command::{PatchOp, WriteOpts},
+    cookie::{CookieConfig, parse_cookie_header},
+    error::{Error, Result},
+    session::{RawJson, Record, SessionId, check_key},
+    store::Store,
+};
+
+/// Most times one operation follows a rotated id to its successor.
+const MAX_HOPS: usize = 8;
+
+/// Settings of the request flow.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct FlowOptions {
+    /// The session cookie: name, attributes, signing keys.
+    pub cookie: CookieConfig,
+    /// How long a request's lock lasts if it is never released (default 30 s).
+    pub lock_lease: Duration,
+    /// How long `begin` waits for the lock (default 10 s).
+    pub lock_wait: Duration,
+}
+
+impl Default for FlowOptions {
+    fn default() -> Self {
+        FlowOptions {
+            cookie: CookieConfig::default(),
+            lock_lease: Duration::from_secs(30),
+            lock_wait: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The middleware: a store plus the flow's settings. Cheap to clone; share it.
+#[derive(Debug, Clone)]
+pub struct Sessions {
+    store: Store,
+    opts: Arc<FlowOptions>,
+}
+
+#[derive(Debug, Clone)]
+enum Change {
+    Set(RawJson),
+    Remove,
+    Incr(i64),
+}
+
+/// One request's view of its visitor's session.
+///
+/// Life cycle: `Sessions::begin` → `get`/`set`/`remove`/`incr`/`rotate`/`destroy` … →
+/// `commit` or `abort`. Dropping it without either aborts (the lock is released).
+#[derive(Debug)]
+pub struct Session {
+    sessions: Sessions,
+    id: SessionId,
+    base: Option<Record>,
+    changes: BTreeMap<String, Change>,
+    owner: Option<Option<Arc<str>>>,
+    token: Option<u64>,
+    /// The visitor sent a cookie of our name (valid or not).
+    had_cookie: bool,
+    /// The cookie must be (re)sent: a new id, a rotation, a followed alias, a rolling
+    /// refresh.
+    cookie_needed: bool,
+    destroy: bool,
+    finished: bool,
+}
+
+/// What `commit` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Committed {
+    /// The `Set-Cookie` header value to send, when one must be sent.
+    pub set_cookie: Option<String>,
+    /// The session's id after the request.
+    pub id: SessionId,
+    /// The session's version after the write, if anything was written.
+    pub version: Option<u64>,
+}
+
+impl Sessions {
+    /// A request flow over `store`. Fails if the cookie settings are invalid.
+    pub fn new(store: Store, opts: FlowOptions) -> Result<Sessions> {
+        opts.cookie.validate()?;
+        if opts.lock_lease.is_zero() {
+            return Err(Error::invalid("lock_lease must be greater than 0"));
+        }
+        Ok(Sessions {
+            store,
+            opts: Arc::new(opts),
+        })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The flow's settings.
+    pub fn options(&self) -> &FlowOptions {
+        &self.opts
+    }
+
+    /// Starts a request: resolves the visitor's session from the `Cookie` header (or
+    /// makes a fresh id), takes the session's lock when `lock` is set, and fetches it.
+    pub fn begin(&self, cookie_header: Option<&str>, lock: bool) -> Result<Session> {
+        let header = cookie_header.unwrap_or("");
+        let cookie = &self.opts.cookie;
+        let had_cookie = parse_cookie_header(header)
+            .iter()
+            .any(|(n, _)| *n == cookie.name);
+        let mut found: Option<(Record, Option<u64>, bool)> = None;
+        for cand in cookie.session_ids(header) {
+            let before = self.store.now_ms();
+            if lock {
+                match self.lock_following(cand) {
+                    Ok((token, rec)) => {
+                        let touched = rec.last_access >= before;
+                        found = Some((rec, Some(token), touched));
+                        break;
+                    }
+                    Err(Error::NotFound | Error::Destroyed) => continue,
+                    Err(e) => return Err(e),
+                }
+            } else if let (Some(rec), touched) = self.store.fetch_touch(&cand)? {
+                found = Some((rec, None, touched));
+                break;
+            }
+        }
+        let mut s = Session {
+            sessions: self.clone(),
+            id: SessionId::generate(),
+            base: None,
+            changes: BTreeMap::new(),
+            owner: None,
+            token: None,
+            had_cookie,
+            cookie_needed: false,
+            destroy: false,
+            finished: false,
+        };
+        if let Some((rec, token, touched)) = found {
+            s.id = rec.id;
+            s.token = token;
+            // The cookie named an id that was rotated away: hand out the successor.
+            s.cookie_needed = !cookie.session_ids(header).contains(&rec.id)
+                || (touched && cookie.max_age.is_some());
+            s.base = Some(rec);
+        }
+        Ok(s)
+    }
+
+    fn lock_following(&self, mut id: SessionId) -> Result<(u64, Record)> {
+        for _ in 0..MAX_HOPS {
+            match self
+                .store
+                .lock(&id, self.opts.lock_lease, self.opts.lock_wait)
+            {
+                Err(Error::Rotated { to }) => id = to,
+                other => return other,
+            }
+        }
+        Err(Error::NotFound)
+    }
+}
+
+impl Session {
+    /// The session's id (fresh and not yet stored when [`Session::is_new`]).
+    pub fn id(&self) -> SessionId {
+        self.id
+    }
+
+    /// True when no stored session was found: `commit` creates one if anything was set.
+    pub fn is_new(&self) -> bool {
+        self.base.is_none()
+    }
+
+    /// The fencing token, when the session was begun with the lock.
+    pub fn token(&self) -> Option<u64> {
+        self.token
+    }
+
+    /// The record as fetched by `begin` (`None` for a new session).
+    pub fn record(&self) -> Option<&Record> {
+        self.base.as_ref()
+    }
+
+    fn base_value(&self, key: &str) -> Option<&RawJson> {
+        self.base.as_ref().and_then(|r| r.data.get(key))
+    }
+
+    /// The value at `key`, with this request's changes applied.
+    pub fn get(&self, key: &str) -> Option<RawJson> {
+        match self.changes.get(key) {
+            Some(Change::Set(v)) => Some(v.clone()),
+            Some(Change::Remove) => None,
+            Some(Change::Incr(by)) => {
+                let base = self.base_value(key).and_then(|v| v.as_i64()).unwrap_or(0);
+                Some(RawJson::from_value(&base.saturating_add(*by).into()))
+            }
+            None => self.base_value(key).cloned(),
+        }
+    }
+
+    /// The value at `key`, decoded.
+    pub fn get_as<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+        self.get(key).map(|v| v.deserialize()).transpose()
+    }
+
+    /// All keys with this request's changes applied, as one JSON object text.
+    pub fn to_json(&self) -> String {
+        let mut obj = self
+            .base
+            .as_ref()
+            .map(|r| r.data.to_value())
+            .unwrap_or_else(|| serde_json::Value::Object(Default::default()));
+        if let serde_json::Value::Object(m) = &mut obj {
+            for k in self.changes.keys() {
+                match self.get(k) {
+                    Some(v) => m.insert(k.clone(), v.to_value()),
+                    None => m.remove(k),
+                };
+            }
+        }
+        obj.to_string()
+    }
+
+    fn check_value(&self, key: &str, v: &RawJson) -> Result<()> {
+        check_key(key)?;
+        let max = self.sessions.store.options().max_session_bytes;
+        if v.as_str().len() > max {
+            return Err(Error::TooLarge(format!(
+                "value of {} bytes for key {key:?} exceeds max_session_bytes={max}",
+                v.as_str().len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Sets `key` to `value` (serialized as JSON), replacing what was there.
+    pub fn set<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Result<()> {
+        let v = serde_json::to_value(value).map_err(|e| Error::InvalidJson(e.to_string()))?;
+        self.set_raw_json(key, RawJson::from_value(&v))
+    }
+
+    /// Sets `key` to the JSON text `json`, which is validated.
+    pub fn set_json(&mut self, key: &str, json: &str) -> Result<()> {
+        self.set_raw_json(key, RawJson::parse(json)?)
+    }
+
+    fn set_raw_json(&mut self, key: &str, v: RawJson) -> Result<()> {
+        self.check_value(key, &v)?;
+        self.changes.insert(key.to_string(), Change::Set(v));
+        Ok(())
+    }
+
+    /// Removes `key`.
+    pub fn remove(&mut self, key: &str) -> Result<()> {
+        check_key(key)?;
+        self.changes.insert(key.to_string(), Change::Remove);
+        Ok(())
+    }
+
+    /// Adds `by` to the integer at `key` (absent counts as 0). The store applies it as an
+    /// atomic increment at commit, so concurrent increments all count. Returns the value
+    /// as this request sees it (exact when the session is locked).
+    pub fn incr(&mut self, key: &str, by: i64) -> Result<i64> {
+        check_key(key)?;
+        let cur = match self.get(key) {
+            None => 0,
+            Some(v) => v.as_i64().ok_or_else(|| {
+                Error::NotANumber(format!("key {key:?} does not hold an integer"))
+            })?,
+        };
+        let next = cur
+            .checked_add(by)
+            .ok_or_else(|| Error::NotANumber(format!("incrementing key {key:?} overflows i64")))?;
+        let change = match self.changes.get(key) {
+            Some(Change::Incr(s)) => Change::Incr(s.saturating_add(by)),
+            Some(Change::Set(_) | Change::Remove) => {
+                Change::Set(RawJson::from_value(&next.into()))
+            }
+            None => Change::Incr(by),
+        };
+        self.changes.insert(key.to_string(), change);
+        Ok(next)
+    }
+
+    /// Sets or clears the session's owner (e.g. the user id at login).
+    pub fn set_owner(&mut self, owner: Option<&str>) -> Result<()> {
+        if let Some(o) = owner {
+            crate::backend::memory::check_owner(o)?;
+        }
+        self.owner = Some(owner.map(Arc::from));
+        Ok(())
+    }
+
+    /// Gives the session a fresh id now (e.g. at login, against fixation). The data, owner
+    /// and lock move with it; the old id keeps answering reads for the store's grace
+    /// period. `commit` sends the new cookie.
+    pub fn rotate(&mut self) -> Result<()> {
+        if self.base.is_none() {
+            self.id = SessionId::generate();
+            return Ok(());
+        }
+        let store = &self.sessions.store;
+        for _ in 0..MAX_HOPS {
+            match store.rotate(&self.id, self.token) {
+                Ok(to) => {
+                    self.id = to;
+                    self.cookie_needed = true;
+                    return Ok(());
+                }
+                Err(Error::Rotated { to }) => self.id = to,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::Backend("too many rotations in a row".into()))
+    }
+
+    /// Marks the session for destruction at `commit` (logout); `commit` then returns a
+    /// removal cookie. Later writes for this id, even from requests in flight, are refused.
+    pub fn destroy(&mut self) {
+        self.destroy = true;
+    }
+
+    fn ops(&self) -> Vec<PatchOp> {
+        let mut ops: Vec<PatchOp> = self
+            .changes
+            .iter()
+            .map(|(k, c)| match c {
+                Change::Set(v) => PatchOp::Set(k.clone(), v.clone()),
+                Change::Remove => PatchOp::Remove(k.clone()),
+                Change::Incr(by) => PatchOp::Incr(k.clone(), *by),
+            })
+            .collect();
+        if let Some(o) = &self.owner {
+            ops.push(PatchOp::SetOwner(o.clone()));
+        }
+        ops
+    }
+
+    /// Ends the request: writes what changed as one atomic patch (or destroys), releases
+    /// the lock, and says which `Set-Cookie` to send. Consumes the session.
+    ///
+    /// Errors: `StaleToken` when the lock's lease ran out and another request took it (this
+    /// request's changes are refused, nothing is written); `Destroyed` when the session was
+    /// destroyed meanwhile; `NotFound` when it expired meanwhile.
+    pub fn commit(mut self) -> Result<Committed> {
+        self.finished = true;
+        let store = self.sessions.store.clone();
+        let cookie = &self.sessions.opts.cookie;
+        if self.destroy {
+            if self.base.is_some() {
+                store.destroy(&self.id)?;
+            }
+            return Ok(Committed {
+                set_cookie: (self.had_cookie || self.base.is_some())
+                    .then(|| cookie.removal_cookie()),
+                id: self.id,
+                version: None,
+            });
+        }
+        let ops = self.ops();
+        let mut version = None;
+        let is_new = self.base.is_none();
+        if !ops.is_empty() {
+            version = Some(self.write(&store, ops, is_new)?);
+        } else if let Some(t) = self.token {
+            self.unlock_following(&store, t)?;
+        }
+        let saved_new = is_new && version.is_some();
+        Ok(Committed {
+            set_cookie: (self.cookie_needed || saved_new)
+                .then(|| cookie.set_cookie(&self.id, store.now_ms())),
+            id: self.id,
+            version,
+        })
+    }
+
+    fn write(&mut self, store: &Store, ops: Vec<PatchOp>, create: bool) -> Result<u64> {
+        let mut opts = WriteOpts {
+            token: self.token,
+            release: self.token.is_some(),
+            create,
+            expected_version: None,
+        };
+        // A lock this commit had to take because another request held it.
+        let mut taken: Option<u64> = None;
+        let mut result = Err(Error::Backend("too many rotations in a row".into()));
+        for _ in 0..MAX_HOPS {
+            match store.apply(&self.id, ops.clone(), opts) {
+                Err(Error::Rotated { to }) => {
+                    self.id = to;
+                    self.cookie_needed = true;
+                }
+                Err(Error::Locked) if opts.token.is_none() => {
+                    // Another request holds the lock: wait for our turn, as it would.
+                    let lease = self.sessions.opts.lock_lease;
+                    let wait = self.sessions.opts.lock_wait;
+                    let (t, _) = store.lock(&self.id, lease, wait)?;
+                    taken = Some(t);
+                    opts.token = Some(t);
+                    opts.release = true;
+                }
+                other => {
+                    result = other.map(|p| p.version);
+                    break;
+                }
+            }
+        }
+        if result.is_err() {
+            if let Some(t) = taken {
+                let _ = store.unlock(&self.id, t);
+            }
+        }
+        result
+    }
+
+    fn unlock_following(&mut self, store: &Store, token: u64) -> Result<()> {
+        for _ in 0..MAX_HOPS {
+            match store.unlock(&self.id, token) {
+                Err(Error::Rotated { to }) => {
+                    self.id = to;
+                    self.cookie_needed = true;
+                }
+                other => return other,
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the request without writing; releases the lock. Consumes the session.
+    pub fn abort(mut self) -> Result<()> {
+        self.finished = true;
+        match self.token {
+            Some(t) => {
+                let store = self.sessions.store.clone();
+                self.unlock_following(&store, t)
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if !self.finished {
+            if let Some(t) = self.token {
+                let store = self.sessions.store.clone();
+                let _ = self.unlock_following(&store, t);
+            }
+        }
+    }
+}
