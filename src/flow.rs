@@ -368,7 +368,8 @@ impl Session {
     pub fn commit(mut self) -> Result<Committed> {
         self.finished = true;
         let store = self.sessions.store.clone();
-        let cookie = &self.sessions.opts.cookie;
+        let opts = self.sessions.opts.clone();
+        let cookie = &opts.cookie;
         if self.destroy {
             if self.base.is_some() {
                 store.destroy(&self.id)?;

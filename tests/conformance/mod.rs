@@ -587,11 +587,18 @@ fn short(s: &str) -> &str {
 
 /// Runs one case on a fresh store.
 pub fn run_case(backend: &dyn Backend, c: &Case) -> Result<(), String> {
-    let options = if c.options.is_empty() {
-        BASE_OPTIONS.to_string()
-    } else {
-        format!("{BASE_OPTIONS}&{}", c.options)
-    };
+    // The case's own options override the base ones of the same name.
+    let mut pairs: Vec<(&str, &str)> = Vec::new();
+    for kv in BASE_OPTIONS.split('&').chain(c.options.split('&')).filter(|s| !s.is_empty()) {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        pairs.retain(|(x, _)| *x != k);
+        pairs.push((k, v));
+    }
+    let options = pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&");
     let h = backend.open(&options);
     let mut names = Names {
         ids: HashMap::new(),
