@@ -75,7 +75,9 @@ impl StoreOptions {
             return Err(Error::invalid("option absolute_ttl must be at least ttl"));
         }
         if !(0.0..=1.0).contains(&self.touch_fraction) {
-            return Err(Error::invalid("option touch_fraction must be between 0 and 1"));
+            return Err(Error::invalid(
+                "option touch_fraction must be between 0 and 1",
+            ));
         }
         if self.max_session_bytes < 2 || self.max_session_bytes > MAX_SESSION_BYTES_LIMIT {
             return Err(Error::invalid(format!(
@@ -83,10 +85,14 @@ impl StoreOptions {
             )));
         }
         if self.shards == 0 || !self.shards.is_power_of_two() || self.shards > 4096 {
-            return Err(Error::invalid("option shards must be a power of two from 1 to 4096"));
+            return Err(Error::invalid(
+                "option shards must be a power of two from 1 to 4096",
+            ));
         }
         if self.eviction == Eviction::Lru && self.max_sessions == 0 {
-            return Err(Error::invalid("option evict=lru needs a max_sessions limit"));
+            return Err(Error::invalid(
+                "option evict=lru needs a max_sessions limit",
+            ));
         }
         Ok(())
     }
@@ -107,7 +113,8 @@ pub enum Target {
 
 /// Parses a store URL into its target and options.
 pub fn parse_url(url: &str) -> Result<(Target, StoreOptions)> {
-    let parsed = url::Url::parse(url).map_err(|e| Error::invalid(format!("store URL {url:?}: {e}")))?;
+    let parsed =
+        url::Url::parse(url).map_err(|e| Error::invalid(format!("store URL {url:?}: {e}")))?;
     let target = match parsed.scheme() {
         "mem" => {
             if parsed.host_str().is_some_and(|h| !h.is_empty())
@@ -129,7 +136,9 @@ pub fn parse_url(url: &str) -> Result<(Target, StoreOptions)> {
     let mut seen: Vec<String> = Vec::new();
     for (k, v) in parsed.query_pairs() {
         if seen.iter().any(|s| *s == k) {
-            return Err(Error::invalid(format!("store URL option {k} is given twice")));
+            return Err(Error::invalid(format!(
+                "store URL option {k} is given twice"
+            )));
         }
         seen.push(k.to_string());
         match &*k {
@@ -182,9 +191,13 @@ pub fn duration(key: &str, value: &str) -> Result<Duration> {
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(value.len());
     let (digits, unit) = value.split_at(split);
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| bad(key, value, "a duration such as 90, 90s, 1500ms, 30m, 2h or 1d"))?;
+    let n: u64 = digits.parse().map_err(|_| {
+        bad(
+            key,
+            value,
+            "a duration such as 90, 90s, 1500ms, 30m, 2h or 1d",
+        )
+    })?;
     let ms = match unit {
         "ms" => Some(n),
         "" | "s" => n.checked_mul(1000),
@@ -193,7 +206,13 @@ pub fn duration(key: &str, value: &str) -> Result<Duration> {
         "d" => n.checked_mul(86_400_000),
         _ => None,
     }
-    .ok_or_else(|| bad(key, value, "a duration such as 90, 90s, 1500ms, 30m, 2h or 1d"))?;
+    .ok_or_else(|| {
+        bad(
+            key,
+            value,
+            "a duration such as 90, 90s, 1500ms, 30m, 2h or 1d",
+        )
+    })?;
     let d = Duration::from_millis(ms);
     if d > MAX_DURATION {
         return Err(bad(key, value, "a duration of at most ten years"));
@@ -207,8 +226,9 @@ mod tests {
 
     #[test]
     fn parses_options() {
-        let (t, o) = parse_url("mem://?ttl=90&absolute_ttl=2h&max_sessions=5&evict=lru&rotate_grace=1500ms")
-            .unwrap();
+        let (t, o) =
+            parse_url("mem://?ttl=90&absolute_ttl=2h&max_sessions=5&evict=lru&rotate_grace=1500ms")
+                .unwrap();
         assert_eq!(t, Target::Memory);
         assert_eq!(o.ttl, Duration::from_secs(90));
         assert_eq!(o.absolute_ttl, Duration::from_secs(7200));

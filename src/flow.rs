@@ -28,9 +28,8 @@ use crate::{
 /// Most times one operation follows a rotated id to its successor.
 const MAX_HOPS: usize = 8;
 
-/// Settings of the request flow.
+/// Settings of the request flow. Build with `..Default::default()`.
 #[derive(Debug, Clone)]
-#[non_exhaustive]
 pub struct FlowOptions {
     /// The session cookie: name, attributes, signing keys.
     pub cookie: CookieConfig,
@@ -296,9 +295,7 @@ impl Session {
             .ok_or_else(|| Error::NotANumber(format!("incrementing key {key:?} overflows i64")))?;
         let change = match self.changes.get(key) {
             Some(Change::Incr(s)) => Change::Incr(s.saturating_add(by)),
-            Some(Change::Set(_) | Change::Remove) => {
-                Change::Set(RawJson::from_value(&next.into()))
-            }
+            Some(Change::Set(_) | Change::Remove) => Change::Set(RawJson::from_value(&next.into())),
             None => Change::Incr(by),
         };
         self.changes.insert(key.to_string(), change);

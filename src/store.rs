@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::{
     backend::{Backend, Stats, memory::Memory},
     clock::{Clock, SystemClock},
-    command::{Command, Patched, PatchOp, Reply, Touched, WriteOpts},
+    command::{Command, PatchOp, Patched, Reply, Touched, WriteOpts},
     config::{StoreOptions, Target, parse_url},
     error::{Error, Result},
     session::{Record, SessionData, SessionId},
@@ -33,7 +33,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("options", &self.options).finish()
+        f.debug_struct("Store")
+            .field("options", &self.options)
+            .finish()
     }
 }
 
@@ -89,7 +91,10 @@ impl Store {
     /// The session, or `None` if it does not exist or has expired. A rotated-away id in
     /// its grace period answers with the successor's record (whose `id` is the new one).
     pub fn fetch(&self, id: &SessionId) -> Result<Option<Record>> {
-        match self.execute(Command::Fetch { id: *id, touch: false })? {
+        match self.execute(Command::Fetch {
+            id: *id,
+            touch: false,
+        })? {
             Reply::Record { record, .. } => Ok(record),
             other => Err(unexpected(other)),
         }
@@ -98,7 +103,10 @@ impl Store {
     /// Fetches and records the access (see [`Store::touch`]); also says whether the
     /// access was written.
     pub fn fetch_touch(&self, id: &SessionId) -> Result<(Option<Record>, bool)> {
-        match self.execute(Command::Fetch { id: *id, touch: true })? {
+        match self.execute(Command::Fetch {
+            id: *id,
+            touch: true,
+        })? {
             Reply::Record { record, touched } => Ok((record, touched)),
             other => Err(unexpected(other)),
         }

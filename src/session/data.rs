@@ -136,9 +136,12 @@ impl SessionData {
 
     /// Parses a JSON object. Anything else (an array, a number, junk) is an error.
     pub fn from_json(text: &str) -> Result<SessionData> {
-        let parsed: Value = serde_json::from_str(text).map_err(|e| Error::InvalidJson(e.to_string()))?;
+        let parsed: Value =
+            serde_json::from_str(text).map_err(|e| Error::InvalidJson(e.to_string()))?;
         if !parsed.is_object() {
-            return Err(Error::InvalidJson("session data must be a JSON object".into()));
+            return Err(Error::InvalidJson(
+                "session data must be a JSON object".into(),
+            ));
         }
         // Parse again keeping each value as raw text (cheaper than re-encoding each one).
         let raw: BTreeMap<String, Box<RawValue>> =
@@ -190,7 +193,11 @@ impl SessionData {
 
     /// Size of the object as JSON text, in bytes.
     pub fn byte_len(&self) -> usize {
-        if self.map.is_empty() { 2 } else { self.bytes + 1 }
+        if self.map.is_empty() {
+            2
+        } else {
+            self.bytes + 1
+        }
     }
 
     /// The object as compact JSON text. Built by concatenation on first call, then cached.
@@ -251,7 +258,10 @@ impl SessionData {
         let cur = match self.map.get(key) {
             None => 0,
             Some(v) => v.as_i64().ok_or_else(|| {
-                Error::NotANumber(format!("key {key:?} holds {}, not an integer", truncate(v.as_str())))
+                Error::NotANumber(format!(
+                    "key {key:?} holds {}, not an integer",
+                    truncate(v.as_str())
+                ))
             })?,
         };
         let next = cur
@@ -304,10 +314,7 @@ fn truncate(s: &str) -> &str {
 }
 
 fn push_json_string(out: &mut String, s: &str) {
-    if s
-        .bytes()
-        .all(|b| b >= 0x20 && b != b'"' && b != b'\\')
-    {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
         out.push('"');
         out.push_str(s);
         out.push('"');
@@ -350,14 +357,26 @@ mod tests {
         let j = d.to_json();
         assert_eq!(&*j, r#"{"a":"x\"y","b":[1, 2],"c\n":null}"#);
         assert_eq!(d.byte_len(), j.len());
-        assert_eq!(SessionData::new().byte_len(), SessionData::new().to_json().len());
+        assert_eq!(
+            SessionData::new().byte_len(),
+            SessionData::new().to_json().len()
+        );
     }
 
     #[test]
     fn rejects_non_objects_and_junk() {
-        assert!(matches!(SessionData::from_json("[1]"), Err(Error::InvalidJson(_))));
-        assert!(matches!(SessionData::from_json("{"), Err(Error::InvalidJson(_))));
-        assert!(matches!(SessionData::from_json("{} x"), Err(Error::InvalidJson(_))));
+        assert!(matches!(
+            SessionData::from_json("[1]"),
+            Err(Error::InvalidJson(_))
+        ));
+        assert!(matches!(
+            SessionData::from_json("{"),
+            Err(Error::InvalidJson(_))
+        ));
+        assert!(matches!(
+            SessionData::from_json("{} x"),
+            Err(Error::InvalidJson(_))
+        ));
     }
 
     #[test]
@@ -367,13 +386,25 @@ mod tests {
             (json!({"a":"b"}), json!({"a":"c"}), json!({"a":"c"})),
             (json!({"a":"b"}), json!({"b":"c"}), json!({"a":"b","b":"c"})),
             (json!({"a":"b"}), json!({"a":null}), json!({})),
-            (json!({"a":"b","b":"c"}), json!({"a":null}), json!({"b":"c"})),
+            (
+                json!({"a":"b","b":"c"}),
+                json!({"a":null}),
+                json!({"b":"c"}),
+            ),
             (json!({"a":["b"]}), json!({"a":"c"}), json!({"a":"c"})),
             (json!({"a":"c"}), json!({"a":["b"]}), json!({"a":["b"]})),
-            (json!({"a":{"b":"c"}}), json!({"a":{"b":"d","c":null}}), json!({"a":{"b":"d"}})),
+            (
+                json!({"a":{"b":"c"}}),
+                json!({"a":{"b":"d","c":null}}),
+                json!({"a":{"b":"d"}}),
+            ),
             (json!({"a":[{"b":"c"}]}), json!({"a":[1]}), json!({"a":[1]})),
             (json!({"e":null}), json!({"a":1}), json!({"e":null,"a":1})),
-            (json!({}), json!({"a":{"bb":{"ccc":null}}}), json!({"a":{"bb":{}}})),
+            (
+                json!({}),
+                json!({"a":{"bb":{"ccc":null}}}),
+                json!({"a":{"bb":{}}}),
+            ),
         ];
         for (target, patch, want) in cases {
             let mut d = SessionData::from_value(&target).unwrap();

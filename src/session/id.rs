@@ -33,7 +33,10 @@ impl SessionId {
     pub fn generate() -> SessionId {
         let mut raw = [0u8; GENERATED_ID_BYTES];
         // An OS without a working CSPRNG cannot issue unguessable ids: refuse loudly.
-        #[allow(clippy::expect_used, reason = "no safe fallback exists without randomness")]
+        #[allow(
+            clippy::expect_used,
+            reason = "no safe fallback exists without randomness"
+        )]
         getrandom::fill(&mut raw).expect("the OS random number generator failed");
         let mut buf = [0u8; MAX_ID_LEN];
         let n = base64::engine::general_purpose::URL_SAFE_NO_PAD

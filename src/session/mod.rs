@@ -4,7 +4,7 @@ mod data;
 mod id;
 mod record;
 
-pub use data::{MAX_KEY_LEN, RawJson, SessionData, merge_patch};
 pub(crate) use data::check_key;
+pub use data::{MAX_KEY_LEN, RawJson, SessionData, merge_patch};
 pub use id::{GENERATED_ID_BYTES, MAX_ID_LEN, MIN_ID_LEN, SessionId};
 pub use record::Record;

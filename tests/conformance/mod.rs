@@ -14,8 +14,7 @@ use sessync::{Error, SessionData, SessionId, Store, WriteOpts};
 /// Options every case starts from (a case may add its own): a 60 s idle TTL, a 1 h
 /// absolute TTL, touches written after half the TTL, 120 s tombstones, a 5 s rotation
 /// grace, 4 KiB sessions.
-pub const BASE_OPTIONS: &str =
-    "ttl=60s&absolute_ttl=1h&touch_fraction=0.5&tombstone_ttl=120s&rotate_grace=5s&max_session_bytes=4096";
+pub const BASE_OPTIONS: &str = "ttl=60s&absolute_ttl=1h&touch_fraction=0.5&tombstone_ttl=120s&rotate_grace=5s&max_session_bytes=4096";
 
 /// A backend under test.
 pub trait Backend {
@@ -38,13 +37,29 @@ pub struct W {
     pub token: Option<&'static str>,
     pub create: bool,
 }
-pub const PLAIN: W = W { expected: None, token: None, create: false };
-pub const CREATE: W = W { expected: None, token: None, create: true };
+pub const PLAIN: W = W {
+    expected: None,
+    token: None,
+    create: false,
+};
+pub const CREATE: W = W {
+    expected: None,
+    token: None,
+    create: true,
+};
 pub const fn expect(v: u64) -> W {
-    W { expected: Some(v), token: None, create: false }
+    W {
+        expected: Some(v),
+        token: None,
+        create: false,
+    }
 }
 pub const fn tok(t: &'static str) -> W {
-    W { expected: None, token: Some(t), create: false }
+    W {
+        expected: None,
+        token: Some(t),
+        create: false,
+    }
 }
 
 /// An operation on named sessions.
@@ -104,11 +119,19 @@ pub struct Case {
 }
 
 fn case(name: &'static str, steps: Vec<(Op, Expect)>) -> Case {
-    Case { name, options: "", steps }
+    Case {
+        name,
+        options: "",
+        steps,
+    }
 }
 
 fn case_with(name: &'static str, options: &'static str, steps: Vec<(Op, Expect)>) -> Case {
-    Case { name, options, steps }
+    Case {
+        name,
+        options,
+        steps,
+    }
 }
 
 use Expect as E;
@@ -117,7 +140,10 @@ use Op::*;
 /// The contract.
 pub fn cases() -> Vec<Case> {
     vec![
-        case("fetch of an unknown id finds nothing", vec![(Fetch("a"), E::Absent)]),
+        case(
+            "fetch of an unknown id finds nothing",
+            vec![(Fetch("a"), E::Absent)],
+        ),
         case(
             "write creates at version 1 and every write adds one",
             vec![
@@ -142,12 +168,24 @@ pub fn cases() -> Vec<Case> {
         case(
             "patch is an RFC 7396 merge patch: null deletes, objects merge",
             vec![
-                (Write("a", r#"{"a":1,"b":{"c":1},"keep":true}"#, PLAIN), E::Version(1)),
-                (Patch("a", r#"{"a":null,"b":{"d":2},"n":[1]}"#, PLAIN), E::Version(2)),
-                (Fetch("a"), E::Data(r#"{"b":{"c":1,"d":2},"keep":true,"n":[1]}"#, 2)),
+                (
+                    Write("a", r#"{"a":1,"b":{"c":1},"keep":true}"#, PLAIN),
+                    E::Version(1),
+                ),
+                (
+                    Patch("a", r#"{"a":null,"b":{"d":2},"n":[1]}"#, PLAIN),
+                    E::Version(2),
+                ),
+                (
+                    Fetch("a"),
+                    E::Data(r#"{"b":{"c":1,"d":2},"keep":true,"n":[1]}"#, 2),
+                ),
                 (Patch("a", r#"{"b":{"c":null}}"#, expect(2)), E::Version(3)),
                 (Patch("a", r#"{"b":1}"#, expect(2)), E::Err("conflict")),
-                (Fetch("a"), E::Data(r#"{"b":{"d":2},"keep":true,"n":[1]}"#, 3)),
+                (
+                    Fetch("a"),
+                    E::Data(r#"{"b":{"d":2},"keep":true,"n":[1]}"#, 3),
+                ),
             ],
         ),
         case(
@@ -235,7 +273,10 @@ pub fn cases() -> Vec<Case> {
             "tokens never issued are stale; locking the unknown is not found",
             vec![
                 (Write("a", r#"{}"#, PLAIN), E::Version(1)),
-                (Write("a", r#"{"x":1}"#, tok("never")), E::Err("stale_token")),
+                (
+                    Write("a", r#"{"x":1}"#, tok("never")),
+                    E::Err("stale_token"),
+                ),
                 (Unlock("a", "never"), E::Err("stale_token")),
                 (Lock("nobody", 1_000, 0, "t"), E::Err("not_found")),
                 (Fetch("a"), E::Data("{}", 1)),
@@ -271,22 +312,19 @@ pub fn cases() -> Vec<Case> {
                 (Incr("a", "n", 1, PLAIN), E::Err("not_found")),
             ],
         ),
-        case(
-            "the absolute TTL caps a session however busy",
-            {
-                let mut steps = vec![(Write("a", r#"{}"#, PLAIN), E::Version(1))];
-                // Touch every 40 s up to 3560 s after creation.
-                for _ in 0..89 {
-                    steps.push((Advance(40_000), E::Ok));
-                    steps.push((Touch("a"), E::Written(true)));
-                }
-                steps.push((Advance(39_000), E::Ok));
-                steps.push((Fetch("a"), E::Data("{}", 1)));
-                steps.push((Advance(1_000), E::Ok));
-                steps.push((Fetch("a"), E::Absent));
-                steps
-            },
-        ),
+        case("the absolute TTL caps a session however busy", {
+            let mut steps = vec![(Write("a", r#"{}"#, PLAIN), E::Version(1))];
+            // Touch every 40 s up to 3560 s after creation.
+            for _ in 0..89 {
+                steps.push((Advance(40_000), E::Ok));
+                steps.push((Touch("a"), E::Written(true)));
+            }
+            steps.push((Advance(39_000), E::Ok));
+            steps.push((Fetch("a"), E::Data("{}", 1)));
+            steps.push((Advance(1_000), E::Ok));
+            steps.push((Fetch("a"), E::Absent));
+            steps
+        }),
         case(
             "destroy leaves a tombstone that refuses late writes, then lets go",
             vec![
@@ -419,11 +457,7 @@ pub fn cases() -> Vec<Case> {
 }
 
 /// A session of 5000 bytes, over the 4096-byte limit of [`BASE_OPTIONS`].
-const BIG_SESSION: &str = concat!(
-    r#"{"big":""#,
-    include_str!("big_value.txt"),
-    r#""}"#
-);
+const BIG_SESSION: &str = concat!(r#"{"big":""#, include_str!("big_value.txt"), r#""}"#);
 
 struct Names {
     ids: HashMap<&'static str, SessionId>,
@@ -492,7 +526,10 @@ fn step(h: &dyn Harness, n: &mut Names, op: &Op, want: &Expect) -> Result<(), St
                     return Ok(E::Err("lock answered with another id"));
                 }
                 if token <= n.max_token {
-                    return Ok(E::Err(leak(format!("token {token} not above {}", n.max_token))));
+                    return Ok(E::Err(leak(format!(
+                        "token {token} not above {}",
+                        n.max_token
+                    ))));
                 }
                 n.max_token = token;
                 n.tokens.insert(t, token);
@@ -589,7 +626,11 @@ fn short(s: &str) -> &str {
 pub fn run_case(backend: &dyn Backend, c: &Case) -> Result<(), String> {
     // The case's own options override the base ones of the same name.
     let mut pairs: Vec<(&str, &str)> = Vec::new();
-    for kv in BASE_OPTIONS.split('&').chain(c.options.split('&')).filter(|s| !s.is_empty()) {
+    for kv in BASE_OPTIONS
+        .split('&')
+        .chain(c.options.split('&'))
+        .filter(|s| !s.is_empty())
+    {
         let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
         pairs.retain(|(x, _)| *x != k);
         pairs.push((k, v));
@@ -618,5 +659,10 @@ pub fn run_all(backend: &dyn Backend) {
         .iter()
         .filter_map(|c| run_case(backend, c).err())
         .collect();
-    assert!(failures.is_empty(), "{} case(s) failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} case(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -65,8 +65,12 @@ impl Memory {
     pub fn new(opts: StoreOptions, clock: Arc<dyn Clock>) -> Result<Memory> {
         opts.validate()?;
         let inner = Arc::new(Inner {
-            shards: (0..opts.shards).map(|_| Mutex::new(Shard::default())).collect(),
-            owners: (0..opts.shards).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..opts.shards)
+                .map(|_| Mutex::new(Shard::default()))
+                .collect(),
+            owners: (0..opts.shards)
+                .map(|_| Mutex::new(HashMap::new()))
+                .collect(),
             hasher: RandomState::new(),
             touch_interval: opts.touch_interval_ms(),
             opts,
@@ -185,11 +189,17 @@ impl Inner {
     }
 
     /// Runs a step that may create a session; makes room by eviction when configured.
-    fn creating(&self, id: &SessionId, f: impl Fn(&mut Shard, &Ctx) -> Result<Reply>) -> Result<Reply> {
+    fn creating(
+        &self,
+        id: &SessionId,
+        f: impl Fn(&mut Shard, &Ctx) -> Result<Reply>,
+    ) -> Result<Reply> {
         let mut tries = 0;
         loop {
             match self.on_shard(id, &f) {
-                Err(Error::Full) if self.opts.eviction == Eviction::Lru && tries < MAX_EVICTION_TRIES => {
+                Err(Error::Full)
+                    if self.opts.eviction == Eviction::Lru && tries < MAX_EVICTION_TRIES =>
+                {
                     tries += 1;
                     self.evict_one();
                 }
@@ -237,7 +247,10 @@ impl Inner {
             return Err(Error::invalid("lock lease must be greater than 0"));
         }
         let (step, deadline) = self.on_shard(&id, |s, ctx| {
-            (s.lock(id, lease_ms, wait_ms, ctx), ctx.now.saturating_add(wait_ms))
+            (
+                s.lock(id, lease_ms, wait_ms, ctx),
+                ctx.now.saturating_add(wait_ms),
+            )
         });
         let w = match step {
             Step::Done(r) => return r,

@@ -17,7 +17,7 @@ use parking_lot::Mutex;
 
 use crate::{
     clock::Parker,
-    command::{Patched, PatchOp, Reply, Touched, WriteOpts},
+    command::{PatchOp, Patched, Reply, Touched, WriteOpts},
     config::{Eviction, StoreOptions},
     error::{Error, Result},
     session::{Record, SessionData, SessionId, check_key},
@@ -221,8 +221,7 @@ impl Index {
     }
 
     fn touch_if_due(&mut self, e: &mut Entry, id: SessionId, ctx: &Ctx) -> bool {
-        if ctx.now.saturating_sub(e.last_access) >= ctx.touch_interval && ctx.now > e.last_access
-        {
+        if ctx.now.saturating_sub(e.last_access) >= ctx.touch_interval && ctx.now > e.last_access {
             self.access(e, id, ctx);
             true
         } else {
@@ -262,7 +261,13 @@ impl Index {
     }
 
     /// Checks a writer's token against the lock.
-    fn check_token(&mut self, e: &mut Entry, id: SessionId, token: Option<u64>, ctx: &Ctx) -> Result<()> {
+    fn check_token(
+        &mut self,
+        e: &mut Entry,
+        id: SessionId,
+        token: Option<u64>,
+        ctx: &Ctx,
+    ) -> Result<()> {
         self.expire_lease(e, id, ctx);
         match (e.lock, token) {
             (None, None) => Ok(()),
@@ -288,7 +293,9 @@ fn reserve(ctx: &Ctx) -> Result<()> {
         return Ok(());
     }
     ctx.live
-        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1))
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < max).then_some(n + 1)
+        })
         .map(|_| ())
         .map_err(|_| Error::Full)
 }
@@ -401,7 +408,13 @@ impl Shard {
         true
     }
 
-    fn create(&mut self, id: SessionId, data: SessionData, owner: Option<Arc<str>>, ctx: &Ctx) -> Result<u64> {
+    fn create(
+        &mut self,
+        id: SessionId,
+        data: SessionData,
+        owner: Option<Arc<str>>,
+        ctx: &Ctx,
+    ) -> Result<u64> {
         reserve(ctx)?;
         let mut e = Entry {
             data: Arc::new(data),
@@ -450,7 +463,13 @@ impl Shard {
     }
 
     /// `Write`.
-    pub(super) fn write(&mut self, id: SessionId, data: Arc<SessionData>, opts: WriteOpts, ctx: &Ctx) -> Result<Reply> {
+    pub(super) fn write(
+        &mut self,
+        id: SessionId,
+        data: Arc<SessionData>,
+        opts: WriteOpts,
+        ctx: &Ctx,
+    ) -> Result<Reply> {
         check_size(&data, ctx)?;
         match self.find(&id, ctx) {
             Found::Alias(to) => Err(Error::Rotated { to }),
@@ -481,7 +500,13 @@ impl Shard {
     }
 
     /// `Patch`.
-    pub(super) fn patch(&mut self, id: SessionId, ops: &[PatchOp], opts: WriteOpts, ctx: &Ctx) -> Result<Reply> {
+    pub(super) fn patch(
+        &mut self,
+        id: SessionId,
+        ops: &[PatchOp],
+        opts: WriteOpts,
+        ctx: &Ctx,
+    ) -> Result<Reply> {
         match self.find(&id, ctx) {
             Found::Alias(to) => Err(Error::Rotated { to }),
             Found::Tomb => Err(Error::Destroyed),
@@ -508,7 +533,9 @@ impl Shard {
                 check_size(&data, ctx)?;
                 if !ops.is_empty() {
                     if owner != e.owner {
-                        self.idx.owner_changes.push((id, e.owner.clone(), owner.clone()));
+                        self.idx
+                            .owner_changes
+                            .push((id, e.owner.clone(), owner.clone()));
                         e.owner = owner;
                     }
                     e.data = Arc::new(data);
@@ -620,7 +647,13 @@ impl Shard {
     /// First half of a rotation: takes the session out of this shard, leaving an alias
     /// (for the grace period) and a tombstone behind. Fails, changing nothing, unless the
     /// session lives and `token` (if given) is the holder's.
-    pub(super) fn take_for_rotation(&mut self, id: SessionId, to: SessionId, token: Option<u64>, ctx: &Ctx) -> Result<Entry> {
+    pub(super) fn take_for_rotation(
+        &mut self,
+        id: SessionId,
+        to: SessionId,
+        token: Option<u64>,
+        ctx: &Ctx,
+    ) -> Result<Entry> {
         match self.find(&id, ctx) {
             Found::Alias(to) => return Err(Error::Rotated { to }),
             Found::Tomb => return Err(Error::Destroyed),
@@ -691,7 +724,9 @@ impl Shard {
             self.idx.timers.pop();
             match kind {
                 Timer::Expire => {
-                    let Some(e) = self.sessions.get_mut(&id) else { continue };
+                    let Some(e) = self.sessions.get_mut(&id) else {
+                        continue;
+                    };
                     if e.expiry_timer != Some(at) {
                         continue;
                     }
@@ -705,7 +740,9 @@ impl Shard {
                     }
                 }
                 Timer::Lease => {
-                    let Some(e) = self.sessions.get_mut(&id) else { continue };
+                    let Some(e) = self.sessions.get_mut(&id) else {
+                        continue;
+                    };
                     if e.lease_timer != Some(at) {
                         continue;
                     }
@@ -724,7 +761,12 @@ impl Shard {
                     }
                 }
                 Timer::Alias => {
-                    if self.idx.aliases.get(&id).is_some_and(|&(_, t)| t <= ctx.now) {
+                    if self
+                        .idx
+                        .aliases
+                        .get(&id)
+                        .is_some_and(|&(_, t)| t <= ctx.now)
+                    {
                         self.idx.aliases.remove(&id);
                     }
                 }

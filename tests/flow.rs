@@ -1,0 +1,285 @@
+//! The request flow: cookies in, atomic patches out, no fixation, no lost writes.
+
+use std::{
+    sync::{Arc, Barrier},
+    thread,
+    time::Duration,
+};
+
+use sessync::{
+    Error, FlowOptions, ManualClock, SessionData, SessionId, Sessions, Store, WriteOpts,
+    cookie::CookieConfig,
+};
+
+fn flow(url: &str) -> Sessions {
+    Sessions::new(Store::open(url).unwrap(), FlowOptions::default()).unwrap()
+}
+
+fn cookie_of(set_cookie: &str) -> String {
+    set_cookie.split(';').next().unwrap().to_string()
+}
+
+#[test]
+fn a_new_visitor_gets_a_cookie_only_once_something_is_saved() {
+    let f = flow("mem://");
+    let s = f.begin(None, false).unwrap();
+    assert!(s.is_new());
+    let c = s.commit().unwrap();
+    assert_eq!(c.set_cookie, None, "nothing saved, no cookie");
+    assert_eq!(f.store().stats().sessions, 0);
+
+    let mut s = f.begin(Some("other=1"), false).unwrap();
+    s.set("n", &1).unwrap();
+    let c = s.commit().unwrap();
+    let sc = c.set_cookie.unwrap();
+    assert_eq!(
+        sc,
+        format!("sync_sess={}; Path=/; HttpOnly; SameSite=Lax", c.id)
+    );
+
+    let s = f
+        .begin(Some(&format!("a=b; {}; c=d", cookie_of(&sc))), false)
+        .unwrap();
+    assert!(!s.is_new());
+    assert_eq!(s.id(), c.id);
+    assert_eq!(s.get_as::<i64>("n").unwrap(), Some(1));
+    assert_eq!(
+        s.commit().unwrap().set_cookie,
+        None,
+        "nothing new to tell the browser"
+    );
+}
+
+#[test]
+fn ids_the_client_invents_are_never_adopted() {
+    let f = flow("mem://");
+    for header in [
+        "sync_sess=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "sync_sess=short",
+        "sync_sess=<script>",
+        "sync_sess=\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"",
+        "sync_sess=",
+        ";;;=;sync_sess",
+    ] {
+        let mut s = f.begin(Some(header), false).unwrap();
+        assert!(s.is_new(), "{header}");
+        s.set("x", &true).unwrap();
+        let c = s.commit().unwrap();
+        assert!(!header.contains(c.id.as_str()), "{header} was adopted");
+        assert!(c.set_cookie.is_some());
+    }
+}
+
+#[test]
+fn an_expired_or_destroyed_session_is_not_revived_by_its_cookie() {
+    let clock = ManualClock::new(1_000_000);
+    let store = Store::open_with_clock("mem://?ttl=60s", clock.clone()).unwrap();
+    let f = Sessions::new(store, FlowOptions::default()).unwrap();
+    let mut s = f.begin(None, false).unwrap();
+    s.set("user", &"ann").unwrap();
+    let old = s.commit().unwrap();
+    let header = cookie_of(&old.set_cookie.unwrap());
+    clock.advance(Duration::from_secs(61));
+    let s = f.begin(Some(&header), false).unwrap();
+    assert!(s.is_new());
+    assert_ne!(s.id(), old.id);
+    assert_eq!(s.get("user"), None);
+    drop(s);
+
+    let mut s = f.begin(None, false).unwrap();
+    s.set("user", &"bob").unwrap();
+    let live = s.commit().unwrap();
+    f.store().destroy(&live.id).unwrap();
+    let s = f
+        .begin(Some(&cookie_of(&live.set_cookie.unwrap())), false)
+        .unwrap();
+    assert!(s.is_new());
+}
+
+#[test]
+fn signed_cookies_refuse_unsigned_values_and_verify_older_keys() {
+    let store = Store::open("mem://").unwrap();
+    let old_key = b"the key of last month, 32 bytes!".to_vec();
+    let new_key = b"the key of this month, 32 bytes!".to_vec();
+    let signed = |keys: Vec<Vec<u8>>| {
+        Sessions::new(
+            store.clone(),
+            FlowOptions {
+                cookie: CookieConfig {
+                    keys,
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    };
+    let before = signed(vec![old_key.clone()]);
+    let mut s = before.begin(None, false).unwrap();
+    s.set("k", &1).unwrap();
+    let c = s.commit().unwrap();
+    let sc = c.set_cookie.unwrap();
+    assert!(sc.starts_with(&format!("sync_sess={}.", c.id)));
+
+    let after = signed(vec![new_key, old_key]);
+    let s = after.begin(Some(&cookie_of(&sc)), false).unwrap();
+    assert_eq!(s.id(), c.id, "the older key still verifies");
+    drop(s);
+    let s = after
+        .begin(Some(&format!("sync_sess={}", c.id)), false)
+        .unwrap();
+    assert!(
+        s.is_new(),
+        "an unsigned id of a live session is not adopted"
+    );
+    drop(s);
+    let tampered = format!("{}x", cookie_of(&sc));
+    assert!(after.begin(Some(&tampered), false).unwrap().is_new());
+}
+
+#[test]
+fn destroy_sends_a_removal_cookie_and_removes_the_session() {
+    let f = flow("mem://");
+    let mut s = f.begin(None, false).unwrap();
+    s.set("user", &"ann").unwrap();
+    let c = s.commit().unwrap();
+    let mut s = f
+        .begin(Some(&cookie_of(&c.set_cookie.unwrap())), true)
+        .unwrap();
+    s.destroy();
+    let out = s.commit().unwrap();
+    let rm = out.set_cookie.unwrap();
+    assert!(rm.starts_with("sync_sess=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"));
+    assert_eq!(f.store().fetch(&c.id).unwrap(), None);
+}
+
+#[test]
+fn a_commit_racing_a_destroy_leaves_the_session_destroyed() {
+    let f = flow("mem://");
+    // In sequence: the request in flight commits after the logout.
+    let mut s = f.begin(None, false).unwrap();
+    s.set("user", &"ann").unwrap();
+    let c = s.commit().unwrap();
+    let header = cookie_of(&c.set_cookie.unwrap());
+    let mut in_flight = f.begin(Some(&header), false).unwrap();
+    in_flight.set("cart", &[1, 2]).unwrap();
+    in_flight.incr("views", 1).unwrap();
+    let mut logout = f.begin(Some(&header), false).unwrap();
+    logout.destroy();
+    logout.commit().unwrap();
+    assert_eq!(in_flight.commit().unwrap_err(), Error::Destroyed);
+    assert_eq!(f.store().fetch(&c.id).unwrap(), None);
+
+    // Truly concurrent, many times: whichever runs first, the session ends destroyed.
+    for _ in 0..200 {
+        let mut s = f.begin(None, false).unwrap();
+        s.set("user", &"ann").unwrap();
+        let c = s.commit().unwrap();
+        let header = cookie_of(&c.set_cookie.unwrap());
+        let barrier = Arc::new(Barrier::new(2));
+        let (f1, h1, b1) = (f.clone(), header.clone(), barrier.clone());
+        let writer = thread::spawn(move || {
+            let mut s = f1.begin(Some(&h1), false).unwrap();
+            s.set("cart", &"full").unwrap();
+            b1.wait();
+            let _ = s.commit();
+        });
+        let mut s = f.begin(Some(&header), false).unwrap();
+        s.destroy();
+        barrier.wait();
+        s.commit().unwrap();
+        writer.join().unwrap();
+        assert_eq!(f.store().fetch(&c.id).unwrap(), None);
+    }
+}
+
+#[test]
+fn a_rotation_during_an_in_flight_request_loses_nothing() {
+    let f = flow("mem://");
+    let mut s = f.begin(None, false).unwrap();
+    s.set("cart", &[1]).unwrap();
+    let c = s.commit().unwrap();
+    let old_cookie = cookie_of(&c.set_cookie.unwrap());
+
+    let mut in_flight = f.begin(Some(&old_cookie), false).unwrap();
+    in_flight.set("seen", &true).unwrap();
+    in_flight.incr("n", 1).unwrap();
+
+    let mut login = f.begin(Some(&old_cookie), true).unwrap();
+    login.rotate().unwrap();
+    login.set("user", &"ann").unwrap();
+    login.set_owner(Some("ann")).unwrap();
+    let l = login.commit().unwrap();
+    assert_ne!(l.id, c.id);
+    assert_eq!(
+        l.set_cookie.as_deref().map(cookie_of),
+        Some(format!("sync_sess={}", l.id))
+    );
+
+    let done = in_flight.commit().unwrap();
+    assert_eq!(done.id, l.id, "the late commit followed the rotation");
+    let rec = f.store().fetch(&l.id).unwrap().unwrap();
+    assert_eq!(
+        rec.data.to_value(),
+        serde_json::json!({"cart":[1],"seen":true,"n":1,"user":"ann"})
+    );
+    assert_eq!(f.store().sessions_of("ann").unwrap(), vec![l.id]);
+
+    // A request still carrying the old cookie, within the grace period, is handed the new.
+    let s = f.begin(Some(&old_cookie), false).unwrap();
+    assert_eq!(s.id(), l.id);
+    let c = s.commit().unwrap();
+    assert_eq!(
+        c.set_cookie.as_deref().map(cookie_of),
+        Some(format!("sync_sess={}", l.id))
+    );
+}
+
+#[test]
+fn values_are_checked_and_increments_read_back() {
+    let f = flow("mem://?max_session_bytes=100");
+    let mut s = f.begin(None, false).unwrap();
+    assert!(matches!(
+        s.set_json("a", "{nope"),
+        Err(Error::InvalidJson(_))
+    ));
+    assert!(matches!(
+        s.set("a", &"x".repeat(200)),
+        Err(Error::TooLarge(_))
+    ));
+    s.set("s", &"text").unwrap();
+    assert!(matches!(s.incr("s", 1), Err(Error::NotANumber(_))));
+    assert_eq!(s.incr("n", 2).unwrap(), 2);
+    assert_eq!(s.incr("n", 3).unwrap(), 5);
+    s.remove("s").unwrap();
+    assert_eq!(s.get("s"), None);
+    assert_eq!(s.to_json(), r#"{"n":5}"#);
+    let id = s.commit().unwrap().id;
+    // A commit that would break the limit is refused whole.
+    let mut s = f.begin(Some(&format!("sync_sess={id}")), false).unwrap();
+    s.set("a", &"y".repeat(60)).unwrap();
+    s.set("b", &"z".repeat(60)).unwrap();
+    assert!(matches!(s.commit(), Err(Error::TooLarge(_))));
+    let rec = f.store().fetch(&id).unwrap().unwrap();
+    assert_eq!(&*rec.data.to_json(), r#"{"n":5}"#);
+}
+
+#[test]
+fn dropping_a_locked_session_releases_the_lock() {
+    let f = flow("mem://");
+    let id = SessionId::generate();
+    f.store()
+        .write(&id, SessionData::new(), WriteOpts::default())
+        .unwrap();
+    let header = format!("sync_sess={id}");
+    let s = f.begin(Some(&header), true).unwrap();
+    assert!(s.token().is_some());
+    drop(s);
+    let s = f.begin(Some(&header), true).unwrap();
+    s.abort().unwrap();
+    let (t, _) = f
+        .store()
+        .lock(&id, Duration::from_secs(1), Duration::ZERO)
+        .unwrap();
+    f.store().unlock(&id, t).unwrap();
+}
