@@ -5,19 +5,25 @@
 use std::{env, fs, path::Path};
 
 fn main() {
-    let part = |name: &str| env::var(name).unwrap_or_else(|_| "0".to_string());
+    let part = |name: &str| -> u32 {
+        env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
     let (major, minor, patch) = (
         part("CARGO_PKG_VERSION_MAJOR"),
         part("CARGO_PKG_VERSION_MINOR"),
         part("CARGO_PKG_VERSION_PATCH"),
     );
     let out = env::var("OUT_DIR").expect("cargo sets OUT_DIR for build scripts");
+    let number = major * 1_000_000 + minor * 1_000 + patch;
     let text = format!(
         "/// Major version of this build.\npub const VERSION_MAJOR: u32 = {major};\n\
          /// Minor version of this build.\npub const VERSION_MINOR: u32 = {minor};\n\
          /// Patch version of this build.\npub const VERSION_PATCH: u32 = {patch};\n\
          /// `major * 1_000_000 + minor * 1_000 + patch`, the packing of the C header's macros.\n\
-         pub const VERSION_NUMBER: u32 = {major} * 1_000_000 + {minor} * 1_000 + {patch};\n"
+         pub const VERSION_NUMBER: u32 = {number};\n"
     );
     fs::write(Path::new(&out).join("version.rs"), text).expect("OUT_DIR is writable");
     println!("cargo:rerun-if-changed=build.rs");

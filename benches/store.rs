@@ -11,6 +11,8 @@
 //! shared among the threads, so criterion's "thrpt" is operations per second in total.
 //! `scripts/bench.sh` runs this and prints the ratios.
 
+#![allow(missing_docs, reason = "criterion_group! generates an undocumented fn")]
+
 use std::{
     collections::HashMap,
     hint::black_box,
@@ -160,7 +162,10 @@ fn world() -> World {
             .collect(),
     );
     World {
-        headers: names.iter().map(|n| format!("theme=dark; sync_sess={n}")).collect(),
+        headers: names
+            .iter()
+            .map(|n| format!("theme=dark; sync_sess={n}"))
+            .collect(),
         actor: Actor::start(&names),
         flow: Sessions::new(store.clone(), FlowOptions::default()).unwrap(),
         store,
@@ -229,7 +234,9 @@ fn benches(c: &mut Criterion) {
         });
         g.bench_function(BenchmarkId::new("mutex_map", n), |b| {
             b.iter_custom(|iters| {
-                run_threads(n, iters, |t, i| mutex_update(&w.map, &w.names[w.pick(t, i)]))
+                run_threads(n, iters, |t, i| {
+                    mutex_update(&w.map, &w.names[w.pick(t, i)])
+                })
             })
         });
         g.bench_function(BenchmarkId::new("actor", n), |b| {

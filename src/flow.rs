@@ -19,7 +19,7 @@ use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{
     command::{PatchOp, WriteOpts},
-    cookie::{CookieConfig, parse_cookie_header},
+    cookie::{CookieConfig, cookie_values},
     error::{Error, Result},
     session::{RawJson, Record, SessionId, check_key},
     store::Store,
@@ -124,14 +124,14 @@ impl Sessions {
     pub fn begin(&self, cookie_header: Option<&str>, lock: bool) -> Result<Session> {
         let header = cookie_header.unwrap_or("");
         let cookie = &self.opts.cookie;
-        let had_cookie = parse_cookie_header(header)
-            .iter()
-            .any(|(n, _)| *n == cookie.name);
+        let candidates = cookie.session_ids(header);
+        let had_cookie =
+            !candidates.is_empty() || cookie_values(header, &cookie.name).next().is_some();
         let mut found: Option<(Record, Option<u64>, bool)> = None;
-        for cand in cookie.session_ids(header) {
+        for cand in &candidates {
             let before = self.store.now_ms();
             if lock {
-                match self.lock_following(cand) {
+                match self.lock_following(*cand) {
                     Ok((token, rec)) => {
                         let touched = rec.last_access >= before;
                         found = Some((rec, Some(token), touched));
@@ -140,32 +140,32 @@ impl Sessions {
                     Err(Error::NotFound | Error::Destroyed) => continue,
                     Err(e) => return Err(e),
                 }
-            } else if let (Some(rec), touched) = self.store.fetch_touch(&cand)? {
+            } else if let (Some(rec), touched) = self.store.fetch_touch(cand)? {
                 found = Some((rec, None, touched));
                 break;
             }
         }
-        let mut s = Session {
+        let (id, base, token, cookie_needed) = match found {
+            Some((rec, token, touched)) => {
+                // The cookie named an id that was rotated away: hand out the successor.
+                let moved = !candidates.contains(&rec.id);
+                let needed = moved || (touched && cookie.max_age.is_some());
+                (rec.id, Some(rec), token, needed)
+            }
+            None => (SessionId::generate(), None, None, false),
+        };
+        Ok(Session {
             sessions: self.clone(),
-            id: SessionId::generate(),
-            base: None,
+            id,
+            base,
             changes: BTreeMap::new(),
             owner: None,
-            token: None,
+            token,
             had_cookie,
-            cookie_needed: false,
+            cookie_needed,
             destroy: false,
             finished: false,
-        };
-        if let Some((rec, token, touched)) = found {
-            s.id = rec.id;
-            s.token = token;
-            // The cookie named an id that was rotated away: hand out the successor.
-            s.cookie_needed = !cookie.session_ids(header).contains(&rec.id)
-                || (touched && cookie.max_age.is_some());
-            s.base = Some(rec);
-        }
-        Ok(s)
+        })
     }
 
     fn lock_following(&self, mut id: SessionId) -> Result<(u64, Record)> {
@@ -378,11 +378,10 @@ impl Session {
                 version: None,
             });
         }
-        let ops = self.ops();
         let mut version = None;
         let is_new = self.base.is_none();
-        if !ops.is_empty() {
-            version = Some(self.write(&store, ops, is_new)?);
+        if !self.changes.is_empty() || self.owner.is_some() {
+            version = Some(self.write(&store, is_new)?);
         } else if let Some(t) = self.token {
             self.unlock_following(&store, t)?;
         }
@@ -395,7 +394,7 @@ impl Session {
         })
     }
 
-    fn write(&mut self, store: &Store, ops: Vec<PatchOp>, create: bool) -> Result<u64> {
+    fn write(&mut self, store: &Store, create: bool) -> Result<u64> {
         let mut opts = WriteOpts {
             token: self.token,
             release: self.token.is_some(),
@@ -406,7 +405,7 @@ impl Session {
         let mut taken: Option<u64> = None;
         let mut result = Err(Error::Backend("too many rotations in a row".into()));
         for _ in 0..MAX_HOPS {
-            match store.apply(&self.id, ops.clone(), opts) {
+            match store.apply(&self.id, self.ops(), opts) {
                 Err(Error::Rotated { to }) => {
                     self.id = to;
                     self.cookie_needed = true;

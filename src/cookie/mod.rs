@@ -34,7 +34,7 @@ mod parse;
 mod set_cookie;
 mod sign;
 
-pub use parse::parse_cookie_header;
+pub use parse::{cookie_values, parse_cookie_header};
 pub use set_cookie::{
     CookieConfig, MAX_COOKIE_AGE, MAX_SIGNING_KEY_LEN, MIN_SIGNING_KEY_LEN, SameSite,
 };

@@ -74,14 +74,26 @@ fn trim_ows(s: &str) -> &str {
 /// assert_eq!(pairs, [("a", "1"), ("b", "two"), ("a", "3")]);
 /// ```
 pub fn parse_cookie_header(header: &str) -> Vec<(&str, &str)> {
-    header.split(';').filter_map(parse_pair).collect()
+    header
+        .split(';')
+        .filter_map(|p| parse_pair(p, None))
+        .collect()
 }
 
-/// Parses one `name=value` piece of a `Cookie` header, or returns `None` to skip it.
-fn parse_pair(piece: &str) -> Option<(&str, &str)> {
+/// The values of the cookies named `name` in a `Cookie` header, lazily, in header order,
+/// with the same rules as [`parse_cookie_header`]. Only those cookies' values are checked.
+pub fn cookie_values<'h>(header: &'h str, name: &'h str) -> impl Iterator<Item = &'h str> + 'h {
+    header
+        .split(';')
+        .filter_map(move |p| parse_pair(p, Some(name)).map(|(_, v)| v))
+}
+
+/// Parses one `name=value` piece of a `Cookie` header, or returns `None` to skip it (or,
+/// with `only`, when the name is another).
+fn parse_pair<'h>(piece: &'h str, only: Option<&str>) -> Option<(&'h str, &'h str)> {
     let (name, value) = piece.split_once('=')?;
     let name = trim_ows(name);
-    if !is_token(name) {
+    if only.is_some_and(|n| n != name) || !is_token(name) {
         return None;
     }
     let value = unquote(trim_ows(value));

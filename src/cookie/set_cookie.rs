@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::{Duration, UNIX_EPOCH};
 
-use super::parse::{is_token, parse_cookie_header};
+use super::parse::{cookie_values, is_token};
 use super::sign;
 use crate::error::{Error, Result};
 use crate::session::{MAX_ID_LEN, SessionId};
@@ -248,10 +248,8 @@ impl CookieConfig {
     /// A browser can send several cookies of the same name (set for different paths or
     /// domains); the first is the one with the most specific path.
     pub fn session_ids(&self, header: &str) -> Vec<SessionId> {
-        parse_cookie_header(header)
-            .into_iter()
-            .filter(|(name, _)| *name == self.name)
-            .filter_map(|(_, value)| self.decode_value(value))
+        cookie_values(header, &self.name)
+            .filter_map(|value| self.decode_value(value))
             .collect()
     }
 

@@ -1,26 +1,37 @@
 //! Session ids: random, URL-safe, validated, stored inline.
 
-use std::{fmt, hash, str};
+use std::{
+    fmt,
+    hash::{self, BuildHasher, RandomState},
+    str,
+};
 
 use base64::Engine as _;
+use once_cell::sync::Lazy;
 
 use crate::error::{Error, Result};
 
 /// Longest id the store accepts, in bytes.
-pub const MAX_ID_LEN: usize = 64;
+pub const MAX_ID_LEN: usize = 48;
 /// Shortest id the store accepts, in bytes (16 base64url characters carry 96 bits; ids this
 /// crate generates are longer, see [`SessionId::generate`]).
 pub const MIN_ID_LEN: usize = 16;
 /// Random bytes in a generated id: 192 bits, 32 base64url characters.
 pub const GENERATED_ID_BYTES: usize = 24;
 
-/// A session id: 16 to 64 characters of the URL-safe alphabet `A–Z a–z 0–9 - _`.
+/// The process-wide key of the ids' hash: random per process, so nobody outside can
+/// choose ids that collide.
+static ID_HASHER: Lazy<RandomState> = Lazy::new(RandomState::new);
+
+/// A session id: 16 to 48 characters of the URL-safe alphabet `A–Z a–z 0–9 - _`.
 ///
-/// Ids are `Copy` and live inline (no allocation), so passing one around costs a memcpy.
-/// [`SessionId::generate`] draws a fresh one from the operating system's CSPRNG;
-/// [`SessionId::parse`] validates one that came from outside (a cookie, the wire).
+/// Ids are `Copy` and live inline in 64 bytes (no allocation). Each carries its keyed hash,
+/// computed once when the id is made, so the store picks a shard and looks the id up
+/// without hashing it again. [`SessionId::generate`] draws a fresh one from the operating
+/// system's CSPRNG; [`SessionId::parse`] validates one that came from outside.
 #[derive(Clone, Copy)]
 pub struct SessionId {
+    hash: u64,
     len: u8,
     buf: [u8; MAX_ID_LEN],
 }
@@ -42,7 +53,20 @@ impl SessionId {
         let n = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .encode_slice(raw, &mut buf)
             .unwrap_or(0);
-        SessionId { len: n as u8, buf }
+        SessionId::from_parts(n, buf)
+    }
+
+    fn from_parts(len: usize, buf: [u8; MAX_ID_LEN]) -> SessionId {
+        SessionId {
+            hash: ID_HASHER.hash_one(&buf[..len]),
+            len: len as u8,
+            buf,
+        }
+    }
+
+    /// The id's keyed hash (stable within this process only).
+    pub fn hash64(&self) -> u64 {
+        self.hash
     }
 
     /// Validates `s` as an id: length 16..=64, characters `A–Z a–z 0–9 - _` only.
@@ -64,10 +88,7 @@ impl SessionId {
         }
         let mut buf = [0u8; MAX_ID_LEN];
         buf[..b.len()].copy_from_slice(b);
-        Ok(SessionId {
-            len: b.len() as u8,
-            buf,
-        })
+        Ok(SessionId::from_parts(b.len(), buf))
     }
 
     /// The id as text.
@@ -84,7 +105,7 @@ impl SessionId {
 
 impl PartialEq for SessionId {
     fn eq(&self, other: &Self) -> bool {
-        self.as_bytes() == other.as_bytes()
+        self.hash == other.hash && self.as_bytes() == other.as_bytes()
     }
 }
 impl Eq for SessionId {}
@@ -102,9 +123,31 @@ impl Ord for SessionId {
 
 impl hash::Hash for SessionId {
     fn hash<H: hash::Hasher>(&self, state: &mut H) {
-        self.as_bytes().hash(state)
+        state.write_u64(self.hash)
     }
 }
+
+/// A hasher for maps keyed by [`SessionId`]: passes the id's cached keyed hash through.
+#[derive(Default, Clone, Copy)]
+pub struct IdHasher(u64);
+
+impl hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used by `SessionId`; anything else still hashes sensibly.
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// `BuildHasher` of [`IdHasher`].
+pub type IdHash = hash::BuildHasherDefault<IdHasher>;
 
 impl fmt::Display for SessionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -147,7 +190,9 @@ mod tests {
     #[test]
     fn parse_rejects_bad_ids() {
         assert!(SessionId::parse("short").is_err());
-        assert!(SessionId::parse(&"a".repeat(65)).is_err());
+        assert!(SessionId::parse(&"a".repeat(49)).is_err());
+        assert!(SessionId::parse(&"a".repeat(48)).is_ok());
+        assert_eq!(std::mem::size_of::<SessionId>(), 64);
         assert!(SessionId::parse("abcdefghijklmnop;").is_err());
         assert!(SessionId::parse("abcdefghijklmnop=").is_err());
         assert!(SessionId::parse("abcdefghijklmnopé").is_err());

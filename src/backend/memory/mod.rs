@@ -29,7 +29,7 @@ use crate::{
     command::{Command, Reply},
     config::{Eviction, StoreOptions},
     error::{Error, Result},
-    session::SessionId,
+    session::{IdHash, SessionId},
 };
 
 pub use shard::MAX_OWNER_LEN;
@@ -40,10 +40,22 @@ const MAX_HOPS: usize = 8;
 /// Most evictions tried to make room for one new session.
 const MAX_EVICTION_TRIES: usize = 16;
 
-type OwnerIndex = HashMap<Arc<str>, HashSet<SessionId>>;
+type OwnerIndex = HashMap<Arc<str>, HashSet<SessionId, IdHash>>;
+
+/// A shard's mutex on cache lines of its own, so threads working in neighbouring shards
+/// do not slow each other down by writing to one line.
+#[repr(align(128))]
+struct Padded(Mutex<Shard>);
+
+impl std::ops::Deref for Padded {
+    type Target = Mutex<Shard>;
+    fn deref(&self) -> &Mutex<Shard> {
+        &self.0
+    }
+}
 
 struct Inner {
-    shards: Box<[Mutex<Shard>]>,
+    shards: Box<[Padded]>,
     owners: Box<[Mutex<OwnerIndex>]>,
     hasher: RandomState,
     opts: StoreOptions,
@@ -66,7 +78,7 @@ impl Memory {
         opts.validate()?;
         let inner = Arc::new(Inner {
             shards: (0..opts.shards)
-                .map(|_| Mutex::new(Shard::default()))
+                .map(|_| Padded(Mutex::new(Shard::default())))
                 .collect(),
             owners: (0..opts.shards)
                 .map(|_| Mutex::new(HashMap::new()))
@@ -143,7 +155,9 @@ impl Inner {
     }
 
     fn slot(&self, id: &SessionId) -> usize {
-        (self.hasher.hash_one(id) as usize) & (self.shards.len() - 1)
+        // Bits 32.. of the id's hash: the maps inside a shard index by the low bits and
+        // tag by the top seven, so the shard choice stays independent of both.
+        ((id.hash64() >> 32) as usize) & (self.shards.len() - 1)
     }
 
     fn shard(&self, id: &SessionId) -> MutexGuard<'_, Shard> {

@@ -20,7 +20,7 @@ use crate::{
     command::{PatchOp, Patched, Reply, Touched, WriteOpts},
     config::{Eviction, StoreOptions},
     error::{Error, Result},
-    session::{Record, SessionData, SessionId, check_key},
+    session::{IdHash, Record, SessionData, SessionId, check_key},
 };
 
 /// Timers that only reclaim memory fire on this grid, so one actor pass handles many.
@@ -145,23 +145,26 @@ pub(super) struct Counters {
     pub evictions: u64,
 }
 
+/// A change of a session's owner: (id, old owner, new owner).
+pub(super) type OwnerChange = (SessionId, Option<Arc<str>>, Option<Arc<str>>);
+
 /// Everything of a shard besides the session map, so both can be borrowed at once.
 #[derive(Default)]
 pub(super) struct Index {
-    tombstones: HashMap<SessionId, u64>,
-    aliases: HashMap<SessionId, (SessionId, u64)>,
+    tombstones: HashMap<SessionId, u64, IdHash>,
+    aliases: HashMap<SessionId, (SessionId, u64), IdHash>,
     timers: BinaryHeap<Reverse<(u64, Timer, SessionId)>>,
     /// (last access, id) of every session, when LRU eviction is on.
     lru: BTreeSet<(u64, SessionId)>,
     /// Owner changes not yet applied to the store's owner index: (id, old, new).
-    pub owner_changes: Vec<(SessionId, Option<Arc<str>>, Option<Arc<str>>)>,
+    pub owner_changes: Vec<OwnerChange>,
     pub counters: Counters,
 }
 
 /// One shard: its sessions and their bookkeeping.
 #[derive(Default)]
 pub(super) struct Shard {
-    sessions: HashMap<SessionId, Entry>,
+    sessions: HashMap<SessionId, Entry, IdHash>,
     pub idx: Index,
 }
 
@@ -443,6 +446,16 @@ impl Shard {
 
     /// `Fetch`.
     pub(super) fn fetch(&mut self, id: SessionId, touch: bool, ctx: &Ctx) -> Step {
+        // The hot path: one lookup for a live session.
+        if let Some(e) = self.sessions.get_mut(&id) {
+            if e.expires_at > ctx.now {
+                let touched = touch && self.idx.touch_if_due(e, id, ctx);
+                return Step::Done(Ok(Reply::Record {
+                    record: Some(record(id, e)),
+                    touched,
+                }));
+            }
+        }
         match self.find(&id, ctx) {
             Found::Live => {
                 let Some(e) = self.sessions.get_mut(&id) else {
