@@ -42,3 +42,8 @@ mod version {
     include!(concat!(env!("OUT_DIR"), "/version.rs"));
 }
 pub use version::{VERSION_MAJOR, VERSION_MINOR, VERSION_NUMBER, VERSION_PATCH};
+
+/// The README's Rust example, compiled and run as a doctest so that it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs the criterion benchmarks (sessync beside its baselines, in one run) and prints
+# throughputs and ratios as a Markdown table. Takes about three minutes on two cores.
+# Usage: scripts/bench.sh            (extra arguments go to criterion, e.g. a filter)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v python3 >/dev/null || { echo "missing: python3 (for the report)" >&2; exit 1; }
+cargo bench --locked --bench store -- "$@"
+python3 - <<'PY'
+import json, pathlib
+root = pathlib.Path("target/criterion")
+def thr(group, name, n):
+    f = root / group / name / str(n) / "new" / "estimates.json"
+    if not f.exists():
+        return None
+    return 1e9 / json.loads(f.read_text())["mean"]["point_estimate"]
+def fmt(x):
+    return "—" if x is None else (f"{x/1e6:.2f} M/s" if x >= 1e6 else f"{x/1e3:.0f} k/s")
+def ratio(a, b):
+    return "—" if a is None or b is None else f"{a/b:.1f}×"
+for group, ours in [("fetch_1k", "sessync"), ("locked_update", "sessync_flow")]:
+    print(f"\n### {group}\n")
+    print("| threads | sessync | mutex_map | actor | vs mutex_map | vs actor |")
+    print("|---|---|---|---|---|---|")
+    for n in (1, 2):
+        s, m, a = thr(group, ours, n), thr(group, "mutex_map", n), thr(group, "actor", n)
+        print(f"| {n} | {fmt(s)} | {fmt(m)} | {fmt(a)} | {ratio(s, m)} | {ratio(s, a)} |")
+    s1, s2 = thr(group, ours, 1), thr(group, ours, 2)
+    print(f"\nsessync, 2 threads over 1: {ratio(s2, s1)}")
+PY
