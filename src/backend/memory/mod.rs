@@ -330,6 +330,11 @@ impl Inner {
                 set.insert(to);
             }
         }
+        // Sessions found expired on the way may have left owner changes behind.
+        self.sync_owners(&mut first);
+        if let Some(s) = second.as_mut() {
+            self.sync_owners(s);
+        }
         Ok(Reply::Rotated(to))
     }
 
