@@ -49,11 +49,16 @@ impl Default for FlowOptions {
     }
 }
 
-/// The middleware: a store plus the flow's settings. Cheap to clone; share it.
+/// The middleware: a store plus the flow's settings. Cheap to clone (one `Arc`); share it.
 #[derive(Debug, Clone)]
 pub struct Sessions {
+    inner: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
     store: Store,
-    opts: Arc<FlowOptions>,
+    opts: FlowOptions,
 }
 
 #[derive(Debug, Clone)]
@@ -104,32 +109,31 @@ impl Sessions {
             return Err(Error::invalid("lock_lease must be greater than 0"));
         }
         Ok(Sessions {
-            store,
-            opts: Arc::new(opts),
+            inner: Arc::new(Shared { store, opts }),
         })
     }
 
     /// The store.
     pub fn store(&self) -> &Store {
-        &self.store
+        &self.inner.store
     }
 
     /// The flow's settings.
     pub fn options(&self) -> &FlowOptions {
-        &self.opts
+        &self.inner.opts
     }
 
     /// Starts a request: resolves the visitor's session from the `Cookie` header (or
     /// makes a fresh id), takes the session's lock when `lock` is set, and fetches it.
     pub fn begin(&self, cookie_header: Option<&str>, lock: bool) -> Result<Session> {
         let header = cookie_header.unwrap_or("");
-        let cookie = &self.opts.cookie;
+        let cookie = &self.inner.opts.cookie;
         let candidates = cookie.session_ids(header);
         let had_cookie =
             !candidates.is_empty() || cookie_values(header, &cookie.name).next().is_some();
         let mut found: Option<(Record, Option<u64>, bool)> = None;
         for cand in &candidates {
-            let before = self.store.now_ms();
+            let before = self.inner.store.now_ms();
             if lock {
                 match self.lock_following(*cand) {
                     Ok((token, rec)) => {
@@ -140,7 +144,7 @@ impl Sessions {
                     Err(Error::NotFound | Error::Destroyed) => continue,
                     Err(e) => return Err(e),
                 }
-            } else if let (Some(rec), touched) = self.store.fetch_touch(cand)? {
+            } else if let (Some(rec), touched) = self.inner.store.fetch_touch(cand)? {
                 found = Some((rec, None, touched));
                 break;
             }
@@ -170,10 +174,8 @@ impl Sessions {
 
     fn lock_following(&self, mut id: SessionId) -> Result<(u64, Record)> {
         for _ in 0..MAX_HOPS {
-            match self
-                .store
-                .lock(&id, self.opts.lock_lease, self.opts.lock_wait)
-            {
+            let opts = &self.inner.opts;
+            match self.inner.store.lock(&id, opts.lock_lease, opts.lock_wait) {
                 Err(Error::Rotated { to }) => id = to,
                 other => return other,
             }
@@ -245,7 +247,7 @@ impl Session {
 
     fn check_value(&self, key: &str, v: &RawJson) -> Result<()> {
         check_key(key)?;
-        let max = self.sessions.store.options().max_session_bytes;
+        let max = self.sessions.inner.store.options().max_session_bytes;
         if v.as_str().len() > max {
             return Err(Error::TooLarge(format!(
                 "value of {} bytes for key {key:?} exceeds max_session_bytes={max}",
@@ -319,7 +321,7 @@ impl Session {
             self.id = SessionId::generate();
             return Ok(());
         }
-        let store = &self.sessions.store;
+        let store = &self.sessions.inner.store;
         for _ in 0..MAX_HOPS {
             match store.rotate(&self.id, self.token) {
                 Ok(to) => {
@@ -364,9 +366,11 @@ impl Session {
     /// destroyed meanwhile; `NotFound` when it expired meanwhile.
     pub fn commit(mut self) -> Result<Committed> {
         self.finished = true;
-        let store = self.sessions.store.clone();
-        let opts = self.sessions.opts.clone();
-        let cookie = &opts.cookie;
+        // One clone of the shared part (one atomic increment) lends the store and the
+        // settings to the helpers below, which also need `self` mutably.
+        let sessions = self.sessions.clone();
+        let store = &sessions.inner.store;
+        let cookie = &sessions.inner.opts.cookie;
         if self.destroy {
             if self.base.is_some() {
                 store.destroy(&self.id)?;
@@ -381,9 +385,9 @@ impl Session {
         let mut version = None;
         let is_new = self.base.is_none();
         if !self.changes.is_empty() || self.owner.is_some() {
-            version = Some(self.write(&store, is_new)?);
+            version = Some(self.write(store, is_new)?);
         } else if let Some(t) = self.token {
-            self.unlock_following(&store, t)?;
+            self.unlock_following(store, t)?;
         }
         let saved_new = is_new && version.is_some();
         Ok(Committed {
@@ -412,8 +416,8 @@ impl Session {
                 }
                 Err(Error::Locked) if opts.token.is_none() => {
                     // Another request holds the lock: wait for our turn, as it would.
-                    let lease = self.sessions.opts.lock_lease;
-                    let wait = self.sessions.opts.lock_wait;
+                    let lease = self.sessions.inner.opts.lock_lease;
+                    let wait = self.sessions.inner.opts.lock_wait;
                     let (t, _) = store.lock(&self.id, lease, wait)?;
                     taken = Some(t);
                     opts.token = Some(t);
@@ -451,7 +455,7 @@ impl Session {
         self.finished = true;
         match self.token {
             Some(t) => {
-                let store = self.sessions.store.clone();
+                let store = self.sessions.inner.store.clone();
                 self.unlock_following(&store, t)
             }
             None => Ok(()),
@@ -463,7 +467,7 @@ impl Drop for Session {
     fn drop(&mut self) {
         if !self.finished {
             if let Some(t) = self.token {
-                let store = self.sessions.store.clone();
+                let store = self.sessions.inner.store.clone();
                 let _ = self.unlock_following(&store, t);
             }
         }

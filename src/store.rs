@@ -26,15 +26,20 @@ use crate::{
 /// ```
 #[derive(Clone)]
 pub struct Store {
-    backend: Arc<dyn Backend>,
-    options: Arc<StoreOptions>,
+    /// One `Arc` for everything, so a clone is one atomic increment.
+    inner: Arc<StoreInner>,
+}
+
+struct StoreInner {
+    backend: Box<dyn Backend>,
+    options: StoreOptions,
     clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
-            .field("options", &self.options)
+            .field("options", &self.inner.options)
             .finish()
     }
 }
@@ -62,30 +67,32 @@ impl Store {
     pub fn memory(options: StoreOptions, clock: Arc<dyn Clock>) -> Result<Store> {
         let backend = Memory::new(options.clone(), clock.clone())?;
         Ok(Store {
-            backend: Arc::new(backend),
-            options: Arc::new(options),
-            clock,
+            inner: Arc::new(StoreInner {
+                backend: Box::new(backend),
+                options,
+                clock,
+            }),
         })
     }
 
     /// The options the store was opened with.
     pub fn options(&self) -> &StoreOptions {
-        &self.options
+        &self.inner.options
     }
 
     /// The store's clock, in ms since the Unix epoch.
     pub fn now_ms(&self) -> u64 {
-        self.clock.now_ms()
+        self.inner.clock.now_ms()
     }
 
     /// Applies one command. Every other method is a typed wrapper of this one.
     pub fn execute(&self, cmd: Command) -> Result<Reply> {
-        self.backend.execute(cmd)
+        self.inner.backend.execute(cmd)
     }
 
     /// Counters and sizes.
     pub fn stats(&self) -> Stats {
-        self.backend.stats()
+        self.inner.backend.stats()
     }
 
     /// The session, or `None` if it does not exist or has expired. A rotated-away id in
