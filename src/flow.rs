@@ -128,32 +128,34 @@ impl Sessions {
     pub fn begin(&self, cookie_header: Option<&str>, lock: bool) -> Result<Session> {
         let header = cookie_header.unwrap_or("");
         let cookie = &self.inner.opts.cookie;
-        let candidates = cookie.session_ids(header);
-        let had_cookie =
-            !candidates.is_empty() || cookie_values(header, &cookie.name).next().is_some();
-        let mut found: Option<(Record, Option<u64>, bool)> = None;
-        for cand in &candidates {
+        let mut had_cookie = false;
+        // (record, token, touched, the id the cookie named)
+        let mut found: Option<(Record, Option<u64>, bool, SessionId)> = None;
+        for value in cookie_values(header, &cookie.name) {
+            had_cookie = true;
+            let Some(cand) = cookie.decode_value(value) else {
+                continue;
+            };
             let before = self.inner.store.now_ms();
             if lock {
-                match self.lock_following(*cand) {
+                match self.lock_following(cand) {
                     Ok((token, rec)) => {
                         let touched = rec.last_access >= before;
-                        found = Some((rec, Some(token), touched));
+                        found = Some((rec, Some(token), touched, cand));
                         break;
                     }
                     Err(Error::NotFound | Error::Destroyed) => continue,
                     Err(e) => return Err(e),
                 }
-            } else if let (Some(rec), touched) = self.inner.store.fetch_touch(cand)? {
-                found = Some((rec, None, touched));
+            } else if let (Some(rec), touched) = self.inner.store.fetch_touch(&cand)? {
+                found = Some((rec, None, touched, cand));
                 break;
             }
         }
         let (id, base, token, cookie_needed) = match found {
-            Some((rec, token, touched)) => {
+            Some((rec, token, touched, cand)) => {
                 // The cookie named an id that was rotated away: hand out the successor.
-                let moved = !candidates.contains(&rec.id);
-                let needed = moved || (touched && cookie.max_age.is_some());
+                let needed = rec.id != cand || (touched && cookie.max_age.is_some());
                 (rec.id, Some(rec), token, needed)
             }
             None => (SessionId::generate(), None, None, false),
@@ -216,7 +218,7 @@ impl Session {
             Some(Change::Remove) => None,
             Some(Change::Incr(by)) => {
                 let base = self.base_value(key).and_then(|v| v.as_i64()).unwrap_or(0);
-                Some(RawJson::from_value(&base.saturating_add(*by).into()))
+                Some(RawJson::from_i64(base.saturating_add(*by)))
             }
             None => self.base_value(key).cloned(),
         }
@@ -259,8 +261,7 @@ impl Session {
 
     /// Sets `key` to `value` (serialized as JSON), replacing what was there.
     pub fn set<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Result<()> {
-        let v = serde_json::to_value(value).map_err(|e| Error::InvalidJson(e.to_string()))?;
-        self.set_raw_json(key, RawJson::from_value(&v))
+        self.set_raw_json(key, RawJson::from_serialize(value)?)
     }
 
     /// Sets `key` to the JSON text `json`, which is validated.

@@ -34,6 +34,34 @@ impl RawJson {
         RawJson(Arc::from(v.to_string()))
     }
 
+    /// Encodes any serializable value directly, without an intermediate `Value`.
+    pub fn from_serialize<T: serde::Serialize + ?Sized>(v: &T) -> Result<RawJson> {
+        let text = serde_json::to_string(v).map_err(|e| Error::InvalidJson(e.to_string()))?;
+        Ok(RawJson(Arc::from(text)))
+    }
+
+    /// Encodes an integer.
+    pub fn from_i64(n: i64) -> RawJson {
+        // Formatted on the stack: one allocation, for the `Arc` itself.
+        let mut buf = [0u8; 20];
+        let mut i = buf.len();
+        let mut m = n.unsigned_abs();
+        loop {
+            i -= 1;
+            buf[i] = b'0' + (m % 10) as u8;
+            m /= 10;
+            if m == 0 {
+                break;
+            }
+        }
+        let digits = std::str::from_utf8(&buf[i..]).unwrap_or("0");
+        if n < 0 {
+            RawJson(Arc::from(format!("-{digits}")))
+        } else {
+            RawJson(Arc::from(digits))
+        }
+    }
+
     fn from_raw(raw: &RawValue) -> RawJson {
         RawJson(Arc::from(raw.get()))
     }
@@ -232,12 +260,16 @@ impl SessionData {
 
     /// Sets `key` to `value` (replacing, never merging).
     pub(crate) fn set(&mut self, key: &str, value: RawJson) {
-        let add = escaped_len(key) + 1 + value.as_str().len() + 1;
         self.json = OnceCell::new();
-        if let Some(old) = self.map.insert(Arc::from(key), value) {
-            self.bytes -= escaped_len(key) + 1 + old.as_str().len() + 1;
+        let new_len = value.as_str().len();
+        // An existing key keeps its allocation; only the value changes.
+        if let Some(slot) = self.map.get_mut(key) {
+            self.bytes = self.bytes - slot.as_str().len() + new_len;
+            *slot = value;
+            return;
         }
-        self.bytes += add;
+        self.bytes += escaped_len(key) + 1 + new_len + 1;
+        self.map.insert(Arc::from(key), value);
     }
 
     /// Removes `key`; true if it was there.
@@ -267,7 +299,7 @@ impl SessionData {
         let next = cur
             .checked_add(by)
             .ok_or_else(|| Error::NotANumber(format!("incrementing key {key:?} overflows i64")))?;
-        self.set(key, RawJson(Arc::from(next.to_string())));
+        self.set(key, RawJson::from_i64(next));
         Ok(next)
     }
 
@@ -427,5 +459,8 @@ mod tests {
         d.set("big", RawJson::parse(&i64::MAX.to_string()).unwrap());
         assert!(matches!(d.incr("big", 1), Err(Error::NotANumber(_))));
         assert_eq!(d.byte_len(), d.to_json().len());
+        for n in [0, 7, -7, 10, -1234567890, i64::MAX, i64::MIN] {
+            assert_eq!(RawJson::from_i64(n).as_str(), n.to_string());
+        }
     }
 }
