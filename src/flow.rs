@@ -21,7 +21,7 @@ use crate::{
     command::{PatchOp, WriteOpts},
     cookie::{CookieConfig, cookie_values},
     error::{Error, Result},
-    session::{RawJson, Record, SessionId, check_key},
+    session::{Json, RawJson, Record, SessionId, check_key},
     store::Store,
 };
 
@@ -65,7 +65,8 @@ struct Shared {
 enum Change {
     Set(RawJson),
     Remove,
-    Incr(i64),
+    /// An increment by the first field; the second is the value as this request sees it.
+    Incr(i64, RawJson),
 }
 
 /// One request's view of its visitor's session.
@@ -207,20 +208,12 @@ impl Session {
         self.base.as_ref()
     }
 
-    fn base_value(&self, key: &str) -> Option<&RawJson> {
-        self.base.as_ref().and_then(|r| r.data.get(key))
-    }
-
     /// The value at `key`, with this request's changes applied.
-    pub fn get(&self, key: &str) -> Option<RawJson> {
+    pub fn get(&self, key: &str) -> Option<Json<'_>> {
         match self.changes.get(key) {
-            Some(Change::Set(v)) => Some(v.clone()),
+            Some(Change::Set(v) | Change::Incr(_, v)) => Some(v.as_json()),
             Some(Change::Remove) => None,
-            Some(Change::Incr(by)) => {
-                let base = self.base_value(key).and_then(|v| v.as_i64()).unwrap_or(0);
-                Some(RawJson::from_i64(base.saturating_add(*by)))
-            }
-            None => self.base_value(key).cloned(),
+            None => self.base.as_ref().and_then(|r| r.data.get(key)),
         }
     }
 
@@ -296,10 +289,11 @@ impl Session {
         let next = cur
             .checked_add(by)
             .ok_or_else(|| Error::NotANumber(format!("incrementing key {key:?} overflows i64")))?;
+        let now = RawJson::from_i64(next);
         let change = match self.changes.get(key) {
-            Some(Change::Incr(s)) => Change::Incr(s.saturating_add(by)),
-            Some(Change::Set(_) | Change::Remove) => Change::Set(RawJson::from_value(&next.into())),
-            None => Change::Incr(by),
+            Some(Change::Incr(s, _)) => Change::Incr(s.saturating_add(by), now),
+            Some(Change::Set(_) | Change::Remove) => Change::Set(now),
+            None => Change::Incr(by, now),
         };
         self.changes.insert(key.to_string(), change);
         Ok(next)
@@ -350,7 +344,7 @@ impl Session {
             .map(|(k, c)| match c {
                 Change::Set(v) => PatchOp::Set(k.clone(), v.clone()),
                 Change::Remove => PatchOp::Remove(k.clone()),
-                Change::Incr(by) => PatchOp::Incr(k.clone(), *by),
+                Change::Incr(by, _) => PatchOp::Incr(k.clone(), *by),
             })
             .collect();
         if let Some(o) = &self.owner {

@@ -9,7 +9,7 @@
 //!   command.rs       Command / Reply: the store actor's messages, transport-free
 //!   store.rs         Store: the contract, over any backend
 //!   flow.rs          Sessions / Session: the request flow, begin → get/set … → commit
-//!   session/         SessionId, SessionData (per-key JSON), Record, merge patch
+//!   session/         SessionId, SessionData (indexed JSON text), Record, merge patch
 //!   cookie/          Cookie header parsing, Set-Cookie, HMAC signing
 //!   backend/memory/  mem://: sharded state machine + expiry actor thread
 //! ```
@@ -35,7 +35,7 @@ pub use command::{Command, PatchOp, Patched, Reply, Touched, WriteOpts};
 pub use config::{Eviction, StoreOptions};
 pub use error::{Error, Result};
 pub use flow::{Committed, FlowOptions, Session, Sessions};
-pub use session::{RawJson, Record, SessionData, SessionId};
+pub use session::{Json, RawJson, Record, SessionData, SessionId};
 pub use store::Store;
 
 mod version {

@@ -51,7 +51,7 @@ fn json_value(nulls: bool) -> impl Strategy<Value = Value> {
 }
 
 fn object(nulls: bool) -> impl Strategy<Value = Value> {
-    prop::collection::btree_map("[a-d]", json_value(nulls), 0..5)
+    prop::collection::btree_map("[a-d\"\\\\\n é]{0,2}", json_value(nulls), 0..6)
         .prop_map(|m| Value::Object(m.into_iter().collect()))
 }
 

@@ -1,14 +1,17 @@
-//! Session data: a JSON object kept as one validated JSON text per key.
+//! Session data: a JSON object kept as its own compact JSON text, with an index.
 //!
 //! A session is read far more often than it is written, and a write usually changes one
-//! key. Keeping each value as its own already-validated JSON text means a fetch hands out
-//! a shared snapshot (an `Arc`, no copy, no parse), a one-key change re-encodes that one
-//! value only, and the whole-object JSON is built by concatenation (and cached) when
-//! somebody asks for it. Nothing re-parses or re-serializes the whole session.
+//! key. The object is stored once, as the JSON text a client would receive
+//! (`{"a":1,"b":[2]}`, keys sorted), plus an index of where each key and value sit in it.
+//! A fetch hands out a shared snapshot (an `Arc`: no copy, no parse); reading one key is
+//! a binary search and a slice; the whole-object JSON is the text itself. A change is
+//! collected in an [`Edit`] and then written out as one new text by copying the untouched
+//! members' bytes as they are: only the values the change names are encoded, and nothing
+//! re-parses or re-serializes the rest of the session. One session is three allocations
+//! (the text, the index, the `Arc`), however many keys it has.
 
-use std::{collections::BTreeMap, fmt, sync::Arc};
+use std::{borrow::Cow, collections::BTreeMap, fmt, sync::Arc};
 
-use once_cell::sync::OnceCell;
 use serde_json::{Map, Value, value::RawValue};
 
 use crate::error::{Error, Result};
@@ -16,14 +19,61 @@ use crate::error::{Error, Result};
 /// Longest key of a session object, in bytes.
 pub const MAX_KEY_LEN: usize = 1024;
 
-/// One JSON value, validated once and kept as compact text.
+/// A borrowed JSON value: validated JSON text.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Json<'a>(&'a str);
+
+impl<'a> Json<'a> {
+    /// The JSON text.
+    pub fn as_str(&self) -> &'a str {
+        self.0
+    }
+
+    /// The value as an `i64`, when it is an integer that fits.
+    pub fn as_i64(&self) -> Option<i64> {
+        let t = self.0;
+        // Fast path: a plain decimal integer, the common shape of a counter.
+        if !t.is_empty()
+            && t.bytes()
+                .enumerate()
+                .all(|(i, c)| c.is_ascii_digit() || (i == 0 && c == b'-'))
+        {
+            return t.parse().ok();
+        }
+        serde_json::from_str::<Value>(t).ok()?.as_i64()
+    }
+
+    /// Decodes into a `serde_json::Value`.
+    pub fn to_value(&self) -> Value {
+        // The text was validated when it was stored.
+        serde_json::from_str(self.0).unwrap_or(Value::Null)
+    }
+
+    /// Decodes into any deserializable type.
+    pub fn deserialize<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_str(self.0).map_err(|e| Error::InvalidJson(e.to_string()))
+    }
+
+    /// An owned copy.
+    pub fn to_owned(&self) -> RawJson {
+        RawJson(Arc::from(self.0))
+    }
+}
+
+impl fmt::Debug for Json<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// One JSON value, validated once and kept as text. Cheap to clone (an `Arc`).
 #[derive(Clone, PartialEq, Eq)]
 pub struct RawJson(Arc<str>);
 
 impl RawJson {
     /// Validates `text` as one JSON value (surrounding whitespace is dropped).
     pub fn parse(text: &str) -> Result<RawJson> {
-        let text = text.trim_matches(|c| c == ' ' || c == '\t' || c == '\n' || c == '\r');
+        let text = text.trim_matches([' ', '\t', '\n', '\r']);
         serde_json::from_str::<serde::de::IgnoredAny>(text)
             .map_err(|e| Error::InvalidJson(e.to_string()))?;
         Ok(RawJson(Arc::from(text)))
@@ -62,8 +112,9 @@ impl RawJson {
         }
     }
 
-    fn from_raw(raw: &RawValue) -> RawJson {
-        RawJson(Arc::from(raw.get()))
+    /// The value, borrowed.
+    pub fn as_json(&self) -> Json<'_> {
+        Json(&self.0)
     }
 
     /// The JSON text.
@@ -73,27 +124,17 @@ impl RawJson {
 
     /// Decodes into a `serde_json::Value`.
     pub fn to_value(&self) -> Value {
-        // The text was validated when this value was made.
-        serde_json::from_str(&self.0).unwrap_or(Value::Null)
+        self.as_json().to_value()
     }
 
     /// The value as an `i64`, when it is an integer that fits.
     pub fn as_i64(&self) -> Option<i64> {
-        let t = self.as_str();
-        // Fast path: a plain decimal integer, the common shape of a counter.
-        if !t.is_empty()
-            && t.bytes()
-                .enumerate()
-                .all(|(i, c)| c.is_ascii_digit() || (i == 0 && c == b'-'))
-        {
-            return t.parse().ok();
-        }
-        serde_json::from_str::<Value>(t).ok()?.as_i64()
+        self.as_json().as_i64()
     }
 
     /// Decodes into any deserializable type.
     pub fn deserialize<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
-        serde_json::from_str(&self.0).map_err(|e| Error::InvalidJson(e.to_string()))
+        self.as_json().deserialize()
     }
 }
 
@@ -109,51 +150,126 @@ impl fmt::Display for RawJson {
     }
 }
 
-/// Bytes that `key` takes once written as a JSON string, quotes included.
-fn escaped_len(key: &str) -> usize {
-    2 + key
-        .bytes()
-        .map(|b| match b {
-            b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
-            0..=0x1f => 6,
-            _ => 1,
-        })
-        .sum::<usize>()
+/// Where one member sits in the text: its key literal (quotes included) and its value.
+#[derive(Clone, Copy, Debug)]
+struct Member {
+    key: (u32, u32),
+    value: (u32, u32),
+    /// The key literal has no escape, so its bytes between the quotes are the key.
+    plain: bool,
 }
 
-/// The data of a session: a JSON object, each value kept as validated JSON text.
+/// The data of a session: a JSON object, kept as compact JSON text with an index.
 ///
-/// Immutable once shared: the store hands out `Arc<SessionData>` snapshots, and a change
-/// builds a new object that shares every untouched key and value with the old one.
-#[derive(Default)]
+/// Immutable: the store hands out `Arc<SessionData>` snapshots, and a change builds a new
+/// object (see the module docs).
+#[derive(Clone)]
 pub struct SessionData {
-    map: BTreeMap<Arc<str>, RawJson>,
-    /// Exact length of [`SessionData::to_json`], kept up to date by every change.
-    bytes: usize,
-    /// The whole-object JSON, built on first request.
-    json: OnceCell<Arc<str>>,
+    text: Box<str>,
+    members: Box<[Member]>,
 }
 
-impl Clone for SessionData {
-    fn clone(&self) -> Self {
+impl Default for SessionData {
+    fn default() -> Self {
         SessionData {
-            map: self.map.clone(),
-            bytes: self.bytes,
-            json: OnceCell::new(),
+            text: "{}".into(),
+            members: Box::new([]),
         }
     }
 }
 
 impl PartialEq for SessionData {
     fn eq(&self, other: &Self) -> bool {
-        self.map == other.map
+        self.text == other.text
     }
 }
 
 impl fmt::Debug for SessionData {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_json())
+        f.write_str(&self.text)
     }
+}
+
+/// Writes an object member by member, in key order.
+struct Builder {
+    text: String,
+    members: Vec<Member>,
+}
+
+impl Builder {
+    fn new(capacity: usize, count: usize) -> Builder {
+        let mut text = String::with_capacity(capacity);
+        text.push('{');
+        Builder {
+            text,
+            members: Vec::with_capacity(count),
+        }
+    }
+
+    fn pos(&self) -> u32 {
+        self.text.len() as u32
+    }
+
+    /// Appends a member whose key literal (already escaped) and value are given as text.
+    fn push_raw(&mut self, key_literal: &str, plain: bool, value: &str) {
+        if !self.members.is_empty() {
+            self.text.push(',');
+        }
+        let ks = self.pos();
+        self.text.push_str(key_literal);
+        let ke = self.pos();
+        self.text.push(':');
+        let vs = self.pos();
+        self.text.push_str(value);
+        let ve = self.pos();
+        self.members.push(Member {
+            key: (ks, ke),
+            value: (vs, ve),
+            plain,
+        });
+    }
+
+    /// Appends a member whose key is given unescaped.
+    fn push(&mut self, key: &str, value: &str) {
+        if is_plain(key) {
+            if !self.members.is_empty() {
+                self.text.push(',');
+            }
+            let ks = self.pos();
+            self.text.push('"');
+            self.text.push_str(key);
+            self.text.push('"');
+            let ke = self.pos();
+            self.text.push(':');
+            let vs = self.pos();
+            self.text.push_str(value);
+            let ve = self.pos();
+            self.members.push(Member {
+                key: (ks, ke),
+                value: (vs, ve),
+                plain: true,
+            });
+        } else {
+            let literal = Value::String(key.to_string()).to_string();
+            self.push_raw(&literal, false, value);
+        }
+    }
+
+    fn finish(mut self) -> Result<SessionData> {
+        self.text.push('}');
+        if self.text.len() > u32::MAX as usize {
+            return Err(Error::TooLarge("session data over 4 GiB".into()));
+        }
+        Ok(SessionData {
+            text: self.text.into_boxed_str(),
+            members: self.members.into_boxed_slice(),
+        })
+    }
+}
+
+/// A key that needs no escaping in JSON.
+fn is_plain(key: &str) -> bool {
+    key.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\')
 }
 
 impl SessionData {
@@ -164,21 +280,23 @@ impl SessionData {
 
     /// Parses a JSON object. Anything else (an array, a number, junk) is an error.
     pub fn from_json(text: &str) -> Result<SessionData> {
-        let parsed: Value =
-            serde_json::from_str(text).map_err(|e| Error::InvalidJson(e.to_string()))?;
-        if !parsed.is_object() {
+        if !text.trim_start().starts_with('{') {
+            serde_json::from_str::<serde::de::IgnoredAny>(text)
+                .map_err(|e| Error::InvalidJson(e.to_string()))?;
             return Err(Error::InvalidJson(
                 "session data must be a JSON object".into(),
             ));
         }
-        // Parse again keeping each value as raw text (cheaper than re-encoding each one).
-        let raw: BTreeMap<String, Box<RawValue>> =
+        // Keys decoded (and sorted, the last of a repeated key winning), values kept as
+        // the text they were sent as.
+        let raw: BTreeMap<String, &RawValue> =
             serde_json::from_str(text).map_err(|e| Error::InvalidJson(e.to_string()))?;
-        let mut data = SessionData::new();
-        for (k, v) in raw {
-            data.insert_checked(&k, RawJson::from_raw(&v))?;
+        let mut b = Builder::new(text.len(), raw.len());
+        for (k, v) in &raw {
+            check_key(k)?;
+            b.push(k, v.get());
         }
-        Ok(data)
+        b.finish()
     }
 
     /// Builds from a `serde_json::Value`, which must be an object.
@@ -186,108 +304,118 @@ impl SessionData {
         let obj = v
             .as_object()
             .ok_or_else(|| Error::InvalidJson("session data must be a JSON object".into()))?;
-        let mut data = SessionData::new();
-        for (k, v) in obj {
-            data.insert_checked(k, RawJson::from_value(v))?;
+        let mut items: Vec<(&String, String)> =
+            obj.iter().map(|(k, v)| (k, v.to_string())).collect();
+        items.sort_by(|a, b| a.0.cmp(b.0));
+        let mut b = Builder::new(64, items.len());
+        for (k, v) in &items {
+            check_key(k)?;
+            b.push(k, v);
         }
-        Ok(data)
+        b.finish()
     }
 
-    fn insert_checked(&mut self, key: &str, value: RawJson) -> Result<()> {
-        check_key(key)?;
-        self.set(key, value);
-        Ok(())
+    fn slice(&self, r: (u32, u32)) -> &str {
+        self.text.get(r.0 as usize..r.1 as usize).unwrap_or("")
+    }
+
+    fn key_of(&self, m: &Member) -> Cow<'_, str> {
+        let lit = self.slice(m.key);
+        if m.plain {
+            Cow::Borrowed(lit.get(1..lit.len().saturating_sub(1)).unwrap_or(""))
+        } else {
+            Cow::Owned(serde_json::from_str::<String>(lit).unwrap_or_default())
+        }
+    }
+
+    fn find(&self, key: &str) -> Option<&Member> {
+        self.members
+            .binary_search_by(|m| self.key_of(m).as_ref().cmp(key))
+            .ok()
+            .map(|i| &self.members[i])
     }
 
     /// The value at `key`.
-    pub fn get(&self, key: &str) -> Option<&RawJson> {
-        self.map.get(key)
+    pub fn get(&self, key: &str) -> Option<Json<'_>> {
+        self.find(key).map(|m| Json(self.slice(m.value)))
     }
 
     /// Number of keys.
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.members.len()
     }
 
     /// True when the object has no key.
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.members.is_empty()
     }
 
     /// The keys and values, in key order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &RawJson)> {
-        self.map.iter().map(|(k, v)| (&**k, v))
+    pub fn iter(&self) -> impl Iterator<Item = (Cow<'_, str>, Json<'_>)> {
+        self.members
+            .iter()
+            .map(|m| (self.key_of(m), Json(self.slice(m.value))))
     }
 
     /// Size of the object as JSON text, in bytes.
     pub fn byte_len(&self) -> usize {
-        if self.map.is_empty() {
-            2
-        } else {
-            self.bytes + 1
-        }
+        self.text.len()
     }
 
-    /// The object as compact JSON text. Built by concatenation on first call, then cached.
-    pub fn to_json(&self) -> Arc<str> {
-        self.json
-            .get_or_init(|| {
-                let mut out = String::with_capacity(self.byte_len());
-                out.push('{');
-                for (i, (k, v)) in self.map.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    push_json_string(&mut out, k);
-                    out.push(':');
-                    out.push_str(v.as_str());
-                }
-                out.push('}');
-                Arc::from(out)
-            })
-            .clone()
+    /// The object as compact JSON text (keys sorted). Free: it is how the data is kept.
+    pub fn to_json(&self) -> &str {
+        &self.text
     }
 
     /// Decodes the whole object.
     pub fn to_value(&self) -> Value {
         Value::Object(
-            self.map
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_value()))
+            self.iter()
+                .map(|(k, v)| (k.into_owned(), v.to_value()))
                 .collect(),
         )
     }
 
-    /// Sets `key` to `value` (replacing, never merging).
-    pub(crate) fn set(&mut self, key: &str, value: RawJson) {
-        self.json = OnceCell::new();
-        let new_len = value.as_str().len();
-        // An existing key keeps its allocation; only the value changes.
-        if let Some(slot) = self.map.get_mut(key) {
-            self.bytes = self.bytes - slot.as_str().len() + new_len;
-            *slot = value;
-            return;
+    /// Starts a change of this object; nothing happens to it until `Edit::finish`.
+    pub(crate) fn edit(&self) -> Edit<'_> {
+        Edit {
+            base: self,
+            overlay: BTreeMap::new(),
         }
-        self.bytes += escaped_len(key) + 1 + new_len + 1;
-        self.map.insert(Arc::from(key), value);
+    }
+}
+
+/// A change in progress: the new values of the keys it names, over a base object.
+pub(crate) struct Edit<'a> {
+    base: &'a SessionData,
+    /// Key → new value, or `None` for a removed key.
+    overlay: BTreeMap<String, Option<RawJson>>,
+}
+
+impl Edit<'_> {
+    fn current(&self, key: &str) -> Option<Json<'_>> {
+        match self.overlay.get(key) {
+            Some(v) => v.as_ref().map(|v| v.as_json()),
+            None => self.base.get(key),
+        }
     }
 
-    /// Removes `key`; true if it was there.
-    pub(crate) fn remove(&mut self, key: &str) -> bool {
-        match self.map.remove(key) {
-            Some(old) => {
-                self.json = OnceCell::new();
-                self.bytes -= escaped_len(key) + 1 + old.as_str().len() + 1;
-                true
-            }
-            None => false,
-        }
+    /// Sets `key` to `value` (replacing, never merging).
+    pub fn set(&mut self, key: &str, value: RawJson) -> Result<()> {
+        check_key(key)?;
+        self.overlay.insert(key.to_string(), Some(value));
+        Ok(())
+    }
+
+    /// Removes `key` (absent is fine).
+    pub fn remove(&mut self, key: &str) {
+        self.overlay.insert(key.to_string(), None);
     }
 
     /// Adds `by` to the integer at `key` (a missing key counts as 0) and returns the sum.
-    pub(crate) fn incr(&mut self, key: &str, by: i64) -> Result<i64> {
+    pub fn incr(&mut self, key: &str, by: i64) -> Result<i64> {
         check_key(key)?;
-        let cur = match self.map.get(key) {
+        let cur = match self.current(key) {
             None => 0,
             Some(v) => v.as_i64().ok_or_else(|| {
                 Error::NotANumber(format!(
@@ -299,31 +427,71 @@ impl SessionData {
         let next = cur
             .checked_add(by)
             .ok_or_else(|| Error::NotANumber(format!("incrementing key {key:?} overflows i64")))?;
-        self.set(key, RawJson::from_i64(next));
+        self.overlay
+            .insert(key.to_string(), Some(RawJson::from_i64(next)));
         Ok(next)
     }
 
     /// Applies an RFC 7396 merge patch whose top level is an object. Only the keys the
     /// patch names are decoded and re-encoded.
-    pub(crate) fn merge(&mut self, patch: &Map<String, Value>) -> Result<()> {
+    pub fn merge(&mut self, patch: &Map<String, Value>) -> Result<()> {
         for (k, pv) in patch {
             check_key(k)?;
-            match pv {
-                Value::Null => {
-                    self.remove(k);
-                }
+            let next = match pv {
+                Value::Null => None,
                 Value::Object(_) => {
-                    let mut target = match self.map.get(k.as_str()) {
+                    let mut target = match self.current(k) {
                         Some(v) if v.as_str().starts_with('{') => v.to_value(),
                         _ => Value::Object(Map::new()),
                     };
                     merge_patch(&mut target, pv);
-                    self.set(k, RawJson::from_value(&target));
+                    Some(RawJson::from_value(&target))
                 }
-                other => self.set(k, RawJson::from_value(other)),
-            }
+                other => Some(RawJson::from_value(other)),
+            };
+            self.overlay.insert(k.clone(), next);
         }
         Ok(())
+    }
+
+    /// Writes the new object: untouched members are copied as bytes, in key order.
+    pub fn finish(self) -> Result<SessionData> {
+        let base = self.base;
+        let extra: usize = self
+            .overlay
+            .iter()
+            .map(|(k, v)| k.len() + v.as_ref().map_or(0, |v| v.as_str().len()) + 4)
+            .sum();
+        let mut b = Builder::new(
+            base.text.len() + extra,
+            base.members.len() + self.overlay.len(),
+        );
+        let mut i = 0;
+        let copy = |b: &mut Builder, m: &Member| {
+            b.push_raw(base.slice(m.key), m.plain, base.slice(m.value));
+        };
+        for (k, v) in &self.overlay {
+            while let Some(m) = base.members.get(i) {
+                match base.key_of(m).as_ref().cmp(k.as_str()) {
+                    std::cmp::Ordering::Less => {
+                        copy(&mut b, m);
+                        i += 1;
+                    }
+                    std::cmp::Ordering::Equal => {
+                        i += 1;
+                        break;
+                    }
+                    std::cmp::Ordering::Greater => break,
+                }
+            }
+            if let Some(v) = v {
+                b.push(k, v.as_str());
+            }
+        }
+        for m in &base.members[i..] {
+            copy(&mut b, m);
+        }
+        b.finish()
     }
 }
 
@@ -342,16 +510,6 @@ fn truncate(s: &str) -> &str {
     match s.char_indices().nth(40) {
         Some((i, _)) => &s[..i],
         None => s,
-    }
-}
-
-fn push_json_string(out: &mut String, s: &str) {
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
-        out.push('"');
-        out.push_str(s);
-        out.push('"');
-    } else {
-        out.push_str(&Value::String(s.to_string()).to_string());
     }
 }
 
@@ -384,31 +542,33 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn json_round_trip_and_byte_len() {
-        let d = SessionData::from_json(r#"{"b": [1, 2], "a": "x\"y", "c\n": null}"#).unwrap();
-        let j = d.to_json();
-        assert_eq!(&*j, r#"{"a":"x\"y","b":[1, 2],"c\n":null}"#);
-        assert_eq!(d.byte_len(), j.len());
-        assert_eq!(
-            SessionData::new().byte_len(),
-            SessionData::new().to_json().len()
-        );
+    fn json_round_trip_and_lookup() {
+        let d =
+            SessionData::from_json(r#"{"b": [1, 2], "a": "x\"y", "c\n": null, "a": 3}"#).unwrap();
+        assert_eq!(d.to_json(), r#"{"a":3,"b":[1, 2],"c\n":null}"#);
+        assert_eq!(d.get("a").unwrap().as_i64(), Some(3));
+        assert_eq!(d.get("c\n").unwrap().as_str(), "null");
+        assert_eq!(d.get("b").unwrap().as_str(), "[1, 2]");
+        assert!(d.get("z").is_none());
+        assert_eq!(d.len(), 3);
+        assert_eq!(SessionData::new().to_json(), "{}");
     }
 
     #[test]
     fn rejects_non_objects_and_junk() {
-        assert!(matches!(
-            SessionData::from_json("[1]"),
-            Err(Error::InvalidJson(_))
-        ));
-        assert!(matches!(
-            SessionData::from_json("{"),
-            Err(Error::InvalidJson(_))
-        ));
-        assert!(matches!(
-            SessionData::from_json("{} x"),
-            Err(Error::InvalidJson(_))
-        ));
+        for bad in ["[1]", "{", "{} x", "\"s\"", "", "nul"] {
+            assert!(
+                matches!(SessionData::from_json(bad), Err(Error::InvalidJson(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    fn merged(target: &Value, patch: &Value) -> SessionData {
+        let d = SessionData::from_value(target).unwrap();
+        let mut e = d.edit();
+        e.merge(patch.as_object().unwrap()).unwrap();
+        e.finish().unwrap()
     }
 
     #[test]
@@ -439,26 +599,46 @@ mod tests {
             ),
         ];
         for (target, patch, want) in cases {
-            let mut d = SessionData::from_value(&target).unwrap();
-            d.merge(patch.as_object().unwrap()).unwrap();
+            let d = merged(&target, &patch);
             assert_eq!(d.to_value(), want, "patch {patch}");
             let mut t = target.clone();
             merge_patch(&mut t, &patch);
             assert_eq!(t, want);
-            assert_eq!(d.byte_len(), d.to_json().len());
         }
     }
 
     #[test]
+    fn edits_copy_untouched_members_and_keep_order() {
+        let d = SessionData::from_json(r#"{"a":1,"c":[ 3 ],"e\"":5,"g":7}"#).unwrap();
+        let mut e = d.edit();
+        e.set("b", RawJson::parse("2").unwrap()).unwrap();
+        e.remove("c");
+        e.set("h", RawJson::parse("\"x\"").unwrap()).unwrap();
+        e.set("a", RawJson::parse("10").unwrap()).unwrap();
+        e.remove("zz");
+        let n = e.finish().unwrap();
+        assert_eq!(n.to_json(), r#"{"a":10,"b":2,"e\"":5,"g":7,"h":"x"}"#);
+        assert_eq!(n.get("e\"").unwrap().as_i64(), Some(5));
+        assert_eq!(
+            d.to_json(),
+            r#"{"a":1,"c":[ 3 ],"e\"":5,"g":7}"#,
+            "the base is untouched"
+        );
+    }
+
+    #[test]
     fn incr_counts_and_refuses_non_integers() {
-        let mut d = SessionData::from_json(r#"{"n":41,"s":"x","f":1.5}"#).unwrap();
-        assert_eq!(d.incr("n", 1).unwrap(), 42);
-        assert_eq!(d.incr("new", -3).unwrap(), -3);
-        assert!(matches!(d.incr("s", 1), Err(Error::NotANumber(_))));
-        assert!(matches!(d.incr("f", 1), Err(Error::NotANumber(_))));
-        d.set("big", RawJson::parse(&i64::MAX.to_string()).unwrap());
-        assert!(matches!(d.incr("big", 1), Err(Error::NotANumber(_))));
-        assert_eq!(d.byte_len(), d.to_json().len());
+        let d = SessionData::from_json(r#"{"n":41,"s":"x","f":1.5,"big":9223372036854775807}"#)
+            .unwrap();
+        let mut e = d.edit();
+        assert_eq!(e.incr("n", 1).unwrap(), 42);
+        assert_eq!(e.incr("n", 1).unwrap(), 43);
+        assert_eq!(e.incr("new", -3).unwrap(), -3);
+        assert!(matches!(e.incr("s", 1), Err(Error::NotANumber(_))));
+        assert!(matches!(e.incr("f", 1), Err(Error::NotANumber(_))));
+        assert!(matches!(e.incr("big", 1), Err(Error::NotANumber(_))));
+        let n = e.finish().unwrap();
+        assert_eq!(n.get("n").unwrap().as_i64(), Some(43));
         for n in [0, 7, -7, 10, -1234567890, i64::MAX, i64::MIN] {
             assert_eq!(RawJson::from_i64(n).as_str(), n.to_string());
         }

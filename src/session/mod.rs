@@ -5,6 +5,6 @@ mod id;
 mod record;
 
 pub(crate) use data::check_key;
-pub use data::{MAX_KEY_LEN, RawJson, SessionData, merge_patch};
+pub use data::{Json, MAX_KEY_LEN, RawJson, SessionData, merge_patch};
 pub use id::{GENERATED_ID_BYTES, IdHash, IdHasher, MAX_ID_LEN, MIN_ID_LEN, SessionId};
 pub use record::Record;

@@ -335,26 +335,25 @@ pub(crate) fn check_owner(owner: &str) -> Result<()> {
     Ok(())
 }
 
-/// Applies `ops` to a copy of `data`. Nothing is changed on error.
+/// Applies `ops` to `data`, giving the new data, owner and increment results. `data` is
+/// never changed; on error nothing is.
 fn apply_ops(
     data: &SessionData,
     owner: &Option<Arc<str>>,
     ops: &[PatchOp],
 ) -> Result<(SessionData, Option<Arc<str>>, Vec<i64>)> {
-    let mut next = data.clone();
+    let mut edit = data.edit();
     let mut owner = owner.clone();
     let mut values = Vec::new();
     for op in ops {
         match op {
-            PatchOp::Set(k, v) => {
-                check_key(k)?;
-                next.set(k, v.clone());
-            }
+            PatchOp::Set(k, v) => edit.set(k, v.clone())?,
             PatchOp::Remove(k) => {
-                next.remove(k);
+                check_key(k)?;
+                edit.remove(k);
             }
-            PatchOp::Incr(k, by) => values.push(next.incr(k, *by)?),
-            PatchOp::Merge(m) => next.merge(m)?,
+            PatchOp::Incr(k, by) => values.push(edit.incr(k, *by)?),
+            PatchOp::Merge(m) => edit.merge(m)?,
             PatchOp::SetOwner(o) => {
                 if let Some(o) = o {
                     check_owner(o)?;
@@ -363,7 +362,7 @@ fn apply_ops(
             }
         }
     }
-    Ok((next, owner, values))
+    Ok((edit.finish()?, owner, values))
 }
 
 impl Shard {
