@@ -261,7 +261,7 @@ fn values_are_checked_and_increments_read_back() {
     s.set("b", &"z".repeat(60)).unwrap();
     assert!(matches!(s.commit(), Err(Error::TooLarge(_))));
     let rec = f.store().fetch(&id).unwrap().unwrap();
-    assert_eq!(&*rec.data.to_json(), r#"{"n":5}"#);
+    assert_eq!(rec.data.to_json(), r#"{"n":5}"#);
 }
 
 #[test]

@@ -67,7 +67,7 @@ proptest! {
         prop_assert_eq!(got.data.to_value(), want.clone());
         // The cached whole-object JSON agrees with the data, byte count included.
         let text = got.data.to_json();
-        prop_assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), want);
+        prop_assert_eq!(serde_json::from_str::<Value>(text).unwrap(), want);
         prop_assert_eq!(text.len(), got.data.byte_len());
     }
 

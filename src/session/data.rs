@@ -86,8 +86,23 @@ impl RawJson {
 
     /// Encodes any serializable value directly, without an intermediate `Value`.
     pub fn from_serialize<T: serde::Serialize + ?Sized>(v: &T) -> Result<RawJson> {
-        let text = serde_json::to_string(v).map_err(|e| Error::InvalidJson(e.to_string()))?;
-        Ok(RawJson(Arc::from(text)))
+        thread_local! {
+            static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        // Encoded into a per-thread buffer, then copied once into the `Arc`.
+        BUF.with(|b| {
+            let mut buf = b.try_borrow_mut().map_err(|_| {
+                Error::InvalidJson("a value's Serialize impl serialized another value".into())
+            })?;
+            buf.clear();
+            serde_json::to_writer(&mut *buf, v).map_err(|e| Error::InvalidJson(e.to_string()))?;
+            let text = std::str::from_utf8(&buf).map_err(|e| Error::InvalidJson(e.to_string()))?;
+            let out = RawJson(Arc::from(text));
+            if buf.capacity() > 64 * 1024 {
+                *buf = Vec::new();
+            }
+            Ok(out)
+        })
     }
 
     /// Encodes an integer.
@@ -165,15 +180,16 @@ struct Member {
 /// object (see the module docs).
 #[derive(Clone)]
 pub struct SessionData {
-    text: Box<str>,
-    members: Box<[Member]>,
+    /// Kept with the capacity it was built with: shrinking would copy it once more.
+    text: String,
+    members: Vec<Member>,
 }
 
 impl Default for SessionData {
     fn default() -> Self {
         SessionData {
             text: "{}".into(),
-            members: Box::new([]),
+            members: Vec::new(),
         }
     }
 }
@@ -261,8 +277,8 @@ impl Builder {
             return Err(Error::TooLarge("session data over 4 GiB".into()));
         }
         Ok(SessionData {
-            text: self.text.into_boxed_str(),
-            members: self.members.into_boxed_slice(),
+            text: self.text,
+            members: self.members,
         })
     }
 }
@@ -377,43 +393,51 @@ impl SessionData {
     }
 
     /// Starts a change of this object; nothing happens to it until `Edit::finish`.
-    pub(crate) fn edit(&self) -> Edit<'_> {
+    pub(crate) fn edit<'k>(&'k self) -> Edit<'k> {
         Edit {
             base: self,
-            overlay: BTreeMap::new(),
+            overlay: Vec::new(),
         }
     }
 }
 
-/// A change in progress: the new values of the keys it names, over a base object.
+/// A change in progress: the new values of the keys it names, over a base object. Keys
+/// are borrowed from the operations that name them.
 pub(crate) struct Edit<'a> {
     base: &'a SessionData,
-    /// Key → new value, or `None` for a removed key.
-    overlay: BTreeMap<String, Option<RawJson>>,
+    /// (key, new value or `None` for a removed key), sorted by key.
+    overlay: Vec<(&'a str, Option<RawJson>)>,
 }
 
-impl Edit<'_> {
+impl<'a> Edit<'a> {
     fn current(&self, key: &str) -> Option<Json<'_>> {
-        match self.overlay.get(key) {
-            Some(v) => v.as_ref().map(|v| v.as_json()),
-            None => self.base.get(key),
+        match self.overlay.binary_search_by(|(k, _)| (*k).cmp(key)) {
+            Ok(i) => self.overlay[i].1.as_ref().map(|v| v.as_json()),
+            Err(_) => self.base.get(key),
+        }
+    }
+
+    fn put(&mut self, key: &'a str, value: Option<RawJson>) {
+        match self.overlay.binary_search_by(|(k, _)| (*k).cmp(key)) {
+            Ok(i) => self.overlay[i].1 = value,
+            Err(i) => self.overlay.insert(i, (key, value)),
         }
     }
 
     /// Sets `key` to `value` (replacing, never merging).
-    pub fn set(&mut self, key: &str, value: RawJson) -> Result<()> {
+    pub fn set(&mut self, key: &'a str, value: RawJson) -> Result<()> {
         check_key(key)?;
-        self.overlay.insert(key.to_string(), Some(value));
+        self.put(key, Some(value));
         Ok(())
     }
 
     /// Removes `key` (absent is fine).
-    pub fn remove(&mut self, key: &str) {
-        self.overlay.insert(key.to_string(), None);
+    pub fn remove(&mut self, key: &'a str) {
+        self.put(key, None);
     }
 
     /// Adds `by` to the integer at `key` (a missing key counts as 0) and returns the sum.
-    pub fn incr(&mut self, key: &str, by: i64) -> Result<i64> {
+    pub fn incr(&mut self, key: &'a str, by: i64) -> Result<i64> {
         check_key(key)?;
         let cur = match self.current(key) {
             None => 0,
@@ -427,14 +451,13 @@ impl Edit<'_> {
         let next = cur
             .checked_add(by)
             .ok_or_else(|| Error::NotANumber(format!("incrementing key {key:?} overflows i64")))?;
-        self.overlay
-            .insert(key.to_string(), Some(RawJson::from_i64(next)));
+        self.put(key, Some(RawJson::from_i64(next)));
         Ok(next)
     }
 
     /// Applies an RFC 7396 merge patch whose top level is an object. Only the keys the
     /// patch names are decoded and re-encoded.
-    pub fn merge(&mut self, patch: &Map<String, Value>) -> Result<()> {
+    pub fn merge(&mut self, patch: &'a Map<String, Value>) -> Result<()> {
         for (k, pv) in patch {
             check_key(k)?;
             let next = match pv {
@@ -449,7 +472,7 @@ impl Edit<'_> {
                 }
                 other => Some(RawJson::from_value(other)),
             };
-            self.overlay.insert(k.clone(), next);
+            self.put(k, next);
         }
         Ok(())
     }
@@ -472,7 +495,7 @@ impl Edit<'_> {
         };
         for (k, v) in &self.overlay {
             while let Some(m) = base.members.get(i) {
-                match base.key_of(m).as_ref().cmp(k.as_str()) {
+                match base.key_of(m).as_ref().cmp(k) {
                     std::cmp::Ordering::Less => {
                         copy(&mut b, m);
                         i += 1;
