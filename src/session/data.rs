@@ -168,6 +168,9 @@ impl fmt::Display for RawJson {
 /// Where one member sits in the text: its key literal (quotes included) and its value.
 #[derive(Clone, Copy, Debug)]
 struct Member {
+    /// The key's first eight bytes, big-endian, zero-padded: most comparisons end here,
+    /// without reading the text.
+    prefix: u64,
     key: (u32, u32),
     value: (u32, u32),
     /// The key literal has no escape, so its bytes between the quotes are the key.
@@ -227,7 +230,7 @@ impl Builder {
     }
 
     /// Appends a member whose key literal (already escaped) and value are given as text.
-    fn push_raw(&mut self, key_literal: &str, plain: bool, value: &str) {
+    fn push_raw(&mut self, prefix: u64, key_literal: &str, plain: bool, value: &str) {
         if !self.members.is_empty() {
             self.text.push(',');
         }
@@ -239,6 +242,7 @@ impl Builder {
         self.text.push_str(value);
         let ve = self.pos();
         self.members.push(Member {
+            prefix,
             key: (ks, ke),
             value: (vs, ve),
             plain,
@@ -261,13 +265,14 @@ impl Builder {
             self.text.push_str(value);
             let ve = self.pos();
             self.members.push(Member {
+                prefix: prefix(key),
                 key: (ks, ke),
                 value: (vs, ve),
                 plain: true,
             });
         } else {
             let literal = Value::String(key.to_string()).to_string();
-            self.push_raw(&literal, false, value);
+            self.push_raw(prefix(key), &literal, false, value);
         }
     }
 
@@ -281,6 +286,15 @@ impl Builder {
             members: self.members,
         })
     }
+}
+
+/// The first eight bytes of `key`, big-endian, zero-padded. If two keys' prefixes
+/// differ, they order as the keys do; if they tie, the keys must be compared whole.
+fn prefix(key: &str) -> u64 {
+    let mut b = [0u8; 8];
+    let n = key.len().min(8);
+    b[..n].copy_from_slice(&key.as_bytes()[..n]);
+    u64::from_be_bytes(b)
 }
 
 /// A key that needs no escaping in JSON.
@@ -344,9 +358,17 @@ impl SessionData {
         }
     }
 
+    /// Orders member `m` against `key` (whose prefix is `p`).
+    fn cmp_key(&self, m: &Member, key: &str, p: u64) -> std::cmp::Ordering {
+        m.prefix
+            .cmp(&p)
+            .then_with(|| self.key_of(m).as_ref().cmp(key))
+    }
+
     fn find(&self, key: &str) -> Option<&Member> {
+        let p = prefix(key);
         self.members
-            .binary_search_by(|m| self.key_of(m).as_ref().cmp(key))
+            .binary_search_by(|m| self.cmp_key(m, key, p))
             .ok()
             .map(|i| &self.members[i])
     }
@@ -491,11 +513,11 @@ impl<'a> Edit<'a> {
         );
         let mut i = 0;
         let copy = |b: &mut Builder, m: &Member| {
-            b.push_raw(base.slice(m.key), m.plain, base.slice(m.value));
+            b.push_raw(m.prefix, base.slice(m.key), m.plain, base.slice(m.value));
         };
         for (k, v) in &self.overlay {
             while let Some(m) = base.members.get(i) {
-                match base.key_of(m).as_ref().cmp(k) {
+                match base.cmp_key(m, k, prefix(k)) {
                     std::cmp::Ordering::Less => {
                         copy(&mut b, m);
                         i += 1;
@@ -647,6 +669,47 @@ mod tests {
             r#"{"a":1,"c":[ 3 ],"e\"":5,"g":7}"#,
             "the base is untouched"
         );
+    }
+
+    #[test]
+    fn keys_sharing_a_prefix_are_found_and_kept_in_order() {
+        let keys = [
+            "abcdefgh2",
+            "ab",
+            "abcdefgh",
+            "ab\\u0000",
+            "abcdefgh1",
+            "b",
+            "ab\\u0000c",
+        ];
+        let json = format!(
+            "{{{}}}",
+            keys.iter()
+                .enumerate()
+                .map(|(i, k)| format!("\"{k}\":{i}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let d = SessionData::from_json(&json).unwrap();
+        let decoded: Vec<String> = keys
+            .iter()
+            .map(|k| serde_json::from_str(&format!("\"{k}\"")).unwrap())
+            .collect();
+        for (i, k) in decoded.iter().enumerate() {
+            assert_eq!(d.get(k).unwrap().as_i64(), Some(i as i64), "{k:?}");
+        }
+        let mut sorted = decoded.clone();
+        sorted.sort();
+        let order: Vec<String> = d.iter().map(|(k, _)| k.into_owned()).collect();
+        assert_eq!(order, sorted);
+        let mut e = d.edit();
+        e.set("abcdefgh", RawJson::parse("99").unwrap()).unwrap();
+        e.remove("ab");
+        let n = e.finish().unwrap();
+        assert_eq!(n.get("abcdefgh").unwrap().as_i64(), Some(99));
+        assert!(n.get("ab").is_none());
+        assert_eq!(n.get("ab\0").unwrap().as_i64(), Some(3));
+        assert_eq!(n.len(), keys.len() - 1);
     }
 
     #[test]
