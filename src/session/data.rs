@@ -229,13 +229,15 @@ impl Builder {
         self.text.len() as u32
     }
 
-    /// Appends a member whose key literal (already escaped) and value are given as text.
-    fn push_raw(&mut self, prefix: u64, key_literal: &str, plain: bool, value: &str) {
+    /// Appends a member: its key literal is `key_parts` concatenated (already escaped).
+    fn member(&mut self, prefix: u64, key_parts: &[&str], plain: bool, value: &str) {
         if !self.members.is_empty() {
             self.text.push(',');
         }
         let ks = self.pos();
-        self.text.push_str(key_literal);
+        for part in key_parts {
+            self.text.push_str(part);
+        }
         let ke = self.pos();
         self.text.push(':');
         let vs = self.pos();
@@ -249,30 +251,18 @@ impl Builder {
         });
     }
 
+    /// Appends a member copied from another object: its key literal and value as text.
+    fn push_raw(&mut self, prefix: u64, key_literal: &str, plain: bool, value: &str) {
+        self.member(prefix, &[key_literal], plain, value);
+    }
+
     /// Appends a member whose key is given unescaped.
     fn push(&mut self, key: &str, value: &str) {
         if is_plain(key) {
-            if !self.members.is_empty() {
-                self.text.push(',');
-            }
-            let ks = self.pos();
-            self.text.push('"');
-            self.text.push_str(key);
-            self.text.push('"');
-            let ke = self.pos();
-            self.text.push(':');
-            let vs = self.pos();
-            self.text.push_str(value);
-            let ve = self.pos();
-            self.members.push(Member {
-                prefix: prefix(key),
-                key: (ks, ke),
-                value: (vs, ve),
-                plain: true,
-            });
+            self.member(prefix(key), &["\"", key, "\""], true, value);
         } else {
             let literal = Value::String(key.to_string()).to_string();
-            self.push_raw(prefix(key), &literal, false, value);
+            self.member(prefix(key), &[&literal], false, value);
         }
     }
 
