@@ -21,7 +21,7 @@ use crate::{
     command::{PatchOp, WriteOpts},
     cookie::{CookieConfig, cookie_values},
     error::{Error, Result},
-    session::{Json, RawJson, Record, SessionId, check_key},
+    session::{Json, RawJson, Record, SessionData, SessionId, check_key},
     store::Store,
 };
 
@@ -222,22 +222,27 @@ impl Session {
         self.get(key).map(|v| v.deserialize()).transpose()
     }
 
-    /// All keys with this request's changes applied, as one JSON object text.
+    /// All keys with this request's changes applied, as one JSON object text (keys
+    /// sorted). Untouched members are copied as they are stored, not re-encoded.
     pub fn to_json(&self) -> String {
-        let mut obj = self
-            .base
-            .as_ref()
-            .map(|r| r.data.to_value())
-            .unwrap_or_else(|| serde_json::Value::Object(Default::default()));
-        if let serde_json::Value::Object(m) = &mut obj {
-            for k in self.changes.keys() {
-                match self.get(k) {
-                    Some(v) => m.insert(k.clone(), v.to_value()),
-                    None => m.remove(k),
-                };
+        let empty = SessionData::new();
+        let base = self.base.as_ref().map_or(&empty, |r| &*r.data);
+        if self.changes.is_empty() {
+            return base.to_json().to_string();
+        }
+        let mut edit = base.edit();
+        for (k, c) in &self.changes {
+            match c {
+                // Keys were checked when the change was recorded.
+                Change::Set(v) | Change::Incr(_, v) => {
+                    let _ = edit.set(k, v.clone());
+                }
+                Change::Remove => edit.remove(k),
             }
         }
-        obj.to_string()
+        edit.finish()
+            .map(|d| d.to_json().to_string())
+            .unwrap_or_else(|_| base.to_json().to_string())
     }
 
     fn check_value(&self, key: &str, v: &RawJson) -> Result<()> {

@@ -79,3 +79,33 @@ fn a_lease_ends_in_the_background_and_hands_the_lock_to_the_waiter() {
     assert_eq!(store.unlock(&id, t1), Err(sessync::Error::StaleToken));
     store.unlock(&id, t2).unwrap();
 }
+
+#[test]
+fn a_busy_session_keeps_at_most_one_expiry_and_one_lease_timer() {
+    // Work per sweep follows what is due, not what happened: extending a session or
+    // re-taking its lock does not queue another timer.
+    let clock = ManualClock::new(1_000_000);
+    let store = Store::open_with_clock("mem://?ttl=60s&touch_fraction=0", clock.clone()).unwrap();
+    let id = SessionId::generate();
+    store
+        .write(&id, SessionData::new(), WriteOpts::default())
+        .unwrap();
+    for i in 0..10_000u64 {
+        if i % 100 == 0 {
+            clock.advance(Duration::from_millis(10));
+        }
+        let (t, _) = store
+            .lock(&id, Duration::from_secs(30), Duration::ZERO)
+            .unwrap();
+        store.incr(&id, "n", 1, WriteOpts::token(t)).unwrap();
+        store.touch(&id).unwrap();
+        store.unlock(&id, t).unwrap();
+    }
+    let st = store.stats();
+    assert_eq!(st.sessions, 1);
+    assert!(
+        st.timers <= 2,
+        "{} timers queued for one session",
+        st.timers
+    );
+}
