@@ -22,7 +22,7 @@ use crate::{
     cookie::{CookieConfig, cookie_values},
     error::{Error, Result},
     session::{Json, RawJson, Record, SessionData, SessionId, check_key},
-    store::Store,
+    store::{MAX_LEASE, MAX_WAIT, Store},
 };
 
 /// Most times one operation follows a rotated id to its successor.
@@ -106,8 +106,17 @@ impl Sessions {
     /// A request flow over `store`. Fails if the cookie settings are invalid.
     pub fn new(store: Store, opts: FlowOptions) -> Result<Sessions> {
         opts.cookie.validate()?;
-        if opts.lock_lease.is_zero() {
-            return Err(Error::invalid("lock_lease must be greater than 0"));
+        if opts.lock_lease.is_zero() || opts.lock_lease > MAX_LEASE {
+            return Err(Error::invalid(format!(
+                "lock_lease must be between 1 ms and {} s",
+                MAX_LEASE.as_secs()
+            )));
+        }
+        if opts.lock_wait > MAX_WAIT {
+            return Err(Error::invalid(format!(
+                "lock_wait must be at most {} s",
+                MAX_WAIT.as_secs()
+            )));
         }
         Ok(Sessions {
             inner: Arc::new(Shared { store, opts }),

@@ -283,3 +283,36 @@ fn dropping_a_locked_session_releases_the_lock() {
         .unwrap();
     f.store().unlock(&id, t).unwrap();
 }
+
+#[test]
+fn flow_settings_are_checked() {
+    let store = Store::open("mem://").unwrap();
+    let bad = |opts: FlowOptions| Sessions::new(store.clone(), opts).unwrap_err();
+    assert!(
+        bad(FlowOptions {
+            lock_lease: Duration::ZERO,
+            ..Default::default()
+        })
+        .to_string()
+        .contains("lock_lease")
+    );
+    assert!(
+        bad(FlowOptions {
+            lock_wait: Duration::from_secs(7200),
+            ..Default::default()
+        })
+        .to_string()
+        .contains("lock_wait")
+    );
+    let cookie = CookieConfig {
+        name: "bad name".into(),
+        ..Default::default()
+    };
+    assert!(matches!(
+        bad(FlowOptions {
+            cookie,
+            ..Default::default()
+        }),
+        Error::InvalidArgument(_)
+    ));
+}
