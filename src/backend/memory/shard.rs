@@ -187,6 +187,23 @@ fn record(id: SessionId, e: &Entry) -> Record {
     }
 }
 
+/// The session whose pending timer (in the slot `which` picks) is the one firing at `at`,
+/// with that slot cleared; `None` for a timer that a later one superseded.
+fn due<'a>(
+    sessions: &'a mut HashMap<SessionId, Entry, IdHash>,
+    id: &SessionId,
+    at: u64,
+    which: fn(&mut Entry) -> &mut Option<u64>,
+) -> Option<&'a mut Entry> {
+    let e = sessions.get_mut(id)?;
+    let slot = which(e);
+    if *slot != Some(at) {
+        return None;
+    }
+    *slot = None;
+    Some(e)
+}
+
 fn grid(at: u64) -> u64 {
     at.div_ceil(SWEEP_GRID_MS).saturating_mul(SWEEP_GRID_MS)
 }
@@ -736,13 +753,9 @@ impl Shard {
             self.idx.timers.pop();
             match kind {
                 Timer::Expire => {
-                    let Some(e) = self.sessions.get_mut(&id) else {
+                    let Some(e) = due(&mut self.sessions, &id, at, |e| &mut e.expiry_timer) else {
                         continue;
                     };
-                    if e.expiry_timer != Some(at) {
-                        continue;
-                    }
-                    e.expiry_timer = None;
                     if e.expires_at <= ctx.now {
                         self.remove(&id, Gone::Expired, ctx);
                     } else {
@@ -752,13 +765,9 @@ impl Shard {
                     }
                 }
                 Timer::Lease => {
-                    let Some(e) = self.sessions.get_mut(&id) else {
+                    let Some(e) = due(&mut self.sessions, &id, at, |e| &mut e.lease_timer) else {
                         continue;
                     };
-                    if e.lease_timer != Some(at) {
-                        continue;
-                    }
-                    e.lease_timer = None;
                     self.idx.expire_lease(e, id, ctx);
                     if let Some(h) = e.lock {
                         if e.lease_timer.is_none() {
