@@ -25,6 +25,7 @@ pub mod command;
 pub mod config;
 pub mod cookie;
 pub mod error;
+pub mod ffi;
 pub mod flow;
 pub mod session;
 pub mod store;

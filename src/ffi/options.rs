@@ -1,0 +1,178 @@
+//! `sessync_options`: settings for `sessync_store_open` beyond the URL.
+
+use std::{ffi::c_char, time::Duration};
+
+use super::guard::{Fail, fail, status, try_bytes, try_mut, try_str};
+use super::status::sessync_status;
+use crate::{
+    config::duration,
+    cookie::{CookieConfig, SameSite},
+    flow::FlowOptions,
+};
+
+/// Settings for `sessync_store_open`: the session cookie, signing keys, the request
+/// flow's lock lease and wait, and store options (TTLs, limits) added to the URL's.
+///
+/// Life cycle: `sessync_options_new` → `sessync_options_set` /
+/// `sessync_options_add_signing_key` … → `sessync_store_open` (which copies them) →
+/// `sessync_options_free`. Not thread-safe: use one from one thread at a time.
+#[derive(Debug, Default)]
+pub struct sessync_options {
+    pub(crate) flow: FlowOptions,
+    /// Store options, appended to the URL's query.
+    pub(crate) store_params: Vec<(String, String)>,
+}
+
+/// Store option names accepted by `sessync_options_set` (the URL's query options).
+const STORE_KEYS: &[&str] = &[
+    "ttl",
+    "absolute_ttl",
+    "touch_fraction",
+    "tombstone_ttl",
+    "rotate_grace",
+    "max_sessions",
+    "max_session_bytes",
+    "evict",
+    "shards",
+];
+
+/// Makes an options object with every setting at its default.
+///
+/// On `SESSYNC_STATUS_OK`, writes `*options_out`, which the caller frees with
+/// `sessync_options_free`; otherwise leaves it unchanged.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sessync_options_new(options_out: *mut *mut sessync_options) -> sessync_status {
+    ffi_guard!({
+        status((|| {
+            let out = try_mut(options_out, "options_out")?;
+            *out = Box::into_raw(Box::default());
+            Ok(())
+        })())
+    })
+}
+
+fn parse_bool(key: &str, v: &str) -> Result<bool, Fail> {
+    match v {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(fail(
+            sessync_status::InvalidArgument,
+            &format!("option {key}={v:?}: expected true or false"),
+        )),
+    }
+}
+
+fn parse_duration(key: &str, v: &str) -> Result<Duration, Fail> {
+    Ok(duration(key, v)?)
+}
+
+/// Sets one option from text. Keys:
+///
+/// - cookie: `cookie_name` (default `sync_sess`), `cookie_path` (`/`; `""` for none),
+///   `cookie_domain` (none), `cookie_max_age` (a duration such as `30m`; `""` or `0` for a
+///   browser-session cookie), `cookie_secure` (`false`), `cookie_http_only` (`true`),
+///   `cookie_same_site` (`Lax`, `Strict`, `None`, or `""` to omit);
+/// - request flow: `lock_lease` (default `30s`), `lock_wait` (`10s`);
+/// - store (added to the URL's query, see the README): `ttl`, `absolute_ttl`,
+///   `touch_fraction`, `tombstone_ttl`, `rotate_grace`, `max_sessions`,
+///   `max_session_bytes`, `evict`, `shards`.
+///
+/// Durations are `90`, `90s`, `1500ms`, `30m`, `2h` or `1d`. An unknown key or a malformed
+/// value is `SESSYNC_STATUS_INVALID_ARGUMENT` and changes nothing; the cookie settings as
+/// a whole are checked by `sessync_store_open`.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sessync_options_set(
+    options: *mut sessync_options,
+    key: *const c_char,
+    value: *const c_char,
+) -> sessync_status {
+    ffi_guard!({
+        status((|| {
+            let o = try_mut(options, "options")?;
+            let key = try_str(key, "key")?;
+            let v = try_str(value, "value")?;
+            let c = &mut o.flow.cookie;
+            match key {
+                "cookie_name" => c.name = v.to_string(),
+                "cookie_path" => c.path = (!v.is_empty()).then(|| v.to_string()),
+                "cookie_domain" => c.domain = (!v.is_empty()).then(|| v.to_string()),
+                "cookie_max_age" => {
+                    c.max_age = match v {
+                        "" | "0" => None,
+                        _ => Some(parse_duration(key, v)?),
+                    }
+                }
+                "cookie_secure" => c.secure = parse_bool(key, v)?,
+                "cookie_http_only" => c.http_only = parse_bool(key, v)?,
+                "cookie_same_site" => {
+                    c.same_site = match v {
+                        "Lax" | "lax" => Some(SameSite::Lax),
+                        "Strict" | "strict" => Some(SameSite::Strict),
+                        "None" | "none" => Some(SameSite::None),
+                        "" => None,
+                        _ => {
+                            return Err(fail(
+                                sessync_status::InvalidArgument,
+                                &format!(
+                                    "option cookie_same_site={v:?}: expected Lax, Strict, None or \"\""
+                                ),
+                            ));
+                        }
+                    }
+                }
+                "lock_lease" => o.flow.lock_lease = parse_duration(key, v)?,
+                "lock_wait" => o.flow.lock_wait = parse_duration(key, v)?,
+                k if STORE_KEYS.contains(&k) => {
+                    o.store_params.retain(|(x, _)| x != k);
+                    o.store_params.push((k.to_string(), v.to_string()));
+                }
+                _ => {
+                    return Err(fail(
+                        sessync_status::InvalidArgument,
+                        &format!("unknown option {key:?}"),
+                    ));
+                }
+            }
+            Ok(())
+        })())
+    })
+}
+
+/// Adds an HMAC-SHA256 cookie signing key (16 to 1024 bytes). The first key added signs;
+/// every key verifies, so add the new key first and keep the old ones while cookies
+/// signed with them may still come back. The bytes are copied.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sessync_options_add_signing_key(
+    options: *mut sessync_options,
+    key: *const u8,
+    key_len: usize,
+) -> sessync_status {
+    ffi_guard!({
+        status((|| {
+            let o = try_mut(options, "options")?;
+            let k = try_bytes(key, key_len, "key")?;
+            let probe = CookieConfig {
+                keys: vec![k.to_vec()],
+                ..CookieConfig::default()
+            };
+            probe.validate()?;
+            o.flow.cookie.keys.push(k.to_vec());
+            Ok(())
+        })())
+    })
+}
+
+/// Frees an options object. NULL is a no-op.
+#[unsafe(no_mangle)]
+pub extern "C" fn sessync_options_free(options: *mut sessync_options) {
+    ffi_guard!({
+        if !options.is_null() {
+            // SAFETY: not NULL; it came from `sessync_options_new` (Box::into_raw) and the
+            // contract forbids freeing it twice.
+            drop(unsafe { Box::from_raw(options) });
+        }
+    })
+}

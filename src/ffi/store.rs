@@ -1,0 +1,563 @@
+//! `sessync_store`: a store opened from a URL, and the direct operations on it.
+
+use std::{
+    ffi::c_char,
+    panic::{AssertUnwindSafe, catch_unwind, resume_unwind},
+    sync::atomic::{AtomicBool, Ordering},
+    time::Duration,
+};
+
+use super::{
+    buf::sessync_buf,
+    guard::{Fail, fail, opt_str, put, status, try_id, try_mut, try_ref, try_str, try_utf8},
+    options::sessync_options,
+    status::sessync_status,
+};
+use crate::{
+    command::{PatchOp, WriteOpts},
+    flow::{FlowOptions, Sessions},
+    session::{MAX_ID_LEN, SessionData},
+    store::Store,
+};
+
+/// Flag of `sessync_store_patch` and `sessync_store_incr`: create the session if absent.
+pub const SESSYNC_WRITE_CREATE: u32 = 1;
+/// Flag of the write functions: release the lock named by `token` in the same step.
+pub const SESSYNC_WRITE_RELEASE: u32 = 2;
+/// Longest session id, in bytes (a buffer for one needs one more, for the NUL).
+pub const SESSYNC_ID_MAX_LEN: usize = 48;
+const _: () = assert!(SESSYNC_ID_MAX_LEN == MAX_ID_LEN);
+
+/// A session store: in the process (`mem://`), or, later, a daemon or Redis.
+///
+/// Thread-safe: one handle may be shared and used concurrently by all threads.
+/// Life cycle: `sessync_store_open` → any operations, from any threads →
+/// `sessync_store_free`. Sessions begun on it keep the store alive until they end.
+#[derive(Debug)]
+pub struct sessync_store {
+    pub(crate) sessions: Sessions,
+    /// Set when a call on this handle panicked: later calls refuse with `PANIC`.
+    poisoned: AtomicBool,
+}
+
+/// Counters and sizes of a store (`sessync_store_stats`).
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct sessync_stats {
+    /// Sessions held (expired ones not yet swept included).
+    pub sessions: u64,
+    /// Tombstones of destroyed or rotated ids still refusing writes.
+    pub tombstones: u64,
+    /// Rotated ids still answering reads.
+    pub aliases: u64,
+    /// Operations applied.
+    pub operations: u64,
+    /// Lock requests that found the lock taken.
+    pub lock_waits: u64,
+    /// Lock requests that gave up.
+    pub lock_timeouts: u64,
+    /// Sessions removed because they expired.
+    pub expirations: u64,
+    /// Sessions evicted to make room.
+    pub evictions: u64,
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Makes the next store call on this thread panic inside its guard (tests only).
+    pub(crate) static INJECT_PANIC: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` on the store behind `store`, poisoning the handle if `f` panics.
+pub(crate) fn with_store(
+    store: *const sessync_store,
+    f: impl FnOnce(&sessync_store) -> Result<(), Fail>,
+) -> sessync_status {
+    status((|| {
+        let h = try_ref(store, "store")?;
+        if h.poisoned.load(Ordering::Acquire) {
+            return Err(fail(
+                sessync_status::Panic,
+                "the store handle was poisoned by an earlier internal error; only sessync_store_free works",
+            ));
+        }
+        match catch_unwind(AssertUnwindSafe(|| {
+            #[cfg(test)]
+            if INJECT_PANIC.with(|p| p.replace(false)) {
+                panic!("injected panic");
+            }
+            f(h)
+        })) {
+            Ok(r) => r,
+            Err(p) => {
+                h.poisoned.store(true, Ordering::Release);
+                resume_unwind(p)
+            }
+        }
+    })())
+}
+
+impl sessync_store {
+    fn store(&self) -> &Store {
+        self.sessions.store()
+    }
+}
+
+fn write_opts(token: u64, flags: u32, allowed: u32) -> Result<WriteOpts, Fail> {
+    if flags & !allowed != 0 {
+        return Err(fail(
+            sessync_status::InvalidArgument,
+            &format!("unknown flags {:#x}", flags & !allowed),
+        ));
+    }
+    Ok(WriteOpts {
+        expected_version: None,
+        token: (token != 0).then_some(token),
+        create: flags & SESSYNC_WRITE_CREATE != 0,
+        release: flags & SESSYNC_WRITE_RELEASE != 0,
+    })
+}
+
+/// Opens a store from a URL such as `mem://?ttl=30m&max_sessions=100000`.
+///
+/// `options` may be NULL (all defaults); it is copied, and may be freed right after. Its
+/// store options are added to the URL's (an option given in both is an error).
+///
+/// On `SESSYNC_STATUS_OK`, writes `*store_out`, which the caller frees with
+/// `sessync_store_free`; otherwise leaves it unchanged. A malformed URL or option is
+/// `SESSYNC_STATUS_INVALID_ARGUMENT`, with the last error naming the part that is wrong.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sessync_store_open(
+    url: *const c_char,
+    options: *const sessync_options,
+    store_out: *mut *mut sessync_store,
+) -> sessync_status {
+    ffi_guard!({
+        status((|| {
+            let url = try_str(url, "url")?;
+            let out = try_mut(store_out, "store_out")?;
+            // SAFETY: the header requires NULL or a live options object.
+            let opts = unsafe { options.as_ref() };
+            let mut full = url.to_string();
+            let mut flow = FlowOptions::default();
+            if let Some(o) = opts {
+                flow = o.flow.clone();
+                for (k, v) in &o.store_params {
+                    full.push(if full.contains('?') { '&' } else { '?' });
+                    full.push_str(k);
+                    full.push('=');
+                    full.extend(url::form_urlencoded::byte_serialize(v.as_bytes()));
+                }
+            }
+            let store = Store::open(&full)?;
+            let sessions = Sessions::new(store, flow)?;
+            *out = Box::into_raw(Box::new(sessync_store {
+                sessions,
+                poisoned: AtomicBool::new(false),
+            }));
+            Ok(())
+        })())
+    })
+}
+
+/// Releases the caller's handle. Sessions still open on the store keep it alive. NULL is
+/// a no-op.
+#[unsafe(no_mangle)]
+pub extern "C" fn sessync_store_free(store: *mut sessync_store) {
+    ffi_guard!({
+        if !store.is_null() {
+            // SAFETY: not NULL; it came from `sessync_store_open` (Box::into_raw) and the
+            // contract forbids freeing it twice or using it afterwards.
+            drop(unsafe { Box::from_raw(store) });
+        }
+    })
+}
+
+/// Fetches a session's data as a JSON object.
+///
+/// On `SESSYNC_STATUS_OK`, writes `*json_out` (the caller frees it with
+/// `sessync_buf_free`) and, if `version_out` is not NULL, `*version_out`; otherwise leaves
+/// them unchanged. An absent or expired session is `SESSYNC_STATUS_NOT_FOUND`. A
+/// rotated-away id in its grace period answers with its successor's data.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sessync_store_fetch(
+    store: *const sessync_store,
+    id: *const c_char,
+    json_out: *mut sessync_buf,
+    version_out: *mut u64,
+) -> sessync_status {
+    ffi_guard!({
+        with_store(store, |h| {
+            let id = try_id(id, "id")?;
+            let out = try_mut(json_out, "json_out")?;
+            let rec = h
+                .store()
+                .fetch(&id)?
+                .ok_or_else(|| fail(sessync_status::NotFound, "session not found (or expired)"))?;
+            *out = sessync_buf::from_bytes(rec.data.to_json().as_bytes());
+            put(version_out, rec.version);
+            Ok(())
+        })
+    })
+}
+
+/// Fetches a session's whole record as JSON: `{"id","data","version","created",
+/// "last_access","expires_at","owner"}` (times in ms since the Unix epoch; `owner` is
+/// null when unset).
+///
+/// On `SESSYNC_STATUS_OK`, writes `*json_out` (free it with `sessync_buf_free`);
+/// otherwise leaves it unchanged. Absent or expired: `SESSYNC_STATUS_NOT_FOUND`.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sessync_store_fetch_record(
+    store: *const sessync_store,
+    id: *const c_char,
+    json_out: *mut sessync_buf,
+) -> sessync_status {
+    ffi_guard!({
+        with_store(store, |h| {
+            let id = try_id(id, "id")?;
+            let out = try_mut(json_out, "json_out")?;
+            let r = h
+                .store()
+                .fetch(&id)?
+                .ok_or_else(|| fail(sessync_status::NotFound, "session not found (or expired)"))?;
+            let owner = match &r.owner {
+                Some(o) => serde_json::Value::String(o.to_string()).to_string(),
+                None => "null".to_string(),
+            };
+            let text = format!(
+                r#"{{"id":"{}","data":{},"version":{},"created":{},"last_access":{},"expires_at":{},"owner":{}}}"#,
+                r.id,
+                r.data.to_json(),
+                r.version,
+                r.created,
+                r.last_access,
+                r.expires_at,
+                owner
+            );
+            *out = sessync_buf::from_bytes(text.as_bytes());
+            Ok(())
+        })
+    })
+}
+
+/// Replaces a session's data with the JSON object `json` (creating the session if absent).
+///
+/// `expected_version` may be NULL; otherwise the write is a compare-and-swap that fails
+/// with `SESSYNC_STATUS_CONFLICT` unless the session has that version (0: does not exist).
+/// `token` is the fencing token of the lock the caller holds, or 0. `flags` may be
+/// `SESSYNC_WRITE_RELEASE`. On `SESSYNC_STATUS_OK`, writes `*version_out` if not NULL.
+/// Invalid UTF-8, invalid JSON, a non-object, or an oversized session each get their own
+/// status and change nothing.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sessync_store_write(
+    store: *const sessync_store,
+    id: *const c_char,
+    json: *const u8,
+    json_len: usize,
+    expected_version: *const u64,
+    token: u64,
+    flags: u32,
+    version_out: *mut u64,
+) -> sessync_status {
+    ffi_guard!({
+        with_store(store, |h| {
+            let id = try_id(id, "id")?;
+            let text = try_utf8(json, json_len, "json")?;
+            let mut opts = write_opts(token, flags, SESSYNC_WRITE_RELEASE)?;
+            // SAFETY: the header requires NULL or a readable uint64_t.
+            opts.expected_version = unsafe { expected_version.as_ref() }.copied();
+            let data = SessionData::from_json(text)?;
+            let v = h.store().write(&id, data, opts)?;
+            put(version_out, v);
+            Ok(())
+        })
+    })
+}
+
+/// Applies an RFC 7396 JSON Merge Patch (a JSON object: `null` deletes a key, objects
+/// merge) atomically.
+///
+/// `token`: the caller's fencing token or 0. `flags`: `SESSYNC_WRITE_CREATE` (create the
+/// session if absent; otherwise absent is `SESSYNC_STATUS_NOT_FOUND`),
+/// `SESSYNC_WRITE_RELEASE`. On `SESSYNC_STATUS_OK`, writes `*version_out` if not NULL.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sessync_store_patch(
+    store: *const sessync_store,
+    id: *const c_char,
+    json: *const u8,
+    json_len: usize,
+    token: u64,
+    flags: u32,
+    version_out: *mut u64,
+) -> sessync_status {
+    ffi_guard!({
+        with_store(store, |h| {
+            let id = try_id(id, "id")?;
+            let text = try_utf8(json, json_len, "json")?;
+            let opts = write_opts(token, flags, SESSYNC_WRITE_CREATE | SESSYNC_WRITE_RELEASE)?;
+            let v = h.store().patch(&id, text, opts)?;
+            put(version_out, v);
+            Ok(())
+        })
+    })
+}
+
+/// Adds `by` to the integer at `key` (absent counts as 0), atomically.
+///
+/// `token` and `flags` as for `sessync_store_patch`. On `SESSYNC_STATUS_OK`, writes the
+/// sum to `*value_out` if not NULL. A value that is not an integer, or an overflow, is
+/// `SESSYNC_STATUS_NOT_A_NUMBER` and changes nothing.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sessync_store_incr(
+    store: *const sessync_store,
+    id: *const c_char,
+    key: *const c_char,
+    by: i64,
+    token: u64,
+    flags: u32,
+    value_out: *mut i64,
+) -> sessync_status {
+    ffi_guard!({
+        with_store(store, |h| {
+            let id = try_id(id, "id")?;
+            let key = try_str(key, "key")?;
+            let opts = write_opts(token, flags, SESSYNC_WRITE_CREATE | SESSYNC_WRITE_RELEASE)?;
+            let p = h
+                .store()
+                .apply(&id, vec![PatchOp::Incr(key.to_string(), by)], opts)?;
+            put(value_out, p.values.first().copied().unwrap_or_default());
+            Ok(())
+        })
+    })
+}
+
+/// Takes a session's lock for `lease_ms`, waiting up to `wait_ms` behind earlier callers
+/// (0: fail at once with `SESSYNC_STATUS_LOCK_TIMEOUT` if it is taken).
+///
+/// On `SESSYNC_STATUS_OK`, writes the fencing token (greater than every earlier token of
+/// this session) to `*token_out`. The lease ends by itself if the holder never unlocks;
+/// writes presenting the old token are then refused with `SESSYNC_STATUS_STALE_TOKEN`.
+/// Blocks the calling thread while it waits.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sessync_store_lock(
+    store: *const sessync_store,
+    id: *const c_char,
+    lease_ms: u64,
+    wait_ms: u64,
+    token_out: *mut u64,
+) -> sessync_status {
+    ffi_guard!({
+        with_store(store, |h| {
+            let id = try_id(id, "id")?;
+            let out = try_mut(token_out, "token_out")?;
+            let (t, _) = h.store().lock(
+                &id,
+                Duration::from_millis(lease_ms),
+                Duration::from_millis(wait_ms),
+            )?;
+            *out = t;
+            Ok(())
+        })
+    })
+}
+
+/// Releases the lock held with `token`; the next waiter, if any, gets it.
+/// A token that is not the holder's is `SESSYNC_STATUS_STALE_TOKEN`.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sessync_store_unlock(
+    store: *const sessync_store,
+    id: *const c_char,
+    token: u64,
+) -> sessync_status {
+    ffi_guard!({
+        with_store(store, |h| {
+            let id = try_id(id, "id")?;
+            h.store().unlock(&id, token)?;
+            Ok(())
+        })
+    })
+}
+
+/// Records an access (rolling idle expiry). Writes only when the last recorded access is
+/// older than the store's touch interval; `*written_out` (if not NULL) says whether it did.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sessync_store_touch(
+    store: *const sessync_store,
+    id: *const c_char,
+    written_out: *mut bool,
+) -> sessync_status {
+    ffi_guard!({
+        with_store(store, |h| {
+            let id = try_id(id, "id")?;
+            let t = h.store().touch(&id)?;
+            put(written_out, t.written);
+            Ok(())
+        })
+    })
+}
+
+/// Destroys a session and leaves a tombstone: writes for this id are refused with
+/// `SESSYNC_STATUS_DESTROYED` for the store's `tombstone_ttl`. `*existed_out` (if not NULL)
+/// says whether a live session was there.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sessync_store_destroy(
+    store: *const sessync_store,
+    id: *const c_char,
+    existed_out: *mut bool,
+) -> sessync_status {
+    ffi_guard!({
+        with_store(store, |h| {
+            let id = try_id(id, "id")?;
+            let existed = h.store().destroy(&id)?;
+            put(existed_out, existed);
+            Ok(())
+        })
+    })
+}
+
+/// Moves a session to a fresh id carrying the same data, owner and lock; the old id
+/// answers reads for the store's `rotate_grace`, then is gone.
+///
+/// `token`: the caller's fencing token or 0. The new id is written NUL-terminated into
+/// `id_out` (`id_out_len` bytes; `SESSYNC_ID_MAX_LEN + 1` always suffice) and its length
+/// into `*id_len_out`. If `id_out_len` is too small, returns
+/// `SESSYNC_STATUS_INSUFFICIENT_SIZE` with the needed length (without the NUL) in
+/// `*id_len_out`, and the rotation does not happen.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sessync_store_rotate(
+    store: *const sessync_store,
+    id: *const c_char,
+    token: u64,
+    id_out: *mut c_char,
+    id_out_len: usize,
+    id_len_out: *mut usize,
+) -> sessync_status {
+    ffi_guard!({
+        with_store(store, |h| {
+            let id = try_id(id, "id")?;
+            let len_out = try_mut(id_len_out, "id_len_out")?;
+            // Generated ids are 32 characters; refuse a short buffer before rotating.
+            let need = crate::session::GENERATED_ID_BYTES.div_ceil(3) * 4;
+            if id_out.is_null() || id_out_len <= need {
+                *len_out = need;
+                return Err(fail(
+                    sessync_status::InsufficientSize,
+                    &format!("id_out needs {} bytes", need + 1),
+                ));
+            }
+            let new = h.store().rotate(&id, (token != 0).then_some(token))?;
+            let b = new.as_bytes();
+            // SAFETY: `id_out` is not NULL and has `id_out_len > b.len()` writable bytes
+            // (checked above; the header requires the length to be true).
+            unsafe {
+                std::ptr::copy_nonoverlapping(b.as_ptr(), id_out.cast::<u8>(), b.len());
+                *id_out.add(b.len()) = 0;
+            }
+            *len_out = b.len();
+            Ok(())
+        })
+    })
+}
+
+/// Sets (`owner` not NULL) or clears (`owner` NULL) a session's owner, such as a user id,
+/// for `sessync_store_sessions_of` and `sessync_store_destroy_all`. `token`: the caller's
+/// fencing token or 0. On `SESSYNC_STATUS_OK`, writes `*version_out` if not NULL.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sessync_store_set_owner(
+    store: *const sessync_store,
+    id: *const c_char,
+    owner: *const c_char,
+    token: u64,
+    version_out: *mut u64,
+) -> sessync_status {
+    ffi_guard!({
+        with_store(store, |h| {
+            let id = try_id(id, "id")?;
+            let owner = opt_str(owner, "owner")?;
+            let opts = write_opts(token, 0, 0)?;
+            let v = h.store().set_owner(&id, owner, opts)?;
+            put(version_out, v);
+            Ok(())
+        })
+    })
+}
+
+/// The live sessions of `owner`, as a JSON array of ids (sorted).
+/// On `SESSYNC_STATUS_OK`, writes `*json_out` (free it with `sessync_buf_free`).
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sessync_store_sessions_of(
+    store: *const sessync_store,
+    owner: *const c_char,
+    json_out: *mut sessync_buf,
+) -> sessync_status {
+    ffi_guard!({
+        with_store(store, |h| {
+            let owner = try_str(owner, "owner")?;
+            let out = try_mut(json_out, "json_out")?;
+            let ids = h.store().sessions_of(owner)?;
+            let list: Vec<&str> = ids.iter().map(|i| i.as_str()).collect();
+            let text = serde_json::to_string(&list).unwrap_or_else(|_| "[]".into());
+            *out = sessync_buf::from_bytes(text.as_bytes());
+            Ok(())
+        })
+    })
+}
+
+/// Destroys every session of `owner` ("log out everywhere"); writes how many to
+/// `*count_out` if not NULL.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sessync_store_destroy_all(
+    store: *const sessync_store,
+    owner: *const c_char,
+    count_out: *mut usize,
+) -> sessync_status {
+    ffi_guard!({
+        with_store(store, |h| {
+            let owner = try_str(owner, "owner")?;
+            let n = h.store().destroy_all(owner)?;
+            put(count_out, n);
+            Ok(())
+        })
+    })
+}
+
+/// Counters and sizes of the store. On `SESSYNC_STATUS_OK`, writes `*stats_out`.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sessync_store_stats(
+    store: *const sessync_store,
+    stats_out: *mut sessync_stats,
+) -> sessync_status {
+    ffi_guard!({
+        with_store(store, |h| {
+            let out = try_mut(stats_out, "stats_out")?;
+            let s = h.store().stats();
+            *out = sessync_stats {
+                sessions: s.sessions,
+                tombstones: s.tombstones,
+                aliases: s.aliases,
+                operations: s.operations,
+                lock_waits: s.lock_waits,
+                lock_timeouts: s.lock_timeouts,
+                expirations: s.expirations,
+                evictions: s.evictions,
+            };
+            Ok(())
+        })
+    })
+}
