@@ -36,10 +36,16 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+/** Major version of this header; see sessync_version_number() for the library's. */
 #define SESSYNC_VERSION_MAJOR 0
+/** Minor version of this header. */
 #define SESSYNC_VERSION_MINOR 1
+/** Patch version of this header. */
 #define SESSYNC_VERSION_PATCH 0
+/** The header's version as MAJOR * 1000000 + MINOR * 1000 + PATCH: compare it with
+ * sessync_version_number() to detect a header that does not match the library. */
 #define SESSYNC_VERSION_NUMBER (SESSYNC_VERSION_MAJOR * 1000000 + SESSYNC_VERSION_MINOR * 1000 + SESSYNC_VERSION_PATCH)
+/** Marks functions whose status must be checked (a warning with GCC and Clang). */
 #if defined(__GNUC__) || defined(__clang__)
 # define SESSYNC_MUST_USE __attribute__((warn_unused_result))
 #else

@@ -30,6 +30,9 @@ pub mod status;
 pub mod store;
 pub mod version;
 
+#[cfg(test)]
+mod tests;
+
 pub use buf::sessync_buf;
 pub use options::sessync_options;
 pub use session::sessync_session;
