@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Runs the criterion benchmarks (sessync beside its baselines, in one run) and prints
-# throughputs and ratios as a Markdown table. Takes about three minutes on two cores.
+# Runs the criterion benchmarks (sessync beside its baselines, and the C ABI beside the
+# Rust API, each in one run) and prints throughputs and ratios as Markdown tables. Takes
+# about five minutes on two cores.
 # Usage: scripts/bench.sh            (extra arguments go to criterion, e.g. a filter)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v python3 >/dev/null || { echo "missing: python3 (for the report)" >&2; exit 1; }
-cargo bench --locked --bench store -- "$@"
+cargo bench --locked --bench store --bench c_abi -- "$@"
 python3 - <<'PY'
 import json, pathlib
 root = pathlib.Path("target/criterion")
@@ -27,4 +28,12 @@ for group, ours in [("fetch_1k", "sessync"), ("locked_update", "sessync_flow")]:
         print(f"| {n} | {fmt(s)} | {fmt(m)} | {fmt(a)} | {ratio(s, m)} | {ratio(s, a)} |")
     s1, s2 = thr(group, ours, 1), thr(group, ours, 2)
     print(f"\nsessync, 2 threads over 1: {ratio(s2, s1)}")
+for group in ("c_abi_fetch_1k", "c_abi_locked_update"):
+    print(f"\n### {group}\n")
+    print("| threads | Rust API | C ABI | C ABI cost per operation |")
+    print("|---|---|---|---|")
+    for n in (1, 2):
+        r, c = thr(group, "rust", n), thr(group, "c_abi", n)
+        over = "—" if r is None or c is None else f"{(r / c - 1) * 100:+.0f}%"
+        print(f"| {n} | {fmt(r)} | {fmt(c)} | {over} |")
 PY

@@ -32,7 +32,11 @@ fn installed_library_builds_with_pkg_config() {
         .env("PKG_CONFIG_PATH", prefix.join("lib/pkgconfig"))
         .output()
         .expect("pkg-config is installed (apt-get install pkg-config)");
-    assert!(flags.status.success(), "{}", String::from_utf8_lossy(&flags.stderr));
+    assert!(
+        flags.status.success(),
+        "{}",
+        String::from_utf8_lossy(&flags.stderr)
+    );
     let flags = String::from_utf8(flags.stdout).unwrap();
 
     let app = work.join("app.c");
@@ -68,8 +72,15 @@ int main(void) {
         bin.display().to_string(),
     ];
     args.extend(flags.split_whitespace().map(String::from));
-    let out = Command::new(&cc).args(&args).output().expect("a C compiler");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(&cc)
+        .args(&args)
+        .output()
+        .expect("a C compiler");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let run = Command::new(&bin).output().unwrap();
     assert!(run.status.success(), "exit {:?}", run.status);
     let text = String::from_utf8(run.stdout).unwrap();
