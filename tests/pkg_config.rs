@@ -1,5 +1,5 @@
 //! `scripts/install.sh` installs a library that `cc app.c $(pkg-config --cflags --libs
-//! sessync)` builds against.
+//! sessync)` builds against; the app is the README's C example.
 
 use std::{fs, path::PathBuf, process::Command};
 
@@ -39,28 +39,15 @@ fn installed_library_builds_with_pkg_config() {
     );
     let flags = String::from_utf8(flags.stdout).unwrap();
 
+    // The README's C example, so that it stays true.
+    let readme = fs::read_to_string(root.join("README.md")).unwrap();
+    let code = readme
+        .split("```c\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the README has a C example");
     let app = work.join("app.c");
-    fs::write(
-        &app,
-        r#"#include <sessync.h>
-#include <stdio.h>
-int main(void) {
-    sessync_store *store = NULL;
-    if (sessync_store_open("mem://", NULL, &store)) return 1;
-    sessync_session *s = NULL;
-    if (sessync_session_begin(store, NULL, 0, SESSYNC_BEGIN_LOCK, &s)) return 2;
-    int64_t n = 0;
-    if (sessync_session_incr(s, "n", 41, &n) || n != 41) return 3;
-    sessync_buf cookie = {0};
-    if (sessync_session_commit(s, &cookie)) return 4;
-    printf("%s %u\n", (const char *)cookie.data, sessync_version_number());
-    sessync_buf_free(&cookie);
-    sessync_store_free(store);
-    return 0;
-}
-"#,
-    )
-    .unwrap();
+    fs::write(&app, code).unwrap();
     let bin = work.join("app");
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     let mut args = vec![
@@ -84,6 +71,6 @@ int main(void) {
     let run = Command::new(&bin).output().unwrap();
     assert!(run.status.success(), "exit {:?}", run.status);
     let text = String::from_utf8(run.stdout).unwrap();
-    assert!(text.starts_with("sync_sess="), "{text}");
-    assert!(text.trim_end().ends_with(" 1000"), "{text}");
+    assert!(text.starts_with("Set-Cookie: sync_sess="), "{text}");
+    assert!(text.contains("\nvisits: 1\n"), "{text}");
 }
