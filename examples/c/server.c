@@ -45,8 +45,11 @@
 
 /* Largest request head (request line and headers, with the empty line) accepted. */
 #define MAX_HEAD (16 * 1024)
-/* How long a client may take to send its request or read the answer, in seconds. */
+/* How long a client may stay silent while sending its request or reading the answer,
+ * in seconds (SO_RCVTIMEO, SO_SNDTIMEO). */
 #define IO_TIMEOUT_S 5
+/* How long a client may take to send its whole request head, however it trickles in. */
+#define HEAD_DEADLINE_MS 10000
 /* After an early answer (4xx), how long and how much of the rest of the request to read
  * and discard before closing, so that the close does not reset the connection and
  * destroy the answer on its way. */
@@ -134,11 +137,10 @@ static long elapsed_ms(const struct timespec *since) {
            (long)(now.tv_nsec - since->tv_nsec) / 1000000;
 }
 
-static void set_timeouts(int fd, long ms) {
+static void set_timeout(int fd, int option, long ms) {
     struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
-    /* Best effort: without them the connection is only less protected. */
-    (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    /* Best effort: without it the connection is only less protected. */
+    (void)setsockopt(fd, SOL_SOCKET, option, &tv, sizeof tv);
 }
 
 /* Sends every byte of the pieces, across partial writes and EINTR. False if the client
@@ -205,7 +207,17 @@ static enum head_result read_head(int fd, struct request *req) {
     size_t used = 0;
     size_t line_start = 0;
     size_t scanned = 0;
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
     for (;;) {
+        /* Each wait is bounded by the receive timeout, the whole head by its deadline. */
+        long left = HEAD_DEADLINE_MS - elapsed_ms(&start);
+        if (left <= 0) {
+            return HEAD_GONE;
+        }
+        if (left < IO_TIMEOUT_S * 1000L) {
+            set_timeout(fd, SO_RCVTIMEO, left);
+        }
         ssize_t n = recv(fd, req->head + used, sizeof req->head - used, 0);
         if (n < 0) {
             if (errno == EINTR) {
@@ -377,7 +389,7 @@ static void linger_close(int fd) {
     if (shutdown(fd, SHUT_WR) == 0) {
         struct timespec start;
         clock_gettime(CLOCK_MONOTONIC, &start);
-        set_timeouts(fd, 200);
+        set_timeout(fd, SO_RCVTIMEO, 200);
         char sink[4096];
         size_t total = 0;
         while (total < LINGER_BYTES && elapsed_ms(&start) < LINGER_MS) {
@@ -461,7 +473,8 @@ static bool logout(int worker, const struct request *req, sessync_buf *cookie, c
 
 /* Serves one connection and closes it. */
 static void serve(int worker, int fd, struct request *req) {
-    set_timeouts(fd, IO_TIMEOUT_S * 1000L);
+    set_timeout(fd, SO_RCVTIMEO, IO_TIMEOUT_S * 1000L);
+    set_timeout(fd, SO_SNDTIMEO, IO_TIMEOUT_S * 1000L);
     enum head_result r = read_head(fd, req);
     if (r == HEAD_OK) {
         r = parse_head(req);
