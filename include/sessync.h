@@ -279,7 +279,9 @@ void sessync_buf_free(struct sessync_buf *buf);
  * Never NULL: `""` when no call has failed on this thread. UTF-8, NUL-terminated, owned
  * by the library and valid until the next `sessync_*` call on this thread. Meaningful
  * only right after a call returned a status other than `SESSYNC_STATUS_OK` (or a getter
- * returned NULL). Read it on the thread where the call failed.
+ * returned NULL). Calls that succeed, and every `_free` function, leave the message as
+ * it was, so it can be read after cleaning up. Read it on the thread where the call
+ * failed.
  */
 const char *sessync_last_error_message(void);
 
@@ -337,7 +339,9 @@ void sessync_options_free(struct sessync_options *options);
  * On `SESSYNC_STATUS_OK`, writes `*session_out`, which the caller must end with
  * `sessync_session_commit`, `sessync_session_abort` or `sessync_session_free`; otherwise
  * leaves it unchanged. With the lock, blocks while earlier requests hold it, up to the
- * store's `lock_wait` (`SESSYNC_STATUS_LOCK_TIMEOUT`).
+ * `lock_wait` set with `sessync_options_set` (default 10 s), then fails with
+ * `SESSYNC_STATUS_LOCK_TIMEOUT`. In a server with one thread per connection, keep
+ * `lock_wait` short: a visitor's burst of requests waits in worker threads.
  */
 SESSYNC_MUST_USE
 sessync_status sessync_session_begin(const struct sessync_store *store,

@@ -24,7 +24,9 @@ pub(crate) fn set(msg: &str) {
 /// Never NULL: `""` when no call has failed on this thread. UTF-8, NUL-terminated, owned
 /// by the library and valid until the next `sessync_*` call on this thread. Meaningful
 /// only right after a call returned a status other than `SESSYNC_STATUS_OK` (or a getter
-/// returned NULL). Read it on the thread where the call failed.
+/// returned NULL). Calls that succeed, and every `_free` function, leave the message as
+/// it was, so it can be read after cleaning up. Read it on the thread where the call
+/// failed.
 #[unsafe(no_mangle)]
 pub extern "C" fn sessync_last_error_message() -> *const c_char {
     ffi_guard!({ LAST.with(|l| l.try_borrow().map(|s| s.as_ptr()).unwrap_or(c"".as_ptr())) })

@@ -62,7 +62,9 @@ fn with_session(
 /// On `SESSYNC_STATUS_OK`, writes `*session_out`, which the caller must end with
 /// `sessync_session_commit`, `sessync_session_abort` or `sessync_session_free`; otherwise
 /// leaves it unchanged. With the lock, blocks while earlier requests hold it, up to the
-/// store's `lock_wait` (`SESSYNC_STATUS_LOCK_TIMEOUT`).
+/// `lock_wait` set with `sessync_options_set` (default 10 s), then fails with
+/// `SESSYNC_STATUS_LOCK_TIMEOUT`. In a server with one thread per connection, keep
+/// `lock_wait` short: a visitor's burst of requests waits in worker threads.
 #[must_use]
 #[unsafe(no_mangle)]
 pub extern "C" fn sessync_session_begin(
