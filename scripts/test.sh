@@ -9,6 +9,7 @@ need() {
 }
 need cargo "install Rust with rustup: https://rustup.rs"
 need cc "install a C compiler, e.g. apt-get install gcc"
+need c++ "install a C++ compiler, e.g. apt-get install g++ (tests/c_abi.rs checks the header as C++)"
 cargo fmt --version >/dev/null 2>&1 || { echo "missing: rustfmt (rustup component add rustfmt)" >&2; exit 1; }
 cargo clippy --version >/dev/null 2>&1 || { echo "missing: clippy (rustup component add clippy)" >&2; exit 1; }
 

@@ -78,9 +78,10 @@ fn parse_duration(key: &str, v: &str) -> Result<Duration, Fail> {
 ///   `touch_fraction`, `tombstone_ttl`, `rotate_grace`, `max_sessions`,
 ///   `max_session_bytes`, `evict`, `shards`.
 ///
-/// Durations are `90`, `90s`, `1500ms`, `30m`, `2h` or `1d`. An unknown key or a malformed
-/// value is `SESSYNC_STATUS_INVALID_ARGUMENT` and changes nothing; the cookie settings as
-/// a whole are checked by `sessync_store_open`.
+/// Durations are `90`, `90s`, `1500ms`, `30m`, `2h` or `1d`. An unknown key, or a
+/// malformed value of a cookie or request-flow setting, is
+/// `SESSYNC_STATUS_INVALID_ARGUMENT` and changes nothing. The values of store options, and
+/// the cookie settings as a whole, are checked by `sessync_store_open`.
 #[must_use]
 #[unsafe(no_mangle)]
 pub extern "C" fn sessync_options_set(

@@ -301,11 +301,15 @@ pub extern "C" fn sessync_session_commit(
                 ));
             }
             let done = s.inner.commit()?;
-            let cookie = done
-                .set_cookie
-                .map(|c| sessync_buf::from_bytes(c.as_bytes()))
-                .unwrap_or_else(sessync_buf::empty);
-            put(set_cookie_out, cookie);
+            // Allocate the buffer only for a caller that takes it: `sessync_buf` has no
+            // destructor, so one built for a NULL `set_cookie_out` would leak.
+            if !set_cookie_out.is_null() {
+                let cookie = done
+                    .set_cookie
+                    .map(|c| sessync_buf::from_bytes(c.as_bytes()))
+                    .unwrap_or_else(sessync_buf::empty);
+                put(set_cookie_out, cookie);
+            }
             Ok(())
         })())
     })
