@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Makes sure the tools the tests need are here, installing what is missing when it can:
+# a C and a C++ compiler, valgrind and pkg-config (Debian packages, as root), and the
+# pinned cbindgen (from crates.io). Otherwise it says exactly what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CBINDGEN=0.29.4
+
+command -v cargo >/dev/null 2>&1 || { echo "missing: cargo (install Rust with rustup)" >&2; exit 1; }
+cargo fmt --version >/dev/null 2>&1 || { echo "missing: rustfmt (rustup component add rustfmt)" >&2; exit 1; }
+cargo clippy --version >/dev/null 2>&1 || { echo "missing: clippy (rustup component add clippy)" >&2; exit 1; }
+
+packages=()
+command -v cc >/dev/null 2>&1 || packages+=(gcc)
+command -v c++ >/dev/null 2>&1 || packages+=(g++)
+command -v valgrind >/dev/null 2>&1 || packages+=(valgrind)
+command -v pkg-config >/dev/null 2>&1 || packages+=(pkg-config)
+command -v curl >/dev/null 2>&1 || packages+=(curl)
+if [ ${#packages[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing ${packages[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null
+  else
+    echo "missing: ${packages[*]} (as root: apt-get install ${packages[*]})" >&2
+    exit 1
+  fi
+fi
+
+if ! command -v cbindgen >/dev/null 2>&1 || [ "$(cbindgen --version | awk '{print $2}')" != "$CBINDGEN" ]; then
+  echo "installing cbindgen $CBINDGEN"
+  cargo install --quiet --locked cbindgen --version "$CBINDGEN"
+fi
