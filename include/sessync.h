@@ -375,6 +375,18 @@ sessync_status sessync_session_get(struct sessync_session *session,
                                    struct sessync_buf *json_out);
 
 /**
+ * The integer at `key`, with this request's changes applied.
+ *
+ * On `SESSYNC_STATUS_OK`, writes `*value_out`; an absent key is
+ * `SESSYNC_STATUS_NOT_FOUND`, a value that is not an integer fitting in 64 bits is
+ * `SESSYNC_STATUS_NOT_A_NUMBER`, and both leave it unchanged.
+ */
+SESSYNC_MUST_USE
+sessync_status sessync_session_get_i64(struct sessync_session *session,
+                                       const char *key,
+                                       int64_t *value_out);
+
+/**
  * All of the session's data, as a JSON object, with this request's changes applied.
  * On `SESSYNC_STATUS_OK`, writes `*json_out` (free it with `sessync_buf_free`).
  */
@@ -522,7 +534,8 @@ sessync_status sessync_store_fetch_record(const struct sessync_store *store,
  * `expected_version` may be NULL; otherwise the write is a compare-and-swap that fails
  * with `SESSYNC_STATUS_CONFLICT` unless the session has that version (0: does not exist).
  * `token` is the fencing token of the lock the caller holds, or 0. `flags` may be
- * `SESSYNC_WRITE_RELEASE`. On `SESSYNC_STATUS_OK`, writes `*version_out` if not NULL.
+ * `SESSYNC_WRITE_RELEASE` (and `SESSYNC_WRITE_CREATE`, which changes nothing: a write
+ * always creates). On `SESSYNC_STATUS_OK`, writes `*version_out` if not NULL.
  * Invalid UTF-8, invalid JSON, a non-object, or an oversized session each get their own
  * status and change nothing.
  */
@@ -619,9 +632,10 @@ sessync_status sessync_store_destroy(const struct sessync_store *store,
  *
  * `token`: the caller's fencing token or 0. The new id is written NUL-terminated into
  * `id_out` (`id_out_len` bytes; `SESSYNC_ID_MAX_LEN + 1` always suffice) and its length
- * into `*id_len_out`. If `id_out_len` is too small, returns
- * `SESSYNC_STATUS_INSUFFICIENT_SIZE` with the needed length (without the NUL) in
- * `*id_len_out`, and the rotation does not happen.
+ * into `*id_len_out` if that is not NULL. If `id_out` is NULL or `id_out_len` too small,
+ * returns `SESSYNC_STATUS_INSUFFICIENT_SIZE` with the needed length (without the NUL) in
+ * `*id_len_out` (if not NULL), before looking the session up: the rotation does not
+ * happen.
  */
 SESSYNC_MUST_USE
 sessync_status sessync_store_rotate(const struct sessync_store *store,

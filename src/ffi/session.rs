@@ -143,6 +143,37 @@ pub extern "C" fn sessync_session_get(
     })
 }
 
+/// The integer at `key`, with this request's changes applied.
+///
+/// On `SESSYNC_STATUS_OK`, writes `*value_out`; an absent key is
+/// `SESSYNC_STATUS_NOT_FOUND`, a value that is not an integer fitting in 64 bits is
+/// `SESSYNC_STATUS_NOT_A_NUMBER`, and both leave it unchanged.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sessync_session_get_i64(
+    session: *mut sessync_session,
+    key: *const c_char,
+    value_out: *mut i64,
+) -> sessync_status {
+    ffi_guard!({
+        with_session(session, |s| {
+            let key = try_str(key, "key")?;
+            let out = try_mut(value_out, "value_out")?;
+            let v = s
+                .inner
+                .get(key)
+                .ok_or_else(|| fail(sessync_status::NotFound, &format!("no key {key:?}")))?;
+            *out = v.as_i64().ok_or_else(|| {
+                fail(
+                    sessync_status::NotANumber,
+                    &format!("key {key:?} does not hold a 64-bit integer"),
+                )
+            })?;
+            Ok(())
+        })
+    })
+}
+
 /// All of the session's data, as a JSON object, with this request's changes applied.
 /// On `SESSYNC_STATUS_OK`, writes `*json_out` (free it with `sessync_buf_free`).
 #[must_use]

@@ -249,7 +249,8 @@ pub extern "C" fn sessync_store_fetch_record(
 /// `expected_version` may be NULL; otherwise the write is a compare-and-swap that fails
 /// with `SESSYNC_STATUS_CONFLICT` unless the session has that version (0: does not exist).
 /// `token` is the fencing token of the lock the caller holds, or 0. `flags` may be
-/// `SESSYNC_WRITE_RELEASE`. On `SESSYNC_STATUS_OK`, writes `*version_out` if not NULL.
+/// `SESSYNC_WRITE_RELEASE` (and `SESSYNC_WRITE_CREATE`, which changes nothing: a write
+/// always creates). On `SESSYNC_STATUS_OK`, writes `*version_out` if not NULL.
 /// Invalid UTF-8, invalid JSON, a non-object, or an oversized session each get their own
 /// status and change nothing.
 #[must_use]
@@ -268,7 +269,7 @@ pub extern "C" fn sessync_store_write(
         with_store(store, |h| {
             let id = try_id(id, "id")?;
             let text = try_utf8(json, json_len, "json")?;
-            let mut opts = write_opts(token, flags, SESSYNC_WRITE_RELEASE)?;
+            let mut opts = write_opts(token, flags, SESSYNC_WRITE_CREATE | SESSYNC_WRITE_RELEASE)?;
             // SAFETY: the header requires NULL or a readable uint64_t.
             opts.expected_version = unsafe { expected_version.as_ref() }.copied();
             let data = SessionData::from_json(text)?;
@@ -431,9 +432,10 @@ pub extern "C" fn sessync_store_destroy(
 ///
 /// `token`: the caller's fencing token or 0. The new id is written NUL-terminated into
 /// `id_out` (`id_out_len` bytes; `SESSYNC_ID_MAX_LEN + 1` always suffice) and its length
-/// into `*id_len_out`. If `id_out_len` is too small, returns
-/// `SESSYNC_STATUS_INSUFFICIENT_SIZE` with the needed length (without the NUL) in
-/// `*id_len_out`, and the rotation does not happen.
+/// into `*id_len_out` if that is not NULL. If `id_out` is NULL or `id_out_len` too small,
+/// returns `SESSYNC_STATUS_INSUFFICIENT_SIZE` with the needed length (without the NUL) in
+/// `*id_len_out` (if not NULL), before looking the session up: the rotation does not
+/// happen.
 #[must_use]
 #[unsafe(no_mangle)]
 pub extern "C" fn sessync_store_rotate(
@@ -447,11 +449,10 @@ pub extern "C" fn sessync_store_rotate(
     ffi_guard!({
         with_store(store, |h| {
             let id = try_id(id, "id")?;
-            let len_out = try_mut(id_len_out, "id_len_out")?;
             // Generated ids are 32 characters; refuse a short buffer before rotating.
             let need = crate::session::GENERATED_ID_BYTES.div_ceil(3) * 4;
             if id_out.is_null() || id_out_len <= need {
-                *len_out = need;
+                put(id_len_out, need);
                 return Err(fail(
                     sessync_status::InsufficientSize,
                     &format!("id_out needs {} bytes", need + 1),
@@ -465,7 +466,7 @@ pub extern "C" fn sessync_store_rotate(
                 std::ptr::copy_nonoverlapping(b.as_ptr(), id_out.cast::<u8>(), b.len());
                 *id_out.add(b.len()) = 0;
             }
-            *len_out = b.len();
+            put(id_len_out, b.len());
             Ok(())
         })
     })

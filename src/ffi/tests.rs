@@ -149,6 +149,20 @@ fn rotate_with_a_short_buffer_says_how_much_and_does_not_rotate() {
         ),
         sessync_status::Ok
     );
+    // A write creates by itself; the create flag is accepted and changes nothing.
+    assert_eq!(
+        sessync_store_write(
+            st,
+            id.as_ptr(),
+            b"{}".as_ptr(),
+            2,
+            ptr::null(),
+            0,
+            SESSYNC_WRITE_CREATE,
+            ptr::null_mut()
+        ),
+        sessync_status::Ok
+    );
     let mut small = [0 as c_char; 8];
     let mut n = 0usize;
     let rc = sessync_store_rotate(st, id.as_ptr(), 0, small.as_mut_ptr(), small.len(), &mut n);

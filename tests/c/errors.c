@@ -106,8 +106,6 @@ static void null_arguments(sessync_store *store) {
   char id_out[SESSYNC_ID_MAX_LEN + 1] = "untouched";
   CHECK_FAILS(sessync_store_rotate(NULL, ID, 0, id_out, sizeof id_out, &len), NUL, "`store`");
   CHECK_FAILS(sessync_store_rotate(store, NULL, 0, id_out, sizeof id_out, &len), NUL, "`id`");
-  CHECK_FAILS(sessync_store_rotate(store, ID, 0, id_out, sizeof id_out, NULL), NUL,
-              "`id_len_out`");
   CHECK(strcmp(id_out, "untouched") == 0);
   CHECK(len == SENTINEL_LEN);
 
@@ -414,9 +412,6 @@ static void unknown_flags(sessync_store *store) {
   uint64_t v = SENTINEL_U64;
   int64_t n = (int64_t)SENTINEL_U64;
   CHECK_FAILS(sessync_store_write(store, ID, BYTES("{}"), NULL, 0, 4, &v), A, "flags");
-  /* write creates by itself: SESSYNC_WRITE_CREATE is not one of its flags. */
-  CHECK_FAILS(sessync_store_write(store, ID, BYTES("{}"), NULL, 0, SESSYNC_WRITE_CREATE, &v), A,
-              "flags");
   CHECK_FAILS(sessync_store_patch(store, ID, BYTES("{\"x\":1}"), 0, 4, &v), A, "flags");
   CHECK_FAILS(sessync_store_incr(store, ID, "n", 1, 0, UINT32_C(0x80000000), &n), A, "flags");
   CHECK(v == SENTINEL_U64);
