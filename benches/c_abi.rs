@@ -1,8 +1,10 @@
 //! What the C ABI adds over the Rust API, in one run, on the same store and data as
 //! `benches/store.rs` (100,000 sessions of about 1 KiB, random order):
 //!
-//! * `fetch_1k`: `Store::fetch` against `sessync_store_fetch` (which copies the JSON into a
-//!   `sessync_buf` that the caller then frees with `sessync_buf_free`);
+//! * `fetch_1k`: `Store::fetch` against `sessync_store_get` (a zero-copy record handle,
+//!   whose JSON the caller borrows with `sessync_record_json`, then `sessync_record_free`)
+//!   and against `sessync_store_fetch` (which copies the JSON into a `sessync_buf` that
+//!   the caller frees with `sessync_buf_free`);
 //! * `locked_update`: the request flow — begin with the lock from a raw `Cookie` header,
 //!   read a key, set it, commit — through `Sessions`/`Session` against
 //!   `sessync_session_begin` / `_get` / `_set` / `_commit`.
@@ -22,6 +24,7 @@ use sessync::{
     FlowOptions, SessionData, SessionId, Sessions, Store, WriteOpts,
     ffi::{
         buf::sessync_buf_free,
+        record::{sessync_record_free, sessync_record_json, sessync_store_get},
         session::{
             SESSYNC_BEGIN_LOCK, sessync_session_begin, sessync_session_commit, sessync_session_get,
             sessync_session_set,
@@ -97,6 +100,17 @@ fn benches(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 run_threads(n, iters, |t, i| {
                     black_box(store.fetch(&ids[pick(t, i)]).unwrap());
+                })
+            })
+        });
+        g.bench_function(BenchmarkId::new("c_abi_get", n), |b| {
+            b.iter_custom(|iters| {
+                run_threads(n, iters, |t, i| {
+                    let mut rec = ptr::null_mut();
+                    let rc = sessync_store_get(handle.get(), c_ids[pick(t, i)].as_ptr(), &mut rec);
+                    assert_eq!(rc, sessync_status::Ok);
+                    black_box(sessync_record_json(rec, ptr::null_mut()));
+                    sessync_record_free(rec);
                 })
             })
         });

@@ -186,6 +186,18 @@ typedef uint32_t sessync_status;
 typedef struct sessync_options sessync_options;
 
 /**
+ * A snapshot of one session as fetched: its data, version, times and owner.
+ *
+ * Zero-copy: the record shares the store's immutable snapshot of the data, so getting
+ * one costs no copy of the session however large it is, and reading it costs nothing
+ * until you look. It never changes; later writes make new snapshots.
+ * Thread note: may be moved to and read from any thread.
+ * Life cycle: `sessync_store_get` → `sessync_record_json` / `_version` / … →
+ * `sessync_record_free`.
+ */
+typedef struct sessync_record sessync_record;
+
+/**
  * One request's view of its visitor's session.
  *
  * May be moved to any thread, but must not be used by two threads at once.
@@ -329,6 +341,54 @@ sessync_status sessync_options_add_signing_key(struct sessync_options *options,
  * Frees an options object. NULL is a no-op.
  */
 void sessync_options_free(struct sessync_options *options);
+
+/**
+ * Gets a session's record without copying its data (see `sessync_record`).
+ *
+ * On `SESSYNC_STATUS_OK`, writes `*record_out`, which the caller frees with
+ * `sessync_record_free`; otherwise leaves it unchanged. An absent or expired session is
+ * `SESSYNC_STATUS_NOT_FOUND`. A rotated-away id in its grace period answers with its
+ * successor's record (whose id, `sessync_record_id`, is the new one).
+ */
+SESSYNC_MUST_USE
+sessync_status sessync_store_get(const struct sessync_store *store,
+                                 const char *id,
+                                 struct sessync_record **record_out);
+
+/**
+ * The session's data as a JSON object, NUL-terminated; its length (without the NUL) is
+ * written to `*len_out` if that is not NULL. Borrowed from the record: valid until
+ * `sessync_record_free`. NULL if `record` is NULL.
+ */
+const char *sessync_record_json(const struct sessync_record *record, size_t *len_out);
+
+/**
+ * The session's id (after a rotation, the new one), NUL-terminated. Borrowed from the
+ * record: valid until `sessync_record_free`. NULL if `record` is NULL.
+ */
+const char *sessync_record_id(const struct sessync_record *record);
+
+/**
+ * The session's version (1 at creation, +1 on every change of data or owner). 0 if
+ * `record` is NULL.
+ */
+uint64_t sessync_record_version(const struct sessync_record *record);
+
+/**
+ * When the session expires unless touched, in ms since the Unix epoch (the idle TTL,
+ * capped by the absolute one). 0 if `record` is NULL.
+ */
+uint64_t sessync_record_expires_at(const struct sessync_record *record);
+
+/**
+ * When the session was created, in ms since the Unix epoch. 0 if `record` is NULL.
+ */
+uint64_t sessync_record_created(const struct sessync_record *record);
+
+/**
+ * Frees a record. NULL is a no-op.
+ */
+void sessync_record_free(struct sessync_record *record);
 
 /**
  * Starts a request: resolves the visitor's session from the raw `Cookie` header bytes

@@ -28,12 +28,19 @@ for group, ours in [("fetch_1k", "sessync"), ("locked_update", "sessync_flow")]:
         print(f"| {n} | {fmt(s)} | {fmt(m)} | {fmt(a)} | {ratio(s, m)} | {ratio(s, a)} |")
     s1, s2 = thr(group, ours, 1), thr(group, ours, 2)
     print(f"\nsessync, 2 threads over 1: {ratio(s2, s1)}")
-for group in ("c_abi_fetch_1k", "c_abi_locked_update"):
-    print(f"\n### {group}\n")
-    print("| threads | Rust API | C ABI | C ABI cost per operation |")
-    print("|---|---|---|---|")
-    for n in (1, 2):
-        r, c = thr(group, "rust", n), thr(group, "c_abi", n)
-        over = "—" if r is None or c is None else f"{(r / c - 1) * 100:+.0f}%"
-        print(f"| {n} | {fmt(r)} | {fmt(c)} | {over} |")
+def cost(r, c):
+    return "—" if r is None or c is None else f"{(r / c - 1) * 100:+.0f}%"
+print("\n### c_abi_fetch_1k\n")
+print("| threads | Rust API | C ABI get (zero-copy) | cost | C ABI fetch (copy) | cost |")
+print("|---|---|---|---|---|---|")
+for n in (1, 2):
+    g = "c_abi_fetch_1k"
+    r, z, c = thr(g, "rust", n), thr(g, "c_abi_get", n), thr(g, "c_abi", n)
+    print(f"| {n} | {fmt(r)} | {fmt(z)} | {cost(r, z)} | {fmt(c)} | {cost(r, c)} |")
+print("\n### c_abi_locked_update\n")
+print("| threads | Rust API | C ABI | C ABI cost per operation |")
+print("|---|---|---|---|")
+for n in (1, 2):
+    r, c = thr("c_abi_locked_update", "rust", n), thr("c_abi_locked_update", "c_abi", n)
+    print(f"| {n} | {fmt(r)} | {fmt(c)} | {cost(r, c)} |")
 PY

@@ -41,6 +41,12 @@ impl PanicOrDefault for u32 {
     }
 }
 
+impl PanicOrDefault for u64 {
+    fn panic_value() -> Self {
+        0
+    }
+}
+
 /// Runs `f`, turning a panic into the type's panic value and the thread's last error.
 pub(crate) fn guard<T: PanicOrDefault>(f: impl FnOnce() -> T) -> T {
     match catch_unwind(AssertUnwindSafe(f)) {

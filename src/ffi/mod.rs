@@ -25,6 +25,7 @@ mod guard;
 pub mod buf;
 pub mod last_error;
 pub mod options;
+pub mod record;
 pub mod session;
 pub mod status;
 pub mod store;
@@ -35,6 +36,7 @@ mod tests;
 
 pub use buf::sessync_buf;
 pub use options::sessync_options;
+pub use record::sessync_record;
 pub use session::sessync_session;
 pub use status::sessync_status;
 pub use store::{sessync_stats, sessync_store};

@@ -183,7 +183,8 @@ struct Member {
 /// object (see the module docs).
 #[derive(Clone)]
 pub struct SessionData {
-    /// Kept with the capacity it was built with: shrinking would copy it once more.
+    /// The object's JSON, then a NUL (not part of it); kept with the capacity it was built
+    /// with: shrinking would copy it once more.
     text: String,
     members: Vec<Member>,
 }
@@ -191,7 +192,7 @@ pub struct SessionData {
 impl Default for SessionData {
     fn default() -> Self {
         SessionData {
-            text: "{}".into(),
+            text: "{}\0".into(),
             members: Vec::new(),
         }
     }
@@ -205,7 +206,7 @@ impl PartialEq for SessionData {
 
 impl fmt::Debug for SessionData {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
+        f.write_str(self.to_json())
     }
 }
 
@@ -268,6 +269,8 @@ impl Builder {
 
     fn finish(mut self) -> Result<SessionData> {
         self.text.push('}');
+        // A NUL after the object (not part of it), so C callers can borrow it as a string.
+        self.text.push('\0');
         if self.text.len() > u32::MAX as usize {
             return Err(Error::TooLarge("session data over 4 GiB".into()));
         }
@@ -387,12 +390,18 @@ impl SessionData {
 
     /// Size of the object as JSON text, in bytes.
     pub fn byte_len(&self) -> usize {
-        self.text.len()
+        self.text.len() - 1
     }
 
     /// The object as compact JSON text (keys sorted). Free: it is how the data is kept.
     pub fn to_json(&self) -> &str {
-        &self.text
+        &self.text[..self.text.len() - 1]
+    }
+
+    /// The object's JSON text followed by a NUL byte, for C callers; valid as long as this
+    /// `SessionData`.
+    pub fn as_c_ptr(&self) -> *const std::ffi::c_char {
+        self.text.as_ptr().cast()
     }
 
     /// Decodes the whole object.

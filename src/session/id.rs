@@ -33,7 +33,8 @@ static ID_HASHER: Lazy<RandomState> = Lazy::new(RandomState::new);
 pub struct SessionId {
     hash: u64,
     len: u8,
-    buf: [u8; MAX_ID_LEN],
+    /// The id's bytes, then zeros: `buf[len]` is always 0, so the id is also a C string.
+    buf: [u8; MAX_ID_LEN + 1],
 }
 
 impl SessionId {
@@ -49,14 +50,14 @@ impl SessionId {
             reason = "no safe fallback exists without randomness"
         )]
         getrandom::fill(&mut raw).expect("the OS random number generator failed");
-        let mut buf = [0u8; MAX_ID_LEN];
+        let mut buf = [0u8; MAX_ID_LEN + 1];
         let n = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .encode_slice(raw, &mut buf)
             .unwrap_or(0);
         SessionId::from_parts(n, buf)
     }
 
-    fn from_parts(len: usize, buf: [u8; MAX_ID_LEN]) -> SessionId {
+    fn from_parts(len: usize, buf: [u8; MAX_ID_LEN + 1]) -> SessionId {
         SessionId {
             hash: ID_HASHER.hash_one(&buf[..len]),
             len: len as u8,
@@ -86,7 +87,7 @@ impl SessionId {
                 "session id has a character outside A-Z a-z 0-9 - _ at byte {bad}"
             )));
         }
-        let mut buf = [0u8; MAX_ID_LEN];
+        let mut buf = [0u8; MAX_ID_LEN + 1];
         buf[..b.len()].copy_from_slice(b);
         Ok(SessionId::from_parts(b.len(), buf))
     }
@@ -95,6 +96,11 @@ impl SessionId {
     pub fn as_str(&self) -> &str {
         // Only ASCII bytes are ever stored (checked by `parse`, produced by base64url).
         str::from_utf8(self.as_bytes()).unwrap_or("")
+    }
+
+    /// The id as a NUL-terminated C string, valid as long as this `SessionId`.
+    pub fn as_c_ptr(&self) -> *const std::ffi::c_char {
+        self.buf.as_ptr().cast()
     }
 
     /// The id as bytes.
@@ -193,6 +199,10 @@ mod tests {
         assert!(SessionId::parse(&"a".repeat(49)).is_err());
         assert!(SessionId::parse(&"a".repeat(48)).is_ok());
         assert_eq!(std::mem::size_of::<SessionId>(), 64);
+        let long = SessionId::parse(&"b".repeat(48)).unwrap();
+        // SAFETY: as_c_ptr points at 49 bytes, the last of them 0.
+        let c = unsafe { std::ffi::CStr::from_ptr(long.as_c_ptr()) };
+        assert_eq!(c.to_str().unwrap(), long.as_str());
         assert!(SessionId::parse("abcdefghijklmnop;").is_err());
         assert!(SessionId::parse("abcdefghijklmnop=").is_err());
         assert!(SessionId::parse("abcdefghijklmnopé").is_err());

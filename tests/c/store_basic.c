@@ -326,6 +326,32 @@ static void stats(sessync_store *store) {
   CHECK(s.evictions == 0);
 }
 
+/* sessync_store_get: a zero-copy record, readable after the session changes. */
+static void zero_copy_record(sessync_store *store) {
+  const char *id = "basic-zero-copy-record-01";
+  const char json[] = "{\"a\":1,\"b\":\"two\"}";
+  CHECK_OK(sessync_store_write(store, id, (const uint8_t *)json, sizeof json - 1, NULL, 0, 0,
+                               NULL));
+  sessync_record *rec = NULL;
+  CHECK_OK(sessync_store_get(store, id, &rec));
+  size_t len = 0;
+  const char *text = sessync_record_json(rec, &len);
+  CHECK(len == strlen(json) && strcmp(text, json) == 0);
+  CHECK(strcmp(sessync_record_id(rec), id) == 0);
+  CHECK(sessync_record_version(rec) == 1);
+  CHECK(sessync_record_created(rec) > 0 && sessync_record_expires_at(rec) > sessync_record_created(rec));
+  /* A later write makes a new snapshot; this record still reads the old one. */
+  CHECK_OK(sessync_store_patch(store, id, (const uint8_t *)"{\"a\":2}", 7, 0, 0, NULL));
+  CHECK(strcmp(sessync_record_json(rec, NULL), json) == 0);
+  sessync_record_free(rec);
+  sessync_record_free(NULL);
+  sessync_record *none = NULL;
+  CHECK_STATUS(sessync_store_get(store, "basic-zero-copy-absent-01", &none), SESSYNC_STATUS_NOT_FOUND);
+  CHECK(none == NULL);
+  CHECK(sessync_record_json(NULL, NULL) == NULL);
+  CHECK(sessync_record_version(NULL) == 0);
+}
+
 int main(void) {
   sessync_store *store = NULL;
   CHECK_OK(sessync_store_open("mem://", NULL, &store));
@@ -341,6 +367,7 @@ int main(void) {
   rotate(store);
   owners(store);
   stats(store);
+  zero_copy_record(store);
 
   sessync_store_free(store);
   printf("store_basic: ok\n");
