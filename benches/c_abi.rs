@@ -60,10 +60,14 @@ fn benches(c: &mut Criterion) {
     let flow = Sessions::new(store.clone(), FlowOptions::default()).unwrap();
 
     let ids: Vec<SessionId> = (0..SESSIONS).map(|_| SessionId::generate()).collect();
-    let c_ids: Vec<CString> = ids
-        .iter()
-        .map(|i| CString::new(i.as_str()).unwrap())
-        .collect();
+    // The C ids side by side in one buffer, NUL-terminated, like the Rust ids in their
+    // array: one cache line per id for both, whatever the order.
+    let stride = 33;
+    let mut c_id_bytes = vec![0u8; SESSIONS * stride];
+    for (i, id) in ids.iter().enumerate() {
+        c_id_bytes[i * stride..i * stride + 32].copy_from_slice(id.as_bytes());
+    }
+    let c_id = |k: usize| c_id_bytes[k * stride..].as_ptr().cast::<std::ffi::c_char>();
     let headers: Vec<String> = ids
         .iter()
         .map(|i| format!("theme=dark; sync_sess={i}"))
@@ -79,7 +83,7 @@ fn benches(c: &mut Criterion) {
             .unwrap();
         let rc = sessync::ffi::store::sessync_store_write(
             handle.0,
-            c_ids[i].as_ptr(),
+            c_id(i),
             json.as_ptr(),
             json.len(),
             ptr::null(),
@@ -107,7 +111,7 @@ fn benches(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 run_threads(n, iters, |t, i| {
                     let mut rec = ptr::null_mut();
-                    let rc = sessync_store_get(handle.get(), c_ids[pick(t, i)].as_ptr(), &mut rec);
+                    let rc = sessync_store_get(handle.get(), c_id(pick(t, i)), &mut rec);
                     assert_eq!(rc, sessync_status::Ok);
                     black_box(sessync_record_json(rec, ptr::null_mut()));
                     sessync_record_free(rec);
@@ -122,12 +126,7 @@ fn benches(c: &mut Criterion) {
                         len: 0,
                     };
                     let mut v = 0u64;
-                    let rc = sessync_store_fetch(
-                        handle.get(),
-                        c_ids[pick(t, i)].as_ptr(),
-                        &mut out,
-                        &mut v,
-                    );
+                    let rc = sessync_store_fetch(handle.get(), c_id(pick(t, i)), &mut out, &mut v);
                     assert_eq!(rc, sessync_status::Ok);
                     black_box(&out);
                     sessync_buf_free(&mut out);
