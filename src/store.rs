@@ -178,23 +178,37 @@ impl Store {
     /// Returns the fencing token (greater than every earlier one of this session) and the
     /// record as seen under the lock.
     pub fn lock(&self, id: &SessionId, lease: Duration, wait: Duration) -> Result<(u64, Record)> {
-        if lease.is_zero() || lease > MAX_LEASE {
-            return Err(Error::invalid(format!(
-                "lock lease must be between 1 ms and {} s",
-                MAX_LEASE.as_secs()
-            )));
-        }
-        if wait > MAX_WAIT {
-            return Err(Error::invalid(format!(
-                "lock wait must be at most {} s",
-                MAX_WAIT.as_secs()
-            )));
-        }
+        check_lock_args(lease, wait)?;
         match self.execute(Command::Lock {
             id: *id,
             lease_ms: lease.as_millis().max(1) as u64,
             wait_ms: wait.as_millis() as u64,
         })? {
+            Reply::Locked { token, record } => Ok((token, record)),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// [`Store::lock`] for async code: waits without blocking a thread. Needs a tokio
+    /// runtime with time enabled. Dropping the future gives up the wait (and gives back a
+    /// lock granted meanwhile).
+    pub async fn lock_async(
+        &self,
+        id: &SessionId,
+        lease: Duration,
+        wait: Duration,
+    ) -> Result<(u64, Record)> {
+        check_lock_args(lease, wait)?;
+        match self
+            .inner
+            .backend
+            .lock_async(
+                *id,
+                lease.as_millis().max(1) as u64,
+                wait.as_millis() as u64,
+            )
+            .await?
+        {
             Reply::Locked { token, record } => Ok((token, record)),
             other => Err(unexpected(other)),
         }
@@ -254,6 +268,22 @@ impl Store {
             other => Err(unexpected(other)),
         }
     }
+}
+
+fn check_lock_args(lease: Duration, wait: Duration) -> Result<()> {
+    if lease.is_zero() || lease > MAX_LEASE {
+        return Err(Error::invalid(format!(
+            "lock lease must be between 1 ms and {} s",
+            MAX_LEASE.as_secs()
+        )));
+    }
+    if wait > MAX_WAIT {
+        return Err(Error::invalid(format!(
+            "lock wait must be at most {} s",
+            MAX_WAIT.as_secs()
+        )));
+    }
+    Ok(())
 }
 
 fn unexpected(r: Reply) -> Error {

@@ -3,15 +3,31 @@
 
 pub mod memory;
 
+use std::{future::Future, pin::Pin};
+
 use crate::{
     command::{Command, Reply},
     error::Result,
+    session::SessionId,
 };
+
+/// The future of an async backend call.
+pub type BoxFuture<'a> = Pin<Box<dyn Future<Output = Result<Reply>> + Send + 'a>>;
 
 /// A store backend.
 pub trait Backend: Send + Sync {
     /// Applies one command atomically. May block: a `Lock` waits for its turn.
     fn execute(&self, cmd: Command) -> Result<Reply>;
+
+    /// `Command::Lock`, waiting without blocking a thread (for async servers). Dropping
+    /// the future gives up the wait. The default blocks, as `execute` does.
+    fn lock_async(&self, id: SessionId, lease_ms: u64, wait_ms: u64) -> BoxFuture<'_> {
+        Box::pin(std::future::ready(self.execute(Command::Lock {
+            id,
+            lease_ms,
+            wait_ms,
+        })))
+    }
 
     /// Counters and sizes.
     fn stats(&self) -> Stats;

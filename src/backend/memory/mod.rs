@@ -18,12 +18,13 @@ use std::{
         atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
     },
     thread::JoinHandle,
+    time::Duration,
 };
 
 use parking_lot::{Mutex, MutexGuard};
 
-use self::shard::{Ctx, Gone, Shard, Step, Wake};
-use super::{Backend, Stats};
+use self::shard::{Ctx, Gone, Shard, Step, Waiter, Wake, WakeFn};
+use super::{Backend, BoxFuture, Stats};
 use crate::{
     clock::{Clock, Parker},
     command::{Command, Reply},
@@ -260,9 +261,14 @@ impl Inner {
         if lease_ms == 0 {
             return Err(Error::invalid("lock lease must be greater than 0"));
         }
+        let parker = Arc::new(Parker::new());
+        let wake = || -> WakeFn {
+            let p = parker.clone();
+            Box::new(move || p.unpark())
+        };
         let (step, deadline) = self.on_shard(&id, |s, ctx| {
             (
-                s.lock(id, lease_ms, wait_ms, ctx),
+                s.lock(id, lease_ms, wait_ms, wake, ctx),
                 ctx.now.saturating_add(wait_ms),
             )
         });
@@ -272,13 +278,57 @@ impl Inner {
             Step::Queued(w) => w,
         };
         loop {
-            self.clock.park(&w.parker, Some(deadline));
+            self.clock.park(&parker, Some(deadline));
             let mut s = self.shard(&id);
             if let Some(out) = w.outcome.lock().take() {
                 return out.map(|(token, record)| Reply::Locked { token, record });
             }
             if self.clock.now_ms() >= deadline {
                 s.cancel_wait(id, &w);
+                return Err(Error::LockTimeout);
+            }
+        }
+    }
+
+    /// The lock, waited for by an async task instead of a blocked thread. Dropping the
+    /// future (the client went away) leaves the queue, and gives back a lock that was
+    /// granted in the meantime.
+    async fn lock_async(&self, id: SessionId, lease_ms: u64, wait_ms: u64) -> Result<Reply> {
+        if lease_ms == 0 {
+            return Err(Error::invalid("lock lease must be greater than 0"));
+        }
+        let notify = Arc::new(tokio::sync::Notify::new());
+        let wake = || -> WakeFn {
+            let n = notify.clone();
+            Box::new(move || n.notify_one())
+        };
+        let (step, deadline) = self.on_shard(&id, |s, ctx| {
+            (
+                s.lock(id, lease_ms, wait_ms, wake, ctx),
+                ctx.now.saturating_add(wait_ms),
+            )
+        });
+        let w = match step {
+            Step::Done(r) => return r,
+            Step::Redirect(to) => return Err(Error::Rotated { to }),
+            Step::Queued(w) => w,
+        };
+        let mut guard = WaitGuard {
+            inner: self,
+            id,
+            waiter: Some(w.clone()),
+        };
+        loop {
+            let left = deadline.saturating_sub(self.clock.now_ms()).max(1);
+            let _ = tokio::time::timeout(Duration::from_millis(left), notify.notified()).await;
+            let mut s = self.shard(&id);
+            if let Some(out) = w.outcome.lock().take() {
+                guard.waiter = None;
+                return out.map(|(token, record)| Reply::Locked { token, record });
+            }
+            if self.clock.now_ms() >= deadline {
+                s.cancel_wait(id, &w);
+                guard.waiter = None;
                 return Err(Error::LockTimeout);
             }
         }
@@ -379,6 +429,30 @@ impl Inner {
     }
 }
 
+/// Ends an async wait whose future was dropped: out of the queue, or, if the lock was
+/// granted meanwhile, unlocked for the next in line.
+struct WaitGuard<'a> {
+    inner: &'a Inner,
+    id: SessionId,
+    waiter: Option<Arc<Waiter>>,
+}
+
+impl Drop for WaitGuard<'_> {
+    fn drop(&mut self) {
+        let Some(w) = self.waiter.take() else { return };
+        let mut s = self.inner.shard(&self.id);
+        let ctx = self.inner.ctx();
+        match w.outcome.lock().take() {
+            Some(Ok((token, _))) => {
+                let _ = s.unlock(self.id, token, &ctx);
+            }
+            Some(Err(_)) => {}
+            None => s.cancel_wait(self.id, &w),
+        }
+        self.inner.sync_owners(&mut s);
+    }
+}
+
 impl Backend for Memory {
     fn execute(&self, cmd: Command) -> Result<Reply> {
         let inner = &*self.inner;
@@ -408,6 +482,10 @@ impl Backend for Memory {
                 Ok(Reply::Count(inner.destroy_owned(&owner)))
             }
         }
+    }
+
+    fn lock_async(&self, id: SessionId, lease_ms: u64, wait_ms: u64) -> BoxFuture<'_> {
+        Box::pin(self.inner.lock_async(id, lease_ms, wait_ms))
     }
 
     fn stats(&self) -> Stats {

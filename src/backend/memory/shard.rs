@@ -56,26 +56,29 @@ pub(super) struct Wake {
     pub next: AtomicU64,
 }
 
-/// A thread waiting for a session's lock.
+/// How a waiter is woken: a thread's parker, or an async task's notification.
+pub(super) type WakeFn = Box<dyn Fn() + Send + Sync>;
+
+/// A caller waiting for a session's lock (a blocked thread or an async task).
 pub(super) struct Waiter {
     pub lease_ms: u64,
-    pub parker: Arc<Parker>,
+    wake: WakeFn,
     /// Set under the shard lock when the wait ends: the grant, or why it failed.
     pub outcome: Mutex<Option<Result<(u64, Record)>>>,
 }
 
 impl Waiter {
-    pub fn new(lease_ms: u64) -> Arc<Waiter> {
+    pub fn new(lease_ms: u64, wake: WakeFn) -> Arc<Waiter> {
         Arc::new(Waiter {
             lease_ms,
-            parker: Arc::new(Parker::new()),
+            wake,
             outcome: Mutex::new(None),
         })
     }
 
     fn finish(&self, outcome: Result<(u64, Record)>) {
         *self.outcome.lock() = Some(outcome);
-        self.parker.unpark();
+        (self.wake)();
     }
 }
 
@@ -583,7 +586,14 @@ impl Shard {
     }
 
     /// `Lock`: grants at once, fails at once, or queues `make_waiter()`.
-    pub(super) fn lock(&mut self, id: SessionId, lease_ms: u64, wait_ms: u64, ctx: &Ctx) -> Step {
+    pub(super) fn lock(
+        &mut self,
+        id: SessionId,
+        lease_ms: u64,
+        wait_ms: u64,
+        wake: impl FnOnce() -> WakeFn,
+        ctx: &Ctx,
+    ) -> Step {
         match self.find(&id, ctx) {
             Found::Alias(to) => Step::Done(Err(Error::Rotated { to })),
             Found::Tomb => Step::Done(Err(Error::Destroyed)),
@@ -602,7 +612,7 @@ impl Shard {
                     self.idx.counters.lock_timeouts += 1;
                     return Step::Done(Err(Error::LockTimeout));
                 }
-                let w = Waiter::new(lease_ms);
+                let w = Waiter::new(lease_ms, wake());
                 e.waiters.push_back(w.clone());
                 Step::Queued(w)
             }
