@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure the tools the tests need are here, installing what is missing when it can:
-# a C and a C++ compiler, valgrind and pkg-config (Debian packages, as root), and the
+# a C and a C++ compiler, valgrind, pkg-config and redis-cli (Debian packages, as root), and the
 # pinned cbindgen (from crates.io). Otherwise it says exactly what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +16,7 @@ command -v c++ >/dev/null 2>&1 || packages+=(g++)
 command -v valgrind >/dev/null 2>&1 || packages+=(valgrind)
 command -v pkg-config >/dev/null 2>&1 || packages+=(pkg-config)
 command -v curl >/dev/null 2>&1 || packages+=(curl)
+command -v redis-cli >/dev/null 2>&1 || packages+=(redis-tools)
 if [ ${#packages[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing ${packages[*]}"

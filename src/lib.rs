@@ -12,6 +12,8 @@
 //!   session/         SessionId, SessionData (indexed JSON text), Record, merge patch
 //!   cookie/          Cookie header parsing, Set-Cookie, HMAC signing
 //!   backend/memory/  mem://: sharded state machine + expiry actor thread
+//!   server/          sessyncd: RESP over Unix sockets and TCP
+//!   ffi/             the C ABI (include/sessync.h is generated from it)
 //! ```
 //!
 //! The contract: a session is a JSON object with a version; writes can be compare-and-swap,
@@ -27,6 +29,7 @@ pub mod cookie;
 pub mod error;
 pub mod ffi;
 pub mod flow;
+pub mod server;
 pub mod session;
 pub mod store;
 

@@ -1,0 +1,204 @@
+//! sessyncd: the session store as a daemon, shared by processes and machines.
+//!
+//! ```text
+//! sessyncd --unix /run/sessync.sock                    # local processes (socket mode 0600)
+//! SESSYNCD_TOKEN=secret sessyncd --tcp 0.0.0.0:7700    # other machines, AUTH required
+//! sessyncd --config sessyncd.json                      # the same settings from a file
+//! ```
+
+use std::{net::SocketAddr, os::unix::fs::PermissionsExt, path::PathBuf, time::Duration};
+
+use clap::Parser;
+use sessync::{
+    Store,
+    server::{Config, Listener, resp::Limits},
+};
+
+/// The session store of sessync as a daemon, speaking RESP (redis-cli works).
+#[derive(Parser, Debug, Default, serde::Deserialize)]
+#[command(name = "sessyncd", version)]
+#[serde(default, deny_unknown_fields)]
+struct Flags {
+    /// Listen on this Unix socket.
+    #[arg(long, env = "SESSYNCD_UNIX")]
+    unix: Option<PathBuf>,
+    /// File mode of the Unix socket, in octal.
+    #[arg(long, env = "SESSYNCD_UNIX_MODE")]
+    unix_mode: Option<String>,
+    /// Listen on this TCP address (e.g. 127.0.0.1:7700). Clients must AUTH when a token is set.
+    #[arg(long, env = "SESSYNCD_TCP")]
+    tcp: Option<SocketAddr>,
+    /// The token TCP clients authenticate with (prefer --token-file or the environment).
+    #[arg(long, env = "SESSYNCD_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// A file holding the token (surrounding whitespace is ignored).
+    #[arg(long, env = "SESSYNCD_TOKEN_FILE")]
+    token_file: Option<PathBuf>,
+    /// The store's URL and options (e.g. mem://?ttl=30m&max_sessions=1000000).
+    #[arg(long, env = "SESSYNCD_STORE")]
+    store: Option<String>,
+    /// Most connections open at once.
+    #[arg(long, env = "SESSYNCD_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+    /// Seconds before an idle connection is closed.
+    #[arg(long, env = "SESSYNCD_IDLE_TIMEOUT")]
+    idle_timeout: Option<u64>,
+    /// Largest bulk string a client may send, in bytes.
+    #[arg(long, env = "SESSYNCD_MAX_BULK")]
+    max_bulk: Option<usize>,
+    /// Log level: error, warn, info, debug or trace.
+    #[arg(long, env = "SESSYNCD_LOG")]
+    log: Option<String>,
+    /// A JSON file with any of these settings (flags and the environment win over it).
+    #[arg(long, env = "SESSYNCD_CONFIG")]
+    #[serde(skip)]
+    config: Option<PathBuf>,
+}
+
+macro_rules! fill {
+    ($flags:ident, $file:ident, $($f:ident),*) => {
+        $( if $flags.$f.is_none() { $flags.$f = $file.$f.take(); } )*
+    };
+}
+
+fn settings() -> Result<Flags, String> {
+    let mut f = Flags::parse();
+    if let Some(path) = f.config.clone() {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("config file {}: {e}", path.display()))?;
+        let mut file: Flags = serde_json::from_str(&text)
+            .map_err(|e| format!("config file {}: {e}", path.display()))?;
+        fill!(
+            f,
+            file,
+            unix,
+            unix_mode,
+            tcp,
+            token,
+            token_file,
+            store,
+            max_connections,
+            idle_timeout,
+            max_bulk,
+            log
+        );
+    }
+    Ok(f)
+}
+
+fn main() {
+    if let Err(e) = real_main() {
+        eprintln!("sessyncd: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn real_main() -> Result<(), String> {
+    let f = settings()?;
+    let level = match f.log.as_deref().unwrap_or("info") {
+        "error" => tracing::Level::ERROR,
+        "warn" => tracing::Level::WARN,
+        "info" => tracing::Level::INFO,
+        "debug" => tracing::Level::DEBUG,
+        "trace" => tracing::Level::TRACE,
+        other => return Err(format!("unknown log level {other:?}")),
+    };
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .init();
+
+    let mut token = f.token.clone();
+    if let Some(path) = &f.token_file {
+        let t = std::fs::read_to_string(path)
+            .map_err(|e| format!("token file {}: {e}", path.display()))?;
+        token = Some(t.trim().to_string());
+    }
+    if token.as_deref().is_some_and(str::is_empty) {
+        return Err("the token is empty".into());
+    }
+    if f.unix.is_none() && f.tcp.is_none() {
+        return Err("nothing to listen on: give --unix PATH and/or --tcp ADDR".into());
+    }
+    if f.tcp.is_some() && token.is_none() {
+        tracing::warn!("TCP without a token: any client that can connect can use the store");
+    }
+    let mode = match &f.unix_mode {
+        Some(m) => {
+            u32::from_str_radix(m, 8).map_err(|_| format!("--unix-mode {m:?} is not octal"))?
+        }
+        None => 0o600,
+    };
+    let store = Store::open(f.store.as_deref().unwrap_or("mem://")).map_err(|e| e.to_string())?;
+    let mut limits = Limits::default();
+    if let Some(b) = f.max_bulk {
+        limits.max_bulk = b;
+    }
+    let config = Config {
+        token,
+        max_connections: f.max_connections.unwrap_or(10_000),
+        idle_timeout: Duration::from_secs(f.idle_timeout.unwrap_or(300)),
+        limits,
+    };
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    rt.block_on(async move {
+        let mut listeners = Vec::new();
+        if let Some(path) = &f.unix {
+            if path.exists() {
+                // A socket left by a process that is gone: refuse if one still answers.
+                if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                    return Err(format!("{} is in use by a running server", path.display()));
+                }
+                let _ = std::fs::remove_file(path);
+            }
+            let l = tokio::net::UnixListener::bind(path)
+                .map_err(|e| format!("cannot listen on {}: {e}", path.display()))?;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+                .map_err(|e| format!("cannot set the mode of {}: {e}", path.display()))?;
+            tracing::info!("listening on unix:{}", path.display());
+            listeners.push(Listener::Unix(l, path.clone()));
+        }
+        if let Some(addr) = f.tcp {
+            let l = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+            let local = l.local_addr().map_err(|e| e.to_string())?;
+            tracing::info!("listening on tcp:{local}");
+            // One line on stdout with the bound address, for scripts and tests.
+            println!("listening on tcp:{local}");
+            listeners.push(Listener::Tcp(l));
+        }
+        if f.unix.is_some() {
+            println!(
+                "listening on unix:{}",
+                f.unix
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            );
+        }
+        use std::io::Write as _;
+        let _ = std::io::stdout().flush();
+        sessync::server::run(store, config, listeners, shutdown_signal()).await;
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,299 @@
+//! The commands of sessyncd: each takes its arguments and writes one reply.
+//!
+//! Session commands map one-to-one onto the store's [`Command`](crate::Command)s, so a
+//! request flow's read-modify-write under the lock is one round trip each way. Their
+//! wire syntax is in `docs/protocol.md`.
+
+use std::{sync::Arc, time::Duration};
+
+use serde_json::Value;
+
+use super::resp::Out;
+use crate::{
+    command::{PatchOp, WriteOpts},
+    error::Error,
+    session::{RawJson, Record, SessionData, SessionId},
+    store::Store,
+};
+
+/// A command's failure, as the RESP error to send.
+pub(crate) struct Fail(pub String);
+
+impl From<Error> for Fail {
+    fn from(e: Error) -> Fail {
+        let code = match &e {
+            Error::NotFound => "NOTFOUND",
+            Error::Conflict { .. } => "CONFLICT",
+            Error::LockTimeout => "LOCKTIMEOUT",
+            Error::StaleToken => "STALETOKEN",
+            Error::Locked => "LOCKED",
+            Error::Destroyed => "DESTROYED",
+            Error::Rotated { to } => return Fail(format!("ROTATED {to}")),
+            Error::Full => "FULL",
+            Error::TooLarge(_) => "TOOLARGE",
+            Error::InvalidJson(_) => "INVALIDJSON",
+            Error::NotANumber(_) => "NOTANUMBER",
+            Error::InvalidArgument(_) => "ERR",
+            _ => "ERR",
+        };
+        Fail(format!("{code} {e}"))
+    }
+}
+
+pub(crate) type Res = Result<(), Fail>;
+
+fn err(m: impl Into<String>) -> Fail {
+    Fail(m.into())
+}
+
+/// The arguments of one command, consumed left to right.
+pub(crate) struct Args {
+    name: String,
+    items: std::vec::IntoIter<Vec<u8>>,
+}
+
+impl Args {
+    pub(crate) fn new(name: String, rest: Vec<Vec<u8>>) -> Args {
+        Args {
+            name,
+            items: rest.into_iter(),
+        }
+    }
+
+    fn wrong(&self) -> Fail {
+        err(format!(
+            "ERR wrong number of arguments for '{}' command",
+            self.name.to_lowercase()
+        ))
+    }
+
+    fn next_bytes(&mut self) -> Result<Vec<u8>, Fail> {
+        self.items.next().ok_or_else(|| self.wrong())
+    }
+
+    fn next_str(&mut self) -> Result<String, Fail> {
+        String::from_utf8(self.next_bytes()?).map_err(|_| err("ERR argument is not UTF-8"))
+    }
+
+    fn next_id(&mut self) -> Result<SessionId, Fail> {
+        Ok(SessionId::parse(&self.next_str()?)?)
+    }
+
+    fn next_u64(&mut self) -> Result<u64, Fail> {
+        self.next_str()?
+            .parse()
+            .map_err(|_| err("ERR value is not an integer or out of range"))
+    }
+
+    fn next_i64(&mut self) -> Result<i64, Fail> {
+        self.next_str()?
+            .parse()
+            .map_err(|_| err("ERR value is not an integer or out of range"))
+    }
+
+    fn done(&mut self) -> Res {
+        if self.items.len() == 0 {
+            Ok(())
+        } else {
+            Err(self.wrong())
+        }
+    }
+
+    /// Trailing options: `TOKEN t`, `VERSION v`, `CREATE`, `RELEASE`, `TOUCH`.
+    fn options(&mut self, allowed: &[&str]) -> Result<(WriteOpts, bool), Fail> {
+        let mut opts = WriteOpts::default();
+        let mut touch = false;
+        while let Some(word) = self.items.next() {
+            let w = String::from_utf8_lossy(&word).to_ascii_uppercase();
+            if !allowed.contains(&w.as_str()) {
+                return Err(err(format!("ERR syntax error: unexpected {w:?}")));
+            }
+            match w.as_str() {
+                "TOKEN" => opts.token = Some(self.next_u64()?),
+                "VERSION" => opts.expected_version = Some(self.next_u64()?),
+                "CREATE" => opts.create = true,
+                "RELEASE" => opts.release = true,
+                "TOUCH" => touch = true,
+                _ => {}
+            }
+        }
+        Ok((opts, touch))
+    }
+}
+
+/// Writes a record: `[id, data, version, created, last_access, expires_at, owner]`.
+fn record(out: &mut Out, r: &Record) {
+    out.array(7);
+    out.bulk(r.id.as_bytes());
+    out.bulk(r.data.to_json().as_bytes());
+    out.int(r.version as i64);
+    out.int(r.created as i64);
+    out.int(r.last_access as i64);
+    out.int(r.expires_at as i64);
+    match &r.owner {
+        Some(o) => out.bulk(o.as_bytes()),
+        None => out.null(),
+    }
+}
+
+/// Parses the op list of `SESS.APPLY`: `[["set",k,v],["remove",k],["incr",k,n],
+/// ["merge",{…}],["owner",o|null]]`.
+fn ops(json: &str) -> Result<Vec<PatchOp>, Fail> {
+    let bad = |m: &str| err(format!("INVALIDJSON op list: {m}"));
+    let v: Value = serde_json::from_str(json).map_err(|e| bad(&e.to_string()))?;
+    let list = v.as_array().ok_or_else(|| bad("not an array"))?;
+    let mut out = Vec::with_capacity(list.len());
+    for op in list {
+        let a = op.as_array().ok_or_else(|| bad("an op is not an array"))?;
+        let kind = a.first().and_then(Value::as_str).unwrap_or("");
+        let key = || -> Result<String, Fail> {
+            a.get(1)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| bad("an op's key is not a string"))
+        };
+        out.push(match (kind, a.len()) {
+            ("set", 3) => PatchOp::Set(key()?, RawJson::from_value(&a[2])),
+            ("remove", 2) => PatchOp::Remove(key()?),
+            ("incr", 3) => PatchOp::Incr(
+                key()?,
+                a[2].as_i64().ok_or_else(|| bad("incr needs an integer"))?,
+            ),
+            ("merge", 2) => match &a[1] {
+                Value::Object(m) => PatchOp::Merge(m.clone()),
+                _ => return Err(bad("merge needs an object")),
+            },
+            ("owner", 2) => PatchOp::SetOwner(match &a[1] {
+                Value::String(s) => Some(Arc::from(s.as_str())),
+                Value::Null => None,
+                _ => return Err(bad("owner needs a string or null")),
+            }),
+            _ => return Err(bad(&format!("unknown op {kind:?} or wrong arity"))),
+        });
+    }
+    Ok(out)
+}
+
+/// Session commands that complete at once (everything but `SESS.LOCK` with a wait).
+pub(crate) fn session(store: &Store, name: &str, mut a: Args, out: &mut Out) -> Res {
+    match name {
+        "SESS.FETCH" => {
+            let id = a.next_id()?;
+            let (_, touch) = a.options(&["TOUCH"])?;
+            let (rec, _) = if touch {
+                store.fetch_touch(&id)?
+            } else {
+                (store.fetch(&id)?, false)
+            };
+            match rec {
+                Some(r) => record(out, &r),
+                None => out.null(),
+            }
+        }
+        "SESS.WRITE" => {
+            let id = a.next_id()?;
+            let data = SessionData::from_json(&a.next_str()?)?;
+            let (opts, _) = a.options(&["TOKEN", "VERSION", "RELEASE"])?;
+            out.int(store.write(&id, data, opts)? as i64);
+        }
+        "SESS.PATCH" => {
+            let id = a.next_id()?;
+            let patch = a.next_str()?;
+            let (opts, _) = a.options(&["TOKEN", "VERSION", "CREATE", "RELEASE"])?;
+            out.int(store.patch(&id, &patch, opts)? as i64);
+        }
+        "SESS.APPLY" => {
+            let id = a.next_id()?;
+            let list = ops(&a.next_str()?)?;
+            let (opts, _) = a.options(&["TOKEN", "VERSION", "CREATE", "RELEASE"])?;
+            let p = store.apply(&id, list, opts)?;
+            out.array(2);
+            out.int(p.version as i64);
+            out.array(p.values.len());
+            for v in p.values {
+                out.int(v);
+            }
+        }
+        "SESS.INCR" => {
+            let id = a.next_id()?;
+            let key = a.next_str()?;
+            let by = a.next_i64()?;
+            let (opts, _) = a.options(&["TOKEN", "CREATE", "RELEASE"])?;
+            out.int(store.incr(&id, &key, by, opts)?);
+        }
+        "SESS.UNLOCK" => {
+            let id = a.next_id()?;
+            let token = a.next_u64()?;
+            a.done()?;
+            store.unlock(&id, token)?;
+            out.simple("OK");
+        }
+        "SESS.TOUCH" => {
+            let id = a.next_id()?;
+            a.done()?;
+            let t = store.touch(&id)?;
+            out.array(2);
+            out.int(i64::from(t.written));
+            out.int(t.expires_at as i64);
+        }
+        "SESS.DESTROY" => {
+            let id = a.next_id()?;
+            a.done()?;
+            out.int(i64::from(store.destroy(&id)?));
+        }
+        "SESS.ROTATE" => {
+            let id = a.next_id()?;
+            let (opts, _) = a.options(&["TOKEN"])?;
+            out.bulk(store.rotate(&id, opts.token)?.as_bytes());
+        }
+        "SESS.OWNER" => {
+            let id = a.next_id()?;
+            let owner = a.next_str()?;
+            let (opts, _) = a.options(&["TOKEN", "VERSION"])?;
+            let owner = (!owner.is_empty()).then_some(owner.as_str());
+            out.int(store.set_owner(&id, owner, opts)? as i64);
+        }
+        "SESS.OWNED" => {
+            let owner = a.next_str()?;
+            a.done()?;
+            let ids = store.sessions_of(&owner)?;
+            out.array(ids.len());
+            for id in ids {
+                out.bulk(id.as_bytes());
+            }
+        }
+        "SESS.DESTROYALL" => {
+            let owner = a.next_str()?;
+            a.done()?;
+            out.int(store.destroy_all(&owner)? as i64);
+        }
+        "SESS.STATS" => {
+            a.done()?;
+            let json = serde_json::to_string(&store.stats()).unwrap_or_default();
+            out.bulk(json.as_bytes());
+        }
+        _ => {
+            return Err(err(format!(
+                "ERR unknown command '{}'",
+                name.to_lowercase()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The arguments of `SESS.LOCK id lease_ms wait_ms`.
+pub(crate) fn lock_args(mut a: Args) -> Result<(SessionId, Duration, Duration), Fail> {
+    let id = a.next_id()?;
+    let lease = Duration::from_millis(a.next_u64()?);
+    let wait = Duration::from_millis(a.next_u64()?);
+    a.done()?;
+    Ok((id, lease, wait))
+}
+
+/// The reply to a granted lock: `[token, record]`.
+pub(crate) fn locked(out: &mut Out, token: u64, r: &Record) {
+    out.array(2);
+    out.int(token as i64);
+    record(out, r);
+}

@@ -1,0 +1,464 @@
+//! sessyncd: the store outside every worker, over RESP on a Unix socket and/or TCP.
+//!
+//! Shape (after tokio's mini-redis): [`run`] accepts connections on each listener, with
+//! a semaphore bounding how many are open; each connection is a task that reads RESP
+//! requests into a buffer, applies them to the shared [`Store`] (the same state machine
+//! as `mem://`), and writes the replies. A shutdown future stops the listeners; open
+//! connections finish the request in hand and close.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+mod commands;
+pub mod resp;
+
+use std::{
+    future::Future,
+    path::PathBuf,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use subtle::ConstantTimeEq;
+use tokio::{
+    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
+    net::{TcpListener, UnixListener},
+    sync::{Semaphore, watch},
+};
+
+use self::{
+    commands::{Args, Fail},
+    resp::{Limits, Out, ParseError, parse_request},
+};
+use crate::store::Store;
+
+/// How the daemon runs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The token TCP clients must present with `AUTH` (or `HELLO … AUTH`). Unix-socket
+    /// clients are trusted by the socket's file permissions.
+    pub token: Option<String>,
+    /// Most connections open at once; more wait in the listen queue.
+    pub max_connections: usize,
+    /// A connection idle this long is closed.
+    pub idle_timeout: Duration,
+    /// Request limits.
+    pub limits: Limits,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            token: None,
+            max_connections: 10_000,
+            idle_timeout: Duration::from_secs(300),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// A listening socket.
+#[derive(Debug)]
+pub enum Listener {
+    /// TCP: clients must authenticate when a token is configured.
+    Tcp(TcpListener),
+    /// A Unix socket (its path is removed when the server stops).
+    Unix(UnixListener, PathBuf),
+}
+
+struct Shared {
+    store: Store,
+    config: Config,
+    next_client: AtomicU64,
+    started: std::time::Instant,
+    connections: Arc<Semaphore>,
+}
+
+/// Serves `listeners` until `shutdown` completes, then waits for open connections to
+/// finish their request in hand.
+pub async fn run(
+    store: Store,
+    config: Config,
+    listeners: Vec<Listener>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let shared = Arc::new(Shared {
+        store,
+        connections: Arc::new(Semaphore::new(config.max_connections.max(1))),
+        config,
+        next_client: AtomicU64::new(1),
+        started: std::time::Instant::now(),
+    });
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut paths = Vec::new();
+    for l in listeners {
+        let shared = shared.clone();
+        let stop = stop_rx.clone();
+        if let Listener::Unix(_, p) = &l {
+            paths.push(p.clone());
+        }
+        tasks.spawn(accept_loop(l, shared, stop));
+    }
+    shutdown.await;
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    while tasks.join_next().await.is_some() {}
+    for p in paths {
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+async fn accept_loop(l: Listener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        let permit = tokio::select! {
+            _ = stop.changed() => break,
+            p = shared.connections.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
+        let accepted = tokio::select! {
+            _ = stop.changed() => break,
+            a = accept(&l) => a,
+        };
+        match accepted {
+            Ok((io, tcp)) => {
+                let shared = shared.clone();
+                let stop = stop.clone();
+                conns.spawn(async move {
+                    let _permit = permit;
+                    let id = shared.next_client.fetch_add(1, Ordering::Relaxed);
+                    let needs_auth = tcp && shared.config.token.is_some();
+                    if let Err(e) = serve(io, shared, needs_auth, stop).await {
+                        tracing::debug!(client = id, "connection ended: {e}");
+                    }
+                });
+            }
+            Err(e) => {
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        while conns.try_join_next().is_some() {}
+    }
+    while conns.join_next().await.is_some() {}
+}
+
+/// One connection's stream, TCP or Unix.
+type Io = Box<dyn AsyncIoStream>;
+trait AsyncIoStream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> AsyncIoStream for T {}
+
+async fn accept(l: &Listener) -> std::io::Result<(Io, bool)> {
+    match l {
+        Listener::Tcp(t) => {
+            let (s, _) = t.accept().await?;
+            let _ = s.set_nodelay(true);
+            Ok((Box::new(s), true))
+        }
+        Listener::Unix(u, _) => {
+            let (s, _) = u.accept().await?;
+            Ok((Box::new(s), false))
+        }
+    }
+}
+
+/// What a request asks of the connection after its reply.
+enum Next {
+    Continue,
+    Close,
+}
+
+struct Conn {
+    shared: Arc<Shared>,
+    authed: bool,
+    name: Option<String>,
+    out: Out,
+}
+
+async fn serve(
+    mut io: Io,
+    shared: Arc<Shared>,
+    needs_auth: bool,
+    mut stop: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let limits = shared.config.limits;
+    let idle = shared.config.idle_timeout;
+    let mut c = Conn {
+        shared,
+        authed: !needs_auth,
+        name: None,
+        out: Out::default(),
+    };
+    let mut buf: Vec<u8> = Vec::with_capacity(4096);
+    loop {
+        // Answer every complete request in the buffer (pipelining), then write once.
+        loop {
+            match parse_request(&buf, &limits) {
+                Ok((args, used)) => {
+                    buf.drain(..used);
+                    let next = c.request(args, &mut io, &mut buf).await;
+                    if matches!(next, Next::Close) {
+                        io.write_all(&c.out.buf).await?;
+                        return io.shutdown().await;
+                    }
+                }
+                Err(ParseError::Incomplete) => break,
+                Err(e @ ParseError::Protocol(_)) => {
+                    c.out.error(&format!("ERR {e}"));
+                    io.write_all(&c.out.buf).await?;
+                    return io.shutdown().await;
+                }
+            }
+        }
+        if !c.out.buf.is_empty() {
+            io.write_all(&c.out.buf).await?;
+            c.out.buf.clear();
+        }
+        if *stop.borrow() {
+            return Ok(());
+        }
+        let read = tokio::select! {
+            _ = stop.changed() => return Ok(()),
+            r = tokio::time::timeout(idle, io.read_buf(&mut buf)) => r,
+        };
+        match read {
+            Err(_) => return Ok(()), // idle timeout
+            Ok(Ok(0)) => return Ok(()),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(e),
+        }
+    }
+}
+
+fn upper(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).to_ascii_uppercase()
+}
+
+impl Conn {
+    async fn request(&mut self, mut args: Vec<Vec<u8>>, io: &mut Io, buf: &mut Vec<u8>) -> Next {
+        if args.is_empty() {
+            return Next::Continue;
+        }
+        let name = upper(&args.remove(0));
+        if !self.authed && !matches!(name.as_str(), "AUTH" | "HELLO" | "PING" | "QUIT") {
+            self.out.error("NOAUTH Authentication required.");
+            return Next::Continue;
+        }
+        let r = match name.as_str() {
+            "PING" => {
+                match args.first() {
+                    Some(m) if args.len() == 1 => self.out.bulk(m),
+                    None => self.out.simple("PONG"),
+                    _ => self
+                        .out
+                        .error("ERR wrong number of arguments for 'ping' command"),
+                }
+                Ok(())
+            }
+            "ECHO" if args.len() == 1 => {
+                self.out.bulk(&args[0]);
+                Ok(())
+            }
+            "QUIT" => {
+                self.out.simple("OK");
+                return Next::Close;
+            }
+            "AUTH" => self.auth(&args),
+            "HELLO" => self.hello(&args),
+            "SELECT" => {
+                if args.len() == 1 && args[0] == b"0" {
+                    self.out.simple("OK");
+                } else {
+                    self.out.error("ERR DB index is out of range");
+                }
+                Ok(())
+            }
+            "CLIENT" => self.client(&args),
+            "INFO" => {
+                self.info();
+                Ok(())
+            }
+            "COMMAND" => {
+                self.out.array(0);
+                Ok(())
+            }
+            "SESS.LOCK" => self.lock(Args::new(name.clone(), args), io, buf).await,
+            n if n.starts_with("SESS.") => {
+                let a = Args::new(name.clone(), args);
+                commands::session(&self.shared.store, n, a, &mut self.out)
+            }
+            _ => Err(Fail(format!(
+                "ERR unknown command '{}', with args beginning with: ",
+                name.to_lowercase()
+            ))),
+        };
+        if let Err(Fail(m)) = r {
+            self.out.error(&m);
+        }
+        Next::Continue
+    }
+
+    fn check_token(&mut self, given: &[u8]) -> bool {
+        match &self.shared.config.token {
+            Some(t) => bool::from(t.as_bytes().ct_eq(given)),
+            None => true,
+        }
+    }
+
+    fn auth(&mut self, args: &[Vec<u8>]) -> Result<(), Fail> {
+        // AUTH token, or AUTH default token (the username is ignored).
+        let token = match args {
+            [t] => t,
+            [_, t] => t,
+            _ => {
+                return Err(Fail(
+                    "ERR wrong number of arguments for 'auth' command".into(),
+                ));
+            }
+        };
+        if self.shared.config.token.is_none() {
+            return Err(Fail(
+                "ERR AUTH <password> called without any password configured for the default user."
+                    .into(),
+            ));
+        }
+        if self.check_token(token) {
+            self.authed = true;
+            self.out.simple("OK");
+            Ok(())
+        } else {
+            Err(Fail(
+                "WRONGPASS invalid username-password pair or user is disabled.".into(),
+            ))
+        }
+    }
+
+    fn hello(&mut self, args: &[Vec<u8>]) -> Result<(), Fail> {
+        let mut i = 0;
+        let mut proto = if self.out.resp3 { 3 } else { 2 };
+        if let Some(v) = args.first() {
+            proto = match v.as_slice() {
+                b"2" => 2,
+                b"3" => 3,
+                _ => return Err(Fail("NOPROTO unsupported protocol version".into())),
+            };
+            i = 1;
+        }
+        while i < args.len() {
+            match upper(&args[i]).as_str() {
+                "AUTH" if i + 2 < args.len() => {
+                    // HELLO … AUTH <username> <token>: the username is ignored.
+                    let token = args[i + 2].clone();
+                    if self.shared.config.token.is_some() && !self.check_token(&token) {
+                        return Err(Fail(
+                            "WRONGPASS invalid username-password pair or user is disabled.".into(),
+                        ));
+                    }
+                    self.authed = true;
+                    i += 3;
+                }
+                "SETNAME" if i + 1 < args.len() => {
+                    self.name = Some(String::from_utf8_lossy(&args[i + 1]).into_owned());
+                    i += 2;
+                }
+                _ => return Err(Fail("ERR syntax error in HELLO".into())),
+            }
+        }
+        if !self.authed {
+            return Err(Fail(
+                "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"
+                    .into(),
+            ));
+        }
+        self.out.resp3 = proto == 3;
+        let o = &mut self.out;
+        o.map(7);
+        o.bulk(b"server");
+        o.bulk(b"sessyncd");
+        o.bulk(b"version");
+        o.bulk(env!("CARGO_PKG_VERSION").as_bytes());
+        o.bulk(b"proto");
+        o.int(proto);
+        o.bulk(b"id");
+        o.int(1);
+        o.bulk(b"mode");
+        o.bulk(b"standalone");
+        o.bulk(b"role");
+        o.bulk(b"master");
+        o.bulk(b"modules");
+        o.array(0);
+        Ok(())
+    }
+
+    fn client(&mut self, args: &[Vec<u8>]) -> Result<(), Fail> {
+        let sub = args.first().map(|s| upper(s)).unwrap_or_default();
+        match sub.as_str() {
+            "SETNAME" if args.len() == 2 => {
+                self.name = Some(String::from_utf8_lossy(&args[1]).into_owned());
+                self.out.simple("OK");
+            }
+            "GETNAME" => match &self.name {
+                Some(n) => {
+                    let n = n.clone();
+                    self.out.bulk(n.as_bytes());
+                }
+                None => self.out.null(),
+            },
+            "SETINFO" => self.out.simple("OK"),
+            "ID" => self.out.int(1),
+            _ => {
+                return Err(Fail(format!(
+                    "ERR unknown subcommand '{}'",
+                    sub.to_lowercase()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn info(&mut self) {
+        let st = self.shared.store.stats();
+        let text = format!(
+            "# Server\r\nredis_version:7.2.0\r\nsessyncd_version:{}\r\nredis_mode:standalone\r\nuptime_in_seconds:{}\r\n\r\n# Persistence\r\nloading:0\r\n\r\n# Sessions\r\nsessions:{}\r\ntombstones:{}\r\noperations:{}\r\nlock_waits:{}\r\nlock_timeouts:{}\r\nexpirations:{}\r\nevictions:{}\r\n",
+            env!("CARGO_PKG_VERSION"),
+            self.shared.started.elapsed().as_secs(),
+            st.sessions,
+            st.tombstones,
+            st.operations,
+            st.lock_waits,
+            st.lock_timeouts,
+            st.expirations,
+            st.evictions,
+        );
+        self.out.bulk(text.as_bytes());
+    }
+
+    /// `SESS.LOCK`: waits without blocking a thread, and gives up the wait when the client
+    /// goes away (bytes it sends meanwhile are kept for after the reply).
+    async fn lock(&mut self, a: Args, io: &mut Io, buf: &mut Vec<u8>) -> Result<(), Fail> {
+        let (id, lease, wait) = commands::lock_args(a)?;
+        let store = self.shared.store.clone();
+        let fut = store.lock_async(&id, lease, wait);
+        tokio::pin!(fut);
+        let max = self.shared.config.limits.max_bulk * 2;
+        loop {
+            tokio::select! {
+                r = &mut fut => {
+                    let (token, rec) = r?;
+                    commands::locked(&mut self.out, token, &rec);
+                    return Ok(());
+                }
+                n = io.read_buf(buf), if buf.len() < max => {
+                    match n {
+                        Ok(0) | Err(_) => return Err(Fail("ERR client went away".into())),
+                        Ok(_) => {}
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,313 @@
+//! sessyncd over real sockets: a Unix socket and TCP on a free port, raw RESP bytes,
+//! redis-cli, authentication, bad frames, idle connections and lock queues.
+
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    net::{Shutdown, TcpStream},
+    os::unix::{fs::PermissionsExt, net::UnixStream},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+};
+
+const TOKEN: &str = "a-long-enough-test-token";
+const ID: &str = "abcdefghijklmnopqrstuvwxyz012345";
+
+struct Daemon {
+    child: Child,
+    port: u16,
+    sock: PathBuf,
+    _dir: TempDir,
+}
+
+struct TempDir(PathBuf);
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(extra: &[&str]) -> Daemon {
+    let dir = std::env::temp_dir().join(format!(
+        "sessyncd-test-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sock = dir.join("s.sock");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sessyncd"))
+        .args([
+            "--unix",
+            sock.to_str().unwrap(),
+            "--tcp",
+            "127.0.0.1:0",
+            "--log",
+            "warn",
+        ])
+        .args(extra)
+        .env("SESSYNCD_TOKEN", TOKEN)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("sessyncd starts");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut port = 0;
+    for _ in 0..2 {
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        if let Some(p) = line.trim().strip_prefix("listening on tcp:127.0.0.1:") {
+            port = p.parse().unwrap();
+        }
+    }
+    assert!(port > 0, "sessyncd printed its port");
+    Daemon {
+        child,
+        port,
+        sock,
+        _dir: TempDir(dir),
+    }
+}
+
+/// A blocking RESP client over any stream.
+struct Client<S: Read + Write> {
+    r: BufReader<S>,
+}
+
+fn tcp(d: &Daemon) -> Client<TcpStream> {
+    Client {
+        r: BufReader::new(TcpStream::connect(("127.0.0.1", d.port)).unwrap()),
+    }
+}
+
+fn unix(d: &Daemon) -> Client<UnixStream> {
+    Client {
+        r: BufReader::new(UnixStream::connect(&d.sock).unwrap()),
+    }
+}
+
+impl<S: Read + Write> Client<S> {
+    fn send(&mut self, args: &[&str]) {
+        let mut b = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            b.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+        }
+        self.r.get_mut().write_all(&b).unwrap();
+    }
+
+    /// Reads one reply, rendered as text: `+OK`, `-ERR …`, `:1`, `"bulk"`, `nil`, `[a, b]`.
+    fn read(&mut self) -> String {
+        let mut line = String::new();
+        self.r.read_line(&mut line).unwrap();
+        let line = line.trim_end_matches("\r\n").to_string();
+        let (kind, rest) = line.split_at(1.min(line.len()));
+        match kind {
+            "+" | "-" | ":" => line,
+            "$" if rest == "-1" => "nil".into(),
+            "_" => "nil".into(),
+            "$" => {
+                let n: usize = rest.parse().unwrap();
+                let mut b = vec![0; n + 2];
+                self.r.read_exact(&mut b).unwrap();
+                format!("{:?}", String::from_utf8_lossy(&b[..n]))
+            }
+            "*" | "%" => {
+                let n: usize = rest.parse().unwrap();
+                let n = if kind == "%" { 2 * n } else { n };
+                let items: Vec<String> = (0..n).map(|_| self.read()).collect();
+                format!("[{}]", items.join(", "))
+            }
+            "" => "closed".into(),
+            _ => panic!("unexpected reply line {line:?}"),
+        }
+    }
+
+    fn call(&mut self, args: &[&str]) -> String {
+        self.send(args);
+        self.read()
+    }
+}
+
+#[test]
+fn tcp_needs_auth_and_unix_relies_on_file_permissions() {
+    let d = start(&[]);
+    let mode = std::fs::metadata(&d.sock).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+
+    let mut c = tcp(&d);
+    assert_eq!(c.call(&["PING"]), "+PONG");
+    assert!(c.call(&["SESS.FETCH", ID]).starts_with("-NOAUTH"));
+    assert!(c.call(&["SESS.WRITE", ID, "{}"]).starts_with("-NOAUTH"));
+    assert!(c.call(&["AUTH", "wrong"]).starts_with("-WRONGPASS"));
+    assert!(c.call(&["SESS.FETCH", ID]).starts_with("-NOAUTH"));
+    assert_eq!(c.call(&["AUTH", TOKEN]), "+OK");
+    assert_eq!(c.call(&["SESS.WRITE", ID, r#"{"n":1}"#]), ":1");
+
+    let mut h = tcp(&d);
+    assert!(
+        h.call(&["HELLO", "3", "AUTH", "default", TOKEN])
+            .contains("\"proto\", :3")
+    );
+    assert_eq!(h.call(&["SESS.INCR", ID, "n", "2"]), ":3");
+
+    let mut u = unix(&d);
+    assert_eq!(u.call(&["SELECT", "0"]), "+OK");
+    assert_eq!(u.call(&["CLIENT", "SETNAME", "worker-1"]), "+OK");
+    assert!(u.call(&["INFO"]).contains("loading:0"));
+    let rec = u.call(&["SESS.FETCH", ID]);
+    assert!(
+        rec.starts_with(&format!("[\"{ID}\", \"{{\\\"n\\\":3}}\", :2")),
+        "{rec}"
+    );
+    assert_eq!(
+        u.call(&["SESS.FETCH", "abcdefghijklmnopqrstuvwxyz000000"]),
+        "nil"
+    );
+    assert!(u.call(&["SESS.FETCH", "short"]).starts_with("-ERR"));
+    assert!(
+        u.call(&["SESS.WRITE", ID, "[1]"])
+            .starts_with("-INVALIDJSON")
+    );
+    assert!(u.call(&["NOPE"]).starts_with("-ERR unknown command"));
+    assert_eq!(u.call(&["QUIT"]), "+OK");
+    assert_eq!(u.read(), "closed");
+}
+
+#[test]
+fn a_locked_read_modify_write_is_one_round_trip_each_way() {
+    let d = start(&[]);
+    let mut c = unix(&d);
+    assert_eq!(c.call(&["SESS.WRITE", ID, r#"{"n":41}"#]), ":1");
+    let locked = c.call(&["SESS.LOCK", ID, "30000", "0"]);
+    assert!(locked.starts_with("[:1, [\""), "{locked}");
+    assert!(locked.contains(r#"{\"n\":41}"#));
+    let r = c.call(&[
+        "SESS.APPLY",
+        ID,
+        r#"[["incr","n",1],["set","who","me"],["owner","u1"]]"#,
+        "TOKEN",
+        "1",
+        "RELEASE",
+    ]);
+    assert_eq!(r, "[:2, [:42]]");
+    assert_eq!(c.call(&["SESS.OWNED", "u1"]), format!("[\"{ID}\"]"));
+    assert!(c.call(&["SESS.UNLOCK", ID, "1"]).starts_with("-STALETOKEN"));
+    assert!(
+        c.call(&["SESS.APPLY", ID, r#"[["bogus"]]"#])
+            .starts_with("-INVALIDJSON")
+    );
+    let rotated = c.call(&["SESS.ROTATE", ID]);
+    assert!(rotated.starts_with('"'), "{rotated}");
+    assert!(c.call(&["SESS.WRITE", ID, "{}"]).starts_with("-ROTATED "));
+    assert_eq!(c.call(&["SESS.DESTROYALL", "u1"]), ":1");
+    let new_id = rotated.trim_matches('"');
+    assert!(
+        c.call(&["SESS.WRITE", new_id, "{}"])
+            .starts_with("-DESTROYED")
+    );
+}
+
+#[test]
+fn lock_waiters_on_different_connections_are_served_in_order_and_dropped_when_gone() {
+    let d = start(&[]);
+    let mut a = unix(&d);
+    assert_eq!(a.call(&["SESS.WRITE", ID, "{}"]), ":1");
+    assert!(a.call(&["SESS.LOCK", ID, "30000", "0"]).starts_with("[:1,"));
+    let waits = |c: &mut Client<UnixStream>| -> u64 {
+        let s = c.call(&["SESS.STATS"]);
+        let json = s.trim_matches('"').replace("\\\"", "\"");
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        v["lock_waits"].as_u64().unwrap()
+    };
+    // b queues first, then gone (which leaves), then c.
+    let mut b = unix(&d);
+    b.send(&["SESS.LOCK", ID, "30000", "60000"]);
+    while waits(&mut a) < 1 {}
+    let mut gone = unix(&d);
+    gone.send(&["SESS.LOCK", ID, "30000", "60000"]);
+    while waits(&mut a) < 2 {}
+    let mut c = unix(&d);
+    c.send(&["SESS.LOCK", ID, "30000", "60000"]);
+    while waits(&mut a) < 3 {}
+    gone.r.get_mut().shutdown(Shutdown::Both).unwrap();
+    drop(gone);
+    // Wait until the daemon has seen it go (it gives up the wait: a lock timeout).
+    while {
+        let s = a.call(&["SESS.STATS"]);
+        !s.contains(r#"\"lock_timeouts\":1"#)
+    } {}
+
+    assert_eq!(a.call(&["SESS.UNLOCK", ID, "1"]), "+OK");
+    assert!(
+        b.read().starts_with("[:2,"),
+        "b, first in line, gets token 2"
+    );
+    assert_eq!(b.call(&["SESS.UNLOCK", ID, "2"]), "+OK");
+    assert!(c.read().starts_with("[:3,"), "the gone waiter was skipped");
+    assert_eq!(c.call(&["SESS.UNLOCK", ID, "3"]), "+OK");
+}
+
+#[test]
+fn bad_frames_get_an_error_and_the_daemon_keeps_serving() {
+    let d = start(&["--max-bulk", "1024"]);
+    let raw = |bytes: &[u8]| -> String {
+        let mut s = UnixStream::connect(&d.sock).unwrap();
+        s.write_all(bytes).unwrap();
+        let _ = s.shutdown(Shutdown::Write);
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    };
+    assert!(raw(b"*1\r\n+PING\r\n").starts_with("-ERR Protocol error"));
+    assert!(raw(b"*x\r\n").starts_with("-ERR Protocol error"));
+    assert!(raw(b"*1\r\n$2000\r\n").starts_with("-ERR Protocol error: bulk of 2000 bytes"));
+    assert!(raw(&vec![b'a'; 100_000]).starts_with("-ERR Protocol error"));
+    // Inline commands and a half-closed connection are served.
+    assert_eq!(raw(b"PING\r\n"), "+PONG\r\n");
+    assert_eq!(
+        raw(b"*1\r\n$4\r\nPING\r\n*2\r\n$4\r\nECHO\r\n$2\r\nhi\r\n"),
+        "+PONG\r\n$2\r\nhi\r\n"
+    );
+    // A thousand idle connections do not stop a new one from being served.
+    let idle: Vec<UnixStream> = (0..1000)
+        .map(|_| UnixStream::connect(&d.sock).unwrap())
+        .collect();
+    let mut c = unix(&d);
+    assert_eq!(c.call(&["PING"]), "+PONG");
+    drop(idle);
+    let mut t = tcp(&d);
+    assert_eq!(t.call(&["PING", "still here"]), "\"still here\"");
+}
+
+#[test]
+fn redis_cli_talks_to_it() {
+    let d = start(&[]);
+    let cli = |args: &[&str]| -> String {
+        let out = Command::new("redis-cli")
+            .args(["-p", &d.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli is installed (apt-get install redis-tools)");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(cli(&["PING"]), "PONG");
+    assert!(cli(&["SESS.FETCH", ID]).contains("NOAUTH"));
+    let auth = ["-a", TOKEN, "--no-auth-warning"];
+    assert_eq!(
+        cli(&[&auth[..], &["SESS.WRITE", ID, r#"{"a":1}"#]].concat()),
+        "1"
+    );
+    let fetched = cli(&[&auth[..], &["SESS.FETCH", ID]].concat());
+    assert!(
+        fetched.starts_with(&format!("{ID}\n{{\"a\":1}}\n1")),
+        "{fetched}"
+    );
+}
