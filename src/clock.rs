@@ -18,7 +18,7 @@ use parking_lot::{Condvar, Mutex};
 /// Something a thread can park on until it is unparked or a deadline passes.
 ///
 /// An unpark that comes before the park is remembered, so a wake-up is never lost.
-#[derive(Default)]
+#[derive(Default, Debug)]
 pub struct Parker {
     woken: Mutex<bool>,
     cv: Condvar,
@@ -102,6 +102,7 @@ fn system_ms() -> u64 {
 }
 
 /// A clock that moves only when told to. For tests.
+#[derive(Debug)]
 pub struct ManualClock {
     now: AtomicU64,
     parked: Mutex<Vec<Arc<Parker>>>,

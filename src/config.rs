@@ -109,12 +109,42 @@ impl StoreOptions {
 pub enum Target {
     /// `mem://`: the store inside this process.
     Memory,
+    /// `unix:///path/to.sock` or `tcp://:token@host:port`: a sessyncd.
+    Remote(RemoteOptions),
+}
+
+/// Where and how to reach a sessyncd.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct RemoteOptions {
+    /// The daemon's address.
+    pub addr: RemoteAddr,
+    /// The token for `AUTH`, from the URL's password.
+    pub token: Option<String>,
+    /// How long one request may take before it fails (`timeout`, default 10s; a lock's
+    /// own wait is added to it).
+    pub timeout: Duration,
+    /// Most connections kept open to the daemon (`pool`, default 16).
+    pub pool: usize,
+}
+
+/// A daemon's address.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum RemoteAddr {
+    /// A Unix socket path.
+    Unix(std::path::PathBuf),
+    /// A host and port.
+    Tcp(String, u16),
 }
 
 /// Parses a store URL into its target and options.
 pub fn parse_url(url: &str) -> Result<(Target, StoreOptions)> {
     let parsed =
         url::Url::parse(url).map_err(|e| Error::invalid(format!("store URL {url:?}: {e}")))?;
+    if matches!(parsed.scheme(), "unix" | "tcp") {
+        return parse_remote(url, &parsed).map(|r| (Target::Remote(r), StoreOptions::default()));
+    }
     let target = match parsed.scheme() {
         "mem" => {
             if parsed.host_str().is_some_and(|h| !h.is_empty())
@@ -128,7 +158,7 @@ pub fn parse_url(url: &str) -> Result<(Target, StoreOptions)> {
         }
         other => {
             return Err(Error::invalid(format!(
-                "store URL scheme {other:?} is not supported (supported: mem)"
+                "store URL scheme {other:?} is not supported (supported: mem, unix, tcp)"
             )));
         }
     };
@@ -173,6 +203,56 @@ pub fn parse_url(url: &str) -> Result<(Target, StoreOptions)> {
     }
     opts.validate()?;
     Ok((target, opts))
+}
+
+fn parse_remote(url: &str, parsed: &url::Url) -> Result<RemoteOptions> {
+    let addr = if parsed.scheme() == "unix" {
+        if parsed.host_str().is_some_and(|h| !h.is_empty()) || parsed.path().is_empty() {
+            return Err(Error::invalid(format!(
+                "store URL {url:?}: a unix URL is unix:///path/to/socket"
+            )));
+        }
+        RemoteAddr::Unix(std::path::PathBuf::from(parsed.path()))
+    } else {
+        let host = parsed
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| Error::invalid(format!("store URL {url:?}: no host")))?;
+        let port = parsed
+            .port()
+            .ok_or_else(|| Error::invalid(format!("store URL {url:?}: no port")))?;
+        RemoteAddr::Tcp(host.trim_matches(['[', ']']).to_string(), port)
+    };
+    let token = parsed.password().map(|p| {
+        url::form_urlencoded::parse(format!("t={p}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    });
+    let mut r = RemoteOptions {
+        addr,
+        token,
+        timeout: Duration::from_secs(10),
+        pool: 16,
+    };
+    for (k, v) in parsed.query_pairs() {
+        match &*k {
+            "timeout" => r.timeout = duration(&k, &v)?,
+            "pool" => {
+                r.pool = number(&k, &v)?;
+                if r.pool == 0 || r.pool > 4096 {
+                    return Err(bad(&k, &v, "a number of connections from 1 to 4096"));
+                }
+            }
+            _ => {
+                return Err(Error::invalid(format!(
+                    "store URL option {k:?} is unknown for a sessyncd URL (known: timeout, pool; \
+                     the store's own options are the daemon's, set with its --store)"
+                )));
+            }
+        }
+    }
+    Ok(r)
 }
 
 fn bad(key: &str, value: &str, want: &str) -> Error {

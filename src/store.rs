@@ -60,6 +60,13 @@ impl Store {
         let (target, options) = parse_url(url)?;
         match target {
             Target::Memory => Store::memory(options, clock),
+            Target::Remote(r) => Ok(Store {
+                inner: Arc::new(StoreInner {
+                    backend: Box::new(crate::backend::remote::Remote::new(r)?),
+                    options,
+                    clock,
+                }),
+            }),
         }
     }
 

@@ -49,6 +49,10 @@ struct Flags {
     /// Log level: error, warn, info, debug or trace.
     #[arg(long, env = "SESSYNCD_LOG")]
     log: Option<String>,
+    /// For tests only: time moves only on `DEBUG.ADVANCE ms`.
+    #[arg(long, hide = true)]
+    #[serde(skip)]
+    manual_clock: bool,
     /// A JSON file with any of these settings (flags and the environment win over it).
     #[arg(long, env = "SESSYNCD_CONFIG")]
     #[serde(skip)]
@@ -129,7 +133,19 @@ fn real_main() -> Result<(), String> {
         }
         None => 0o600,
     };
-    let store = Store::open(f.store.as_deref().unwrap_or("mem://")).map_err(|e| e.to_string())?;
+    let url = f.store.as_deref().unwrap_or("mem://");
+    let manual_clock = f.manual_clock.then(|| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        sessync::ManualClock::new(now)
+    });
+    let store = match &manual_clock {
+        Some(c) => Store::open_with_clock(url, c.clone()),
+        None => Store::open(url),
+    }
+    .map_err(|e| e.to_string())?;
     let mut limits = Limits::default();
     if let Some(b) = f.max_bulk {
         limits.max_bulk = b;
@@ -139,6 +155,7 @@ fn real_main() -> Result<(), String> {
         max_connections: f.max_connections.unwrap_or(10_000),
         idle_timeout: Duration::from_secs(f.idle_timeout.unwrap_or(300)),
         limits,
+        manual_clock,
     };
 
     let rt = tokio::runtime::Builder::new_multi_thread()

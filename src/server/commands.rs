@@ -23,12 +23,14 @@ impl From<Error> for Fail {
     fn from(e: Error) -> Fail {
         let code = match &e {
             Error::NotFound => "NOTFOUND",
-            Error::Conflict { .. } => "CONFLICT",
             Error::LockTimeout => "LOCKTIMEOUT",
             Error::StaleToken => "STALETOKEN",
             Error::Locked => "LOCKED",
             Error::Destroyed => "DESTROYED",
             Error::Rotated { to } => return Fail(format!("ROTATED {to}")),
+            Error::Conflict { expected, actual } => {
+                return Fail(format!("CONFLICT {expected} {actual} {e}"));
+            }
             Error::Full => "FULL",
             Error::TooLarge(_) => "TOOLARGE",
             Error::InvalidJson(_) => "INVALIDJSON",
@@ -180,14 +182,21 @@ pub(crate) fn session(store: &Store, name: &str, mut a: Args, out: &mut Out) -> 
         "SESS.FETCH" => {
             let id = a.next_id()?;
             let (_, touch) = a.options(&["TOUCH"])?;
-            let (rec, _) = if touch {
-                store.fetch_touch(&id)?
+            if touch {
+                // With TOUCH: [touched (0/1), record], or null.
+                match store.fetch_touch(&id)? {
+                    (Some(r), touched) => {
+                        out.array(2);
+                        out.int(i64::from(touched));
+                        record(out, &r);
+                    }
+                    (None, _) => out.null(),
+                }
             } else {
-                (store.fetch(&id)?, false)
-            };
-            match rec {
-                Some(r) => record(out, &r),
-                None => out.null(),
+                match store.fetch(&id)? {
+                    Some(r) => record(out, &r),
+                    None => out.null(),
+                }
             }
         }
         "SESS.WRITE" => {

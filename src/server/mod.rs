@@ -45,6 +45,8 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// Request limits.
     pub limits: Limits,
+    /// For tests: the store's clock, moved by `DEBUG.ADVANCE ms` (off: no such command).
+    pub manual_clock: Option<Arc<crate::clock::ManualClock>>,
 }
 
 impl Default for Config {
@@ -54,6 +56,7 @@ impl Default for Config {
             max_connections: 10_000,
             idle_timeout: Duration::from_secs(300),
             limits: Limits::default(),
+            manual_clock: None,
         }
     }
 }
@@ -285,6 +288,20 @@ impl Conn {
             "COMMAND" => {
                 self.out.array(0);
                 Ok(())
+            }
+            "DEBUG.ADVANCE" if self.shared.config.manual_clock.is_some() => {
+                match (
+                    args.first()
+                        .and_then(|a| std::str::from_utf8(a).ok()?.parse::<u64>().ok()),
+                    &self.shared.config.manual_clock,
+                ) {
+                    (Some(ms), Some(c)) if args.len() == 1 => {
+                        c.advance(Duration::from_millis(ms));
+                        self.out.simple("OK");
+                        Ok(())
+                    }
+                    _ => Err(Fail("ERR usage: DEBUG.ADVANCE milliseconds".into())),
+                }
             }
             "SESS.LOCK" => self.lock(Args::new(name.clone(), args), io, buf).await,
             n if n.starts_with("SESS.") => {
