@@ -248,3 +248,82 @@ fn redis_cli_talks_to_it() {
         "{fetched}"
     );
 }
+
+#[test]
+fn plain_key_commands_behave_as_redis_does() {
+    let d = start(&["--manual-clock"]);
+    let mut c = unix(&d);
+    assert_eq!(c.call(&["SET", "sess:a", "{\"n\":1}", "EX", "60"]), "+OK");
+    assert_eq!(c.call(&["GET", "sess:a"]), "\"{\\\"n\\\":1}\"");
+    assert_eq!(c.call(&["TTL", "sess:a"]), ":60");
+    assert_eq!(c.call(&["PTTL", "sess:a"]), ":60000");
+    assert_eq!(c.call(&["SET", "sess:a", "x", "NX"]), "nil");
+    assert_eq!(c.call(&["SET", "sess:b", "y", "XX"]), "nil");
+    assert_eq!(
+        c.call(&["SET", "sess:a", "z", "XX", "GET", "KEEPTTL"]),
+        "\"{\\\"n\\\":1}\""
+    );
+    assert_eq!(c.call(&["TTL", "sess:a"]), ":60");
+    assert_eq!(c.call(&["SET", "plain", "p"]), "+OK");
+    assert_eq!(c.call(&["TTL", "plain"]), ":-1");
+    assert_eq!(c.call(&["TTL", "missing"]), ":-2");
+    assert_eq!(
+        c.call(&["MGET", "sess:a", "missing", "plain"]),
+        "[\"z\", nil, \"p\"]"
+    );
+    assert_eq!(c.call(&["EXISTS", "sess:a", "plain", "missing"]), ":2");
+    assert_eq!(c.call(&["PEXPIRE", "plain", "1500"]), ":1");
+    assert!(
+        c.call(&["SET", "k", "v", "EX", "0"])
+            .starts_with("-ERR invalid expire")
+    );
+    assert!(
+        c.call(&["SET", "k", "v", "BOGUS"])
+            .starts_with("-ERR syntax")
+    );
+    assert!(c.call(&["GET"]).starts_with("-ERR wrong number"));
+
+    let mut keys = Vec::new();
+    let mut cursor = "0".to_string();
+    loop {
+        let r = c.call(&["SCAN", &cursor, "MATCH", "sess:*", "COUNT", "100"]);
+        // [ "next", [ "k", … ] ]
+        let inner = r.trim_start_matches('[').trim_end_matches(']');
+        let (next, rest) = inner.split_once(", ").unwrap();
+        cursor = next.trim_matches('"').to_string();
+        keys.extend(
+            rest.trim_start_matches('[')
+                .split(", ")
+                .filter(|k| !k.is_empty())
+                .map(|k| k.trim_matches('"').to_string()),
+        );
+        if cursor == "0" {
+            break;
+        }
+    }
+    assert_eq!(keys, vec!["sess:a".to_string()]);
+
+    // Time passes on the daemon's clock: keys expire, on access and in the background.
+    assert_eq!(c.call(&["DEBUG.ADVANCE", "2000"]), "+OK");
+    assert_eq!(c.call(&["GET", "plain"]), "nil");
+    assert_eq!(c.call(&["DEBUG.ADVANCE", "59000"]), "+OK");
+    assert_eq!(c.call(&["EXISTS", "sess:a"]), ":0");
+    assert_eq!(c.call(&["DEL", "sess:a", "plain"]), ":0");
+    assert!(c.call(&["INFO"]).contains("keys:0"));
+}
+
+#[test]
+fn redis_cli_sets_and_gets() {
+    let d = start(&[]);
+    let cli = |args: &[&str]| -> String {
+        let out = Command::new("redis-cli")
+            .args(["-s", d.sock.to_str().unwrap()])
+            .args(args)
+            .output()
+            .expect("redis-cli is installed (apt-get install redis-tools)");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(cli(&["SET", "sess:x", "hello", "EX", "100"]), "OK");
+    assert_eq!(cli(&["GET", "sess:x"]), "hello");
+    assert_eq!(cli(&["DEL", "sess:x"]), "1");
+}

@@ -43,6 +43,9 @@ struct Flags {
     /// Seconds before an idle connection is closed.
     #[arg(long, env = "SESSYNCD_IDLE_TIMEOUT")]
     idle_timeout: Option<u64>,
+    /// Most keys in the plain key space (GET/SET).
+    #[arg(long, env = "SESSYNCD_MAX_KEYS")]
+    max_keys: Option<usize>,
     /// Largest bulk string a client may send, in bytes.
     #[arg(long, env = "SESSYNCD_MAX_BULK")]
     max_bulk: Option<usize>,
@@ -84,6 +87,7 @@ fn settings() -> Result<Flags, String> {
             max_connections,
             idle_timeout,
             max_bulk,
+            max_keys,
             log
         );
     }
@@ -155,6 +159,7 @@ fn real_main() -> Result<(), String> {
         max_connections: f.max_connections.unwrap_or(10_000),
         idle_timeout: Duration::from_secs(f.idle_timeout.unwrap_or(300)),
         limits,
+        max_keys: f.max_keys.unwrap_or(1_000_000),
         manual_clock,
     };
 

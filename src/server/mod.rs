@@ -8,6 +8,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod commands;
+mod kv;
 pub mod resp;
 
 use std::{
@@ -45,6 +46,8 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// Request limits.
     pub limits: Limits,
+    /// Most keys in the plain key space (`SET`).
+    pub max_keys: usize,
     /// For tests: the store's clock, moved by `DEBUG.ADVANCE ms` (off: no such command).
     pub manual_clock: Option<Arc<crate::clock::ManualClock>>,
 }
@@ -56,6 +59,7 @@ impl Default for Config {
             max_connections: 10_000,
             idle_timeout: Duration::from_secs(300),
             limits: Limits::default(),
+            max_keys: 1_000_000,
             manual_clock: None,
         }
     }
@@ -72,6 +76,7 @@ pub enum Listener {
 
 struct Shared {
     store: Store,
+    kv: kv::Kv,
     config: Config,
     next_client: AtomicU64,
     started: std::time::Instant,
@@ -87,6 +92,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) {
     let shared = Arc::new(Shared {
+        kv: kv::Kv::new(config.max_keys),
         store,
         connections: Arc::new(Semaphore::new(config.max_connections.max(1))),
         config,
@@ -104,6 +110,7 @@ pub async fn run(
         }
         tasks.spawn(accept_loop(l, shared, stop));
     }
+    tasks.spawn(sweep_keys(shared.clone(), stop_rx.clone()));
     shutdown.await;
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
@@ -148,6 +155,21 @@ async fn accept_loop(l: Listener, shared: Arc<Shared>, mut stop: watch::Receiver
         while conns.try_join_next().is_some() {}
     }
     while conns.join_next().await.is_some() {}
+}
+
+/// Drops expired plain keys, waking at the next deadline (at least once a second, so a
+/// key set meanwhile with an earlier deadline waits at most that long for memory back;
+/// reads never see it expired).
+async fn sweep_keys(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    loop {
+        let now = shared.store.now_ms();
+        let next = shared.kv.sweep(now);
+        let wait = next.map_or(1_000, |t| t.saturating_sub(now).clamp(1, 1_000));
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
+        }
+    }
 }
 
 /// One connection's stream, TCP or Unix.
@@ -303,6 +325,8 @@ impl Conn {
                     _ => Err(Fail("ERR usage: DEBUG.ADVANCE milliseconds".into())),
                 }
             }
+            "GET" | "SET" | "DEL" | "EXISTS" | "EXPIRE" | "PEXPIRE" | "TTL" | "PTTL" | "MGET"
+            | "SCAN" => self.keys(&name, &args),
             "SESS.LOCK" => self.lock(Args::new(name.clone(), args), io, buf).await,
             n if n.starts_with("SESS.") => {
                 let a = Args::new(name.clone(), args);
@@ -317,6 +341,169 @@ impl Conn {
             self.out.error(&m);
         }
         Next::Continue
+    }
+
+    /// The plain key commands.
+    fn keys(&mut self, name: &str, a: &[Vec<u8>]) -> Result<(), Fail> {
+        let kv = &self.shared.kv;
+        let now = self.shared.store.now_ms();
+        let wrong = || {
+            Fail(format!(
+                "ERR wrong number of arguments for '{}' command",
+                name.to_lowercase()
+            ))
+        };
+        let int = |b: &[u8]| -> Result<i64, Fail> {
+            std::str::from_utf8(b)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| Fail("ERR value is not an integer or out of range".into()))
+        };
+        let o = &mut self.out;
+        match name {
+            "GET" => {
+                let [k] = a else { return Err(wrong()) };
+                match kv.get(k, now) {
+                    Some(v) => o.bulk(&v),
+                    None => o.null(),
+                }
+            }
+            "MGET" => {
+                if a.is_empty() {
+                    return Err(wrong());
+                }
+                o.array(a.len());
+                for k in a {
+                    match kv.get(k, now) {
+                        Some(v) => o.bulk(&v),
+                        None => o.null(),
+                    }
+                }
+            }
+            "SET" => {
+                if a.len() < 2 {
+                    return Err(wrong());
+                }
+                let (mut cond, mut ttl, mut get) = (kv::Cond::Always, kv::Ttl::Clear, false);
+                let mut i = 2;
+                while i < a.len() {
+                    let opt = upper(&a[i]);
+                    let arg =
+                        |i: usize| a.get(i + 1).ok_or_else(|| Fail("ERR syntax error".into()));
+                    let positive = |n: i64| -> Result<u64, Fail> {
+                        if n <= 0 {
+                            Err(Fail("ERR invalid expire time in 'set' command".into()))
+                        } else {
+                            Ok(n as u64)
+                        }
+                    };
+                    match opt.as_str() {
+                        "NX" => cond = kv::Cond::IfAbsent,
+                        "XX" => cond = kv::Cond::IfPresent,
+                        "GET" => get = true,
+                        "KEEPTTL" => ttl = kv::Ttl::Keep,
+                        "EX" => {
+                            ttl = kv::Ttl::At(
+                                now.saturating_add(positive(int(arg(i)?)?)?.saturating_mul(1000)),
+                            );
+                            i += 1;
+                        }
+                        "PX" => {
+                            ttl = kv::Ttl::At(now.saturating_add(positive(int(arg(i)?)?)?));
+                            i += 1;
+                        }
+                        "EXAT" => {
+                            ttl = kv::Ttl::At(positive(int(arg(i)?)?)?.saturating_mul(1000));
+                            i += 1;
+                        }
+                        "PXAT" => {
+                            ttl = kv::Ttl::At(positive(int(arg(i)?)?)?);
+                            i += 1;
+                        }
+                        _ => return Err(Fail("ERR syntax error".into())),
+                    }
+                    i += 1;
+                }
+                let r = kv.set(&a[0], a[1].clone(), cond, ttl, now).map_err(Fail)?;
+                if get {
+                    match r.old {
+                        Some(v) => o.bulk(&v),
+                        None => o.null(),
+                    }
+                } else if r.written {
+                    o.simple("OK");
+                } else {
+                    o.null();
+                }
+            }
+            "DEL" | "EXISTS" => {
+                if a.is_empty() {
+                    return Err(wrong());
+                }
+                let n = a
+                    .iter()
+                    .filter(|k| {
+                        if name == "DEL" {
+                            kv.del(k, now)
+                        } else {
+                            kv.get(k, now).is_some()
+                        }
+                    })
+                    .count();
+                o.int(n as i64);
+            }
+            "EXPIRE" | "PEXPIRE" => {
+                let [k, t] = a else { return Err(wrong()) };
+                let n = int(t)?;
+                let ms = if name == "EXPIRE" {
+                    n.saturating_mul(1000)
+                } else {
+                    n
+                };
+                let done = if ms <= 0 {
+                    kv.del(k, now)
+                } else {
+                    kv.expire_at(k, now.saturating_add(ms as u64), now)
+                };
+                o.int(i64::from(done));
+            }
+            "TTL" | "PTTL" => {
+                let [k] = a else { return Err(wrong()) };
+                o.int(match kv.ttl(k, now) {
+                    None => -2,
+                    Some(None) => -1,
+                    Some(Some(ms)) if name == "TTL" => (ms.div_ceil(1000)) as i64,
+                    Some(Some(ms)) => ms as i64,
+                });
+            }
+            "SCAN" => {
+                let Some(c) = a.first() else {
+                    return Err(wrong());
+                };
+                let cursor = int(c)?;
+                let mut pattern = None;
+                let mut i = 1;
+                while i + 1 < a.len() + 1 && i < a.len() {
+                    match upper(&a[i]).as_str() {
+                        "MATCH" if i + 1 < a.len() => pattern = Some(a[i + 1].as_slice()),
+                        "COUNT" if i + 1 < a.len() => {
+                            int(&a[i + 1])?;
+                        }
+                        _ => return Err(Fail("ERR syntax error".into())),
+                    }
+                    i += 2;
+                }
+                let (next, keys) = kv.scan(cursor.max(0) as usize, pattern, now);
+                o.array(2);
+                o.bulk(next.to_string().as_bytes());
+                o.array(keys.len());
+                for k in keys {
+                    o.bulk(&k);
+                }
+            }
+            _ => return Err(wrong()),
+        }
+        Ok(())
     }
 
     fn check_token(&mut self, given: &[u8]) -> bool {
@@ -440,9 +627,10 @@ impl Conn {
     fn info(&mut self) {
         let st = self.shared.store.stats();
         let text = format!(
-            "# Server\r\nredis_version:7.2.0\r\nsessyncd_version:{}\r\nredis_mode:standalone\r\nuptime_in_seconds:{}\r\n\r\n# Persistence\r\nloading:0\r\n\r\n# Sessions\r\nsessions:{}\r\ntombstones:{}\r\noperations:{}\r\nlock_waits:{}\r\nlock_timeouts:{}\r\nexpirations:{}\r\nevictions:{}\r\n",
+            "# Server\r\nredis_version:7.2.0\r\nsessyncd_version:{}\r\nredis_mode:standalone\r\nuptime_in_seconds:{}\r\n\r\n# Persistence\r\nloading:0\r\n\r\n# Keyspace\r\nkeys:{}\r\n\r\n# Sessions\r\nsessions:{}\r\ntombstones:{}\r\noperations:{}\r\nlock_waits:{}\r\nlock_timeouts:{}\r\nexpirations:{}\r\nevictions:{}\r\n",
             env!("CARGO_PKG_VERSION"),
             self.shared.started.elapsed().as_secs(),
+            self.shared.kv.len(),
             st.sessions,
             st.tombstones,
             st.operations,
