@@ -220,11 +220,13 @@ async fn serve(
     };
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     loop {
-        // Answer every complete request in the buffer (pipelining), then write once.
+        // Answer every complete request in the buffer (pipelining), then write once, and
+        // drop the bytes used in one move (not one per request).
+        let mut off = 0;
         loop {
-            match parse_request(&buf, &limits) {
+            match parse_request(&buf[off..], &limits) {
                 Ok((args, used)) => {
-                    buf.drain(..used);
+                    off += used;
                     let next = c.request(args, &mut io, &mut buf).await;
                     if matches!(next, Next::Close) {
                         io.write_all(&c.out.buf).await?;
@@ -239,6 +241,7 @@ async fn serve(
                 }
             }
         }
+        buf.drain(..off);
         if !c.out.buf.is_empty() {
             io.write_all(&c.out.buf).await?;
             c.out.buf.clear();
