@@ -113,7 +113,11 @@ fn build_server() -> PathBuf {
 fn children_of(ppid: u32) -> BTreeSet<u32> {
     let mut out = BTreeSet::new();
     for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
             continue;
         };
         let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
@@ -274,7 +278,10 @@ fn c_prefork_processes_share_one_counting_session_through_sessyncd() {
         .expect("the C example server runs");
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--processes 2") && err.contains("mem://"), "{err}");
+    assert!(
+        err.contains("--processes 2") && err.contains("mem://"),
+        "{err}"
+    );
     assert!(out.stdout.is_empty(), "{out:?}");
 
     let daemon = daemon::start(&[]);
@@ -330,10 +337,7 @@ fn c_prefork_processes_share_one_counting_session_through_sessyncd() {
         processes.len() >= 2,
         "one process served everything: {processes:?}"
     );
-    assert!(
-        workers.iter().all(|&(p, w)| p < 4 && w < 2),
-        "{workers:?}"
-    );
+    assert!(workers.iter().all(|&(p, w)| p < 4 && w < 2), "{workers:?}");
 
     // SIGTERM to the parent stops the group: forwarded, waited for, exit 0, and no
     // process left behind (the parent reaped them, so not even a zombie remains).
