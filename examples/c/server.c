@@ -6,7 +6,7 @@
  *     curl -s -c jar -b jar http://127.0.0.1:8080/     # run it a few times
  *
  * Flags: --port N (0: any free port; default 8080), --workers N (default 4),
- * --store URL (default mem://).
+ * --store URL (default mem://), --processes N (default 1).
  *
  * Every worker thread accept()s on the shared listening socket and serves connections on
  * its own, one request per connection. Each visit to `/` takes the visitor's session
@@ -15,6 +15,13 @@
  * session. Requests are read with a size limit and timeouts; anything malformed gets a
  * 4xx answer and the worker carries on. SIGINT or SIGTERM stops the server cleanly: the
  * workers finish the connection in hand, then the store is freed.
+ *
+ * Prefork (--processes N, N > 1; examples/c/prefork.sh): the parent listens, then forks N
+ * processes that each open their own store (after the fork: a store never crosses one)
+ * and run their workers on the inherited listening socket; the page then names the
+ * process too. The processes share sessions only through a sessyncd, so a mem:// store
+ * is refused. The parent forwards SIGINT/SIGTERM to the processes and waits for them; if
+ * one of them ends on its own, it stops the others and exits 1.
  *
  * Plain C11 + POSIX: cc -std=c11 -Wall -Wextra -Wpedantic -Werror -Iinclude
  * examples/c/server.c target/release/libsessync.a -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
@@ -38,6 +45,7 @@
 #include <sys/time.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -56,12 +64,24 @@
 #define LINGER_MS 1000
 #define LINGER_BYTES (1024 * 1024)
 #define MAX_WORKERS 256
+#define MAX_PROCESSES 64
 
 /* ---- shared state ---- */
 
 static sessync_store *g_store;
 static int g_listen_fd = -1;
 static atomic_bool g_stopping;
+/* This process's index under --processes N > 1; -1 when it is the only one. */
+static int g_process = -1;
+
+/* "process P worker W" under prefork, else "worker W" (what pages and logs call it). */
+static void who(char *out, size_t size, int worker) {
+    if (g_process >= 0) {
+        snprintf(out, size, "process %d worker %d", g_process, worker);
+    } else {
+        snprintf(out, size, "worker %d", worker);
+    }
+}
 
 /* ---- small helpers ---- */
 
@@ -442,7 +462,9 @@ static bool visit(int worker, const struct request *req, sessync_buf *cookie, ch
         store_error(body, size, rc);
         return false;
     }
-    snprintf(body, size, "worker %d served you; visits: %" PRId64 "\n", worker, visits);
+    char name[64];
+    who(name, sizeof name, worker);
+    snprintf(body, size, "%s served you; visits: %" PRId64 "\n", name, visits);
     return true;
 }
 
@@ -467,7 +489,9 @@ static bool logout(int worker, const struct request *req, sessync_buf *cookie, c
         store_error(body, size, rc);
         return false;
     }
-    snprintf(body, size, "worker %d: logged out\n", worker);
+    char name[64];
+    who(name, sizeof name, worker);
+    snprintf(body, size, "%s: logged out\n", name);
     return true;
 }
 
@@ -518,7 +542,9 @@ static void serve(int worker, int fd, struct request *req) {
         respond(fd, "200 OK", NULL, cookie.data ? (const char *)cookie.data : NULL,
                 cookie.len, body, strlen(body));
     } else {
-        fprintf(stderr, "worker %d: %s", worker, body);
+        char name[64];
+        who(name, sizeof name, worker);
+        fprintf(stderr, "%s: %s", name, body);
         respond_text(fd, "503 Service Unavailable", NULL, body);
     }
     sessync_buf_free(&cookie); /* a no-op when empty */
@@ -554,6 +580,10 @@ static void *worker_main(void *arg) {
             case ECONNABORTED:
             case EPROTO:
                 continue;
+            case EINVAL:
+                /* The listening socket was shut down: under prefork, by a sibling
+                 * process that is stopping (so is this one: the parent signals all). */
+                break;
             default: {
                 /* Out of descriptors or memory: say so, then give it a moment. */
                 fprintf(stderr, "worker %d: accept failed: %s\n", w->id, strerror(errno));
@@ -562,6 +592,7 @@ static void *worker_main(void *arg) {
                 continue;
             }
             }
+            break; /* EINVAL */
         }
         serve(w->id, fd, req);
     }
@@ -571,7 +602,8 @@ static void *worker_main(void *arg) {
 
 /* ---- main ---- */
 
-static const char usage[] = "usage: c-server [--port N] [--workers N] [--store URL]\n";
+static const char usage[] =
+    "usage: c-server [--port N] [--workers N] [--store URL] [--processes N]\n";
 
 /* Parses a whole decimal number in [min, max]. */
 static bool parse_num(const char *s, long min, long max, long *out) {
@@ -588,8 +620,173 @@ static bool parse_num(const char *s, long min, long max, long *out) {
     return true;
 }
 
+/* Runs `workers` worker threads on g_listen_fd with g_store until SIGINT or SIGTERM (which
+ * the caller has blocked), then stops them and frees the store. The process's exit code. */
+static int run_workers(long workers) {
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+
+    static struct worker pool[MAX_WORKERS];
+    int started = 0;
+    for (; started < workers; started++) {
+        pool[started].id = started;
+        int err = pthread_create(&pool[started].thread, NULL, worker_main, &pool[started]);
+        if (err) {
+            fprintf(stderr, "cannot start worker %d: %s\n", started, strerror(err));
+            break;
+        }
+    }
+
+    int sig = 0;
+    if (started > 0) {
+        while (sigwait(&stop_signals, &sig) != 0) {
+        }
+    }
+
+    /* Stop: wake every accept() (shutdown of a listening socket does on Linux), let each
+     * worker finish its connection, then free the store. Under prefork the listening
+     * socket is shared, so a sibling may have shut it down already (ENOTCONN): its
+     * shutdown woke this process's accept() calls as well. */
+    atomic_store(&g_stopping, true);
+    if (shutdown(g_listen_fd, SHUT_RDWR) != 0 && !(g_process >= 0 && errno == ENOTCONN)) {
+        /* Elsewhere accept() may stay blocked: exit without waiting for the workers. */
+        fprintf(stderr, "stopping (signal %d)\n", sig);
+        return 0;
+    }
+    for (int i = 0; i < started; i++) {
+        pthread_join(pool[i].thread, NULL);
+    }
+    close(g_listen_fd);
+    sessync_store_free(g_store);
+    if (g_process < 0) {
+        fprintf(stderr, "stopped (signal %d)\n", sig);
+    }
+    return started > 0 ? 0 : 1;
+}
+
+/* SIGCHLD must be delivered (to sigwait) rather than discarded: a handler that does
+ * nothing makes sure of it wherever SIG_DFL would drop it. */
+static void on_sigchld(int sig) {
+    (void)sig;
+}
+
+/* The prefork parent: forks `processes` children that each open their own store and run
+ * their workers, then waits. SIGINT/SIGTERM are forwarded to the children; when they have
+ * all ended, 0 if each ended cleanly. A child that ends on its own (it could not open
+ * the store, it crashed) stops the others, and the parent exits 1. */
+static int run_processes(long processes, long workers, const char *store_url) {
+    static pid_t kids[MAX_PROCESSES];
+    sigset_t waited;
+    sigemptyset(&waited);
+    sigaddset(&waited, SIGINT);
+    sigaddset(&waited, SIGTERM);
+    sigaddset(&waited, SIGCHLD);
+
+    int live = 0;
+    int code = 0;
+    bool stopping = false;
+    for (long i = 0; i < processes; i++) {
+        pid_t pid = fork();
+        if (pid < 0) {
+            fprintf(stderr, "cannot start process %ld: %s\n", i, strerror(errno));
+            code = 1;
+            stopping = true;
+            break;
+        }
+        if (pid == 0) {
+            /* The child: only now a store, its own. It waits for SIGINT/SIGTERM (still
+             * blocked, as in the parent). */
+            g_process = (int)i;
+            sigset_t chld;
+            sigemptyset(&chld);
+            sigaddset(&chld, SIGCHLD);
+            pthread_sigmask(SIG_UNBLOCK, &chld, NULL);
+            sessync_status rc = sessync_store_open(store_url, NULL, &g_store);
+            if (rc) {
+                fprintf(stderr, "process %ld: cannot open the store: %s\n", i,
+                        sessync_last_error_message());
+                return 2;
+            }
+            return run_workers(workers);
+        }
+        kids[i] = pid;
+        live++;
+    }
+    /* Only the children accept: the parent keeps the socket open but never uses it. */
+    if (stopping) {
+        for (long i = 0; i < processes; i++) {
+            if (kids[i] > 0) {
+                kill(kids[i], SIGTERM);
+            }
+        }
+    }
+
+    while (live > 0) {
+        int sig = 0;
+        if (sigwait(&waited, &sig) != 0) {
+            continue;
+        }
+        if (sig == SIGCHLD) {
+            int status = 0;
+            pid_t pid;
+            while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+                long idx = -1;
+                for (long i = 0; i < processes; i++) {
+                    if (kids[i] == pid) {
+                        idx = i;
+                        kids[i] = 0;
+                    }
+                }
+                if (idx < 0) {
+                    continue;
+                }
+                live--;
+                bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+                if (!clean) {
+                    if (WIFSIGNALED(status)) {
+                        fprintf(stderr, "process %ld (pid %ld) ended by signal %d\n", idx,
+                                (long)pid, WTERMSIG(status));
+                    } else {
+                        fprintf(stderr, "process %ld (pid %ld) exited with %d\n", idx,
+                                (long)pid, WEXITSTATUS(status));
+                    }
+                }
+                if (!stopping) {
+                    /* Ended on its own, clean or not: the group is one server. */
+                    fprintf(stderr, "process %ld ended unexpectedly: stopping the others\n",
+                            idx);
+                    clean = false;
+                }
+                if (!clean) {
+                    code = 1;
+                }
+                if (!stopping) {
+                    stopping = true;
+                    for (long i = 0; i < processes; i++) {
+                        if (kids[i] > 0) {
+                            kill(kids[i], SIGTERM);
+                        }
+                    }
+                }
+            }
+        } else if (!stopping) {
+            stopping = true;
+            for (long i = 0; i < processes; i++) {
+                if (kids[i] > 0) {
+                    kill(kids[i], sig);
+                }
+            }
+        }
+    }
+    close(g_listen_fd);
+    fprintf(stderr, "stopped (%ld processes)\n", processes);
+    return code;
+}
+
 int main(int argc, char **argv) {
-    long port = 8080, workers = 4;
+    long port = 8080, workers = 4, processes = 1;
     const char *store_url = "mem://";
     for (int i = 1; i < argc; i++) {
         const char *flag = argv[i];
@@ -598,7 +795,7 @@ int main(int argc, char **argv) {
             return 0;
         }
         bool known = strcmp(flag, "--port") == 0 || strcmp(flag, "--workers") == 0 ||
-                     strcmp(flag, "--store") == 0;
+                     strcmp(flag, "--store") == 0 || strcmp(flag, "--processes") == 0;
         if (!known) {
             fprintf(stderr, "unknown argument \"%s\"\n%s", flag, usage);
             return 2;
@@ -616,9 +813,22 @@ int main(int argc, char **argv) {
             fprintf(stderr, "--workers must be between 1 and %d\n", MAX_WORKERS);
             return 2;
         }
+        if (strcmp(flag, "--processes") == 0 &&
+            !parse_num(value, 1, MAX_PROCESSES, &processes)) {
+            fprintf(stderr, "--processes must be between 1 and %d\n", MAX_PROCESSES);
+            return 2;
+        }
         if (strcmp(flag, "--store") == 0) {
             store_url = value;
         }
+    }
+    if (processes > 1 && strncmp(store_url, "mem:", 4) == 0) {
+        fprintf(stderr,
+                "--processes %ld needs a store the processes share, such as a sessyncd "
+                "(--store unix:///path/to/sessync.sock): with %s each process would have "
+                "its own sessions (see examples/c/prefork.sh)\n",
+                processes, store_url);
+        return 2;
     }
 
     if (sessync_version_number() != SESSYNC_VERSION_NUMBER) {
@@ -626,10 +836,13 @@ int main(int argc, char **argv) {
                 SESSYNC_VERSION_NUMBER, sessync_version());
         return 1;
     }
-    sessync_status rc = sessync_store_open(store_url, NULL, &g_store);
-    if (rc) {
-        fprintf(stderr, "cannot open the store: %s\n", sessync_last_error_message());
-        return 2;
+    /* One process: the store first, as before. Prefork: each child opens its own. */
+    if (processes == 1) {
+        sessync_status rc = sessync_store_open(store_url, NULL, &g_store);
+        if (rc) {
+            fprintf(stderr, "cannot open the store: %s\n", sessync_last_error_message());
+            return 2;
+        }
     }
 
     /* A write to a closed connection must be an error, not the end of the process
@@ -665,47 +878,31 @@ int main(int argc, char **argv) {
         port = ntohs(addr.sin_port);
     }
 
-    /* SIGINT and SIGTERM are taken by sigwait below; the workers inherit the mask. */
-    sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGINT);
-    sigaddset(&stop_signals, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    /* SIGINT and SIGTERM (and, for the prefork parent, SIGCHLD) are taken by sigwait;
+     * the workers and the forked processes inherit the mask. */
+    sigset_t blocked;
+    sigemptyset(&blocked);
+    sigaddset(&blocked, SIGINT);
+    sigaddset(&blocked, SIGTERM);
+    if (processes > 1) {
+        struct sigaction chld;
+        memset(&chld, 0, sizeof chld);
+        chld.sa_handler = on_sigchld;
+        sigemptyset(&chld.sa_mask);
+        sigaction(SIGCHLD, &chld, NULL);
+        sigaddset(&blocked, SIGCHLD);
+    }
+    pthread_sigmask(SIG_BLOCK, &blocked, NULL);
 
-    printf("listening on http://127.0.0.1:%ld with %ld workers, store %s\n", port, workers,
-           store_url);
+    if (processes > 1) {
+        printf("listening on http://127.0.0.1:%ld with %ld processes x %ld workers, store %s\n",
+               port, processes, workers, store_url);
+    } else {
+        printf("listening on http://127.0.0.1:%ld with %ld workers, store %s\n", port, workers,
+               store_url);
+    }
+    /* Before any fork: the children must not inherit (and print again) buffered output. */
     fflush(stdout);
 
-    static struct worker pool[MAX_WORKERS];
-    int started = 0;
-    for (; started < workers; started++) {
-        pool[started].id = started;
-        int err = pthread_create(&pool[started].thread, NULL, worker_main, &pool[started]);
-        if (err) {
-            fprintf(stderr, "cannot start worker %d: %s\n", started, strerror(err));
-            break;
-        }
-    }
-
-    int sig = 0;
-    if (started > 0) {
-        while (sigwait(&stop_signals, &sig) != 0) {
-        }
-    }
-
-    /* Stop: wake every accept() (shutdown of a listening socket does on Linux), let each
-     * worker finish its connection, then free the store. */
-    atomic_store(&g_stopping, true);
-    if (shutdown(g_listen_fd, SHUT_RDWR) != 0) {
-        /* Elsewhere accept() may stay blocked: exit without waiting for the workers. */
-        fprintf(stderr, "stopping (signal %d)\n", sig);
-        return 0;
-    }
-    for (int i = 0; i < started; i++) {
-        pthread_join(pool[i].thread, NULL);
-    }
-    close(g_listen_fd);
-    sessync_store_free(g_store);
-    fprintf(stderr, "stopped (signal %d)\n", sig);
-    return started > 0 ? 0 : 1;
+    return processes > 1 ? run_processes(processes, workers, store_url) : run_workers(workers);
 }
