@@ -3,7 +3,7 @@
 use std::ffi::c_char;
 
 use super::{
-    guard::{fail, put, try_id, try_mut, try_ref},
+    guard::{put, try_id, try_mut, try_ref},
     status::sessync_status,
     store::{sessync_store, with_store},
 };
@@ -39,10 +39,7 @@ pub extern "C" fn sessync_store_get(
         with_store(store, |h| {
             let id = try_id(id, "id")?;
             let out = try_mut(record_out, "record_out")?;
-            let rec =
-                h.sessions.store().fetch(&id)?.ok_or_else(|| {
-                    fail(sessync_status::NotFound, "session not found (or expired)")
-                })?;
+            let rec = h.fetch(&id)?;
             *out = Box::into_raw(Box::new(sessync_record { inner: rec }));
             Ok(())
         })

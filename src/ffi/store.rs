@@ -101,6 +101,16 @@ impl sessync_store {
     fn store(&self) -> &Store {
         self.sessions.store()
     }
+
+    /// The record, or `NOT_FOUND` (absent or expired).
+    pub(crate) fn fetch(
+        &self,
+        id: &crate::session::SessionId,
+    ) -> Result<crate::session::Record, Fail> {
+        self.store()
+            .fetch(id)?
+            .ok_or_else(|| fail(sessync_status::NotFound, "session not found (or expired)"))
+    }
 }
 
 fn write_opts(token: u64, flags: u32, allowed: u32) -> Result<WriteOpts, Fail> {
@@ -192,10 +202,7 @@ pub extern "C" fn sessync_store_fetch(
         with_store(store, |h| {
             let id = try_id(id, "id")?;
             let out = try_mut(json_out, "json_out")?;
-            let rec = h
-                .store()
-                .fetch(&id)?
-                .ok_or_else(|| fail(sessync_status::NotFound, "session not found (or expired)"))?;
+            let rec = h.fetch(&id)?;
             *out = sessync_buf::from_bytes(rec.data.to_json().as_bytes());
             put(version_out, rec.version);
             Ok(())
@@ -220,10 +227,7 @@ pub extern "C" fn sessync_store_fetch_record(
         with_store(store, |h| {
             let id = try_id(id, "id")?;
             let out = try_mut(json_out, "json_out")?;
-            let r = h
-                .store()
-                .fetch(&id)?
-                .ok_or_else(|| fail(sessync_status::NotFound, "session not found (or expired)"))?;
+            let r = h.fetch(&id)?;
             let owner = match &r.owner {
                 Some(o) => serde_json::Value::String(o.to_string()).to_string(),
                 None => "null".to_string(),

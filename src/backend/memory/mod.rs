@@ -257,25 +257,40 @@ impl Inner {
         })
     }
 
-    fn lock(&self, id: SessionId, lease_ms: u64, wait_ms: u64) -> Result<Reply> {
+    /// Asks for the lock: decided at once (granted, or refused), or queued with the
+    /// waiter woken by `wake` and the deadline of its wait.
+    fn ask_lock(
+        &self,
+        id: SessionId,
+        lease_ms: u64,
+        wait_ms: u64,
+        wake: impl FnOnce() -> WakeFn,
+    ) -> Result<Asked> {
         if lease_ms == 0 {
             return Err(Error::invalid("lock lease must be greater than 0"));
         }
-        let parker = Arc::new(Parker::new());
-        let wake = || -> WakeFn {
-            let p = parker.clone();
-            Box::new(move || p.unpark())
-        };
         let (step, deadline) = self.on_shard(&id, |s, ctx| {
             (
                 s.lock(id, lease_ms, wait_ms, wake, ctx),
                 ctx.now.saturating_add(wait_ms),
             )
         });
-        let w = match step {
-            Step::Done(r) => return r,
-            Step::Redirect(to) => return Err(Error::Rotated { to }),
-            Step::Queued(w) => w,
+        match step {
+            Step::Done(r) => r.map(Asked::Decided),
+            Step::Redirect(to) => Err(Error::Rotated { to }),
+            Step::Queued(w) => Ok(Asked::Queued(w, deadline)),
+        }
+    }
+
+    fn lock(&self, id: SessionId, lease_ms: u64, wait_ms: u64) -> Result<Reply> {
+        let parker = Arc::new(Parker::new());
+        let wake = || -> WakeFn {
+            let p = parker.clone();
+            Box::new(move || p.unpark())
+        };
+        let (w, deadline) = match self.ask_lock(id, lease_ms, wait_ms, wake)? {
+            Asked::Decided(r) => return Ok(r),
+            Asked::Queued(w, deadline) => (w, deadline),
         };
         loop {
             self.clock.park(&parker, Some(deadline));
@@ -294,24 +309,14 @@ impl Inner {
     /// future (the client went away) leaves the queue, and gives back a lock that was
     /// granted in the meantime.
     async fn lock_async(&self, id: SessionId, lease_ms: u64, wait_ms: u64) -> Result<Reply> {
-        if lease_ms == 0 {
-            return Err(Error::invalid("lock lease must be greater than 0"));
-        }
         let notify = Arc::new(tokio::sync::Notify::new());
         let wake = || -> WakeFn {
             let n = notify.clone();
             Box::new(move || n.notify_one())
         };
-        let (step, deadline) = self.on_shard(&id, |s, ctx| {
-            (
-                s.lock(id, lease_ms, wait_ms, wake, ctx),
-                ctx.now.saturating_add(wait_ms),
-            )
-        });
-        let w = match step {
-            Step::Done(r) => return r,
-            Step::Redirect(to) => return Err(Error::Rotated { to }),
-            Step::Queued(w) => w,
+        let (w, deadline) = match self.ask_lock(id, lease_ms, wait_ms, wake)? {
+            Asked::Decided(r) => return Ok(r),
+            Asked::Queued(w, deadline) => (w, deadline),
         };
         let mut guard = WaitGuard {
             inner: self,
@@ -427,6 +432,12 @@ impl Inner {
         }
         n
     }
+}
+
+/// The first answer to a lock request.
+enum Asked {
+    Decided(Reply),
+    Queued(Arc<Waiter>, u64),
 }
 
 /// Ends an async wait whose future was dropped: out of the queue, or, if the lock was
