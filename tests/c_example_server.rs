@@ -4,111 +4,17 @@
 //! HTTP client: one counting session, forged cookies, bad requests that must not bring it
 //! down, concurrent visits that must all count, logout, and a clean stop on SIGTERM.
 
+mod cbuild;
+
 use std::{
     collections::BTreeSet,
     io::{BufRead, BufReader, Read, Write},
     net::{Shutdown, TcpStream},
-    path::{Path, PathBuf},
+    path::Path,
     process::{Child, Command, ExitStatus, Stdio},
     thread,
     time::{Duration, Instant},
 };
-
-/// The libraries the Rust standard library needs beside `libsessync.a` (Linux, glibc), as
-/// printed by `cargo rustc --lib -- --print native-static-libs`.
-const NATIVE_LIBS: &[&str] = &[
-    "-lgcc_s",
-    "-lutil",
-    "-lrt",
-    "-lpthread",
-    "-lm",
-    "-ldl",
-    "-lc",
-];
-
-/// The flags every C file of the project compiles cleanly with.
-const C_FLAGS: &[&str] = &["-std=c11", "-Wall", "-Wextra", "-Wpedantic", "-Werror"];
-
-/// `target/<profile>/deps`, where this test's executable and, under `cargo test`, the
-/// crate's staticlib live.
-fn deps_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    exe.parent()
-        .expect("tests run from target/<profile>/deps")
-        .to_path_buf()
-}
-
-/// The `libsessync.a` cargo built for this run: `libsessync.a` in `deps/` (or the newest
-/// `libsessync-<hash>.a`), else the one in `target/<profile>/`.
-fn static_lib(deps: &Path) -> PathBuf {
-    let exact = deps.join("libsessync.a");
-    if exact.is_file() {
-        return exact;
-    }
-    let newest = std::fs::read_dir(deps)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| {
-            let name = e.file_name();
-            let name = name.to_string_lossy();
-            name.starts_with("libsessync-") && name.ends_with(".a")
-        })
-        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
-        .max()
-        .map(|(_, p)| p);
-    if let Some(p) = newest {
-        return p;
-    }
-    let beside = deps.parent().map(|p| p.join("libsessync.a"));
-    match beside {
-        Some(p) if p.is_file() => p,
-        _ => panic!(
-            "no libsessync.a in {} (run through cargo test)",
-            deps.display()
-        ),
-    }
-}
-
-/// Compiles `examples/c/server.c` into `target/c-example/<profile>/server`.
-fn build_server() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let deps = deps_dir();
-    let profile_dir = deps.parent().expect("deps has a parent");
-    let profile = profile_dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "debug".into());
-    let target = profile_dir.parent().expect("the profile dir has a parent");
-    let out_dir = target.join("c-example").join(&profile);
-    std::fs::create_dir_all(&out_dir).expect("target/c-example is writable");
-    let bin = out_dir.join("server");
-
-    // CC may carry arguments ("ccache gcc").
-    let cc = std::env::var("CC").unwrap_or_default();
-    let mut cc = cc.split_whitespace();
-    let mut cmd = Command::new(cc.next().unwrap_or("cc"));
-    cmd.args(cc)
-        .args(C_FLAGS)
-        .args(["-O1", "-g"])
-        .arg("-I")
-        .arg(root.join("include"))
-        .arg(root.join("examples/c/server.c"))
-        .arg(static_lib(&deps))
-        .args(NATIVE_LIBS)
-        .arg("-o")
-        .arg(&bin);
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run the C compiler ({e}); set CC"));
-    assert!(
-        out.status.success(),
-        "compiling examples/c/server.c failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    bin
-}
 
 /// The running server; killed on drop if the test did not stop it.
 struct Server {
@@ -229,7 +135,7 @@ fn worker(body: &str) -> u32 {
 
 #[test]
 fn c_workers_share_one_counting_session_and_survive_bad_requests() {
-    let bin = build_server();
+    let bin = cbuild::build_server("server");
     let mut server = Server::start(&bin);
     let port = server.port;
 
