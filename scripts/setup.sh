@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure the tools the tests need are here, installing what is missing when it can:
-# a C and a C++ compiler, valgrind, pkg-config and redis-cli (Debian packages, as root), and the
+# a C and a C++ compiler, valgrind, pkg-config and redis-cli (Debian packages, as root),
+# redis-py (PyPI), and the
 # pinned cbindgen (from crates.io). Otherwise it says exactly what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +18,7 @@ command -v valgrind >/dev/null 2>&1 || packages+=(valgrind)
 command -v pkg-config >/dev/null 2>&1 || packages+=(pkg-config)
 command -v curl >/dev/null 2>&1 || packages+=(curl)
 command -v redis-cli >/dev/null 2>&1 || packages+=(redis-tools)
+command -v python3 >/dev/null 2>&1 || packages+=(python3 python3-pip)
 if [ ${#packages[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing ${packages[*]}"
@@ -26,6 +28,13 @@ if [ ${#packages[@]} -gt 0 ]; then
     echo "missing: ${packages[*]} (as root: apt-get install ${packages[*]})" >&2
     exit 1
   fi
+fi
+
+# redis-py, for the test that a real Redis client library connects to sessyncd.
+if ! python3 -c 'import redis' >/dev/null 2>&1; then
+  echo "installing redis-py"
+  python3 -m pip install -q redis 2>&1 | grep -v -i warning || true
+  python3 -c 'import redis' || { echo "missing: redis-py (python3 -m pip install redis)" >&2; exit 1; }
 fi
 
 if ! command -v cbindgen >/dev/null 2>&1 || [ "$(cbindgen --version | awk '{print $2}')" != "$CBINDGEN" ]; then
