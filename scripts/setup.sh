@@ -19,6 +19,8 @@ command -v pkg-config >/dev/null 2>&1 || packages+=(pkg-config)
 command -v curl >/dev/null 2>&1 || packages+=(curl)
 command -v redis-cli >/dev/null 2>&1 || packages+=(redis-tools)
 command -v python3 >/dev/null 2>&1 || packages+=(python3 python3-pip)
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 if [ ${#packages[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing ${packages[*]}"

@@ -3,7 +3,7 @@
 
 mod daemon;
 
-use std::process::Command;
+use std::{path::PathBuf, process::Command};
 
 use daemon::{TOKEN, start};
 
@@ -42,6 +42,60 @@ fn redis_py_connects_with_resp2_and_resp3() {
     assert!(
         out.status.success(),
         "redis-py against sessyncd failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+}
+
+/// `target/node-clients` with ioredis and node-redis installed from the npm registry.
+fn node_clients() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let target = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .and_then(|d| d.parent())
+        .unwrap()
+        .to_path_buf();
+    let dir = target.join("node-clients");
+    if !dir.join("node_modules/ioredis").is_dir() || !dir.join("node_modules/redis").is_dir() {
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("package.json"),
+            r#"{"name":"sessync-node-clients","private":true}"#,
+        )
+        .unwrap();
+        let st = Command::new("npm")
+            .args([
+                "install",
+                "--silent",
+                "--no-audit",
+                "--no-fund",
+                "ioredis@5",
+                "redis@4",
+            ])
+            .current_dir(&dir)
+            .status()
+            .expect("npm is installed (apt-get install nodejs npm)");
+        assert!(st.success(), "npm install ioredis redis failed");
+    }
+    dir
+}
+
+#[test]
+fn ioredis_and_node_redis_connect_unchanged() {
+    let d = start(&[]);
+    let dir = node_clients();
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/clients/node_clients.js");
+    let out = Command::new("node")
+        .arg(script)
+        .args([&d.port.to_string(), TOKEN])
+        .env("NODE_PATH", dir.join("node_modules"))
+        .output()
+        .expect("node runs");
+    assert!(
+        out.status.success(),
+        "ioredis / node-redis against sessyncd failed:\n{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
