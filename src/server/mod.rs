@@ -329,7 +329,7 @@ impl Conn {
                 }
             }
             "GET" | "SET" | "DEL" | "EXISTS" | "EXPIRE" | "PEXPIRE" | "TTL" | "PTTL" | "MGET"
-            | "SCAN" => self.keys(&name, &args),
+            | "SCAN" => self.keys(&name, args),
             "SESS.LOCK" => self.lock(Args::new(name.clone(), args), io, buf).await,
             n if n.starts_with("SESS.") => {
                 let a = Args::new(name.clone(), args);
@@ -346,8 +346,9 @@ impl Conn {
         Next::Continue
     }
 
-    /// The plain key commands.
-    fn keys(&mut self, name: &str, a: &[Vec<u8>]) -> Result<(), Fail> {
+    /// The plain key commands. Takes the arguments so that `SET` keeps its value buffer.
+    fn keys(&mut self, name: &str, mut args: Vec<Vec<u8>>) -> Result<(), Fail> {
+        let a: &[Vec<u8>] = &args;
         let kv = &self.shared.kv;
         let now = self.shared.store.now_ms();
         let wrong = || {
@@ -427,7 +428,8 @@ impl Conn {
                     }
                     i += 1;
                 }
-                let r = kv.set(&a[0], a[1].clone(), cond, ttl, now).map_err(Fail)?;
+                let value = std::mem::take(&mut args[1]);
+                let r = kv.set(&args[0], value, cond, ttl, now).map_err(Fail)?;
                 if get {
                     match r.old {
                         Some(v) => o.bulk(&v),
