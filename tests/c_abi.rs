@@ -16,6 +16,8 @@
 //! A program passes when it exits with 0; otherwise the test fails and shows the
 //! program's output, which names the failed check (see `tests/c/check.h`).
 
+mod cbuild;
+
 use std::{
     env,
     fs::{self, File},
@@ -23,20 +25,8 @@ use std::{
     process::{Command, Stdio},
     sync::OnceLock,
     thread,
-    time::{Duration, Instant, SystemTime},
+    time::{Duration, Instant},
 };
-
-/// The native libraries a program linking `libsessync.a` needs on Linux, as printed by
-/// `cargo rustc --lib -- --print native-static-libs`.
-const NATIVE_LIBS: &[&str] = &[
-    "-lgcc_s",
-    "-lutil",
-    "-lrt",
-    "-lpthread",
-    "-lm",
-    "-ldl",
-    "-lc",
-];
 
 /// Warnings are errors: the programs must compile cleanly as plain C11.
 const C_FLAGS: &[&str] = &[
@@ -81,46 +71,10 @@ fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `target/<profile>/deps`: where this test's executable and the library cargo built are.
-fn deps_dir() -> PathBuf {
-    let exe = env::current_exe().expect("the test knows its own executable");
-    exe.parent()
-        .expect("the test executable is in a directory")
-        .to_path_buf()
-}
-
-/// `libsessync.a`, or else the newest `libsessync*.a`, in the deps directory.
+/// `libsessync.a` of this test run (found once; see `tests/cbuild`).
 fn static_lib() -> &'static Path {
     static LIB: OnceLock<PathBuf> = OnceLock::new();
-    LIB.get_or_init(|| {
-        let deps = deps_dir();
-        let exact = deps.join("libsessync.a");
-        if exact.is_file() {
-            return exact;
-        }
-        let newest = fs::read_dir(&deps)
-            .unwrap_or_else(|e| panic!("cannot list {}: {e}", deps.display()))
-            .filter_map(|entry| entry.ok())
-            .filter(|entry| {
-                let name = entry.file_name();
-                let name = name.to_string_lossy();
-                name.starts_with("libsessync") && name.ends_with(".a")
-            })
-            .max_by_key(|entry| {
-                entry
-                    .metadata()
-                    .and_then(|m| m.modified())
-                    .unwrap_or(SystemTime::UNIX_EPOCH)
-            });
-        match newest {
-            Some(entry) => entry.path(),
-            None => panic!(
-                "no libsessync*.a in {}: the crate's staticlib should be built there by \
-                 `cargo test` (crate-type includes \"staticlib\")",
-                deps.display()
-            ),
-        }
-    })
+    LIB.get_or_init(|| cbuild::static_lib(&cbuild::deps_dir()))
 }
 
 fn env_flag(name: &str) -> bool {
@@ -154,7 +108,7 @@ fn compiler(var: &str, default: &str) -> Command {
 fn out_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let deps = deps_dir();
+        let deps = cbuild::deps_dir();
         let profile_dir = deps.parent().expect("deps is inside the profile directory");
         let target = profile_dir
             .parent()
@@ -202,7 +156,10 @@ fn compile(lang: Lang, source: &str, exe: &str) -> PathBuf {
         // What follows is not C++ source: let the driver tell by the file names again.
         cmd.args(["-x", "none"]);
     }
-    cmd.arg(static_lib()).args(NATIVE_LIBS).arg("-o").arg(&out);
+    cmd.arg(static_lib())
+        .args(cbuild::NATIVE_LIBS)
+        .arg("-o")
+        .arg(&out);
     let result = cmd
         .output()
         .unwrap_or_else(|e| panic!("cannot run the compiler ({}): {e}", show(&cmd)));
