@@ -45,6 +45,12 @@ pub trait Clock: Send + Sync + 'static {
     /// Blocks until `parker` is unparked or, if given, `deadline_ms` has passed on this
     /// clock. May return early; callers re-check their condition in a loop.
     fn park(&self, parker: &Arc<Parker>, deadline_ms: Option<u64>);
+
+    /// True for the operating system's wall clock. A backend with a clock of its own (the
+    /// Redis server's) then uses that one; any other clock (a test's) is followed.
+    fn is_wall_clock(&self) -> bool {
+        false
+    }
 }
 
 /// The operating system's wall clock.
@@ -56,6 +62,10 @@ pub trait Clock: Send + Sync + 'static {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    fn is_wall_clock(&self) -> bool {
+        true
+    }
+
     #[cfg(target_os = "linux")]
     fn now_ms(&self) -> u64 {
         let mut ts = libc::timespec {

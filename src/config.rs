@@ -111,6 +111,40 @@ pub enum Target {
     Memory,
     /// `unix:///path/to.sock` or `tcp://:token@host:port`: a sessyncd.
     Remote(RemoteOptions),
+    /// `redis://…` or `redis+cluster://…`: Redis or Valkey, standalone or Cluster.
+    Redis(RedisOptions),
+}
+
+/// How sessions are laid out in Redis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RedisLayout {
+    /// sessync's own: one hash per session under `<prefix>{<id>}` (`layout=sessync`).
+    Native,
+    /// connect-redis's: the session JSON, with express-session's `cookie` object, under
+    /// `<prefix><id>` (`layout=connect-redis`, prefix `sess:` by default), so an Express
+    /// app shares the sessions.
+    ConnectRedis,
+}
+
+/// Where and how to reach Redis.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct RedisOptions {
+    /// Connection URLs of the server, or of the Cluster's seed nodes
+    /// (`redis://[user:password@]host:port[/db]`).
+    pub nodes: Vec<String>,
+    /// A Redis Cluster (`redis+cluster://`).
+    pub cluster: bool,
+    /// Prefix of every key (`prefix`, default `sessync:`; `sess:` in connect-redis layout).
+    pub prefix: String,
+    /// The key layout (`layout`, default `sessync`).
+    pub layout: RedisLayout,
+    /// How long one request may take before it fails (`timeout`, default 10s; a lock's
+    /// own wait is added to it).
+    pub timeout: Duration,
+    /// Most idle connections kept (`pool`, default 16).
+    pub pool: usize,
 }
 
 /// Where and how to reach a sessyncd.
@@ -140,6 +174,15 @@ pub enum RemoteAddr {
 
 /// Parses a store URL into its target and options.
 pub fn parse_url(url: &str) -> Result<(Target, StoreOptions)> {
+    // Before the URL parser: a Cluster's host list is no URL authority.
+    if let Some((scheme, _)) = url.split_once("://") {
+        if matches!(
+            scheme,
+            "redis" | "rediss" | "redis+cluster" | "rediss+cluster"
+        ) {
+            return parse_redis(url, scheme);
+        }
+    }
     let parsed =
         url::Url::parse(url).map_err(|e| Error::invalid(format!("store URL {url:?}: {e}")))?;
     if matches!(parsed.scheme(), "unix" | "tcp") {
@@ -158,51 +201,189 @@ pub fn parse_url(url: &str) -> Result<(Target, StoreOptions)> {
         }
         other => {
             return Err(Error::invalid(format!(
-                "store URL scheme {other:?} is not supported (supported: mem, unix, tcp)"
+                "store URL scheme {other:?} is not supported (supported: mem, unix, tcp, redis, \
+                 redis+cluster)"
             )));
         }
     };
     let mut opts = StoreOptions::default();
     let mut seen: Vec<String> = Vec::new();
     for (k, v) in parsed.query_pairs() {
-        if seen.iter().any(|s| *s == k) {
+        once(&mut seen, &k)?;
+        if !store_option(&mut opts, &k, &v)? {
             return Err(Error::invalid(format!(
-                "store URL option {k} is given twice"
+                "store URL option {k:?} is unknown (known: ttl, absolute_ttl, touch_fraction, \
+                 tombstone_ttl, rotate_grace, max_sessions, max_session_bytes, evict, shards)"
             )));
-        }
-        seen.push(k.to_string());
-        match &*k {
-            "ttl" => opts.ttl = duration(&k, &v)?,
-            "absolute_ttl" => opts.absolute_ttl = duration(&k, &v)?,
-            "tombstone_ttl" => opts.tombstone_ttl = duration(&k, &v)?,
-            "rotate_grace" => opts.rotate_grace = duration(&k, &v)?,
-            "touch_fraction" => {
-                opts.touch_fraction = v
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|f| f.is_finite())
-                    .ok_or_else(|| bad(&k, &v, "a number between 0 and 1"))?
-            }
-            "max_sessions" => opts.max_sessions = number(&k, &v)?,
-            "max_session_bytes" => opts.max_session_bytes = number(&k, &v)?,
-            "shards" => opts.shards = number(&k, &v)?,
-            "evict" => {
-                opts.eviction = match &*v {
-                    "none" => Eviction::None,
-                    "lru" => Eviction::Lru,
-                    _ => return Err(bad(&k, &v, "none or lru")),
-                }
-            }
-            _ => {
-                return Err(Error::invalid(format!(
-                    "store URL option {k:?} is unknown (known: ttl, absolute_ttl, touch_fraction, \
-                     tombstone_ttl, rotate_grace, max_sessions, max_session_bytes, evict, shards)"
-                )));
-            }
         }
     }
     opts.validate()?;
     Ok((target, opts))
+}
+
+fn once(seen: &mut Vec<String>, k: &str) -> Result<()> {
+    if seen.iter().any(|s| s == k) {
+        return Err(Error::invalid(format!(
+            "store URL option {k} is given twice"
+        )));
+    }
+    seen.push(k.to_string());
+    Ok(())
+}
+
+/// Applies one of the store's own options; false when `k` is not one.
+fn store_option(opts: &mut StoreOptions, k: &str, v: &str) -> Result<bool> {
+    match k {
+        "ttl" => opts.ttl = duration(k, v)?,
+        "absolute_ttl" => opts.absolute_ttl = duration(k, v)?,
+        "tombstone_ttl" => opts.tombstone_ttl = duration(k, v)?,
+        "rotate_grace" => opts.rotate_grace = duration(k, v)?,
+        "touch_fraction" => {
+            opts.touch_fraction = v
+                .parse::<f64>()
+                .ok()
+                .filter(|f| f.is_finite())
+                .ok_or_else(|| bad(k, v, "a number between 0 and 1"))?
+        }
+        "max_sessions" => opts.max_sessions = number(k, v)?,
+        "max_session_bytes" => opts.max_session_bytes = number(k, v)?,
+        "shards" => opts.shards = number(k, v)?,
+        "evict" => {
+            opts.eviction = match v {
+                "none" => Eviction::None,
+                "lru" => Eviction::Lru,
+                _ => return Err(bad(k, v, "none or lru")),
+            }
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// `redis://[user:password@]host[:port][/db]?…`, `redis+cluster://[user:password@]h1:p1,h2:p2?…`.
+/// The query holds the connection's options and the store's own (ttl, …), which this
+/// process applies: every script call carries them.
+fn parse_redis(url: &str, scheme: &str) -> Result<(Target, StoreOptions)> {
+    let rest = &url[scheme.len() + 3..];
+    let cluster = scheme.ends_with("+cluster");
+    let tls = scheme.starts_with("rediss");
+    if tls {
+        return Err(Error::invalid(format!(
+            "store URL {scheme}://: TLS to Redis is not built into this version; use redis:// on \
+             a trusted network or a TLS tunnel"
+        )));
+    }
+    let (hosts_part, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let (auth, hosts_part) = match hosts_part.rsplit_once('@') {
+        Some((a, h)) => (Some(a), h),
+        None => (None, hosts_part),
+    };
+    let (hosts, db) = match hosts_part.split_once('/') {
+        Some((h, d)) => (h, d),
+        None => (hosts_part, ""),
+    };
+    if !db.is_empty() && (cluster || db.parse::<u32>().is_err()) {
+        return Err(Error::invalid(format!(
+            "store URL {url:?}: the path must be a database number (and none on a Cluster)"
+        )));
+    }
+    let mut nodes = Vec::new();
+    for h in hosts.split(',') {
+        if h.is_empty() {
+            return Err(Error::invalid(format!("store URL {url:?}: no host")));
+        }
+        let hp = if h.starts_with('[') || h.rsplit_once(':').is_none_or(|(_, p)| p.contains(']')) {
+            if h.ends_with(']') || !h.contains(':') {
+                format!("{h}:6379")
+            } else {
+                h.to_string()
+            }
+        } else {
+            h.to_string()
+        };
+        let port_ok = hp
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| p.parse::<u16>().is_ok_and(|p| p > 0));
+        if !port_ok {
+            return Err(Error::invalid(format!(
+                "store URL {url:?}: bad host:port {h:?}"
+            )));
+        }
+        let auth = auth.map(|a| format!("{a}@")).unwrap_or_default();
+        let db = if db.is_empty() {
+            String::new()
+        } else {
+            format!("/{db}")
+        };
+        nodes.push(format!("redis://{auth}{hp}{db}"));
+    }
+    if nodes.len() > 1 && !cluster {
+        return Err(Error::invalid(format!(
+            "store URL {url:?}: several hosts need redis+cluster://"
+        )));
+    }
+    let mut r = RedisOptions {
+        nodes,
+        cluster,
+        prefix: String::new(),
+        layout: RedisLayout::Native,
+        timeout: Duration::from_secs(10),
+        pool: 16,
+    };
+    let mut prefix = None;
+    let mut opts = StoreOptions {
+        // Redis bounds its memory itself (maxmemory); a count is opt-in.
+        max_sessions: 0,
+        ..StoreOptions::default()
+    };
+    let mut seen: Vec<String> = Vec::new();
+    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+        once(&mut seen, &k)?;
+        match &*k {
+            "timeout" => r.timeout = duration(&k, &v)?,
+            "pool" => {
+                r.pool = number(&k, &v)?;
+                if r.pool == 0 || r.pool > 4096 {
+                    return Err(bad(&k, &v, "a number of connections from 1 to 4096"));
+                }
+            }
+            "prefix" => {
+                if v.len() > 256 || v.contains(['{', '}']) {
+                    return Err(bad(&k, &v, "at most 256 bytes, without { or }"));
+                }
+                prefix = Some(v.to_string());
+            }
+            "layout" => {
+                r.layout = match &*v {
+                    "sessync" => RedisLayout::Native,
+                    "connect-redis" => RedisLayout::ConnectRedis,
+                    _ => return Err(bad(&k, &v, "sessync or connect-redis")),
+                }
+            }
+            "shards" => return Err(bad(&k, &v, "no shards: Redis has its own")),
+            _ => {
+                if !store_option(&mut opts, &k, &v)? {
+                    return Err(Error::invalid(format!(
+                        "store URL option {k:?} is unknown for Redis (known: prefix, layout, \
+                         timeout, pool, ttl, absolute_ttl, touch_fraction, tombstone_ttl, \
+                         rotate_grace, max_sessions, max_session_bytes, evict)"
+                    )));
+                }
+            }
+        }
+    }
+    r.prefix = prefix.unwrap_or_else(|| match r.layout {
+        RedisLayout::Native => "sessync:".into(),
+        RedisLayout::ConnectRedis => "sess:".into(),
+    });
+    if cluster && opts.max_sessions > 0 {
+        return Err(Error::invalid(
+            "store URL option max_sessions is not available on Redis Cluster: a count of all \
+             sessions would span slots; bound memory with maxmemory instead",
+        ));
+    }
+    opts.validate()?;
+    Ok((Target::Redis(r), opts))
 }
 
 fn parse_remote(url: &str, parsed: &url::Url) -> Result<RemoteOptions> {

@@ -67,6 +67,17 @@ impl Store {
                     clock,
                 }),
             }),
+            Target::Redis(r) => Ok(Store {
+                inner: Arc::new(StoreInner {
+                    backend: Box::new(crate::backend::redis::Redis::new(
+                        r,
+                        options.clone(),
+                        clock.clone(),
+                    )?),
+                    options,
+                    clock,
+                }),
+            }),
         }
     }
 

@@ -2,6 +2,7 @@
 //! contract (the conformance suite in `tests/conformance` states it).
 
 pub mod memory;
+pub mod redis;
 pub mod remote;
 
 use std::{future::Future, pin::Pin};

@@ -1,0 +1,783 @@
+//! `redis://host:port` and `redis+cluster://h1:p1,h2:p2`: the sessions in Redis or Valkey.
+//!
+//! Every [`Command`] is one call of one Lua script (`store.lua`, loaded once and run by
+//! `EVALSHA`; redis-rs loads it again when a server answers `NOSCRIPT`). A session's
+//! record, lock, fencing counter, lock queue, tombstone and rotation alias share the hash
+//! tag `{<id>}`, so each call touches one Cluster slot. Expiry is Redis's own
+//! (`PEXPIREAT`), and the script also checks each deadline itself, so a session is gone
+//! the moment it expires whether or not Redis has reclaimed it yet.
+//!
+//! What cannot be one slot is composed by the client: on a Cluster, a rotation is three
+//! checked steps, and the owner index (one sorted set per owner) is kept a superset of
+//! the owner's live sessions and verified on every read. On a single server the script
+//! does both in the same atomic call. Lock waiters block in `BLPOP` on a list of their own
+//! that the releasing script pushes to, with a bounded wait, in arrival order.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use ::redis::{ConnectionLike, Script, Value};
+use parking_lot::Mutex;
+use serde_json::{Map, Value as Json};
+
+use super::{Backend, Stats};
+use crate::{
+    backend::memory::check_owner,
+    clock::Clock,
+    command::{Command, PatchOp, Patched, Reply, Touched, WriteOpts},
+    config::{Eviction, RedisLayout, RedisOptions, StoreOptions},
+    error::{Error, Result},
+    session::{Record, SessionData, SessionId, check_key},
+};
+
+/// The script: one command per call.
+const SOURCE: &str = include_str!("store.lua");
+
+/// How often a waiting locker checks in (its place in the queue lives 3× this long).
+const HEARTBEAT_MS: u64 = 1000;
+
+/// A connection: to one server, or to a Cluster (routing each call by its key's slot).
+enum Conn {
+    One(::redis::Connection),
+    Cluster(Box<::redis::cluster::ClusterConnection>),
+}
+
+impl Conn {
+    fn like(&mut self) -> &mut dyn ConnectionLike {
+        match self {
+            Conn::One(c) => c,
+            Conn::Cluster(c) => &mut **c,
+        }
+    }
+
+    fn set_read_timeout(&self, t: Duration) {
+        let _ = match self {
+            Conn::One(c) => c.set_read_timeout(Some(t)),
+            Conn::Cluster(c) => c.set_read_timeout(Some(t)),
+        };
+    }
+}
+
+enum Client {
+    One(::redis::Client),
+    Cluster(::redis::cluster::ClusterClient),
+}
+
+/// The Redis backend.
+pub struct Redis {
+    opts: RedisOptions,
+    store: StoreOptions,
+    clock: Arc<dyn Clock>,
+    client: Client,
+    script: Script,
+    idle: Mutex<Vec<Conn>>,
+    /// ARGV 3–13 of every call: the store's options, the prefix, the layout.
+    fixed: Vec<String>,
+    ops: AtomicU64,
+    lock_waits: AtomicU64,
+    lock_timeouts: AtomicU64,
+}
+
+/// A failed call: the error, and whether the connection is still good.
+struct Failed {
+    err: Error,
+    broken: bool,
+}
+
+fn backend(e: impl std::fmt::Display) -> Error {
+    Error::Backend(e.to_string())
+}
+
+fn int(v: &Value) -> Result<i64> {
+    match v {
+        Value::Int(n) => Ok(*n),
+        other => Err(Error::Backend(format!(
+            "redis: expected an integer, got {other:?}"
+        ))),
+    }
+}
+
+fn text(v: &Value) -> Result<String> {
+    match v {
+        Value::BulkString(b) => String::from_utf8(b.clone()).map_err(backend),
+        Value::SimpleString(s) => Ok(s.clone()),
+        Value::Okay => Ok("OK".into()),
+        other => Err(Error::Backend(format!(
+            "redis: expected a string, got {other:?}"
+        ))),
+    }
+}
+
+fn items(v: Value) -> Result<Vec<Value>> {
+    match v {
+        Value::Array(a) => Ok(a),
+        other => Err(Error::Backend(format!(
+            "redis: expected an array, got {other:?}"
+        ))),
+    }
+}
+
+/// `{'->', id}`: the id was rotated to this one.
+fn redirect(v: &Value) -> Option<SessionId> {
+    let Value::Array(a) = v else { return None };
+    match (a.first(), a.get(1)) {
+        (Some(Value::BulkString(m)), Some(to)) if m == b"->" => {
+            text(to).ok().and_then(|t| SessionId::parse(&t).ok())
+        }
+        _ => None,
+    }
+}
+
+fn record(id: SessionId, v: Value) -> Result<Record> {
+    let a = items(v)?;
+    if a.len() != 6 {
+        return Err(Error::Backend(format!(
+            "redis: a record has 6 items, got {}",
+            a.len()
+        )));
+    }
+    Ok(Record {
+        id,
+        data: Arc::new(SessionData::from_json(&text(&a[0])?)?),
+        version: int(&a[1])? as u64,
+        created: int(&a[2])? as u64,
+        last_access: int(&a[3])? as u64,
+        expires_at: int(&a[4])? as u64,
+        owner: match &a[5] {
+            Value::Nil => None,
+            other => Some(Arc::from(text(other)?.as_str())),
+        },
+    })
+}
+
+fn key_json(k: &str) -> Result<String> {
+    check_key(k)?;
+    serde_json::to_string(k).map_err(backend)
+}
+
+/// A merge patch as changes at paths (see `at_path` in the script): null deletes, an
+/// object makes sure an object is there and recurses, anything else is set.
+fn flatten(m: &Map<String, Json>, path: &mut Vec<String>, out: &mut Vec<String>) -> Result<()> {
+    for (k, v) in m {
+        path.push(serde_json::to_string(k).map_err(backend)?);
+        let head = |op: &str, out: &mut Vec<String>| {
+            out.push(op.into());
+            out.push(path.len().to_string());
+            out.extend(path.iter().cloned());
+        };
+        match v {
+            Json::Null => head("D", out),
+            Json::Object(o) => {
+                head("O", out);
+                flatten(o, path, out)?;
+            }
+            other => {
+                head("P", out);
+                out.push(other.to_string());
+            }
+        }
+        path.pop();
+    }
+    Ok(())
+}
+
+fn ops_args(ops: &[PatchOp], out: &mut Vec<String>) -> Result<()> {
+    for op in ops {
+        match op {
+            PatchOp::Set(k, v) => {
+                out.extend(["P".into(), "1".into(), key_json(k)?]);
+                out.push(v.as_str().to_string());
+            }
+            PatchOp::Remove(k) => out.extend(["D".into(), "1".into(), key_json(k)?]),
+            PatchOp::Incr(k, by) => out.extend(["I".into(), key_json(k)?, by.to_string()]),
+            PatchOp::Merge(m) => {
+                for k in m.keys() {
+                    check_key(k)?;
+                }
+                flatten(m, &mut Vec::new(), out)?;
+            }
+            PatchOp::SetOwner(Some(o)) => {
+                check_owner(o)?;
+                out.extend(["W".into(), "1".into(), o.to_string()]);
+            }
+            PatchOp::SetOwner(None) => out.extend(["W".into(), "0".into(), String::new()]),
+        }
+    }
+    Ok(())
+}
+
+fn opt_num(v: Option<u64>) -> String {
+    v.map(|n| n.to_string()).unwrap_or_default()
+}
+
+fn flag(b: bool) -> String {
+    if b { "1" } else { "0" }.into()
+}
+
+fn ms(d: Duration) -> u64 {
+    d.as_millis() as u64
+}
+
+impl Redis {
+    /// Connects to Redis (once, to fail early and clearly).
+    pub fn new(opts: RedisOptions, store: StoreOptions, clock: Arc<dyn Clock>) -> Result<Redis> {
+        let client = if opts.cluster {
+            let c = ::redis::cluster::ClusterClientBuilder::new(opts.nodes.clone())
+                .connection_timeout(opts.timeout)
+                .response_timeout(opts.timeout)
+                .build()
+                .map_err(|e| Error::invalid(format!("redis cluster URL: {e}")))?;
+            Client::Cluster(c)
+        } else {
+            let url = opts.nodes.first().cloned().unwrap_or_default();
+            Client::One(
+                ::redis::Client::open(url.as_str())
+                    .map_err(|e| Error::invalid(format!("redis URL: {e}")))?,
+            )
+        };
+        let layout = match opts.layout {
+            RedisLayout::Native => "n",
+            RedisLayout::ConnectRedis => "c",
+        };
+        let fixed = vec![
+            ms(store.ttl).to_string(),
+            ms(store.absolute_ttl).to_string(),
+            store.touch_interval_ms().to_string(),
+            ms(store.tombstone_ttl).to_string(),
+            ms(store.rotate_grace).to_string(),
+            store.max_session_bytes.to_string(),
+            store.max_sessions.to_string(),
+            flag(store.eviction == Eviction::Lru),
+            flag(!opts.cluster),
+            opts.prefix.clone(),
+            layout.to_string(),
+        ];
+        let r = Redis {
+            opts,
+            store,
+            clock,
+            client,
+            script: Script::new(SOURCE),
+            idle: Mutex::new(Vec::new()),
+            fixed,
+            ops: AtomicU64::new(0),
+            lock_waits: AtomicU64::new(0),
+            lock_timeouts: AtomicU64::new(0),
+        };
+        let c = r.connect()?;
+        r.idle.lock().push(c);
+        Ok(r)
+    }
+
+    fn where_(&self) -> String {
+        let hosts: Vec<&str> = self
+            .opts
+            .nodes
+            .iter()
+            .map(|n| {
+                let n = n.trim_start_matches("redis://");
+                n.rsplit_once('@').map(|(_, h)| h).unwrap_or(n)
+            })
+            .collect();
+        format!("redis at {}", hosts.join(","))
+    }
+
+    fn connect(&self) -> Result<Conn> {
+        let fail = |e: ::redis::RedisError| backend(format!("cannot reach {}: {e}", self.where_()));
+        let t = self.opts.timeout;
+        let c = match &self.client {
+            Client::One(c) => {
+                let c = c.get_connection_with_timeout(t).map_err(fail)?;
+                c.set_read_timeout(Some(t)).map_err(fail)?;
+                c.set_write_timeout(Some(t)).map_err(fail)?;
+                Conn::One(c)
+            }
+            Client::Cluster(c) => {
+                let c = c.get_connection().map_err(fail)?;
+                c.set_read_timeout(Some(t)).map_err(fail)?;
+                c.set_write_timeout(Some(t)).map_err(fail)?;
+                Conn::Cluster(Box::new(c))
+            }
+        };
+        Ok(c)
+    }
+
+    fn take(&self) -> Result<Conn> {
+        if let Some(c) = self.idle.lock().pop() {
+            return Ok(c);
+        }
+        self.connect()
+    }
+
+    fn give_back(&self, c: Conn) {
+        let mut idle = self.idle.lock();
+        if idle.len() < self.opts.pool {
+            idle.push(c);
+        }
+    }
+
+    /// A call failed: a server's refusal keeps the connection, anything else drops it and
+    /// every idle one (after a restart they are all dead).
+    fn failed(&self, e: ::redis::RedisError) -> Failed {
+        let server = matches!(
+            e.kind(),
+            ::redis::ErrorKind::Extension | ::redis::ErrorKind::Server(_)
+        ) && !e.is_connection_dropped();
+        if server {
+            if let Some(code) = e.code() {
+                let wire = match e.detail() {
+                    Some(d) => format!("{code} {d}"),
+                    None => code.to_string(),
+                };
+                return Failed {
+                    err: Error::from_wire(&wire, &self.where_()),
+                    broken: false,
+                };
+            }
+        }
+        self.idle.lock().clear();
+        Failed {
+            err: backend(format!("{}: {e}", self.where_())),
+            broken: true,
+        }
+    }
+
+    fn now_arg(&self) -> String {
+        if self.clock.is_wall_clock() {
+            "0".into()
+        } else {
+            self.clock.now_ms().to_string()
+        }
+    }
+
+    /// Session keys: record, tombstone, alias. (In connect-redis layout the data key
+    /// `<prefix><id>` hashes to the same slot as the hash tag `{<prefix><id>}`.)
+    fn keys(&self, id: &str) -> Vec<String> {
+        let p = &self.opts.prefix;
+        let m = match self.opts.layout {
+            RedisLayout::Native => format!("{p}{{{id}}}"),
+            RedisLayout::ConnectRedis => format!("{{{p}{id}}}:m"),
+        };
+        let base = m.strip_suffix(":m").unwrap_or(&m).to_string();
+        vec![m, format!("{base}:t"), format!("{base}:a")]
+    }
+
+    fn owner_key(&self, owner: &str) -> String {
+        format!("{}{{o:{owner}}}", self.opts.prefix)
+    }
+
+    /// One call of the script on `conn`.
+    fn invoke_on(
+        &self,
+        conn: &mut Conn,
+        cmd: &str,
+        keys: &[String],
+        ids: (&str, &str),
+        args: &[String],
+    ) -> std::result::Result<Value, Failed> {
+        let mut inv = self.script.prepare_invoke();
+        for k in keys {
+            inv.key(k);
+        }
+        inv.arg(cmd).arg(self.now_arg());
+        for f in &self.fixed {
+            inv.arg(f);
+        }
+        inv.arg(ids.0).arg(ids.1);
+        for a in args {
+            inv.arg(a);
+        }
+        self.ops.fetch_add(1, Ordering::Relaxed);
+        inv.invoke::<Value>(conn.like()).map_err(|e| self.failed(e))
+    }
+
+    /// One call of the script on a pooled connection.
+    fn invoke(
+        &self,
+        cmd: &str,
+        keys: &[String],
+        ids: (&str, &str),
+        args: &[String],
+    ) -> Result<Value> {
+        let mut conn = self.take()?;
+        match self.invoke_on(&mut conn, cmd, keys, ids, args) {
+            Ok(v) => {
+                self.give_back(conn);
+                Ok(v)
+            }
+            Err(f) => {
+                if !f.broken {
+                    self.give_back(conn);
+                }
+                Err(f.err)
+            }
+        }
+    }
+
+    fn on(&self, cmd: &str, id: &SessionId, args: &[String]) -> Result<Value> {
+        self.invoke(cmd, &self.keys(id.as_str()), (id.as_str(), ""), args)
+    }
+
+    /// A plain command on a pooled connection.
+    fn query(&self, c: &::redis::Cmd) -> Result<Value> {
+        let mut conn = self.take()?;
+        match conn.like().req_command(c) {
+            Ok(v) => {
+                self.give_back(conn);
+                Ok(v)
+            }
+            Err(e) => {
+                let f = self.failed(e);
+                if !f.broken {
+                    self.give_back(conn);
+                }
+                Err(f.err)
+            }
+        }
+    }
+
+    /// Cluster only: adds `id` to the owner's index before the session names the owner,
+    /// so the index always holds every live session of the owner (and maybe more).
+    fn index_add(&self, owner: &str, id: &SessionId, max_life_end: u64) -> Result<()> {
+        self.invoke(
+            "index",
+            &[self.owner_key(owner)],
+            ("", ""),
+            &[
+                owner.to_string(),
+                id.as_str().to_string(),
+                max_life_end.to_string(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn fetch(&self, id: SessionId, touch: bool) -> Result<Reply> {
+        let mut id = id;
+        for _ in 0..4 {
+            let v = self.on("fetch", &id, &[flag(touch)])?;
+            if let Some(to) = redirect(&v) {
+                id = to;
+                continue;
+            }
+            if v == Value::Nil {
+                return Ok(Reply::Record {
+                    record: None,
+                    touched: false,
+                });
+            }
+            let mut a = items(v)?;
+            if a.len() != 2 {
+                return Err(Error::Backend("redis: a fetch reply has 2 items".into()));
+            }
+            let rec = a.pop().unwrap_or_default();
+            let touched = int(&a[0])? != 0;
+            return Ok(Reply::Record {
+                record: Some(record(id, rec)?),
+                touched,
+            });
+        }
+        Err(Error::Backend("redis: too many rotations in a row".into()))
+    }
+
+    fn patch(&self, id: SessionId, ops: &[PatchOp], opts: WriteOpts) -> Result<Reply> {
+        let mut args = vec![
+            opt_num(opts.expected_version),
+            opt_num(opts.token),
+            flag(opts.create),
+            flag(opts.release),
+        ];
+        ops_args(ops, &mut args)?;
+        if self.opts.cluster {
+            let bound = self.clock.now_ms() + ms(self.store.absolute_ttl);
+            for op in ops {
+                if let PatchOp::SetOwner(Some(o)) = op {
+                    self.index_add(o, &id, bound)?;
+                }
+            }
+        }
+        let a = items(self.on("patch", &id, &args)?)?;
+        let version = a.first().map(int).transpose()?.unwrap_or(0) as u64;
+        let values = match a.get(1) {
+            Some(Value::Array(xs)) => xs.iter().map(int).collect::<Result<Vec<_>>>()?,
+            _ => Vec::new(),
+        };
+        Ok(Reply::Patched(Patched { version, values }))
+    }
+
+    fn lock(&self, id: SessionId, lease_ms: u64, wait_ms: u64) -> Result<Reply> {
+        let deadline = Instant::now() + Duration::from_millis(wait_ms);
+        let ticket = if wait_ms == 0 {
+            String::new()
+        } else {
+            let mut b = [0u8; 12];
+            getrandom::fill(&mut b).map_err(backend)?;
+            b.iter().map(|x| format!("{x:02x}")).collect()
+        };
+        let keys = self.keys(id.as_str());
+        let wake_key = format!("{}:w:{ticket}", keys[0]);
+        let mut conn = self.take()?;
+        let mut waited = false;
+        let result = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let args = [
+                lease_ms.to_string(),
+                flag(!left.is_zero()),
+                ticket.clone(),
+                HEARTBEAT_MS.to_string(),
+            ];
+            let v = match self.invoke_on(&mut conn, "lock", &keys, (id.as_str(), ""), &args) {
+                Ok(v) => v,
+                Err(f) => break Err(f),
+            };
+            let a = match items(v) {
+                Ok(a) => a,
+                Err(err) => break Err(Failed { err, broken: false }),
+            };
+            let token = a.first().map(int).transpose();
+            match (token, a.get(1)) {
+                (Ok(Some(t)), Some(rec)) if t > 0 => {
+                    break record(id, rec.clone())
+                        .map(|record| Reply::Locked {
+                            token: t as u64,
+                            record,
+                        })
+                        .map_err(|err| Failed { err, broken: false });
+                }
+                (Ok(Some(0)), Some(lease_left)) => {
+                    if !waited {
+                        waited = true;
+                        self.lock_waits.fetch_add(1, Ordering::Relaxed);
+                    }
+                    let lease_left = int(lease_left).unwrap_or(0).max(0) as u64;
+                    let mut block = left.min(Duration::from_millis(HEARTBEAT_MS));
+                    if lease_left > 0 {
+                        block = block.min(Duration::from_millis(lease_left + 1));
+                    }
+                    if block < Duration::from_millis(1) {
+                        continue;
+                    }
+                    conn.set_read_timeout(block + self.opts.timeout);
+                    let r = conn.like().req_command(
+                        ::redis::cmd("BLPOP")
+                            .arg(&wake_key)
+                            .arg(format!("{:.3}", block.as_secs_f64())),
+                    );
+                    conn.set_read_timeout(self.opts.timeout);
+                    if let Err(e) = r {
+                        break Err(self.failed(e));
+                    }
+                }
+                _ => {
+                    break Err(Failed {
+                        err: Error::Backend("redis: unexpected lock reply".into()),
+                        broken: false,
+                    });
+                }
+            }
+        };
+        match result {
+            Ok(r) => {
+                self.give_back(conn);
+                Ok(r)
+            }
+            Err(f) => {
+                if f.err == Error::LockTimeout {
+                    self.lock_timeouts.fetch_add(1, Ordering::Relaxed);
+                }
+                if f.broken && !ticket.is_empty() {
+                    // Best effort: leave the queue now rather than when the place expires.
+                    let _ = self.on("cancel", &id, &[ticket]);
+                } else {
+                    self.give_back(conn);
+                }
+                Err(f.err)
+            }
+        }
+    }
+
+    fn destroy(&self, id: SessionId) -> Result<Reply> {
+        let v = self.on("destroy", &id, &[])?;
+        if let Some(to) = redirect(&v) {
+            return match self.on("destroy", &to, &[])? {
+                Value::Int(n) => Ok(Reply::Destroyed(n != 0)),
+                other => Err(Error::Backend(format!(
+                    "redis: unexpected destroy reply {other:?}"
+                ))),
+            };
+        }
+        Ok(Reply::Destroyed(int(&v)? != 0))
+    }
+
+    fn rotate(&self, id: SessionId, token: Option<u64>) -> Result<Reply> {
+        if !self.opts.cluster {
+            let to = SessionId::generate();
+            let mut keys = self.keys(id.as_str());
+            keys.extend(self.keys(to.as_str()));
+            self.invoke(
+                "rotate",
+                &keys,
+                (id.as_str(), to.as_str()),
+                &[opt_num(token)],
+            )?;
+            return Ok(Reply::Rotated(to));
+        }
+        // Cluster: read, copy, retire-if-unchanged; again from the start if it changed.
+        for _ in 0..16 {
+            let state = items(self.on("rot_read", &id, &[opt_num(token)])?)?;
+            if state.len() < 9 {
+                return Err(Error::Backend("redis: a rotation state has 9 items".into()));
+            }
+            let to = SessionId::generate();
+            let created = int(&state[2])? as u64;
+            let owner = match &state[8] {
+                Value::Nil => None,
+                o => Some(text(o)?),
+            };
+            if let Some(o) = &owner {
+                self.index_add(o, &to, created + ms(self.store.absolute_ttl))?;
+            }
+            let mut args = Vec::with_capacity(10);
+            for v in &state[..8] {
+                args.push(match v {
+                    Value::Int(n) => n.to_string(),
+                    other => text(other)?,
+                });
+            }
+            args.push(owner.unwrap_or_default());
+            args.push(match state.get(9) {
+                Some(Value::Nil) | None => String::new(),
+                Some(c) => text(c)?,
+            });
+            self.on("rot_in", &to, &args)?;
+            let out = self.on(
+                "rot_out",
+                &id,
+                &[
+                    to.as_str().to_string(),
+                    args[1].clone(),
+                    args[5].clone(),
+                    args[6].clone(),
+                ],
+            )?;
+            if int(&out)? == 1 {
+                return Ok(Reply::Rotated(to));
+            }
+            self.on("drop", &to, &[])?;
+        }
+        Err(Error::Backend(
+            "redis: the session kept changing during its rotation".into(),
+        ))
+    }
+
+    fn owned(&self, owner: &str, kill: bool) -> Result<Reply> {
+        check_owner(owner)?;
+        let okey = self.owner_key(owner);
+        if !self.opts.cluster {
+            let v = self.invoke("owned", &[okey], ("", ""), &[owner.to_string(), flag(kill)])?;
+            if kill {
+                return Ok(Reply::Count(int(&v)? as usize));
+            }
+            let mut ids = items(v)?
+                .iter()
+                .map(|x| text(x).and_then(|t| SessionId::parse(&t)))
+                .collect::<Result<Vec<_>>>()?;
+            ids.sort();
+            return Ok(Reply::Sessions(ids));
+        }
+        // Cluster: the index is a superset; each entry is checked in its own slot.
+        let listed = items(self.invoke("index_list", std::slice::from_ref(&okey), ("", ""), &[])?)?;
+        let mut ids = Vec::new();
+        let mut stale = Vec::new();
+        for x in &listed {
+            let Ok(id) = text(x).and_then(|t| SessionId::parse(&t)) else {
+                continue;
+            };
+            let keep = if kill {
+                int(&self.on("destroy_if", &id, &[owner.to_string()])?)? == 1
+            } else {
+                text(&self.on("owner_of", &id, &[])?).is_ok_and(|o| o == owner)
+            };
+            if keep {
+                ids.push(id);
+            }
+            if kill || !keep {
+                stale.push(id);
+            }
+        }
+        if !stale.is_empty() {
+            let mut c = ::redis::cmd("ZREM");
+            c.arg(&okey);
+            for id in &stale {
+                c.arg(id.as_str());
+            }
+            self.query(&c)?;
+        }
+        if kill {
+            return Ok(Reply::Count(ids.len()));
+        }
+        ids.sort();
+        Ok(Reply::Sessions(ids))
+    }
+}
+
+impl Backend for Redis {
+    fn execute(&self, cmd: Command) -> Result<Reply> {
+        match cmd {
+            Command::Fetch { id, touch } => self.fetch(id, touch),
+            Command::Write { id, data, opts } => {
+                let n = data.byte_len();
+                if n > self.store.max_session_bytes {
+                    return Err(Error::TooLarge(format!(
+                        "session data of {n} bytes exceeds max_session_bytes={}",
+                        self.store.max_session_bytes
+                    )));
+                }
+                let args = [
+                    data.to_json().to_string(),
+                    opt_num(opts.expected_version),
+                    opt_num(opts.token),
+                    flag(opts.release),
+                ];
+                Ok(Reply::Version(int(&self.on("write", &id, &args)?)? as u64))
+            }
+            Command::Patch { id, ops, opts } => self.patch(id, &ops, opts),
+            Command::Lock {
+                id,
+                lease_ms,
+                wait_ms,
+            } => self.lock(id, lease_ms, wait_ms),
+            Command::Unlock { id, token } => {
+                self.on("unlock", &id, &[token.to_string()])?;
+                Ok(Reply::Unlocked)
+            }
+            Command::Touch { id } => {
+                let a = items(self.on("touch", &id, &[])?)?;
+                let written = a.first().map(int).transpose()?.unwrap_or(0) != 0;
+                let expires_at = a.get(1).map(int).transpose()?.unwrap_or(0) as u64;
+                Ok(Reply::Touched(Touched {
+                    written,
+                    expires_at,
+                }))
+            }
+            Command::Destroy { id } => self.destroy(id),
+            Command::Rotate { id, token } => self.rotate(id, token),
+            Command::Owned { owner } => self.owned(&owner, false),
+            Command::DestroyOwned { owner } => self.owned(&owner, true),
+        }
+    }
+
+    fn stats(&self) -> Stats {
+        Stats {
+            operations: self.ops.load(Ordering::Relaxed),
+            lock_waits: self.lock_waits.load(Ordering::Relaxed),
+            lock_timeouts: self.lock_timeouts.load(Ordering::Relaxed),
+            ..Stats::default()
+        }
+    }
+}

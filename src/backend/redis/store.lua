@@ -1,0 +1,784 @@
+-- sessync's store as one Redis script: every command is one atomic call of it.
+--
+-- KEYS[1..3]: the session's record hash, tombstone and rotation alias (one hash tag, so
+-- one Cluster slot); KEYS[4..6]: the same for a rotation's new id on a single server. In
+-- connect-redis layout the data key `sess:<id>` is in the slot of the tag {sess:<id>}.
+-- The owner commands take the owner's index as KEYS[1].
+-- ARGV: 1 command, 2 now in ms (0: the server's clock), 3 ttl, 4 absolute ttl,
+-- 5 touch interval, 6 tombstone ttl, 7 rotation grace, 8 max session bytes,
+-- 9 max sessions (0: no limit), 10 evict (1: LRU), 11 same-server ('1': the owner index
+-- and the live set are kept by this script; '0' on Cluster, where the client keeps
+-- them), 12 key prefix, 13 layout ('n' native, 'c' connect-redis), 14 id, 15 second id,
+-- 16… the command's own arguments.
+--
+-- Errors are replies whose first word is the code the daemon uses (NOTFOUND, LOCKED…).
+-- Every check that can fail runs before the first write of meaning, so a refused command
+-- changes nothing (Redis does not roll a script back).
+
+local cmd = ARGV[1]
+local tm = redis.call('TIME')
+local snow = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)
+local now = tonumber(ARGV[2])
+if now == 0 then now = snow end
+local TTL, ABS, TOUCH = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local TOMB, GRACE, MAXB = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local MAXS, LRU, SAME = tonumber(ARGV[9]), ARGV[10] == '1', ARGV[11] == '1'
+local PREFIX, LAYOUT = ARGV[12], ARGV[13]
+local A = 15 -- the command's arguments are ARGV[A + 1] …
+
+local MARK = 'sessync-error:'
+local function fail(msg) error(MARK .. msg, 0) end
+
+-- A deadline on the script's clock, as a deadline on the server's (for PEXPIREAT).
+local function at(ms) return snow + (ms - now) end
+
+-- Key names, built the same way as the client builds them.
+local function keys_of(id)
+  if LAYOUT == 'c' then
+    local b = '{' .. PREFIX .. id .. '}'
+    return { id = id, m = b .. ':m', t = b .. ':t', a = b .. ':a', d = PREFIX .. id }
+  end
+  local m = PREFIX .. '{' .. id .. '}'
+  return { id = id, m = m, t = m .. ':t', a = m .. ':a' }
+end
+local function owner_key(o) return PREFIX .. '{o:' .. o .. '}' end
+local LIVE = PREFIX .. 'live'
+
+---------------------------------------------------------------------------------------
+-- JSON objects as text: split into members and joined again, values kept as they are.
+
+local function ws(s, i) return s:find('[^ \t\r\n]', i) or (#s + 1) end
+
+-- The index just past the JSON value that starts at i.
+local function skip(s, i)
+  local c = s:byte(i)
+  if c == 34 then
+    local j = i + 1
+    while true do
+      local k = s:find('["\\]', j)
+      if not k then fail('INVALIDJSON invalid JSON: unterminated string in the stored session') end
+      if s:byte(k) == 34 then return k + 1 end
+      j = k + 2
+    end
+  elseif c == 123 or c == 91 then
+    local depth, j = 0, i
+    while true do
+      local k = s:find('[%[%]{}"]', j)
+      if not k then fail('INVALIDJSON invalid JSON: unbalanced brackets in the stored session') end
+      local b = s:byte(k)
+      if b == 34 then
+        j = skip(s, k)
+      else
+        if b == 123 or b == 91 then depth = depth + 1 else depth = depth - 1 end
+        j = k + 1
+        if depth == 0 then return j end
+      end
+    end
+  end
+  return s:find('[,}%] \t\r\n]', i) or (#s + 1)
+end
+
+local function is_object(v) return v ~= nil and v:byte(ws(v, 1)) == 123 end
+
+-- Members of an object: keys (as JSON strings) and values (as JSON texts), in order.
+local function split(s)
+  local ks, vs = {}, {}
+  local i = ws(s, 1)
+  if s:byte(i) ~= 123 then fail('INVALIDJSON invalid JSON: the stored session is not an object') end
+  i = ws(s, i + 1)
+  if s:byte(i) == 125 then return ks, vs end
+  while true do
+    local ke = skip(s, i)
+    ks[#ks + 1] = s:sub(i, ke - 1)
+    i = ws(s, ws(s, ke) + 1)
+    local ve = skip(s, i)
+    vs[#vs + 1] = s:sub(i, ve - 1)
+    i = ws(s, ve)
+    if s:byte(i) == 125 then return ks, vs end
+    i = ws(s, i + 1)
+  end
+end
+
+local function join(ks, vs)
+  local parts = {}
+  for n = 1, #ks do parts[n] = ks[n] .. ':' .. vs[n] end
+  return '{' .. table.concat(parts, ',') .. '}'
+end
+
+local function index_of(ks, k)
+  for n = 1, #ks do if ks[n] == k then return n end end
+  return nil
+end
+
+-- Applies one change at a path of keys: op 'P' sets, 'D' deletes, 'O' makes sure an
+-- object is there (a merge patch flattened by the client).
+local function at_path(obj, path, d, op, raw)
+  local ks, vs = split(obj)
+  local k = path[d]
+  local n = index_of(ks, k)
+  if d == #path then
+    if op == 'D' then
+      if not n then return obj end
+      table.remove(ks, n)
+      table.remove(vs, n)
+    elseif op == 'P' then
+      if n then vs[n] = raw else ks[#ks + 1] = k; vs[#vs + 1] = raw end
+    else
+      if n and is_object(vs[n]) then return obj end
+      if n then vs[n] = '{}' else ks[#ks + 1] = k; vs[#vs + 1] = '{}' end
+    end
+    return join(ks, vs)
+  end
+  local child = n and vs[n]
+  if not is_object(child) then
+    if op == 'D' then return obj end
+    child = '{}'
+  end
+  child = at_path(child, path, d + 1, op, raw)
+  if n then vs[n] = child else ks[#ks + 1] = k; vs[#vs + 1] = child end
+  return join(ks, vs)
+end
+
+local LIMIT = 9007199254740992 -- 2^53: integers beyond it are not exact in a script
+
+local function incr(obj, k, by)
+  local ks, vs = split(obj)
+  local n = index_of(ks, k)
+  local cur = 0
+  if n then
+    local v = vs[n]
+    if not v:match('^%-?%d+$') then
+      fail('NOTANUMBER not a number: key ' .. k .. ' holds ' .. v:sub(1, 40) .. ', not an integer')
+    end
+    cur = tonumber(v)
+  end
+  local next = cur + by
+  if cur > LIMIT or cur < -LIMIT or next > LIMIT or next < -LIMIT then
+    fail('NOTANUMBER not a number: incrementing key ' .. k .. ' leaves the exact range of the Redis backend (+-2^53)')
+  end
+  local text = string.format('%d', next)
+  if n then vs[n] = text else ks[#ks + 1] = k; vs[#vs + 1] = text end
+  return join(ks, vs), next
+end
+
+-- The command's changes from ARGV[i…]: the new data, owner and increment results.
+local function apply_ops(data, owner, i)
+  local values = {}
+  local count = 0
+  while i <= #ARGV do
+    local op = ARGV[i]
+    count = count + 1
+    if op == 'I' then
+      local v
+      data, v = incr(data, ARGV[i + 1], tonumber(ARGV[i + 2]))
+      values[#values + 1] = v
+      i = i + 3
+    elseif op == 'W' then
+      if ARGV[i + 1] == '1' then owner = ARGV[i + 2] else owner = nil end
+      i = i + 3
+    else
+      local len = tonumber(ARGV[i + 1])
+      local path = {}
+      for n = 1, len do path[n] = ARGV[i + 1 + n] end
+      local raw = nil
+      if op == 'P' then raw = ARGV[i + 2 + len]; i = i + 3 + len else i = i + 2 + len end
+      data = at_path(data, path, 1, op, raw)
+    end
+  end
+  return data, owner, values, count
+end
+
+---------------------------------------------------------------------------------------
+-- Records.
+
+-- connect-redis keeps express-session's cookie object inside the session JSON; sessync
+-- sees the session without it and writes it back with the expiry brought up to date.
+local function iso(ms)
+  local s = math.floor(ms / 1000)
+  local days = math.floor(s / 86400)
+  local rem = s - days * 86400
+  -- Civil date from days since 1970-01-01 (proleptic Gregorian).
+  local z = days + 719468
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524) - math.floor(doe / 146096)) / 365)
+  local y = yoe + era * 400
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  local d = doy - math.floor((153 * mp + 2) / 5) + 1
+  local m = mp < 10 and mp + 3 or mp - 9
+  if m <= 2 then y = y + 1 end
+  return string.format('%04d-%02d-%02dT%02d:%02d:%02d.%03dZ', y, m, d,
+    math.floor(rem / 3600), math.floor(rem % 3600 / 60), rem % 60, ms % 1000)
+end
+
+local function cookie_of(json)
+  local ks, vs = split(json)
+  local n = index_of(ks, '"cookie"')
+  local cookie = nil
+  if n then
+    cookie = vs[n]
+    table.remove(ks, n)
+    table.remove(vs, n)
+  end
+  return join(ks, vs), cookie
+end
+
+local function with_cookie(data, cookie, e)
+  local c = cookie
+  if not is_object(c) then c = '{"path":"/","httpOnly":true}' end
+  c = at_path(c, { '"originalMaxAge"' }, 1, 'P', string.format('%d', TTL))
+  c = at_path(c, { '"expires"' }, 1, 'P', '"' .. iso(e) .. '"')
+  local ks, vs = split(data)
+  ks[#ks + 1] = '"cookie"'
+  vs[#vs + 1] = c
+  return join(ks, vs)
+end
+
+local F = { 'd', 'v', 'c', 'a', 'e', 'o', 'f', 'lt', 'lu', 'k' }
+
+local function load(S)
+  local r = redis.call('HMGET', S.m, unpack(F))
+  local rec
+  if r[2] then
+    rec = { d = r[1], v = tonumber(r[2]), c = tonumber(r[3]), a = tonumber(r[4]),
+      e = tonumber(r[5]), f = tonumber(r[7]), lt = tonumber(r[8]), lu = tonumber(r[9]) }
+    if r[6] then rec.o = r[6] end
+  end
+  if S.d then
+    -- connect-redis layout: the data key is the truth; the hash only adds what
+    -- connect-redis has no place for. A session written by express-session alone
+    -- (no hash, or a hash older than the data) starts at the data key's TTL.
+    local json = redis.call('GET', S.d)
+    if not json then return nil end
+    local pttl = redis.call('PTTL', S.d)
+    local data, cookie = cookie_of(json)
+    if not rec or r[10] ~= json then
+      local v = rec and rec.v + 1 or 1
+      local keep = rec or {}
+      rec = { v = v, c = keep.c or now, a = keep.a or now, f = keep.f or 0,
+        lt = keep.lt or 0, lu = keep.lu or 0, o = keep.o }
+      rec.e = pttl > 0 and now + pttl or now + TTL
+    end
+    rec.d = data
+    rec.cookie = cookie
+  end
+  return rec
+end
+
+local function save(S, rec)
+  local exp = at(rec.e)
+  if S.d then
+    local json = with_cookie(rec.d, rec.cookie, rec.e)
+    redis.call('SET', S.d, json, 'EX', math.max(1, math.ceil((rec.e - now) / 1000)))
+    redis.call('HSET', S.m, 'k', json, 'v', rec.v, 'c', rec.c, 'a', rec.a, 'e', rec.e,
+      'f', rec.f, 'lt', rec.lt, 'lu', rec.lu)
+  else
+    redis.call('HSET', S.m, 'd', rec.d, 'v', rec.v, 'c', rec.c, 'a', rec.a, 'e', rec.e,
+      'f', rec.f, 'lt', rec.lt, 'lu', rec.lu)
+  end
+  if rec.o then redis.call('HSET', S.m, 'o', rec.o) else redis.call('HDEL', S.m, 'o') end
+  redis.call('PEXPIREAT', S.m, exp)
+end
+
+local function reply(rec)
+  return { rec.d, rec.v, rec.c, rec.a, rec.e, rec.o or false }
+end
+
+---------------------------------------------------------------------------------------
+-- Lock queues: a list of tickets in arrival order, each with a deadline its waiter
+-- refreshes; the head is woken through its own list, on which it blocks (BLPOP).
+
+local function qkeys(S) return S.m .. ':q', S.m .. ':qd' end
+
+local function wake(S, ticket)
+  local k = S.m .. ':w:' .. ticket
+  redis.call('RPUSH', k, '1')
+  redis.call('PEXPIRE', k, 60000)
+end
+
+-- The first waiter still alive (dropping those whose deadline passed), or nil.
+local function head(S)
+  local q, qd = qkeys(S)
+  while true do
+    local h = redis.call('LINDEX', q, 0)
+    if not h then return nil end
+    local dl = redis.call('HGET', qd, h)
+    if dl and tonumber(dl) > now then return h end
+    redis.call('LPOP', q)
+    redis.call('HDEL', qd, h)
+  end
+end
+
+local function wake_head(S)
+  local h = head(S)
+  if h then wake(S, h) end
+end
+
+-- The session is gone: every waiter is woken to learn why.
+local function wake_all(S)
+  local q, qd = qkeys(S)
+  for _, h in ipairs(redis.call('LRANGE', q, 0, -1)) do wake(S, h) end
+  redis.call('DEL', q, qd)
+end
+
+local function release(S, rec)
+  rec.lt, rec.lu = 0, 0
+  wake_head(S)
+end
+
+local function expire_lease(S, rec)
+  if rec.lt ~= 0 and rec.lu <= now then release(S, rec) end
+end
+
+local function check_token(S, rec, token)
+  expire_lease(S, rec)
+  if rec.lt == 0 then
+    if token then fail('STALETOKEN') end
+    return
+  end
+  if not token then fail('LOCKED') end
+  if token ~= rec.lt then fail('STALETOKEN') end
+end
+
+---------------------------------------------------------------------------------------
+-- Life and death of sessions.
+
+local function access(S, rec)
+  rec.a = now
+  rec.e = math.min(now + TTL, rec.c + ABS)
+  if SAME and MAXS > 0 then redis.call('ZADD', LIVE, now, S.id) end
+end
+
+local function touch_if_due(S, rec)
+  if now - rec.a >= TOUCH and now > rec.a then
+    access(S, rec)
+    return true
+  end
+  return false
+end
+
+local function gone(S, rec)
+  redis.call('DEL', S.m)
+  if S.d then redis.call('DEL', S.d) end
+  if SAME then
+    if rec.o then redis.call('ZREM', owner_key(rec.o), S.id) end
+    if MAXS > 0 then redis.call('ZREM', LIVE, S.id) end
+  end
+  wake_all(S)
+end
+
+-- 'live' and the record, 'alias' and the new id, 'tomb' or 'absent'.
+local function find(S)
+  local rec = load(S)
+  if rec then
+    if rec.e > now then return 'live', rec end
+    gone(S, rec)
+  end
+  local al = redis.call('GET', S.a)
+  if al then
+    local sep = al:find('|', 1, true)
+    if tonumber(al:sub(sep + 1)) > now then return 'alias', al:sub(1, sep - 1) end
+  end
+  local tb = redis.call('GET', S.t)
+  if tb and tonumber(tb) > now then return 'tomb' end
+  return 'absent'
+end
+
+local function find_writable(S)
+  local st, rec = find(S)
+  if st == 'alias' then fail('ROTATED ' .. rec) end
+  if st == 'tomb' then fail('DESTROYED') end
+  return st, rec
+end
+
+local function tombstone(S, untl)
+  local tb = redis.call('GET', S.t)
+  if not tb or tonumber(tb) < untl then
+    redis.call('SET', S.t, untl, 'PXAT', at(untl))
+  end
+end
+
+local function index_owner(id, o, c)
+  local k = owner_key(o)
+  local score = c + ABS
+  redis.call('ZADD', k, score, id)
+  local top = redis.call('ZRANGE', k, -1, -1, 'WITHSCORES')
+  redis.call('PEXPIREAT', k, at(math.max(score, tonumber(top[2]))))
+end
+
+-- Room for one more session: refuses with FULL, or evicts the least recently used.
+local function reserve()
+  if MAXS == 0 or not SAME then return end
+  redis.call('ZREMRANGEBYSCORE', LIVE, '-inf', now - TTL)
+  while redis.call('ZCARD', LIVE) >= MAXS do
+    local first = redis.call('ZRANGE', LIVE, 0, 0)[1]
+    local S2 = keys_of(first)
+    local st, rec = find(S2)
+    if st ~= 'live' then
+      redis.call('ZREM', LIVE, first)
+    elseif LRU then
+      gone(S2, rec)
+    else
+      fail('FULL')
+    end
+  end
+end
+
+local function create(S, data, owner)
+  if #data > MAXB then
+    fail('TOOLARGE too large: session data of ' .. #data .. ' bytes exceeds max_session_bytes=' .. MAXB)
+  end
+  reserve()
+  local rec = { d = data, v = 1, c = now, a = now, e = math.min(now + TTL, now + ABS),
+    o = owner, f = 0, lt = 0, lu = 0 }
+  local q, qd = qkeys(S)
+  redis.call('DEL', q, qd)
+  save(S, rec)
+  if SAME then
+    if owner then index_owner(S.id, owner, rec.c) end
+    if MAXS > 0 then redis.call('ZADD', LIVE, now, S.id) end
+  end
+  return rec
+end
+
+local function opt(i)
+  local v = ARGV[i]
+  if v == nil or v == '' then return nil end
+  return tonumber(v)
+end
+
+---------------------------------------------------------------------------------------
+-- The commands.
+
+local S = nil
+if ARGV[14] ~= '' then
+  S = keys_of(ARGV[14])
+  if KEYS[1] ~= S.m or KEYS[2] ~= S.t or KEYS[3] ~= S.a then
+    return redis.error_reply('ERR the keys and the id disagree')
+  end
+end
+
+local C = {}
+
+-- fetch touch → nil | {touched, record} | {'->', new id}
+function C.fetch()
+  local st, rec = find(S)
+  if st == 'alias' then return { '->', rec } end
+  if st ~= 'live' then return false end
+  local touched = 0
+  if ARGV[A + 1] == '1' and touch_if_due(S, rec) then
+    save(S, rec)
+    touched = 1
+  end
+  return { touched, reply(rec) }
+end
+
+-- write data expected token release → version
+function C.write()
+  local data = ARGV[A + 1]
+  local expected, token, rel = opt(A + 2), opt(A + 3), ARGV[A + 4] == '1'
+  if #data > MAXB then
+    fail('TOOLARGE too large: session data of ' .. #data .. ' bytes exceeds max_session_bytes=' .. MAXB)
+  end
+  local st, rec = find_writable(S)
+  if st == 'absent' then
+    if token then fail('STALETOKEN') end
+    if expected and expected ~= 0 then fail('CONFLICT ' .. expected .. ' 0') end
+    create(S, data, nil)
+    return 1
+  end
+  check_token(S, rec, token)
+  if expected and expected ~= rec.v then fail('CONFLICT ' .. expected .. ' ' .. rec.v) end
+  rec.d = data
+  rec.v = rec.v + 1
+  access(S, rec)
+  if rel and token then release(S, rec) end
+  save(S, rec)
+  return rec.v
+end
+
+-- patch expected token create release ops… → {version, {values…}, old owner|false}
+function C.patch()
+  local expected, token = opt(A + 1), opt(A + 2)
+  local mk, rel = ARGV[A + 3] == '1', ARGV[A + 4] == '1'
+  local st, rec = find_writable(S)
+  if st == 'absent' then
+    if not mk then fail('NOTFOUND') end
+    if token then fail('STALETOKEN') end
+    if expected and expected ~= 0 then fail('CONFLICT ' .. expected .. ' 0') end
+    local data, owner, values = apply_ops('{}', nil, A + 5)
+    create(S, data, owner)
+    return { 1, values, false }
+  end
+  check_token(S, rec, token)
+  if expected and expected ~= rec.v then fail('CONFLICT ' .. expected .. ' ' .. rec.v) end
+  local data, owner, values, count = apply_ops(rec.d, rec.o, A + 5)
+  if #data > MAXB then
+    fail('TOOLARGE too large: session data of ' .. #data .. ' bytes exceeds max_session_bytes=' .. MAXB)
+  end
+  local old = false
+  if count > 0 then
+    if owner ~= rec.o then
+      old = rec.o or false
+      if SAME then
+        if rec.o then redis.call('ZREM', owner_key(rec.o), S.id) end
+        if owner then index_owner(S.id, owner, rec.c) end
+      end
+      rec.o = owner
+    end
+    rec.d = data
+    rec.v = rec.v + 1
+  end
+  access(S, rec)
+  if rel and token then release(S, rec) end
+  save(S, rec)
+  return { rec.v, values, old }
+end
+
+-- lock lease wait ticket heartbeat → {token, record} | {0, ms the lease has left}
+function C.lock()
+  local lease, waits, ticket, hb = tonumber(ARGV[A + 1]), ARGV[A + 2] == '1', ARGV[A + 3], tonumber(ARGV[A + 4])
+  local st, rec = find(S)
+  if st == 'alias' then fail('ROTATED ' .. rec) end
+  if st == 'tomb' then fail('DESTROYED') end
+  if st == 'absent' then fail('NOTFOUND') end
+  expire_lease(S, rec)
+  local q, qd = qkeys(S)
+  local h = head(S)
+  if rec.lt == 0 and (h == nil or h == ticket) then
+    if h then
+      redis.call('LPOP', q)
+      redis.call('HDEL', qd, h)
+    end
+    rec.f = rec.f + 1
+    rec.lt = rec.f
+    rec.lu = now + lease
+    touch_if_due(S, rec)
+    save(S, rec)
+    return { rec.f, reply(rec) }
+  end
+  if not waits then
+    if ticket ~= '' and redis.call('HDEL', qd, ticket) == 1 then
+      redis.call('LREM', q, 0, ticket)
+      if rec.lt == 0 then wake_head(S) end
+    end
+    fail('LOCKTIMEOUT')
+  end
+  if redis.call('HSET', qd, ticket, now + 3 * hb) == 1 then redis.call('RPUSH', q, ticket) end
+  redis.call('PEXPIRE', q, 3 * hb + 1000)
+  redis.call('PEXPIRE', qd, 3 * hb + 1000)
+  local left = 0
+  if rec.lt ~= 0 then left = rec.lu - now end
+  return { 0, left }
+end
+
+-- cancel ticket: a waiter gives up (its connection failed, say).
+function C.cancel()
+  local ticket = ARGV[A + 1]
+  local q, qd = qkeys(S)
+  if redis.call('HDEL', qd, ticket) == 1 then
+    redis.call('LREM', q, 0, ticket)
+    local rec = load(S)
+    if rec and (rec.lt == 0 or rec.lu <= now) then wake_head(S) end
+  end
+  return 'OK'
+end
+
+-- unlock token
+function C.unlock()
+  local token = opt(A + 1)
+  local st, rec = find_writable(S)
+  if st == 'absent' then fail('NOTFOUND') end
+  expire_lease(S, rec)
+  if rec.lt == 0 or rec.lt ~= token then fail('STALETOKEN') end
+  release(S, rec)
+  save(S, rec)
+  return 'OK'
+end
+
+-- touch → {written, expires_at}
+function C.touch()
+  local st, rec = find_writable(S)
+  if st == 'absent' then fail('NOTFOUND') end
+  local written = touch_if_due(S, rec)
+  if written then save(S, rec) end
+  return { written and 1 or 0, rec.e }
+end
+
+-- destroy → 1 | 0 | {'->', new id} (then the client destroys that one too)
+function C.destroy()
+  local st, rec = find(S)
+  tombstone(S, now + TOMB)
+  if st == 'live' then
+    gone(S, rec)
+    return 1
+  end
+  if st == 'alias' then
+    redis.call('DEL', S.a)
+    return { '->', rec }
+  end
+  return 0
+end
+
+-- destroy_if owner: destroys only a live session of this owner → 1 | 0
+function C.destroy_if()
+  local st, rec = find(S)
+  if st ~= 'live' or rec.o ~= ARGV[A + 1] then return 0 end
+  tombstone(S, now + TOMB)
+  gone(S, rec)
+  return 1
+end
+
+-- owner_of → owner | false (live sessions only)
+function C.owner_of()
+  local st, rec = find(S)
+  if st ~= 'live' then return false end
+  return rec.o or false
+end
+
+local function retire(S, rec, to)
+  if GRACE > 0 then
+    redis.call('SET', S.a, to .. '|' .. (now + GRACE), 'PXAT', at(now + GRACE))
+  end
+  tombstone(S, now + GRACE + TOMB)
+  redis.call('DEL', S.m)
+  if S.d then redis.call('DEL', S.d) end
+  wake_all(S)
+end
+
+local function install(S2, rec)
+  local q, qd = qkeys(S2)
+  redis.call('DEL', q, qd, S2.a, S2.t)
+  save(S2, rec)
+end
+
+-- rotate token: moves the session to the second id (both on this server) → 'OK'
+function C.rotate()
+  local token = opt(A + 1)
+  local S2 = keys_of(ARGV[15])
+  if KEYS[4] ~= S2.m then fail('ERR the keys and the id disagree') end
+  local st, rec = find(S)
+  if st == 'alias' then fail('ROTATED ' .. rec) end
+  if st == 'tomb' then fail('DESTROYED') end
+  if st == 'absent' then fail('NOTFOUND') end
+  if token then check_token(S, rec, token) end
+  retire(S, rec, S2.id)
+  install(S2, rec)
+  if SAME then
+    if rec.o then
+      redis.call('ZREM', owner_key(rec.o), S.id)
+      index_owner(S2.id, rec.o, rec.c)
+    end
+    if MAXS > 0 then
+      redis.call('ZREM', LIVE, S.id)
+      redis.call('ZADD', LIVE, rec.a, S2.id)
+    end
+  end
+  return 'OK'
+end
+
+-- On Cluster a rotation crosses slots, so it is three steps, each atomic in its slot:
+-- rot_read (the state to move, checked), rot_in (the copy under the new id), rot_out
+-- (the old id retired, only if nothing changed since rot_read; else the client deletes
+-- the copy and starts again). A crash in between leaves at most an unreferenced copy,
+-- which expires; no step can lose a write or bring back a destroyed session.
+local STATE = { 'd', 'v', 'c', 'a', 'e', 'f', 'lt', 'lu' }
+
+-- rot_read token → {state…, owner|false}
+function C.rot_read()
+  local token = opt(A + 1)
+  local st, rec = find(S)
+  if st == 'alias' then fail('ROTATED ' .. rec) end
+  if st == 'tomb' then fail('DESTROYED') end
+  if st == 'absent' then fail('NOTFOUND') end
+  if token then check_token(S, rec, token) end
+  local out = {}
+  for n, f in ipairs(STATE) do out[n] = rec[f] end
+  out[#out + 1] = rec.o or false
+  if S.d then out[#out + 1] = rec.cookie or false end
+  return out
+end
+
+-- rot_in state… owner cookie: the copy, under this (fresh) id
+function C.rot_in()
+  local rec = {}
+  for n, f in ipairs(STATE) do
+    rec[f] = n == 1 and ARGV[A + n] or tonumber(ARGV[A + n])
+  end
+  if ARGV[A + 9] ~= '' then rec.o = ARGV[A + 9] end
+  if ARGV[A + 10] and ARGV[A + 10] ~= '' then rec.cookie = ARGV[A + 10] end
+  install(S, rec)
+  return 'OK'
+end
+
+-- rot_out new-id version fence lock-token: retires the old id if unchanged → 1 | 0
+function C.rot_out()
+  local to, v, f, lt = ARGV[A + 1], tonumber(ARGV[A + 2]), tonumber(ARGV[A + 3]), tonumber(ARGV[A + 4])
+  local st, rec = find(S)
+  if st ~= 'live' then return 0 end
+  expire_lease(S, rec)
+  if rec.v ~= v or rec.f ~= f or rec.lt ~= lt then return 0 end
+  retire(S, rec, to)
+  return 1
+end
+
+-- drop: deletes a copy a failed rotation left behind
+function C.drop()
+  redis.call('DEL', S.m)
+  if S.d then redis.call('DEL', S.d) end
+  return 'OK'
+end
+
+-- owned owner destroy: the live sessions of an owner, from its index (same server
+-- only); with destroy = '1', destroys them → ids | count
+function C.owned()
+  local o, kill = ARGV[A + 1], ARGV[A + 2] == '1'
+  local k = KEYS[1]
+  redis.call('ZREMRANGEBYSCORE', k, '-inf', now)
+  local ids, n = {}, 0
+  for _, id in ipairs(redis.call('ZRANGE', k, 0, -1)) do
+    local S2 = keys_of(id)
+    local st, rec = find(S2)
+    if st == 'live' and rec.o == o then
+      if kill then
+        tombstone(S2, now + TOMB)
+        gone(S2, rec)
+        n = n + 1
+      else
+        ids[#ids + 1] = id
+      end
+    else
+      redis.call('ZREM', k, id)
+    end
+  end
+  if kill then return n end
+  return ids
+end
+
+-- index owner id end: adds an id to an owner's index (Cluster: before the session names
+-- the owner); the index lives until its last entry's end.
+function C.index()
+  local k = KEYS[1]
+  local score = tonumber(ARGV[A + 3])
+  redis.call('ZADD', k, score, ARGV[A + 2])
+  local top = redis.call('ZRANGE', k, -1, -1, 'WITHSCORES')
+  redis.call('PEXPIREAT', k, at(math.max(score, tonumber(top[2]))))
+  return 'OK'
+end
+
+-- index_list: the ids an owner's index holds, entries past their end dropped.
+function C.index_list()
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+  return redis.call('ZRANGE', KEYS[1], 0, -1)
+end
+
+local f = C[cmd]
+if not f then return redis.error_reply('ERR unknown sessync command ' .. tostring(cmd)) end
+local ok, res = pcall(f)
+if ok then return res end
+if type(res) == 'string' and res:sub(1, #MARK) == MARK then
+  return redis.error_reply(res:sub(#MARK + 1))
+end
+if type(res) == 'table' and res.err then return redis.error_reply(res.err) end
+return redis.error_reply('ERR sessync script: ' .. tostring(res))
