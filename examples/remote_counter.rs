@@ -2,7 +2,9 @@
 //!
 //! ```text
 //! remote_counter URL SESSION_ID N      N locked read-modify-writes of the key "n"
-//! remote_counter URL SESSION_ID hold   takes the lock, prints its token, waits to be killed
+//! remote_counter URL SESSION_ID hold [LEASE_MS]
+//!                                      takes the lock (lease 30 s unless given), prints its
+//!                                      token, waits to be killed
 //! ```
 
 use std::time::Duration;
@@ -11,8 +13,8 @@ use sessync::{FlowOptions, SessionId, Sessions, Store};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.len() != 3 {
-        eprintln!("usage: remote_counter URL SESSION_ID (N|hold)");
+    if args.len() != 3 && !(args.len() == 4 && args[2] == "hold") {
+        eprintln!("usage: remote_counter URL SESSION_ID (N|hold [LEASE_MS])");
         std::process::exit(2);
     }
     let store = Store::open(&args[0]).unwrap_or_else(|e| {
@@ -24,8 +26,15 @@ fn main() {
         std::process::exit(2);
     });
     if args[2] == "hold" {
+        let lease = args
+            .get(3)
+            .map_or(Ok(30_000), |a| a.parse())
+            .unwrap_or_else(|_| {
+                eprintln!("LEASE_MS must be a number");
+                std::process::exit(2);
+            });
         let (token, _) = store
-            .lock(&id, Duration::from_secs(30), Duration::from_secs(10))
+            .lock(&id, Duration::from_millis(lease), Duration::from_secs(10))
             .unwrap_or_else(|e| {
                 eprintln!("lock: {e}");
                 std::process::exit(1);

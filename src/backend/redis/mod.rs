@@ -691,7 +691,8 @@ impl Redis {
             return Ok(Reply::Sessions(ids));
         }
         // Cluster: the index is a superset; each entry is checked in its own slot.
-        let listed = items(self.invoke("index_list", std::slice::from_ref(&okey), ("", ""), &[])?)?;
+        let listed =
+            items(self.invoke("index_list", std::slice::from_ref(&okey), ("", ""), &[])?)?;
         let mut ids = Vec::new();
         let mut stale = Vec::new();
         for x in &listed {
