@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure the tools the tests need are here, installing what is missing when it can:
-# a C and a C++ compiler, valgrind, pkg-config and redis-cli (Debian packages, as root),
+# a C and a C++ compiler, valgrind, pkg-config, redis-cli and redis-server (Debian
+# packages, as root; the tests start their own servers on free ports),
 # redis-py (PyPI), and the
 # pinned cbindgen (from crates.io). Otherwise it says exactly what is missing.
 set -euo pipefail
@@ -18,6 +19,7 @@ command -v valgrind >/dev/null 2>&1 || packages+=(valgrind)
 command -v pkg-config >/dev/null 2>&1 || packages+=(pkg-config)
 command -v curl >/dev/null 2>&1 || packages+=(curl)
 command -v redis-cli >/dev/null 2>&1 || packages+=(redis-tools)
+command -v redis-server >/dev/null 2>&1 || packages+=(redis-server)
 command -v python3 >/dev/null 2>&1 || packages+=(python3 python3-pip)
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
@@ -43,3 +45,6 @@ if ! command -v cbindgen >/dev/null 2>&1 || [ "$(cbindgen --version | awk '{prin
   echo "installing cbindgen $CBINDGEN"
   cargo install --quiet --locked cbindgen --version "$CBINDGEN"
 fi
+
+# The Redis backend's tests need a real redis-server: fail here rather than skip them.
+command -v redis-server >/dev/null 2>&1 || { echo "missing: redis-server (apt-get install redis-server)" >&2; exit 1; }

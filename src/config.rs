@@ -376,12 +376,6 @@ fn parse_redis(url: &str, scheme: &str) -> Result<(Target, StoreOptions)> {
         RedisLayout::Native => "sessync:".into(),
         RedisLayout::ConnectRedis => "sess:".into(),
     });
-    if cluster && opts.max_sessions > 0 {
-        return Err(Error::invalid(
-            "store URL option max_sessions is not available on Redis Cluster: a count of all \
-             sessions would span slots; bound memory with maxmemory instead",
-        ));
-    }
     opts.validate()?;
     Ok((Target::Redis(r), opts))
 }

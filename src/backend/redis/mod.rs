@@ -457,6 +457,80 @@ impl Redis {
         Ok(())
     }
 
+    /// A Cluster with `max_sessions`: the client keeps the live set (see the script).
+    fn counted(&self) -> bool {
+        self.opts.cluster && self.store.max_sessions > 0
+    }
+
+    fn live_key(&self) -> String {
+        format!("{}{{live}}", self.opts.prefix)
+    }
+
+    fn live(&self, cmd: &str, args: &[String]) -> Result<Value> {
+        self.invoke(cmd, &[self.live_key()], ("", ""), args)
+    }
+
+    /// Cluster: an access moves the session up the LRU order.
+    fn accessed(&self, id: &SessionId) -> Result<()> {
+        if self.counted() && self.store.eviction == Eviction::Lru {
+            self.live(
+                "live_add",
+                &[id.as_str().to_string(), self.clock.now_ms().to_string()],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Cluster: counts `id` in before it may be created; `Full`, or evicts.
+    fn reserve(&self, id: &SessionId) -> Result<()> {
+        if !self.counted() {
+            return Ok(());
+        }
+        let args = [id.as_str().to_string(), self.store.max_sessions.to_string()];
+        for _ in 0..64 {
+            let v = self.live("live_reserve", &args)?;
+            let Value::Array(a) = v else {
+                return Ok(());
+            };
+            // An existing session is never refused: it was counted, or now is.
+            if int(&self.on("alive", id, &[])?)? == 1 {
+                self.live(
+                    "live_add",
+                    &[args[0].clone(), self.clock.now_ms().to_string()],
+                )?;
+                return Ok(());
+            }
+            let lru = items(a.into_iter().nth(1).unwrap_or_default())?;
+            let mut dead = Vec::new();
+            let mut first_live = None;
+            for x in &lru {
+                let c = SessionId::parse(&text(x)?)?;
+                if int(&self.on("alive", &c, &[])?)? == 0 {
+                    dead.push(c.as_str().to_string());
+                } else if first_live.is_none() {
+                    first_live = Some(c);
+                }
+            }
+            if dead.is_empty() {
+                match first_live {
+                    Some(victim) if self.store.eviction == Eviction::Lru => {
+                        self.on("evict", &victim, &[])?;
+                        dead.push(victim.as_str().to_string());
+                    }
+                    _ => return Err(Error::Full),
+                }
+            }
+            self.live("live_rem", &dead)?;
+        }
+        Err(Error::Backend("redis: could not make room".into()))
+    }
+
+    fn uncount(&self, id: &SessionId) {
+        if self.counted() {
+            let _ = self.live("live_rem", &[id.as_str().to_string()]);
+        }
+    }
+
     fn fetch(&self, id: SessionId, touch: bool) -> Result<Reply> {
         let mut id = id;
         for _ in 0..4 {
@@ -477,6 +551,9 @@ impl Redis {
             }
             let rec = a.pop().unwrap_or_default();
             let touched = int(&a[0])? != 0;
+            if touched {
+                self.accessed(&id)?;
+            }
             return Ok(Reply::Record {
                 record: Some(record(id, rec)?),
                 touched,
@@ -501,7 +578,11 @@ impl Redis {
                 }
             }
         }
+        if opts.create {
+            self.reserve(&id)?;
+        }
         let a = items(self.on("patch", &id, &args)?)?;
+        self.accessed(&id)?;
         let version = a.first().map(int).transpose()?.unwrap_or(0) as u64;
         let values = match a.get(1) {
             Some(Value::Array(xs)) => xs.iter().map(int).collect::<Result<Vec<_>>>()?,
@@ -603,7 +684,9 @@ impl Redis {
 
     fn destroy(&self, id: SessionId) -> Result<Reply> {
         let v = self.on("destroy", &id, &[])?;
+        self.uncount(&id);
         if let Some(to) = redirect(&v) {
+            self.uncount(&to);
             return match self.on("destroy", &to, &[])? {
                 Value::Int(n) => Ok(Reply::Destroyed(n != 0)),
                 other => Err(Error::Backend(format!(
@@ -654,6 +737,9 @@ impl Redis {
                 Some(Value::Nil) | None => String::new(),
                 Some(c) => text(c)?,
             });
+            if self.counted() {
+                self.live("live_add", &[to.as_str().to_string(), args[3].clone()])?;
+            }
             self.on("rot_in", &to, &args)?;
             let out = self.on(
                 "rot_out",
@@ -666,9 +752,11 @@ impl Redis {
                 ],
             )?;
             if int(&out)? == 1 {
+                self.uncount(&id);
                 return Ok(Reply::Rotated(to));
             }
             self.on("drop", &to, &[])?;
+            self.uncount(&to);
         }
         Err(Error::Backend(
             "redis: the session kept changing during its rotation".into(),
@@ -745,7 +833,10 @@ impl Backend for Redis {
                     opt_num(opts.token),
                     flag(opts.release),
                 ];
-                Ok(Reply::Version(int(&self.on("write", &id, &args)?)? as u64))
+                self.reserve(&id)?;
+                let v = int(&self.on("write", &id, &args)?)? as u64;
+                self.accessed(&id)?;
+                Ok(Reply::Version(v))
             }
             Command::Patch { id, ops, opts } => self.patch(id, &ops, opts),
             Command::Lock {
@@ -761,6 +852,9 @@ impl Backend for Redis {
                 let a = items(self.on("touch", &id, &[])?)?;
                 let written = a.first().map(int).transpose()?.unwrap_or(0) != 0;
                 let expires_at = a.get(1).map(int).transpose()?.unwrap_or(0) as u64;
+                if written {
+                    self.accessed(&id)?;
+                }
                 Ok(Reply::Touched(Touched {
                     written,
                     expires_at,

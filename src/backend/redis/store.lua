@@ -773,6 +773,47 @@ function C.index_list()
   return redis.call('ZRANGE', KEYS[1], 0, -1)
 end
 
+-- On a Cluster with max_sessions, the client keeps the set of live sessions (scored by
+-- last access) in its own slot, KEYS[1], with these; entries it cannot vouch for are
+-- checked in their own slot (alive) before they count against the limit.
+
+-- live_reserve id max → 'OK' (counted) | {'FULL', the least recently used ids…}
+function C.live_reserve()
+  local id, max = ARGV[A + 1], tonumber(ARGV[A + 2])
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - TTL)
+  if redis.call('ZSCORE', KEYS[1], id) or redis.call('ZCARD', KEYS[1]) < max then
+    redis.call('ZADD', KEYS[1], now, id)
+    return 'OK'
+  end
+  return { 'FULL', redis.call('ZRANGE', KEYS[1], 0, 7) }
+end
+
+-- live_add id score: records an access (or a new id).
+function C.live_add()
+  redis.call('ZADD', KEYS[1], tonumber(ARGV[A + 2]), ARGV[A + 1])
+  return 'OK'
+end
+
+-- live_rem ids…
+function C.live_rem()
+  for i = A + 1, #ARGV do redis.call('ZREM', KEYS[1], ARGV[i]) end
+  return 'OK'
+end
+
+-- alive → 1 | 0
+function C.alive()
+  local st = find(S)
+  return st == 'live' and 1 or 0
+end
+
+-- evict: removes a live session to make room (no tombstone) → 1 | 0
+function C.evict()
+  local st, rec = find(S)
+  if st ~= 'live' then return 0 end
+  gone(S, rec)
+  return 1
+end
+
 local f = C[cmd]
 if not f then return redis.error_reply('ERR unknown sessync command ' .. tostring(cmd)) end
 local ok, res = pcall(f)
