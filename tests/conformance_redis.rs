@@ -61,3 +61,12 @@ fn redis_cluster_honours_the_contract() {
         next: AtomicUsize::new(0),
     });
 }
+
+#[test]
+fn the_connect_redis_layout_honours_the_contract() {
+    let server = redis::Server::start(&[]);
+    conformance::run_all(&OnRedis {
+        base: server.url("layout=connect-redis&"),
+        next: AtomicUsize::new(0),
+    });
+}

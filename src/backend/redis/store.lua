@@ -260,6 +260,9 @@ local function load(S)
         lt = keep.lt or 0, lu = keep.lu or 0, o = keep.o }
       rec.e = pttl > 0 and now + pttl or now + TTL
     end
+    -- On the server's clock the data key's TTL is the truth: express-session's touch
+    -- (connect-redis: EXPIRE) extends it without rewriting the session.
+    if ARGV[2] == '0' and pttl > 0 then rec.e = now + pttl end
     rec.d = data
     rec.cookie = cookie
   end
