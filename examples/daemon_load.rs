@@ -9,8 +9,13 @@
 //!         sessync-lock   SESS.LOCK, then SESS.APPLY … RELEASE  (2 round trips, any change)
 //!         phpredis       SET lock NX PX, GET, SET … EX, DEL     (4 round trips)
 //!         lua            EVALSHA of a GET/decode/incr/encode/SET script (1 round trip)
+//! daemon_load fill-store URL             100,000 sessions through a sessync Store (any URL)
+//! daemon_load MODE URL CLIENTS SECONDS   the same through a sessync Store (redis://…):
+//!   MODE: store-incr     Store::incr (one script call)
+//!         store-lock     Store::lock, then Store::apply … release (two script calls)
 //! ```
 
+use sessync::{PatchOp, RawJson, SessionData, SessionId, Store, WriteOpts};
 use std::{
     io::{BufRead, BufReader, Read, Write},
     net::TcpStream,
@@ -133,6 +138,48 @@ fn fill(addr: &str, redis: bool) {
     }
 }
 
+fn fill_store(url: &str) {
+    let store = Store::open(url).expect("store URL");
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let store = &store;
+            s.spawn(move || {
+                for i in (t..SESSIONS).step_by(4) {
+                    let sid = SessionId::parse(&id(i)).unwrap();
+                    let data = SessionData::from_json(&session_json(i)).unwrap();
+                    store.write(&sid, data, WriteOpts::default()).expect("fill");
+                }
+            });
+        }
+    });
+}
+
+fn one_store(store: &Store, mode: &str, i: usize) {
+    let sid = SessionId::parse(&id(i)).unwrap();
+    match mode {
+        "store-incr" => {
+            store
+                .incr(&sid, "views", 1, WriteOpts::default())
+                .expect("incr");
+        }
+        "store-lock" => {
+            let (token, rec) = store
+                .lock(&sid, Duration::from_secs(30), Duration::from_secs(5))
+                .expect("lock");
+            let n = rec.data.get("views").and_then(|v| v.as_i64()).unwrap_or(0) + 1;
+            let opts = WriteOpts {
+                token: Some(token),
+                release: true,
+                ..WriteOpts::default()
+            };
+            store
+                .apply(&sid, vec![PatchOp::Set("views".into(), RawJson::from_i64(n))], opts)
+                .expect("apply");
+        }
+        _ => panic!("unknown mode {mode}"),
+    }
+}
+
 fn one(c: &mut Conn, mode: &str, i: usize, sha: &str, rng: &mut u64) {
     let k = id(i);
     match mode {
@@ -200,6 +247,7 @@ fn main() {
     match a[0].as_str() {
         "fill-sessync" => return fill(&a[1], false),
         "fill-redis" => return fill(&a[1], true),
+        "fill-store" => return fill_store(&a[1]),
         _ => {}
     }
     let (mode, addr) = (a[0].clone(), a[1].clone());
@@ -213,14 +261,17 @@ fn main() {
     } else {
         String::new()
     };
+    let store = mode
+        .starts_with("store-")
+        .then(|| Store::open(&addr).expect("store URL"));
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
     let start = Instant::now();
     let lat: Vec<Vec<u32>> = std::thread::scope(|s| {
         let hs: Vec<_> = (0..clients)
             .map(|t| {
-                let (mode, addr, sha) = (&mode, &addr, &sha);
+                let (mode, addr, sha, store) = (&mode, &addr, &sha, &store);
                 s.spawn(move || {
-                    let mut c = Conn::new(addr);
+                    let mut c = store.is_none().then(|| Conn::new(addr));
                     let mut rng = 0x9E37_79B9_7F4A_7C15u64 ^ (t as u64 * 7919);
                     let mut lat = Vec::new();
                     while Instant::now() < deadline {
@@ -229,7 +280,11 @@ fn main() {
                         rng ^= rng << 17;
                         let i = (rng % SESSIONS as u64) as usize;
                         let t0 = Instant::now();
-                        one(&mut c, mode, i, sha, &mut rng);
+                        match (&mut c, store) {
+                            (Some(c), _) => one(c, mode, i, sha, &mut rng),
+                            (None, Some(st)) => one_store(st, mode, i),
+                            (None, None) => unreachable!(),
+                        }
                         lat.push(t0.elapsed().as_micros() as u32);
                     }
                     lat

@@ -827,12 +827,16 @@ impl Backend for Redis {
                         self.store.max_session_bytes
                     )));
                 }
-                let args = [
-                    data.to_json().to_string(),
+                let mut args = Vec::with_capacity(3 + 2 * data.len());
+                args.extend([
                     opt_num(opts.expected_version),
                     opt_num(opts.token),
                     flag(opts.release),
-                ];
+                ]);
+                for (k, v) in data.iter() {
+                    args.push(serde_json::to_string(&k).map_err(backend)?);
+                    args.push(v.as_str().to_string());
+                }
                 self.reserve(&id)?;
                 let v = int(&self.on("write", &id, &args)?)? as u64;
                 self.accessed(&id)?;

@@ -139,55 +139,6 @@ local function at_path(obj, path, d, op, raw)
   return join(ks, vs)
 end
 
-local LIMIT = 9007199254740992 -- 2^53: integers beyond it are not exact in a script
-
-local function incr(obj, k, by)
-  local ks, vs = split(obj)
-  local n = index_of(ks, k)
-  local cur = 0
-  if n then
-    local v = vs[n]
-    if not v:match('^%-?%d+$') then
-      fail('NOTANUMBER not a number: key ' .. k .. ' holds ' .. v:sub(1, 40) .. ', not an integer')
-    end
-    cur = tonumber(v)
-  end
-  local next = cur + by
-  if cur > LIMIT or cur < -LIMIT or next > LIMIT or next < -LIMIT then
-    fail('NOTANUMBER not a number: incrementing key ' .. k .. ' leaves the exact range of the Redis backend (+-2^53)')
-  end
-  local text = string.format('%d', next)
-  if n then vs[n] = text else ks[#ks + 1] = k; vs[#vs + 1] = text end
-  return join(ks, vs), next
-end
-
--- The command's changes from ARGV[i…]: the new data, owner and increment results.
-local function apply_ops(data, owner, i)
-  local values = {}
-  local count = 0
-  while i <= #ARGV do
-    local op = ARGV[i]
-    count = count + 1
-    if op == 'I' then
-      local v
-      data, v = incr(data, ARGV[i + 1], tonumber(ARGV[i + 2]))
-      values[#values + 1] = v
-      i = i + 3
-    elseif op == 'W' then
-      if ARGV[i + 1] == '1' then owner = ARGV[i + 2] else owner = nil end
-      i = i + 3
-    else
-      local len = tonumber(ARGV[i + 1])
-      local path = {}
-      for n = 1, len do path[n] = ARGV[i + 1 + n] end
-      local raw = nil
-      if op == 'P' then raw = ARGV[i + 2 + len]; i = i + 3 + len else i = i + 2 + len end
-      data = at_path(data, path, 1, op, raw)
-    end
-  end
-  return data, owner, values, count
-end
-
 ---------------------------------------------------------------------------------------
 -- Records.
 
@@ -212,18 +163,6 @@ local function iso(ms)
     math.floor(rem / 3600), math.floor(rem % 3600 / 60), rem % 60, ms % 1000)
 end
 
-local function cookie_of(json)
-  local ks, vs = split(json)
-  local n = index_of(ks, '"cookie"')
-  local cookie = nil
-  if n then
-    cookie = vs[n]
-    table.remove(ks, n)
-    table.remove(vs, n)
-  end
-  return join(ks, vs), cookie
-end
-
 local function with_cookie(data, cookie, e)
   local c = cookie
   if not is_object(c) then c = '{"path":"/","httpOnly":true}' end
@@ -235,57 +174,253 @@ local function with_cookie(data, cookie, e)
   return join(ks, vs)
 end
 
-local F = { 'd', 'v', 'c', 'a', 'e', 'o', 'f', 'lt', 'lu', 'k' }
+-- A record in memory: its meta fields (v c a e o f lt lu sz) and its members, the data's
+-- top-level keys (as JSON strings) with their values (as JSON texts). In the native
+-- layout each member is a field of the record hash, so a change of one key reads and
+-- writes that key alone; `sz` keeps the size the data has as one JSON text.
 
-local function load(S)
-  local r = redis.call('HMGET', S.m, unpack(F))
-  local rec
-  if r[2] then
-    rec = { d = r[1], v = tonumber(r[2]), c = tonumber(r[3]), a = tonumber(r[4]),
-      e = tonumber(r[5]), f = tonumber(r[7]), lt = tonumber(r[8]), lu = tonumber(r[9]) }
-    if r[6] then rec.o = r[6] end
+local META = { 'v', 'c', 'a', 'e', 'o', 'f', 'lt', 'lu', 'sz', 'k' }
+
+local function numbers(rec)
+  for _, f in ipairs({ 'v', 'c', 'a', 'e', 'f', 'lt', 'lu', 'sz' }) do rec[f] = tonumber(rec[f]) or 0 end
+  if not rec.o then rec.o = nil end
+  return rec
+end
+
+local function blank()
+  if LAYOUT == 'c' then return { ks = {}, vs = {}, sz = 0 } end
+  return { mem = {}, dirty = {}, sz = 0, fresh = true }
+end
+
+local function mget(rec, k)
+  if rec.ks then
+    local n = index_of(rec.ks, k)
+    return n and rec.vs[n]
   end
+  return rec.mem[k]
+end
+
+-- Sets member k to raw, or removes it when raw is nil.
+local function mput(rec, k, raw)
+  local old = mget(rec, k)
+  if old then rec.sz = rec.sz - (#k + #old + 2) end
+  if raw then rec.sz = rec.sz + (#k + #raw + 2) end
+  if rec.ks then
+    local n = index_of(rec.ks, k)
+    if raw then
+      if n then rec.vs[n] = raw else rec.ks[#rec.ks + 1] = k; rec.vs[#rec.vs + 1] = raw end
+    elseif n then
+      table.remove(rec.ks, n)
+      table.remove(rec.vs, n)
+    end
+  else
+    rec.mem[k] = raw
+    rec.dirty[k] = raw or false
+  end
+end
+
+-- Drops every member (a whole write follows).
+local function clear(rec)
+  local b = blank()
+  rec.ks, rec.vs, rec.mem, rec.dirty, rec.sz, rec.fresh = b.ks, b.vs, b.mem, b.dirty, 0, b.fresh
+end
+
+local function size(rec) return rec.sz == 0 and 2 or rec.sz + 1 end
+
+local function text_of(rec)
+  if rec.ks then return join(rec.ks, rec.vs) end
+  local parts = {}
+  for k, v in pairs(rec.mem) do parts[#parts + 1] = k .. ':' .. v end
+  return '{' .. table.concat(parts, ',') .. '}'
+end
+
+local function from_text(rec, text)
+  local ks, vs = split(text)
+  for n = 1, #ks do mput(rec, ks[n], vs[n]) end
+end
+
+local function check_size(rec)
+  local n = size(rec)
+  if n > MAXB then
+    fail('TOOLARGE too large: session data of ' .. n .. ' bytes exceeds max_session_bytes=' .. MAXB)
+  end
+end
+
+-- Loads a record: meta fields only (want nil), these members too (a list of keys) or
+-- everything ('all'); nil when there is none.
+local function load(S, want)
+  local rec
   if S.d then
-    -- connect-redis layout: the data key is the truth; the hash only adds what
-    -- connect-redis has no place for. A session written by express-session alone
-    -- (no hash, or a hash older than the data) starts at the data key's TTL.
+    -- connect-redis layout: the data key is the truth; the hash adds what connect-redis
+    -- has no place for. A session that express-session alone wrote (no hash, or a hash
+    -- older than the data) gets a new version, and starts at the data key's TTL.
     local json = redis.call('GET', S.d)
     if not json then return nil end
+    local r = redis.call('HMGET', S.m, unpack(META))
     local pttl = redis.call('PTTL', S.d)
-    local data, cookie = cookie_of(json)
-    if not rec or r[10] ~= json then
-      local v = rec and rec.v + 1 or 1
-      local keep = rec or {}
-      rec = { v = v, c = keep.c or now, a = keep.a or now, f = keep.f or 0,
+    if r[1] and r[10] == json then
+      rec = numbers({ v = r[1], c = r[2], a = r[3], e = r[4], o = r[5], f = r[6], lt = r[7], lu = r[8] })
+    else
+      local keep = r[1] and numbers({ v = r[1], c = r[2], a = r[3], f = r[6], lt = r[7], lu = r[8], o = r[5] }) or {}
+      rec = { v = (keep.v or 0) + 1, c = keep.c or now, a = keep.a or now, f = keep.f or 0,
         lt = keep.lt or 0, lu = keep.lu or 0, o = keep.o }
       rec.e = pttl > 0 and now + pttl or now + TTL
     end
     -- On the server's clock the data key's TTL is the truth: express-session's touch
     -- (connect-redis: EXPIRE) extends it without rewriting the session.
     if ARGV[2] == '0' and pttl > 0 then rec.e = now + pttl end
-    rec.d = data
-    rec.cookie = cookie
+    rec.ks, rec.vs, rec.sz = {}, {}, 0
+    local ks, vs = split(json)
+    for n = 1, #ks do
+      if ks[n] == '"cookie"' then rec.cookie = vs[n] else mput(rec, ks[n], vs[n]) end
+    end
+    return rec
+  end
+  if want == 'all' then
+    local h = redis.call('HGETALL', S.m)
+    if #h == 0 then return nil end
+    rec = { mem = {}, dirty = {} }
+    for i = 1, #h, 2 do
+      local f = h[i]
+      if f:byte(1) == 34 then rec.mem[f] = h[i + 1] else rec[f] = h[i + 1] end
+    end
+    return numbers(rec)
+  end
+  local fields = { unpack(META, 1, 9) }
+  if want then for _, k in ipairs(want) do fields[#fields + 1] = k end end
+  local r = redis.call('HMGET', S.m, unpack(fields))
+  if not r[1] then return nil end
+  rec = numbers({ v = r[1], c = r[2], a = r[3], e = r[4], o = r[5], f = r[6], lt = r[7], lu = r[8], sz = r[9] })
+  rec.mem, rec.dirty = {}, {}
+  if want then
+    for j, k in ipairs(want) do
+      if r[9 + j] then rec.mem[k] = r[9 + j] end
+    end
   end
   return rec
 end
 
+-- HSET in slices (a script's unpack has a limit).
+local function hset(key, args)
+  for i = 1, #args, 400 do
+    redis.call('HSET', key, unpack(args, i, math.min(i + 399, #args)))
+  end
+end
+
 local function save(S, rec)
   local exp = at(rec.e)
+  local args = { 'v', rec.v, 'c', rec.c, 'a', rec.a, 'e', rec.e, 'f', rec.f, 'lt', rec.lt, 'lu', rec.lu, 'sz', rec.sz }
+  local del = {}
   if S.d then
-    local json = with_cookie(rec.d, rec.cookie, rec.e)
+    local json = with_cookie(join(rec.ks, rec.vs), rec.cookie, rec.e)
     redis.call('SET', S.d, json, 'EX', math.max(1, math.ceil((rec.e - now) / 1000)))
-    redis.call('HSET', S.m, 'k', json, 'v', rec.v, 'c', rec.c, 'a', rec.a, 'e', rec.e,
-      'f', rec.f, 'lt', rec.lt, 'lu', rec.lu)
+    args[#args + 1] = 'k'
+    args[#args + 1] = json
   else
-    redis.call('HSET', S.m, 'd', rec.d, 'v', rec.v, 'c', rec.c, 'a', rec.a, 'e', rec.e,
-      'f', rec.f, 'lt', rec.lt, 'lu', rec.lu)
+    if rec.fresh then redis.call('DEL', S.m) end
+    for k, v in pairs(rec.dirty) do
+      if v then
+        args[#args + 1] = k
+        args[#args + 1] = v
+      elseif not rec.fresh then
+        del[#del + 1] = k
+      end
+    end
   end
-  if rec.o then redis.call('HSET', S.m, 'o', rec.o) else redis.call('HDEL', S.m, 'o') end
+  if rec.o then
+    args[#args + 1] = 'o'
+    args[#args + 1] = rec.o
+  else
+    del[#del + 1] = 'o'
+  end
+  hset(S.m, args)
+  for i = 1, #del, 400 do redis.call('HDEL', S.m, unpack(del, i, math.min(i + 399, #del))) end
   redis.call('PEXPIREAT', S.m, exp)
+  rec.dirty, rec.fresh = {}, nil
 end
 
 local function reply(rec)
-  return { rec.d, rec.v, rec.c, rec.a, rec.e, rec.o or false }
+  return { text_of(rec), rec.v, rec.c, rec.a, rec.e, rec.o or false }
+end
+
+---------------------------------------------------------------------------------------
+-- Changes.
+
+local LIMIT = 9007199254740992 -- 2^53: integers beyond it are not exact in a script
+
+local function incr(rec, k, by)
+  local v = mget(rec, k)
+  local cur = 0
+  if v then
+    if not v:match('^%-?%d+$') then
+      fail('NOTANUMBER not a number: key ' .. k .. ' holds ' .. v:sub(1, 40) .. ', not an integer')
+    end
+    cur = tonumber(v)
+  end
+  local next = cur + by
+  if cur > LIMIT or cur < -LIMIT or next > LIMIT or next < -LIMIT then
+    fail('NOTANUMBER not a number: incrementing key ' .. k .. ' leaves the exact range of the Redis backend (+-2^53)')
+  end
+  mput(rec, k, string.format('%d', next))
+  return next
+end
+
+-- The top-level keys the changes in ARGV[i…] read or write.
+local function keys_of_ops(i)
+  local ks = {}
+  while i <= #ARGV do
+    local op = ARGV[i]
+    if op == 'I' then
+      ks[#ks + 1] = ARGV[i + 1]
+      i = i + 3
+    elseif op == 'W' then
+      i = i + 3
+    else
+      local len = tonumber(ARGV[i + 1])
+      ks[#ks + 1] = ARGV[i + 2]
+      i = i + 2 + len + (op == 'P' and 1 or 0)
+    end
+  end
+  return ks
+end
+
+-- Applies the changes in ARGV[i…] to rec (in memory only): increment results, count.
+local function apply_ops(rec, i)
+  local values = {}
+  local count = 0
+  while i <= #ARGV do
+    local op = ARGV[i]
+    count = count + 1
+    if op == 'I' then
+      values[#values + 1] = incr(rec, ARGV[i + 1], tonumber(ARGV[i + 2]))
+      i = i + 3
+    elseif op == 'W' then
+      if ARGV[i + 1] == '1' then rec.o = ARGV[i + 2] else rec.o = nil end
+      i = i + 3
+    else
+      local len = tonumber(ARGV[i + 1])
+      local path = {}
+      for n = 1, len do path[n] = ARGV[i + 1 + n] end
+      local raw = nil
+      if op == 'P' then raw = ARGV[i + 2 + len]; i = i + 3 + len else i = i + 2 + len end
+      local k = path[1]
+      local cur = mget(rec, k)
+      if len == 1 then
+        if op == 'P' then
+          mput(rec, k, raw)
+        elseif op == 'D' then
+          if cur then mput(rec, k, nil) end
+        elseif not is_object(cur) then
+          mput(rec, k, '{}')
+        end
+      elseif is_object(cur) or op ~= 'D' then
+        if not is_object(cur) then cur = '{}' end
+        mput(rec, k, at_path(cur, path, 2, op, raw))
+      end
+    end
+  end
+  check_size(rec)
+  return values, count
 end
 
 ---------------------------------------------------------------------------------------
@@ -372,8 +507,8 @@ local function gone(S, rec)
 end
 
 -- 'live' and the record, 'alias' and the new id, 'tomb' or 'absent'.
-local function find(S)
-  local rec = load(S)
+local function find(S, want)
+  local rec = load(S, want)
   if rec then
     if rec.e > now then return 'live', rec end
     gone(S, rec)
@@ -388,8 +523,8 @@ local function find(S)
   return 'absent'
 end
 
-local function find_writable(S)
-  local st, rec = find(S)
+local function find_writable(S, want)
+  local st, rec = find(S, want)
   if st == 'alias' then fail('ROTATED ' .. rec) end
   if st == 'tomb' then fail('DESTROYED') end
   return st, rec
@@ -428,13 +563,12 @@ local function reserve()
   end
 end
 
-local function create(S, data, owner)
-  if #data > MAXB then
-    fail('TOOLARGE too large: session data of ' .. #data .. ' bytes exceeds max_session_bytes=' .. MAXB)
-  end
+-- Creates the session from rec (members and owner filled in by the caller).
+local function create(S, rec)
+  check_size(rec)
   reserve()
-  local rec = { d = data, v = 1, c = now, a = now, e = math.min(now + TTL, now + ABS),
-    o = owner, f = 0, lt = 0, lu = 0 }
+  rec.v, rec.c, rec.a, rec.e, rec.f, rec.lt, rec.lu = 1, now, now, math.min(now + TTL, now + ABS), 0, 0, 0
+  local owner = rec.o
   local q, qd = qkeys(S)
   redis.call('DEL', q, qd)
   save(S, rec)
@@ -466,7 +600,7 @@ local C = {}
 
 -- fetch touch → nil | {touched, record} | {'->', new id}
 function C.fetch()
-  local st, rec = find(S)
+  local st, rec = find(S, 'all')
   if st == 'alias' then return { '->', rec } end
   if st ~= 'live' then return false end
   local touched = 0
@@ -477,23 +611,28 @@ function C.fetch()
   return { touched, reply(rec) }
 end
 
--- write data expected token release → version
+-- The new data of a write: members as key/value pairs from ARGV[i…].
+local function fill(rec, i)
+  for j = i, #ARGV, 2 do mput(rec, ARGV[j], ARGV[j + 1]) end
+  check_size(rec)
+end
+
+-- write expected token release key value … → version
 function C.write()
-  local data = ARGV[A + 1]
-  local expected, token, rel = opt(A + 2), opt(A + 3), ARGV[A + 4] == '1'
-  if #data > MAXB then
-    fail('TOOLARGE too large: session data of ' .. #data .. ' bytes exceeds max_session_bytes=' .. MAXB)
-  end
+  local expected, token, rel = opt(A + 1), opt(A + 2), ARGV[A + 3] == '1'
   local st, rec = find_writable(S)
   if st == 'absent' then
     if token then fail('STALETOKEN') end
     if expected and expected ~= 0 then fail('CONFLICT ' .. expected .. ' 0') end
-    create(S, data, nil)
+    rec = blank()
+    fill(rec, A + 4)
+    create(S, rec)
     return 1
   end
   check_token(S, rec, token)
   if expected and expected ~= rec.v then fail('CONFLICT ' .. expected .. ' ' .. rec.v) end
-  rec.d = data
+  clear(rec)
+  fill(rec, A + 4)
   rec.v = rec.v + 1
   access(S, rec)
   if rel and token then release(S, rec) end
@@ -505,32 +644,29 @@ end
 function C.patch()
   local expected, token = opt(A + 1), opt(A + 2)
   local mk, rel = ARGV[A + 3] == '1', ARGV[A + 4] == '1'
-  local st, rec = find_writable(S)
+  local st, rec = find_writable(S, keys_of_ops(A + 5))
   if st == 'absent' then
     if not mk then fail('NOTFOUND') end
     if token then fail('STALETOKEN') end
     if expected and expected ~= 0 then fail('CONFLICT ' .. expected .. ' 0') end
-    local data, owner, values = apply_ops('{}', nil, A + 5)
-    create(S, data, owner)
+    rec = blank()
+    local values = apply_ops(rec, A + 5)
+    create(S, rec)
     return { 1, values, false }
   end
   check_token(S, rec, token)
   if expected and expected ~= rec.v then fail('CONFLICT ' .. expected .. ' ' .. rec.v) end
-  local data, owner, values, count = apply_ops(rec.d, rec.o, A + 5)
-  if #data > MAXB then
-    fail('TOOLARGE too large: session data of ' .. #data .. ' bytes exceeds max_session_bytes=' .. MAXB)
-  end
+  local before = rec.o
+  local values, count = apply_ops(rec, A + 5)
   local old = false
   if count > 0 then
-    if owner ~= rec.o then
-      old = rec.o or false
+    if before ~= rec.o then
+      old = before or false
       if SAME then
-        if rec.o then redis.call('ZREM', owner_key(rec.o), S.id) end
-        if owner then index_owner(S.id, owner, rec.c) end
+        if before then redis.call('ZREM', owner_key(before), S.id) end
+        if rec.o then index_owner(S.id, rec.o, rec.c) end
       end
-      rec.o = owner
     end
-    rec.d = data
     rec.v = rec.v + 1
   end
   access(S, rec)
@@ -542,7 +678,7 @@ end
 -- lock lease wait ticket heartbeat → {token, record} | {0, ms the lease has left}
 function C.lock()
   local lease, waits, ticket, hb = tonumber(ARGV[A + 1]), ARGV[A + 2] == '1', ARGV[A + 3], tonumber(ARGV[A + 4])
-  local st, rec = find(S)
+  local st, rec = find(S, 'all')
   if st == 'alias' then fail('ROTATED ' .. rec) end
   if st == 'tomb' then fail('DESTROYED') end
   if st == 'absent' then fail('NOTFOUND') end
@@ -653,6 +789,11 @@ end
 local function install(S2, rec)
   local q, qd = qkeys(S2)
   redis.call('DEL', q, qd, S2.a, S2.t)
+  if not rec.ks then
+    -- Every member is written under the new key.
+    rec.dirty, rec.fresh = {}, true
+    for k, v in pairs(rec.mem) do rec.dirty[k] = v end
+  end
   save(S2, rec)
 end
 
@@ -661,7 +802,7 @@ function C.rotate()
   local token = opt(A + 1)
   local S2 = keys_of(ARGV[15])
   if KEYS[4] ~= S2.m then fail('ERR the keys and the id disagree') end
-  local st, rec = find(S)
+  local st, rec = find(S, 'all')
   if st == 'alias' then fail('ROTATED ' .. rec) end
   if st == 'tomb' then fail('DESTROYED') end
   if st == 'absent' then fail('NOTFOUND') end
@@ -691,7 +832,8 @@ local STATE = { 'd', 'v', 'c', 'a', 'e', 'f', 'lt', 'lu' }
 -- rot_read token → {state…, owner|false}
 function C.rot_read()
   local token = opt(A + 1)
-  local st, rec = find(S)
+  local st, rec = find(S, 'all')
+  if rec and st == 'live' then rec.d = text_of(rec) end
   if st == 'alias' then fail('ROTATED ' .. rec) end
   if st == 'tomb' then fail('DESTROYED') end
   if st == 'absent' then fail('NOTFOUND') end
@@ -705,10 +847,11 @@ end
 
 -- rot_in state… owner cookie: the copy, under this (fresh) id
 function C.rot_in()
-  local rec = {}
+  local rec = blank()
   for n, f in ipairs(STATE) do
-    rec[f] = n == 1 and ARGV[A + n] or tonumber(ARGV[A + n])
+    if n > 1 then rec[f] = tonumber(ARGV[A + n]) end
   end
+  from_text(rec, ARGV[A + 1])
   if ARGV[A + 9] ~= '' then rec.o = ARGV[A + 9] end
   if ARGV[A + 10] and ARGV[A + 10] ~= '' then rec.cookie = ARGV[A + 10] end
   install(S, rec)
