@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Makes sure the tools the tests need are here, installing what is missing when it can:
-# a C and a C++ compiler, valgrind, pkg-config and redis-cli (Debian packages, as root),
-# redis-py (PyPI), and the
-# pinned cbindgen (from crates.io). Otherwise it says exactly what is missing.
+# a C and a C++ compiler, valgrind, pkg-config, redis-cli, redis-server, Node and npm
+# (Debian packages, as root), redis-py (PyPI), and the pinned cbindgen (from crates.io).
+# Otherwise it says exactly what is missing. (The npm packages of the Node tests are
+# installed by the tests themselves, under target/.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CBINDGEN=0.29.4
@@ -18,6 +19,7 @@ command -v valgrind >/dev/null 2>&1 || packages+=(valgrind)
 command -v pkg-config >/dev/null 2>&1 || packages+=(pkg-config)
 command -v curl >/dev/null 2>&1 || packages+=(curl)
 command -v redis-cli >/dev/null 2>&1 || packages+=(redis-tools)
+command -v redis-server >/dev/null 2>&1 || packages+=(redis-server)
 command -v python3 >/dev/null 2>&1 || packages+=(python3 python3-pip)
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
