@@ -167,6 +167,11 @@ impl Redis {
         text
     }
 
+    /// `redis://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
     /// The value of `key` (`redis-cli GET`), or `None` if it does not exist.
     pub fn get(&self, key: &str) -> Option<String> {
         (self.cli(&["EXISTS", key]) == "1").then(|| self.cli(&["GET", key]))
@@ -192,12 +197,19 @@ impl ExpressApp {
     /// cookie's `maxAge` in milliseconds (`None`: a browser-session cookie), installing the
     /// packages first if needed; returns once it printed `listening on PORT`.
     pub fn start(redis: &Redis, secrets: &[&str], max_age_ms: Option<u64>) -> ExpressApp {
+        ExpressApp::start_on(redis.port, secrets, max_age_ms)
+    }
+
+    /// [`ExpressApp::start`] with a Redis on `127.0.0.1:redis_port` that the harness did
+    /// not start.
+    pub fn start_on(redis_port: u16, secrets: &[&str], max_age_ms: Option<u64>) -> ExpressApp {
+        let redis_port = redis_port.to_string();
         let mut cmd = node();
         cmd.arg(source_dir().join("express_app.js")).args([
             "--port",
             "0",
             "--redis-port",
-            &redis.port.to_string(),
+            &redis_port,
         ]);
         for secret in secrets {
             cmd.args(["--secret", secret]);
@@ -321,6 +333,20 @@ pub fn cookie_pair(set_cookie: &str) -> String {
 /// body, and reads the whole response. Panics on an I/O error, a malformed response or
 /// one that takes longer than [`DEADLINE`].
 pub fn http(port: u16, method: &str, path: &str, cookie: Option<&str>) -> Response {
+    let headers: Vec<(&str, &str)> = cookie.map(|c| ("Cookie", c)).into_iter().collect();
+    request(port, method, path, &headers, b"")
+}
+
+/// Sends one HTTP/1.1 request with extra `headers` and `body` (its `Content-Length` is
+/// added) over a fresh connection (`Connection: close`), and reads the whole response.
+/// Panics like [`http`].
+pub fn request(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
     let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port))
         .unwrap_or_else(|e| panic!("connect to 127.0.0.1:{port}: {e}"));
     stream
@@ -329,17 +355,18 @@ pub fn http(port: u16, method: &str, path: &str, cookie: Option<&str>) -> Respon
     stream
         .set_write_timeout(Some(DEADLINE))
         .expect("timeouts can be set");
-    let mut request = format!(
+    let mut head = format!(
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\
-         Content-Length: 0\r\n"
+         Content-Length: {}\r\n",
+        body.len()
     );
-    if let Some(cookie) = cookie {
-        request.push_str(&format!("Cookie: {cookie}\r\n"));
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
     }
-    request.push_str("\r\n");
-    stream
-        .write_all(request.as_bytes())
-        .expect("the request is sent");
+    head.push_str("\r\n");
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(body);
+    stream.write_all(&bytes).expect("the request is sent");
     let mut raw = Vec::new();
     stream
         .read_to_end(&mut raw)
