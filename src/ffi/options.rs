@@ -45,8 +45,8 @@ impl sessync_cookie_format {
     /// The format a number from C names, or `None` for an unknown number.
     fn from_u32(n: u32) -> Option<CookieFormat> {
         match n {
-            n if n == sessync_cookie_format::Sessync as u32 => Some(CookieFormat::Sessync),
-            n if n == sessync_cookie_format::Express as u32 => Some(CookieFormat::Express),
+            0 => Some(CookieFormat::Sessync),
+            1 => Some(CookieFormat::Express),
             _ => None,
         }
     }
@@ -246,4 +246,21 @@ pub extern "C" fn sessync_options_free(options: *mut sessync_options) {
             drop(unsafe { Box::from_raw(options) });
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookie_format_numbers_match_the_enum() {
+        for (c, rust) in [
+            (sessync_cookie_format::Sessync, CookieFormat::Sessync),
+            (sessync_cookie_format::Express, CookieFormat::Express),
+        ] {
+            assert_eq!(sessync_cookie_format::from_u32(c as u32), Some(rust));
+        }
+        assert_eq!(sessync_cookie_format::from_u32(2), None);
+        assert_eq!(sessync_cookie_format::from_u32(u32::MAX), None);
+    }
 }
