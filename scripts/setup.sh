@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Makes sure the tools the tests need are here, installing what is missing when it can:
-# a C and a C++ compiler, valgrind, pkg-config, redis-cli, redis-server, Node and npm
-# (Debian packages, as root), redis-py (PyPI), and the pinned cbindgen (from crates.io).
-# Otherwise it says exactly what is missing. (The npm packages of the Node tests are
-# installed by the tests themselves, under target/.)
+# a C and a C++ compiler, valgrind, pkg-config, redis-cli and redis-server (Debian
+# packages, as root; the tests start their own servers on free ports),
+# redis-py (PyPI), and the
+# pinned cbindgen (from crates.io). Otherwise it says exactly what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CBINDGEN=0.29.4
