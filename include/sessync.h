@@ -176,12 +176,45 @@ typedef uint32_t sessync_status;
 #endif // __cplusplus
 
 /**
+ * The format of the session cookie's value, for `sessync_options_set_cookie_format`
+ * (which takes it as a `uint32_t`). Numbers are never reused.
+ */
+enum sessync_cookie_format
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * sessync's own value: the session id, or `<id>.<sig>` with signing keys (base64url
+   * HMAC-SHA256). The default.
+   */
+  SESSYNC_COOKIE_FORMAT_SESSYNC = 0,
+  /**
+   * express-session's value, so that an Express app (express-session, e.g. with
+   * connect-redis) and this server read each other's cookies: `s%3A<id>.<sig>`, the
+   * signature in standard base64 without `=`, URL-encoded. It is always signed: the
+   * signing keys are the Express app's secrets (the first signs, every one verifies),
+   * and `sessync_store_open` fails without one. Set `cookie_name` to the app's cookie
+   * name too (express-session's default is `connect.sid`).
+   */
+  SESSYNC_COOKIE_FORMAT_EXPRESS = 1,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum sessync_cookie_format sessync_cookie_format;
+#else
+typedef uint32_t sessync_cookie_format;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * Settings for `sessync_store_open`: the session cookie, signing keys, the request
  * flow's lock lease and wait, and store options (TTLs, limits) added to the URL's.
  *
  * Life cycle: `sessync_options_new` → `sessync_options_set` /
- * `sessync_options_add_signing_key` … → `sessync_store_open` (which copies them) →
- * `sessync_options_free`. Not thread-safe: use one from one thread at a time.
+ * `sessync_options_add_signing_key` / `sessync_options_set_cookie_format` … →
+ * `sessync_store_open` (which copies them) → `sessync_options_free`. Not thread-safe:
+ * use one from one thread at a time.
  */
 typedef struct sessync_options sessync_options;
 
@@ -311,7 +344,8 @@ SESSYNC_MUST_USE sessync_status sessync_options_new(struct sessync_options **opt
  * - cookie: `cookie_name` (default `sync_sess`), `cookie_path` (`/`; `""` for none),
  *   `cookie_domain` (none), `cookie_max_age` (a duration such as `30m`; `""` or `0` for a
  *   browser-session cookie), `cookie_secure` (`false`), `cookie_http_only` (`true`),
- *   `cookie_same_site` (`Lax`, `Strict`, `None`, or `""` to omit);
+ *   `cookie_same_site` (`Lax`, `Strict`, `None`, or `""` to omit), `cookie_format`
+ *   (`sessync`, the default, or `express`: see `sessync_cookie_format`);
  * - request flow: `lock_lease` (default `30s`), `lock_wait` (`10s`);
  * - store (added to the URL's query, see the README): `ttl`, `absolute_ttl`,
  *   `touch_fraction`, `tombstone_ttl`, `rotate_grace`, `max_sessions`,
@@ -336,6 +370,20 @@ SESSYNC_MUST_USE
 sessync_status sessync_options_add_signing_key(struct sessync_options *options,
                                                const uint8_t *key,
                                                size_t key_len);
+
+/**
+ * Sets the format of the session cookie's value: a `sessync_cookie_format` value,
+ * `SESSYNC_COOKIE_FORMAT_SESSYNC` (the default) or `SESSYNC_COOKIE_FORMAT_EXPRESS`. The
+ * same as `sessync_options_set(options, "cookie_format", "sessync" or "express")`.
+ *
+ * The express format needs at least one signing key (`sessync_options_add_signing_key`,
+ * with the Express app's secret), which `sessync_store_open` checks. An unknown number is
+ * `SESSYNC_STATUS_INVALID_ARGUMENT` and changes nothing; a NULL `options` is
+ * `SESSYNC_STATUS_NULL_ARGUMENT`.
+ */
+SESSYNC_MUST_USE
+sessync_status sessync_options_set_cookie_format(struct sessync_options *options,
+                                                 uint32_t format);
 
 /**
  * Frees an options object. NULL is a no-op.

@@ -2,7 +2,7 @@
 
 use proptest::prelude::*;
 use sessync::SessionId;
-use sessync::cookie::{CookieConfig, parse_cookie_header};
+use sessync::cookie::{CookieConfig, CookieFormat, parse_cookie_header};
 
 /// An RFC 7230 token: a cookie name.
 fn token() -> impl Strategy<Value = String> {
@@ -148,5 +148,69 @@ proptest! {
         let keep = cut.index(value.len());
         prop_assert_eq!(config.decode_value(&value[..keep]), None);
         prop_assert_eq!(config.decode_value(&value.replacen('.', "", 1)), None);
+    }
+
+    /// The express-session format round-trips, alone and through a header, and its value
+    /// is a cookie value that needs no quoting.
+    #[test]
+    fn express_value_round_trips(id in session_id(), keys in keys()) {
+        let config = CookieConfig::express(keys);
+        let value = config.encode_value(&id);
+        prop_assert!(value.starts_with("s%3A"), "{}", value);
+        prop_assert!(value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.%".contains(&b)));
+        prop_assert_eq!(config.decode_value(&value), Some(id));
+        let header = format!("a=1; connect.sid={value}; b=2");
+        prop_assert_eq!(config.session_ids(&header), vec![id]);
+    }
+
+    /// In the express format, changing one character of the decoded value `s:<id>.<sig>`
+    /// (then encoding it again, as a client could) breaks it, for the reasons given for
+    /// the sessync format above; so does changing one character of the encoded value,
+    /// except for the case of a hex digit in an escape (`%2b` is `%2B`), which spells the
+    /// same value and decodes to the same id.
+    #[test]
+    fn changing_one_character_of_an_express_value_breaks_it(
+        id in session_id(),
+        keys in keys(),
+        position in any::<prop::sample::Index>(),
+        replacement in prop::sample::select(
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=+/:% é"
+                .chars()
+                .collect::<Vec<_>>(),
+        ),
+    ) {
+        let config = CookieConfig::express(keys);
+        let value = config.encode_value(&id);
+        let plain = value.replace("%3A", ":").replace("%2B", "+").replace("%2F", "/");
+        let mut chars: Vec<char> = plain.chars().collect();
+        let at = position.index(chars.len());
+        if chars[at] != replacement {
+            chars[at] = replacement;
+            let changed: String = chars.into_iter().collect();
+            let encoded = changed.replace('%', "%25").replace(':', "%3A").replace('+', "%2B")
+                .replace('/', "%2F");
+            prop_assert_eq!(config.decode_value(&changed), None, "{}", changed);
+            prop_assert_eq!(config.decode_value(&encoded), None, "{}", encoded);
+        }
+        let mut raw: Vec<char> = value.chars().collect();
+        let at = position.index(raw.len());
+        if raw[at] != replacement {
+            let same_spelling = raw[at].eq_ignore_ascii_case(&replacement)
+                && raw[..at].iter().rev().take(2).any(|&c| c == '%');
+            raw[at] = replacement;
+            let changed: String = raw.into_iter().collect();
+            let expected = if same_spelling { Some(id) } else { None };
+            prop_assert_eq!(config.decode_value(&changed), expected, "{}", changed);
+        }
+    }
+
+    /// Arbitrary values never make the express decoder panic, and whatever it accepts
+    /// encodes back to a value naming the same id.
+    #[test]
+    fn express_decoding_never_panics(value in "[s%3A2BFf:.a-zA-Z0-9_+/=-]{0,120}", keys in keys()) {
+        let config = CookieConfig { keys, format: CookieFormat::Express, ..Default::default() };
+        if let Some(id) = config.decode_value(&value) {
+            prop_assert_eq!(config.decode_value(&config.encode_value(&id)), Some(id));
+        }
     }
 }

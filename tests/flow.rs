@@ -316,3 +316,56 @@ fn flow_settings_are_checked() {
         Error::InvalidArgument(_)
     ));
 }
+
+#[test]
+fn express_format_cookies_go_through_the_flow() {
+    let cookie = CookieConfig::express(vec![b"the express app's secret".to_vec()]);
+    let f = Sessions::new(
+        Store::open("mem://").unwrap(),
+        FlowOptions {
+            cookie: cookie.clone(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut s = f.begin(None, false).unwrap();
+    s.set("n", &1).unwrap();
+    let c = s.commit().unwrap();
+    let sc = c.set_cookie.unwrap();
+    assert!(
+        sc.starts_with(&format!("connect.sid=s%3A{}.", c.id)),
+        "{sc}"
+    );
+    let s = f.begin(Some(&cookie_of(&sc)), true).unwrap();
+    assert!(!s.is_new());
+    assert_eq!(s.id(), c.id);
+    s.abort().unwrap();
+    // The bare id, a sessync-format value and a wrongly signed one are never adopted.
+    let sessync = CookieConfig {
+        keys: cookie.keys.clone(),
+        ..Default::default()
+    };
+    let other = CookieConfig::express(vec![b"another app's secret....".to_vec()]);
+    for value in [
+        c.id.to_string(),
+        format!("s:{}", c.id),
+        sessync.encode_value(&c.id),
+        other.encode_value(&c.id),
+    ] {
+        let s = f
+            .begin(Some(&format!("connect.sid={value}")), false)
+            .unwrap();
+        assert!(s.is_new(), "{value}");
+        assert_ne!(s.id(), c.id);
+    }
+    // Without a secret the express format is refused at start-up.
+    let err = Sessions::new(
+        Store::open("mem://").unwrap(),
+        FlowOptions {
+            cookie: CookieConfig::express(Vec::new()),
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("express"), "{err}");
+}

@@ -51,6 +51,7 @@ fn every_declaration_has_a_doc_block() {
             || t.starts_with("typedef struct")
             || t.starts_with("enum sessync_")
             || t.starts_with("SESSYNC_STATUS_")
+            || t.starts_with("SESSYNC_COOKIE_FORMAT_")
             || ((t.starts_with("SESSYNC_MUST_USE")
                 || t.starts_with("sessync_status sessync_")
                 || t.starts_with("const char *sessync_")

@@ -10,6 +10,9 @@
 //!
 //! With signing keys, the cookie value is `<id>.<sig>`, `sig` being the unpadded base64url
 //! HMAC-SHA256 of the id under the first key; every key verifies, which allows rotation.
+//! [`CookieFormat::Express`] reads and writes express-session's value instead
+//! (`s%3A<id>.<sig>`, standard base64), so a sessync server and an Express app can share
+//! a visitor's cookie.
 //!
 //! ```
 //! use sessync::{SessionId, cookie::CookieConfig};
@@ -30,11 +33,12 @@
 //! # Ok::<(), sessync::Error>(())
 //! ```
 
+mod express;
 mod parse;
 mod set_cookie;
 mod sign;
 
 pub use parse::{cookie_values, parse_cookie_header};
 pub use set_cookie::{
-    CookieConfig, MAX_COOKIE_AGE, MAX_SIGNING_KEY_LEN, MIN_SIGNING_KEY_LEN, SameSite,
+    CookieConfig, CookieFormat, MAX_COOKIE_AGE, MAX_SIGNING_KEY_LEN, MIN_SIGNING_KEY_LEN, SameSite,
 };

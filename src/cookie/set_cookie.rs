@@ -3,6 +3,7 @@
 use std::fmt;
 use std::time::{Duration, UNIX_EPOCH};
 
+use super::express;
 use super::parse::{cookie_values, is_token};
 use super::sign;
 use crate::error::{Error, Result};
@@ -55,6 +56,60 @@ impl fmt::Display for SameSite {
     }
 }
 
+/// How the cookie value carries the session id.
+///
+/// The format only changes the value; the name and the attributes come from the other
+/// fields of [`CookieConfig`] in both formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum CookieFormat {
+    /// sessync's own: the bare id, or `<id>.<sig>` with signing keys (`sig` the unpadded
+    /// base64url HMAC-SHA256 of the id). The default.
+    #[default]
+    Sessync,
+    /// express-session's: `s:<id>.<sig>`, `sig` the standard base64 HMAC-SHA256 of the id
+    /// with the trailing `=` removed (the `cookie-signature` package), the whole value
+    /// URL-encoded as the `cookie` package writes it (`s%3A…`, `%2B`, `%2F`). Always
+    /// signed: the keys are express-session's `secret` list (the first signs, every one
+    /// verifies), and [`CookieConfig::validate`] requires at least one.
+    Express,
+}
+
+impl CookieFormat {
+    /// The format's name as [`FromStr`](std::str::FromStr) reads it: `"sessync"` or
+    /// `"express"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CookieFormat::Sessync => "sessync",
+            CookieFormat::Express => "express",
+        }
+    }
+}
+
+impl fmt::Display for CookieFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for CookieFormat {
+    type Err = Error;
+
+    /// `"sessync"` or `"express"` (ASCII case ignored); anything else is
+    /// [`Error::InvalidArgument`].
+    fn from_str(s: &str) -> Result<CookieFormat> {
+        if s.eq_ignore_ascii_case("sessync") {
+            Ok(CookieFormat::Sessync)
+        } else if s.eq_ignore_ascii_case("express") {
+            Ok(CookieFormat::Express)
+        } else {
+            Err(Error::invalid(format!(
+                "cookie format {s:?}: expected sessync or express"
+            )))
+        }
+    }
+}
+
 /// How the session id travels in a cookie: its name, its attributes, its signing keys.
 ///
 /// Build one with struct update syntax and check it once, at startup, with
@@ -81,6 +136,10 @@ impl fmt::Display for SameSite {
 /// is rotated by putting the new one first and keeping the old one after it until the
 /// cookies it signed have expired.
 ///
+/// With [`CookieFormat::Express`] the value is the one express-session writes, so a Node
+/// app and a sessync server can read each other's cookies; [`CookieConfig::express`] gives
+/// express-session's defaults.
+///
 /// The `Debug` output shows how many keys there are, never the keys themselves.
 #[derive(Clone, PartialEq, Eq)]
 pub struct CookieConfig {
@@ -101,8 +160,11 @@ pub struct CookieConfig {
     /// The `SameSite` attribute. Default `Some(SameSite::Lax)`; `None` omits it.
     pub same_site: Option<SameSite>,
     /// Signing keys. Empty (the default) means unsigned values; otherwise the first key
-    /// signs and every key verifies.
+    /// signs and every key verifies. With [`CookieFormat::Express`], express-session's
+    /// secrets (as UTF-8 bytes), at least one.
     pub keys: Vec<Vec<u8>>,
+    /// How the value carries the id. Default [`CookieFormat::Sessync`].
+    pub format: CookieFormat,
 }
 
 impl Default for CookieConfig {
@@ -116,6 +178,7 @@ impl Default for CookieConfig {
             http_only: true,
             same_site: Some(SameSite::Lax),
             keys: Vec::new(),
+            format: CookieFormat::Sessync,
         }
     }
 }
@@ -131,11 +194,40 @@ impl fmt::Debug for CookieConfig {
             .field("http_only", &self.http_only)
             .field("same_site", &self.same_site)
             .field("keys", &format_args!("[{} redacted]", self.keys.len()))
+            .field("format", &self.format)
             .finish()
     }
 }
 
 impl CookieConfig {
+    /// The cookie of an express-session app: [`CookieFormat::Express`], named
+    /// `connect.sid` (express-session's default name), signed with `secrets` (the first
+    /// signs, every one verifies, as with express-session's `secret` array), `Path=/` and
+    /// `HttpOnly` as express-session sets them by default.
+    ///
+    /// The other fields keep their defaults: no `Max-Age` (set `max_age` to the app's
+    /// `cookie.maxAge`), not `Secure`, and `SameSite=Lax`, which express-session does not
+    /// write but browsers apply anyway when it is missing. Change any of them with struct
+    /// update syntax, and call [`validate`](CookieConfig::validate): each secret must be at
+    /// least [`MIN_SIGNING_KEY_LEN`] bytes, which express-session does not require.
+    ///
+    /// ```
+    /// use sessync::cookie::{CookieConfig, CookieFormat};
+    ///
+    /// let config = CookieConfig::express(vec![b"the app's secret, 16+ bytes".to_vec()]);
+    /// assert_eq!((config.name.as_str(), config.format), ("connect.sid", CookieFormat::Express));
+    /// config.validate()?;
+    /// # Ok::<(), sessync::Error>(())
+    /// ```
+    pub fn express(secrets: Vec<Vec<u8>>) -> CookieConfig {
+        CookieConfig {
+            name: "connect.sid".to_string(),
+            keys: secrets,
+            format: CookieFormat::Express,
+            ..CookieConfig::default()
+        }
+    }
+
     /// Checks that the configuration yields a cookie browsers accept and a sound signature.
     ///
     /// * `name`: a non-empty RFC 7230 token. A name starting with `__Secure-` needs
@@ -146,7 +238,8 @@ impl CookieConfig {
     /// * `max_age`: at least one second (a `Max-Age` of 0 deletes the cookie) and at most
     ///   [`MAX_COOKIE_AGE`] (400 days).
     /// * `same_site`: `SameSite::None` needs `secure`.
-    /// * `keys`: each from [`MIN_SIGNING_KEY_LEN`] to [`MAX_SIGNING_KEY_LEN`] bytes.
+    /// * `keys`: each from [`MIN_SIGNING_KEY_LEN`] to [`MAX_SIGNING_KEY_LEN`] bytes; at
+    ///   least one with [`CookieFormat::Express`] (express-session always signs).
     ///
     /// Returns [`Error::InvalidArgument`] naming the first field at fault.
     pub fn validate(&self) -> Result<()> {
@@ -201,16 +294,30 @@ impl CookieConfig {
                 )));
             }
         }
+        if self.format == CookieFormat::Express && self.keys.is_empty() {
+            return Err(Error::invalid(
+                "cookie format express requires at least one signing key (express-session's \
+                 secret)",
+            ));
+        }
         Ok(())
     }
 
-    /// The cookie value carrying `id`: the id itself, or `<id>.<sig>` when keys are set.
+    /// The cookie value carrying `id`: the id itself, or `<id>.<sig>` when keys are set;
+    /// with [`CookieFormat::Express`], `s%3A<id>.<sig>` as express-session writes it.
     ///
-    /// The value only uses `A–Z a–z 0–9 - _ .`, so it never needs quoting.
+    /// The value only uses `A–Z a–z 0–9 - _ .` (and `%` in the express format), so it
+    /// never needs quoting.
     pub fn encode_value(&self, id: &SessionId) -> String {
         let Some(key) = self.keys.first() else {
+            // Without a key the express format has no value to offer (`validate` refuses
+            // the configuration); a bare id is refused by `decode_value`, failing closed.
             return id.as_str().to_string();
         };
+        if self.format == CookieFormat::Express {
+            // `None` is unreachable with the `hmac` crate; fail closed as below.
+            return express::encode(key, id).unwrap_or_else(|| id.as_str().to_string());
+        }
         match sign::signature(key, id) {
             Some(sig) => format!("{}{}{sig}", id.as_str(), sign::SEPARATOR),
             // Unreachable with the `hmac` crate (any key length works). An unsigned value
@@ -226,7 +333,15 @@ impl CookieConfig {
     /// the keys (compared in constant time); an unsigned value is refused. Without keys, the
     /// value must be a bare id; a value with a `.` is refused. In both cases the id must pass
     /// [`SessionId::parse`].
+    ///
+    /// With [`CookieFormat::Express`], the value is percent-decoded (strictly: a bad
+    /// escape refuses it), must start with `s:`, is split at its last `.`, and the
+    /// signature (standard base64, unpadded) must verify under one of the keys, compared in
+    /// constant time; an unsigned value, or any value without keys, is refused.
     pub fn decode_value(&self, value: &str) -> Option<SessionId> {
+        if self.format == CookieFormat::Express {
+            return express::decode(&self.keys, value);
+        }
         // Longer than any value `encode_value` makes: refuse before doing any work.
         if value.len() > MAX_ID_LEN + 1 + sign::SIG_CHARS {
             return None;
@@ -854,6 +969,97 @@ mod tests {
         for (config, field) in cases {
             let message = invalid_message(&config);
             assert!(message.contains(field), "{message:?} should name {field}");
+        }
+    }
+
+    fn express(keys: &[&[u8]]) -> CookieConfig {
+        CookieConfig::express(keys.iter().map(|k| k.to_vec()).collect())
+    }
+
+    #[test]
+    fn express_defaults_and_set_cookie() {
+        let c = express(&[KEY_A]);
+        assert_eq!(c.validate(), Ok(()));
+        assert_eq!(c.name, "connect.sid");
+        assert_eq!(c.format, CookieFormat::Express);
+        let value = c.encode_value(&id());
+        assert!(value.starts_with(&format!("s%3A{}.", id())), "{value}");
+        assert_eq!(
+            c.set_cookie(&id(), 0),
+            format!("connect.sid={value}; Path=/; HttpOnly; SameSite=Lax")
+        );
+        // The other knobs work as in the sessync format.
+        let c = CookieConfig {
+            max_age: Some(Duration::from_secs(60)),
+            secure: true,
+            same_site: None,
+            domain: Some("example.com".into()),
+            ..express(&[KEY_A])
+        };
+        assert_eq!(
+            c.set_cookie(&id(), 0),
+            format!(
+                "connect.sid={value}; Path=/; Domain=example.com; Max-Age=60; \
+                 Expires=Thu, 01 Jan 1970 00:01:00 GMT; HttpOnly; Secure"
+            )
+        );
+        assert_eq!(
+            c.removal_cookie(),
+            "connect.sid=; Path=/; Domain=example.com; Max-Age=0; \
+             Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; Secure"
+        );
+    }
+
+    #[test]
+    fn express_round_trip_rotation_and_refusals() {
+        let before = express(&[KEY_A]);
+        let during = express(&[KEY_B, KEY_A]);
+        let old = before.encode_value(&id());
+        let new = during.encode_value(&id());
+        assert_ne!(old, new);
+        assert_eq!(before.decode_value(&old), Some(id()));
+        assert_eq!(during.decode_value(&old), Some(id()));
+        assert_eq!(during.decode_value(&new), Some(id()));
+        assert_eq!(before.decode_value(&new), None);
+        // Through a header, as the flow reads it.
+        let header = format!("a=1; connect.sid={new}; connect.sid=s%3Aforged.sig");
+        assert_eq!(during.session_ids(&header), [id()]);
+        // Each format refuses the other's values, signed with the same keys.
+        let sessync = signed(&[KEY_A]);
+        assert_eq!(sessync.decode_value(&old), None);
+        assert_eq!(before.decode_value(&sessync.encode_value(&id())), None);
+        // A bare id is never adopted in the express format.
+        assert_eq!(before.decode_value(id().as_str()), None);
+    }
+
+    #[test]
+    fn express_format_requires_a_key() {
+        let c = CookieConfig {
+            format: CookieFormat::Express,
+            ..Default::default()
+        };
+        let message = invalid_message(&c);
+        assert!(
+            message.contains("express") && message.contains("key"),
+            "{message}"
+        );
+        // Short secrets are refused as in the sessync format.
+        assert!(invalid_message(&express(&[b"keyboard cat"])).contains("keys[0]"));
+        // Without keys, nothing decodes (fail closed even without `validate`).
+        assert_eq!(c.decode_value(&express(&[KEY_A]).encode_value(&id())), None);
+        assert_eq!(c.decode_value(&c.encode_value(&id())), None);
+    }
+
+    #[test]
+    fn cookie_format_names() {
+        for format in [CookieFormat::Sessync, CookieFormat::Express] {
+            assert_eq!(format.to_string().parse::<CookieFormat>(), Ok(format));
+        }
+        assert_eq!("Express".parse::<CookieFormat>(), Ok(CookieFormat::Express));
+        assert_eq!(CookieFormat::default(), CookieFormat::Sessync);
+        match "connect".parse::<CookieFormat>() {
+            Err(Error::InvalidArgument(m)) => assert!(m.contains("sessync or express"), "{m}"),
+            other => panic!("{other:?}"),
         }
     }
 

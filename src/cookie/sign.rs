@@ -1,5 +1,6 @@
-//! Signed cookie values: `<id>.<sig>`, where `sig` is the unpadded base64url encoding of
-//! HMAC-SHA256 over the id's bytes.
+//! Signed cookie values: `<id>.<sig>`, where `sig` is the unpadded base64 encoding of
+//! HMAC-SHA256 over the id's bytes: base64url for sessync's own format, standard base64
+//! (`+` and `/`) for express-session's (the `cookie-signature` package's `sign`).
 //!
 //! Session ids are already unguessable, so the signature does not make them secret; it lets
 //! the server reject forged or corrupted cookies before touching the store, and lets keys be
@@ -10,7 +11,8 @@
 //! [`Mac::verify_slice`].
 
 use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::engine::GeneralPurpose;
+use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -22,11 +24,31 @@ type HmacSha256 = Hmac<Sha256>;
 /// Bytes in an HMAC-SHA256 tag.
 pub(crate) const SIG_BYTES: usize = 32;
 
-/// Characters in a tag encoded as unpadded base64url: `ceil(32 * 8 / 6)`.
+/// Characters in a tag encoded as unpadded base64 (either alphabet): `ceil(32 * 8 / 6)`.
 pub(crate) const SIG_CHARS: usize = 43;
 
-/// Separates the id from its signature. Not in the id alphabet nor in base64url's.
+/// Separates the id from its signature. Not in the id alphabet nor in either base64's.
 pub(crate) const SEPARATOR: char = '.';
+
+/// The alphabet a signature is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Alphabet {
+    /// base64url (`-` and `_`), sessync's own cookies.
+    UrlSafe,
+    /// Standard base64 (`+` and `/`), express-session's cookies.
+    Standard,
+}
+
+impl Alphabet {
+    /// The strict unpadded engine of this alphabet: it writes no `=` and, decoding, refuses
+    /// padding and non-zero trailing bits.
+    fn engine(self) -> &'static GeneralPurpose {
+        match self {
+            Alphabet::UrlSafe => &URL_SAFE_NO_PAD,
+            Alphabet::Standard => &STANDARD_NO_PAD,
+        }
+    }
+}
 
 /// A MAC keyed with `key`, fed with the bytes of `id`.
 ///
@@ -42,8 +64,15 @@ fn mac_of(key: &[u8], id: &SessionId) -> Option<HmacSha256> {
 ///
 /// Returns `None` only if the MAC cannot be keyed (see [`mac_of`]).
 pub(crate) fn signature(key: &[u8], id: &SessionId) -> Option<String> {
+    signature_in(Alphabet::UrlSafe, key, id)
+}
+
+/// The signature of `id` under `key`, as unpadded base64 in `alphabet` (43 characters).
+///
+/// Returns `None` only if the MAC cannot be keyed (see [`mac_of`]).
+pub(crate) fn signature_in(alphabet: Alphabet, key: &[u8], id: &SessionId) -> Option<String> {
     let tag = mac_of(key, id)?.finalize().into_bytes();
-    Some(URL_SAFE_NO_PAD.encode(tag))
+    Some(alphabet.engine().encode(tag))
 }
 
 /// Whether `sig` (unpadded base64url) is the signature of `id` under one of `keys`.
@@ -52,11 +81,17 @@ pub(crate) fn signature(key: &[u8], id: &SessionId) -> Option<String> {
 /// tag has exactly one accepted spelling and no altered character of a valid signature can
 /// still verify. The tag itself is compared in constant time.
 pub(crate) fn verify(keys: &[Vec<u8>], id: &SessionId, sig: &str) -> bool {
+    verify_in(Alphabet::UrlSafe, keys, id, sig)
+}
+
+/// Whether `sig` (unpadded base64 in `alphabet`) is the signature of `id` under one of
+/// `keys`, with the same strict decoding and constant-time comparison as [`verify`].
+pub(crate) fn verify_in(alphabet: Alphabet, keys: &[Vec<u8>], id: &SessionId, sig: &str) -> bool {
     if sig.len() != SIG_CHARS {
         return false;
     }
     let mut tag = [0u8; SIG_BYTES];
-    match URL_SAFE_NO_PAD.decode_slice(sig, &mut tag) {
+    match alphabet.engine().decode_slice(sig, &mut tag) {
         Ok(SIG_BYTES) => {}
         _ => return false,
     }
@@ -111,6 +146,28 @@ mod tests {
             signature(b"0123456789abcdef", &id()).unwrap(),
             "7npFBWbWTn2jG8UPmY-dpStsHhPqg-wb004lwxMThl0"
         );
+    }
+
+    #[test]
+    fn standard_alphabet_signature_format_is_stable() {
+        // The same tag as above in standard base64: what Node's
+        // `crypto.createHmac('sha256', key).update(id).digest('base64')` gives, `=` removed
+        // (computed independently with Python's hmac, hashlib and base64 modules).
+        let sig = signature_in(Alphabet::Standard, b"0123456789abcdef", &id()).unwrap();
+        assert_eq!(sig, "7npFBWbWTn2jG8UPmY+dpStsHhPqg+wb004lwxMThl0");
+        let keys = [b"0123456789abcdef".to_vec()];
+        assert!(verify_in(Alphabet::Standard, &keys, &id(), &sig));
+        // Each alphabet refuses the other's spelling of a tag that uses `+`/`-` or `/`/`_`.
+        assert!(!verify_in(Alphabet::UrlSafe, &keys, &id(), &sig));
+        let url = signature(&keys[0], &id()).unwrap();
+        assert!(!verify_in(Alphabet::Standard, &keys, &id(), &url));
+        // Padding is refused: cookie-signature strips it, so a padded tag is not its output.
+        assert!(!verify_in(
+            Alphabet::Standard,
+            &keys,
+            &id(),
+            &format!("{sig}=")
+        ));
     }
 
     #[test]

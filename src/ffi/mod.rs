@@ -35,7 +35,7 @@ pub mod version;
 mod tests;
 
 pub use buf::sessync_buf;
-pub use options::sessync_options;
+pub use options::{sessync_cookie_format, sessync_options};
 pub use record::sessync_record;
 pub use session::sessync_session;
 pub use status::sessync_status;

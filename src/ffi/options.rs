@@ -6,7 +6,7 @@ use super::guard::{Fail, fail, status, try_bytes, try_mut, try_str};
 use super::status::sessync_status;
 use crate::{
     config::duration,
-    cookie::{CookieConfig, SameSite},
+    cookie::{CookieConfig, CookieFormat, SameSite},
     flow::FlowOptions,
 };
 
@@ -14,13 +14,42 @@ use crate::{
 /// flow's lock lease and wait, and store options (TTLs, limits) added to the URL's.
 ///
 /// Life cycle: `sessync_options_new` → `sessync_options_set` /
-/// `sessync_options_add_signing_key` … → `sessync_store_open` (which copies them) →
-/// `sessync_options_free`. Not thread-safe: use one from one thread at a time.
+/// `sessync_options_add_signing_key` / `sessync_options_set_cookie_format` … →
+/// `sessync_store_open` (which copies them) → `sessync_options_free`. Not thread-safe:
+/// use one from one thread at a time.
 #[derive(Debug, Default)]
 pub struct sessync_options {
     pub(crate) flow: FlowOptions,
     /// Store options, appended to the URL's query.
     pub(crate) store_params: Vec<(String, String)>,
+}
+
+/// The format of the session cookie's value, for `sessync_options_set_cookie_format`
+/// (which takes it as a `uint32_t`). Numbers are never reused.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum sessync_cookie_format {
+    /// sessync's own value: the session id, or `<id>.<sig>` with signing keys (base64url
+    /// HMAC-SHA256). The default.
+    Sessync = 0,
+    /// express-session's value, so that an Express app (express-session, e.g. with
+    /// connect-redis) and this server read each other's cookies: `s%3A<id>.<sig>`, the
+    /// signature in standard base64 without `=`, URL-encoded. It is always signed: the
+    /// signing keys are the Express app's secrets (the first signs, every one verifies),
+    /// and `sessync_store_open` fails without one. Set `cookie_name` to the app's cookie
+    /// name too (express-session's default is `connect.sid`).
+    Express = 1,
+}
+
+impl sessync_cookie_format {
+    /// The format a number from C names, or `None` for an unknown number.
+    fn from_u32(n: u32) -> Option<CookieFormat> {
+        match n {
+            0 => Some(CookieFormat::Sessync),
+            1 => Some(CookieFormat::Express),
+            _ => None,
+        }
+    }
 }
 
 /// Store option names accepted by `sessync_options_set` (the URL's query options).
@@ -72,7 +101,8 @@ fn parse_duration(key: &str, v: &str) -> Result<Duration, Fail> {
 /// - cookie: `cookie_name` (default `sync_sess`), `cookie_path` (`/`; `""` for none),
 ///   `cookie_domain` (none), `cookie_max_age` (a duration such as `30m`; `""` or `0` for a
 ///   browser-session cookie), `cookie_secure` (`false`), `cookie_http_only` (`true`),
-///   `cookie_same_site` (`Lax`, `Strict`, `None`, or `""` to omit);
+///   `cookie_same_site` (`Lax`, `Strict`, `None`, or `""` to omit), `cookie_format`
+///   (`sessync`, the default, or `express`: see `sessync_cookie_format`);
 /// - request flow: `lock_lease` (default `30s`), `lock_wait` (`10s`);
 /// - store (added to the URL's query, see the README): `ttl`, `absolute_ttl`,
 ///   `touch_fraction`, `tombstone_ttl`, `rotate_grace`, `max_sessions`,
@@ -123,6 +153,14 @@ pub extern "C" fn sessync_options_set(
                         }
                     }
                 }
+                "cookie_format" => {
+                    c.format = v.parse().map_err(|_| {
+                        fail(
+                            sessync_status::InvalidArgument,
+                            &format!("option cookie_format={v:?}: expected sessync or express"),
+                        )
+                    })?
+                }
                 "lock_lease" => o.flow.lock_lease = parse_duration(key, v)?,
                 "lock_wait" => o.flow.lock_wait = parse_duration(key, v)?,
                 k if STORE_KEYS.contains(&k) => {
@@ -166,6 +204,38 @@ pub extern "C" fn sessync_options_add_signing_key(
     })
 }
 
+/// Sets the format of the session cookie's value: a `sessync_cookie_format` value,
+/// `SESSYNC_COOKIE_FORMAT_SESSYNC` (the default) or `SESSYNC_COOKIE_FORMAT_EXPRESS`. The
+/// same as `sessync_options_set(options, "cookie_format", "sessync" or "express")`.
+///
+/// The express format needs at least one signing key (`sessync_options_add_signing_key`,
+/// with the Express app's secret), which `sessync_store_open` checks. An unknown number is
+/// `SESSYNC_STATUS_INVALID_ARGUMENT` and changes nothing; a NULL `options` is
+/// `SESSYNC_STATUS_NULL_ARGUMENT`.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sessync_options_set_cookie_format(
+    options: *mut sessync_options,
+    format: u32,
+) -> sessync_status {
+    ffi_guard!({
+        status((|| {
+            let o = try_mut(options, "options")?;
+            let Some(f) = sessync_cookie_format::from_u32(format) else {
+                return Err(fail(
+                    sessync_status::InvalidArgument,
+                    &format!(
+                        "cookie format {format}: expected SESSYNC_COOKIE_FORMAT_SESSYNC (0) or \
+                         SESSYNC_COOKIE_FORMAT_EXPRESS (1)"
+                    ),
+                ));
+            };
+            o.flow.cookie.format = f;
+            Ok(())
+        })())
+    })
+}
+
 /// Frees an options object. NULL is a no-op.
 #[unsafe(no_mangle)]
 pub extern "C" fn sessync_options_free(options: *mut sessync_options) {
@@ -176,4 +246,21 @@ pub extern "C" fn sessync_options_free(options: *mut sessync_options) {
             drop(unsafe { Box::from_raw(options) });
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookie_format_numbers_match_the_enum() {
+        for (c, rust) in [
+            (sessync_cookie_format::Sessync, CookieFormat::Sessync),
+            (sessync_cookie_format::Express, CookieFormat::Express),
+        ] {
+            assert_eq!(sessync_cookie_format::from_u32(c as u32), Some(rust));
+        }
+        assert_eq!(sessync_cookie_format::from_u32(2), None);
+        assert_eq!(sessync_cookie_format::from_u32(u32::MAX), None);
+    }
 }

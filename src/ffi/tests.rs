@@ -9,6 +9,7 @@ use std::{
 use super::{
     buf::{sessync_buf, sessync_buf_free},
     last_error::sessync_last_error_message,
+    options::*,
     session::*,
     status::sessync_status,
     store::*,
@@ -252,5 +253,90 @@ fn a_session_round_trip_through_the_extern_functions() {
         sessync_status::NullArgument
     );
     sessync_session_free(ptr::null_mut());
+    sessync_store_free(st);
+}
+
+fn set(o: *mut sessync_options, key: &str, value: &str) -> sessync_status {
+    let (k, v) = (CString::new(key).unwrap(), CString::new(value).unwrap());
+    sessync_options_set(o, k.as_ptr(), v.as_ptr())
+}
+
+#[test]
+fn the_cookie_format_option() {
+    let mut o = ptr::null_mut();
+    assert_eq!(sessync_options_new(&mut o), sessync_status::Ok);
+    assert_eq!(
+        sessync_options_set_cookie_format(ptr::null_mut(), 1),
+        sessync_status::NullArgument
+    );
+    assert!(last_error().contains("options"));
+    assert_eq!(
+        sessync_options_set_cookie_format(o, 2),
+        sessync_status::InvalidArgument
+    );
+    assert!(last_error().contains("cookie format 2"), "{}", last_error());
+    assert_eq!(
+        set(o, "cookie_format", "connect"),
+        sessync_status::InvalidArgument
+    );
+    assert!(last_error().contains("cookie_format"), "{}", last_error());
+    // SAFETY: `o` is a live options object made above.
+    let format = |o: *mut sessync_options| unsafe { (*o).flow.cookie.format };
+    assert_eq!(format(o), crate::cookie::CookieFormat::Sessync, "unchanged");
+
+    // The express format without a key: refused when the store opens.
+    assert_eq!(
+        sessync_options_set_cookie_format(o, sessync_cookie_format::Express as u32),
+        sessync_status::Ok
+    );
+    let url = CString::new("mem://").unwrap();
+    let mut st = ptr::null_mut();
+    assert_eq!(
+        sessync_store_open(url.as_ptr(), o, &mut st),
+        sessync_status::InvalidArgument
+    );
+    assert!(st.is_null());
+    assert!(last_error().contains("express"), "{}", last_error());
+
+    // The string form sets the same thing; with a key and the name, the flow writes
+    // express-session's cookie and reads it back.
+    assert_eq!(set(o, "cookie_format", "sessync"), sessync_status::Ok);
+    assert_eq!(format(o), crate::cookie::CookieFormat::Sessync);
+    assert_eq!(set(o, "cookie_format", "express"), sessync_status::Ok);
+    assert_eq!(set(o, "cookie_name", "connect.sid"), sessync_status::Ok);
+    let key = b"the express app's secret";
+    assert_eq!(
+        sessync_options_add_signing_key(o, key.as_ptr(), key.len()),
+        sessync_status::Ok
+    );
+    assert_eq!(
+        sessync_store_open(url.as_ptr(), o, &mut st),
+        sessync_status::Ok
+    );
+    sessync_options_free(o);
+    let mut s = ptr::null_mut();
+    assert_eq!(
+        sessync_session_begin(st, ptr::null(), 0, 0, &mut s),
+        sessync_status::Ok
+    );
+    let n = CString::new("n").unwrap();
+    let mut v = 0i64;
+    assert_eq!(
+        sessync_session_incr(s, n.as_ptr(), 1, &mut v),
+        sessync_status::Ok
+    );
+    let mut cookie = sessync_buf::empty();
+    assert_eq!(sessync_session_commit(s, &mut cookie), sessync_status::Ok);
+    let header = text(&cookie);
+    sessync_buf_free(&mut cookie);
+    assert!(header.starts_with("connect.sid=s%3A"), "{header}");
+    let pair = header.split(';').next().unwrap().to_string();
+    let mut s = ptr::null_mut();
+    assert_eq!(
+        sessync_session_begin(st, pair.as_ptr(), pair.len(), 0, &mut s),
+        sessync_status::Ok
+    );
+    assert!(!sessync_session_is_new(s));
+    assert_eq!(sessync_session_abort(s), sessync_status::Ok);
     sessync_store_free(st);
 }

@@ -171,6 +171,8 @@ static void null_arguments(sessync_store *store) {
   CHECK_FAILS(sessync_options_add_signing_key(NULL, BYTES("0123456789abcdef")), NUL,
               "`options`");
   CHECK_FAILS(sessync_options_add_signing_key(o, NULL, 16), NUL, "`key`");
+  CHECK_FAILS(sessync_options_set_cookie_format(NULL, SESSYNC_COOKIE_FORMAT_EXPRESS), NUL,
+              "`options`");
   sessync_options_free(o);
 
   CHECK(has_data(store, ID, DATA, 1));
@@ -322,6 +324,8 @@ static void bad_urls_and_options(void) {
   CHECK_FAILS(sessync_options_set(o, "cookie_secure", "maybe"), A, "cookie_secure");
   CHECK_FAILS(sessync_options_set(o, "cookie_same_site", "Sideways"), A, "cookie_same_site");
   CHECK_FAILS(sessync_options_set(o, "cookie_max_age", "soon"), A, "cookie_max_age");
+  CHECK_FAILS(sessync_options_set(o, "cookie_format", "connect"), A, "cookie_format");
+  CHECK_FAILS(sessync_options_set_cookie_format(o, 2), A, "cookie format 2");
   /* A store option given both in the URL and in the options. */
   CHECK_OK(sessync_options_set(o, "ttl", "5m"));
   expect_open_fails("mem://?ttl=10m", o, "twice");

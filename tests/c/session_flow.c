@@ -288,6 +288,52 @@ static void options_and_signed_cookies(void) {
   sessync_store_free(store);
 }
 
+/* express-session's cookie format: connect.sid=s%3A<id>.<signature>, read back; the
+ * same store refuses the bare id, and a store without a key cannot be opened. */
+static void express_cookies(void) {
+  sessync_options *opts = NULL;
+  CHECK_OK(sessync_options_new(&opts));
+  CHECK_OK(sessync_options_set_cookie_format(opts, SESSYNC_COOKIE_FORMAT_EXPRESS));
+  CHECK_OK(sessync_options_set(opts, "cookie_name", "connect.sid"));
+  sessync_store *store = NULL;
+  CHECK(sessync_store_open("mem://", opts, &store) == SESSYNC_STATUS_INVALID_ARGUMENT);
+  CHECK(store == NULL);
+  CHECK(strstr(sessync_last_error_message(), "express") != NULL);
+  static const char secret[] = "the express app's secret";
+  CHECK_OK(sessync_options_add_signing_key(opts, (const uint8_t *)secret, strlen(secret)));
+  CHECK_OK(sessync_store_open("mem://", opts, &store));
+  sessync_options_free(opts);
+
+  sessync_session *s = begin(store, NULL, 0);
+  char id[SESSYNC_ID_MAX_LEN + 1];
+  copy_id(s, id);
+  CHECK_OK(sessync_session_set(s, "k", BYTES("1")));
+  sessync_buf c = {NULL, 0};
+  CHECK_OK(sessync_session_commit(s, &c));
+  const char *text = (const char *)c.data;
+  size_t id_len = strlen(id);
+  CHECK(strncmp(text, "connect.sid=s%3A", 16) == 0);
+  CHECK(strncmp(text + 16, id, id_len) == 0);
+  CHECK(text[16 + id_len] == '.');
+  const char *semi = strchr(text, ';');
+  CHECK(semi != NULL && strcmp(semi, COOKIE_TAIL) == 0);
+
+  char header[256];
+  snprintf(header, sizeof header, "a=b; %.*s", (int)(semi - text), text);
+  sessync_buf_free(&c);
+  s = begin(store, header, 0);
+  CHECK(!sessync_session_is_new(s));
+  CHECK(strcmp(sessync_session_id(s), id) == 0);
+  check_get(s, "k", "1");
+  CHECK_OK(sessync_session_abort(s));
+
+  snprintf(header, sizeof header, "connect.sid=%s", id);
+  s = begin(store, header, 0);
+  CHECK(sessync_session_is_new(s));
+  sessync_session_free(s);
+  sessync_store_free(store);
+}
+
 /* The request lock: abort and free release it; a second request waits for it. */
 static void request_lock(sessync_store *store) {
   char id[SESSYNC_ID_MAX_LEN + 1], header[256];
@@ -517,6 +563,7 @@ int main(void) {
   login_rotates(store);
   request_lock(store);
   options_and_signed_cookies();
+  express_cookies();
   session_outlives_store_handle();
 
   for (size_t i = 0; i < sizeof smoke / sizeof smoke[0]; i++) {
