@@ -173,7 +173,11 @@ fn one_store(store: &Store, mode: &str, i: usize) {
                 ..WriteOpts::default()
             };
             store
-                .apply(&sid, vec![PatchOp::Set("views".into(), RawJson::from_i64(n))], opts)
+                .apply(
+                    &sid,
+                    vec![PatchOp::Set("views".into(), RawJson::from_i64(n))],
+                    opts,
+                )
                 .expect("apply");
         }
         _ => panic!("unknown mode {mode}"),

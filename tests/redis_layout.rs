@@ -4,8 +4,8 @@
 
 mod redis;
 
-use sessync::{SessionData, SessionId, Store, WriteOpts};
 use serde_json::Value;
+use sessync::{SessionData, SessionId, Store, WriteOpts};
 
 fn get_json(port: u16, key: &str) -> Value {
     let raw = redis::command(port, &["GET", key]).expect("redis answers");
@@ -24,7 +24,10 @@ fn sessions_written_by_sessync_look_like_connect_redis_ones() {
             WriteOpts::default(),
         )
         .unwrap();
-    assert_eq!(store.incr(&id, "visits", 1, WriteOpts::default()).unwrap(), 2);
+    assert_eq!(
+        store.incr(&id, "visits", 1, WriteOpts::default()).unwrap(),
+        2
+    );
     let key = format!("sess:{id}");
     let v = get_json(server.port, &key);
     assert_eq!(v["visits"], 2);
@@ -58,7 +61,10 @@ fn sessions_written_the_connect_redis_way_are_read_and_updated() {
         redis::command(server.port, &["SET", &key, json, "EX", "600"]).as_deref(),
         Some("+OK")
     );
-    let rec = store.fetch(&id).unwrap().expect("the Express session is seen");
+    let rec = store
+        .fetch(&id)
+        .unwrap()
+        .expect("the Express session is seen");
     assert_eq!(
         rec.data.to_json(),
         SessionData::from_json(r#"{"visits":7,"cart":[1,2]}"#)
@@ -66,7 +72,10 @@ fn sessions_written_the_connect_redis_way_are_read_and_updated() {
             .to_json()
     );
     let v1 = rec.version;
-    assert_eq!(store.incr(&id, "visits", 1, WriteOpts::default()).unwrap(), 8);
+    assert_eq!(
+        store.incr(&id, "visits", 1, WriteOpts::default()).unwrap(),
+        8
+    );
     store
         .patch(&id, r#"{"cart":null,"flag":true}"#, WriteOpts::default())
         .unwrap();
@@ -87,5 +96,8 @@ fn sessions_written_the_connect_redis_way_are_read_and_updated() {
     assert!(rec.version > v1 + 2);
     // A destroy removes the key, as express-session's destroy does.
     assert!(store.destroy(&id).unwrap());
-    assert_eq!(redis::command(server.port, &["EXISTS", &key]).as_deref(), Some(":0"));
+    assert_eq!(
+        redis::command(server.port, &["EXISTS", &key]).as_deref(),
+        Some(":0")
+    );
 }

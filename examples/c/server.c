@@ -6,7 +6,9 @@
  *     curl -s -c jar -b jar http://127.0.0.1:8080/     # run it a few times
  *
  * Flags: --port N (0: any free port; default 8080), --workers N (default 4),
- * --store URL (default mem://), --processes N (default 1).
+ * --store URL (default mem://), --processes N (default 1), --option NAME=VALUE (any
+ * sessync_options_set setting, repeatable: cookie_name=connect.sid, cookie_format=express,
+ * lock_wait=5s …), --signing-key SECRET (repeatable; the first signs).
  *
  * Every worker thread accept()s on the shared listening socket and serves connections on
  * its own, one request per connection. Each visit to `/` takes the visitor's session
@@ -69,6 +71,8 @@
 /* ---- shared state ---- */
 
 static sessync_store *g_store;
+/* The flow's settings from --option and --signing-key, for every sessync_store_open. */
+static sessync_options *g_options;
 static int g_listen_fd = -1;
 static atomic_bool g_stopping;
 /* This process's index under --processes N > 1; -1 when it is the only one. */
@@ -603,7 +607,8 @@ static void *worker_main(void *arg) {
 /* ---- main ---- */
 
 static const char usage[] =
-    "usage: c-server [--port N] [--workers N] [--store URL] [--processes N]\n";
+    "usage: c-server [--port N] [--workers N] [--store URL] [--processes N]\n"
+    "                [--option NAME=VALUE]... [--signing-key SECRET]...\n";
 
 /* Parses a whole decimal number in [min, max]. */
 static bool parse_num(const char *s, long min, long max, long *out) {
@@ -703,7 +708,7 @@ static int run_processes(long processes, long workers, const char *store_url) {
             sigemptyset(&chld);
             sigaddset(&chld, SIGCHLD);
             pthread_sigmask(SIG_UNBLOCK, &chld, NULL);
-            sessync_status rc = sessync_store_open(store_url, NULL, &g_store);
+            sessync_status rc = sessync_store_open(store_url, g_options, &g_store);
             if (rc) {
                 fprintf(stderr, "process %ld: cannot open the store: %s\n", i,
                         sessync_last_error_message());
@@ -795,7 +800,8 @@ int main(int argc, char **argv) {
             return 0;
         }
         bool known = strcmp(flag, "--port") == 0 || strcmp(flag, "--workers") == 0 ||
-                     strcmp(flag, "--store") == 0 || strcmp(flag, "--processes") == 0;
+                     strcmp(flag, "--store") == 0 || strcmp(flag, "--processes") == 0 ||
+                     strcmp(flag, "--option") == 0 || strcmp(flag, "--signing-key") == 0;
         if (!known) {
             fprintf(stderr, "unknown argument \"%s\"\n%s", flag, usage);
             return 2;
@@ -821,6 +827,34 @@ int main(int argc, char **argv) {
         if (strcmp(flag, "--store") == 0) {
             store_url = value;
         }
+        if (strcmp(flag, "--option") == 0 || strcmp(flag, "--signing-key") == 0) {
+            if (!g_options && sessync_options_new(&g_options) != SESSYNC_STATUS_OK) {
+                fprintf(stderr, "out of memory\n");
+                return 1;
+            }
+            sessync_status rc;
+            if (strcmp(flag, "--signing-key") == 0) {
+                rc = sessync_options_add_signing_key(g_options, (const uint8_t *)value,
+                                                     strlen(value));
+            } else {
+                char name[64];
+                const char *eq = strchr(value, '=');
+                size_t n = eq ? (size_t)(eq - value) : 0;
+                if (!eq || n == 0 || n >= sizeof name) {
+                    fprintf(stderr, "--option takes NAME=VALUE, got \"%s\"\n", value);
+                    sessync_options_free(g_options);
+                    return 2;
+                }
+                memcpy(name, value, n);
+                name[n] = '\0';
+                rc = sessync_options_set(g_options, name, eq + 1);
+            }
+            if (rc) {
+                fprintf(stderr, "%s %s: %s\n", flag, value, sessync_last_error_message());
+                sessync_options_free(g_options);
+                return 2;
+            }
+        }
     }
     if (processes > 1 && strncmp(store_url, "mem:", 4) == 0) {
         fprintf(stderr,
@@ -838,7 +872,7 @@ int main(int argc, char **argv) {
     }
     /* One process: the store first, as before. Prefork: each child opens its own. */
     if (processes == 1) {
-        sessync_status rc = sessync_store_open(store_url, NULL, &g_store);
+        sessync_status rc = sessync_store_open(store_url, g_options, &g_store);
         if (rc) {
             fprintf(stderr, "cannot open the store: %s\n", sessync_last_error_message());
             return 2;
@@ -904,5 +938,8 @@ int main(int argc, char **argv) {
     /* Before any fork: the children must not inherit (and print again) buffered output. */
     fflush(stdout);
 
-    return processes > 1 ? run_processes(processes, workers, store_url) : run_workers(workers);
+    int code =
+        processes > 1 ? run_processes(processes, workers, store_url) : run_workers(workers);
+    sessync_options_free(g_options); /* NULL when no option was given */
+    return code;
 }
