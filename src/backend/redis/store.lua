@@ -182,8 +182,9 @@ end
 local META = { 'v', 'c', 'a', 'e', 'o', 'f', 'lt', 'lu', 'sz', 'k' }
 
 local function numbers(rec)
-  for _, f in ipairs({ 'v', 'c', 'a', 'e', 'f', 'lt', 'lu', 'sz' }) do rec[f] = tonumber(rec[f]) or 0 end
+  for _, f in ipairs({ 'v', 'c', 'a', 'e', 'f', 'lt', 'lu', 'sz', 'px' }) do rec[f] = tonumber(rec[f]) or 0 end
   if not rec.o then rec.o = nil end
+  rec.o0 = rec.o
   return rec
 end
 
@@ -286,15 +287,15 @@ local function load(S, want)
     end
     return numbers(rec)
   end
-  local fields = { unpack(META, 1, 9) }
+  local fields = { 'v', 'c', 'a', 'e', 'o', 'f', 'lt', 'lu', 'sz', 'px' }
   if want then for _, k in ipairs(want) do fields[#fields + 1] = k end end
   local r = redis.call('HMGET', S.m, unpack(fields))
   if not r[1] then return nil end
-  rec = numbers({ v = r[1], c = r[2], a = r[3], e = r[4], o = r[5], f = r[6], lt = r[7], lu = r[8], sz = r[9] })
+  rec = numbers({ v = r[1], c = r[2], a = r[3], e = r[4], o = r[5], f = r[6], lt = r[7], lu = r[8], sz = r[9], px = r[10] })
   rec.mem, rec.dirty = {}, {}
   if want then
     for j, k in ipairs(want) do
-      if r[9 + j] then rec.mem[k] = r[9 + j] end
+      if r[10 + j] then rec.mem[k] = r[10 + j] end
     end
   end
   return rec
@@ -307,9 +308,18 @@ local function hset(key, args)
   end
 end
 
+-- The record's key outlives its logical end by up to this much, so that most writes need
+-- not move Redis's own expiry (every read checks the logical end itself).
+local function slack() return math.max(1000, math.min(TOUCH, 600000)) end
+
 local function save(S, rec)
-  local exp = at(rec.e)
   local args = { 'v', rec.v, 'c', rec.c, 'a', rec.a, 'e', rec.e, 'f', rec.f, 'lt', rec.lt, 'lu', rec.lu, 'sz', rec.sz }
+  local expire = rec.fresh or S.d or (rec.px or 0) < rec.e
+  if expire then
+    rec.px = rec.e + slack()
+    args[#args + 1] = 'px'
+    args[#args + 1] = rec.px
+  end
   local del = {}
   if S.d then
     local json = with_cookie(join(rec.ks, rec.vs), rec.cookie, rec.e)
@@ -328,15 +338,17 @@ local function save(S, rec)
     end
   end
   if rec.o then
-    args[#args + 1] = 'o'
-    args[#args + 1] = rec.o
-  else
+    if rec.o ~= rec.o0 or rec.fresh then
+      args[#args + 1] = 'o'
+      args[#args + 1] = rec.o
+    end
+  elseif rec.o0 and not rec.fresh then
     del[#del + 1] = 'o'
   end
   hset(S.m, args)
   for i = 1, #del, 400 do redis.call('HDEL', S.m, unpack(del, i, math.min(i + 399, #del))) end
-  redis.call('PEXPIREAT', S.m, exp)
-  rec.dirty, rec.fresh = {}, nil
+  if expire then redis.call('PEXPIREAT', S.m, at(rec.px)) end
+  rec.dirty, rec.fresh, rec.o0 = {}, nil, rec.o
 end
 
 local function reply(rec)
@@ -596,10 +608,11 @@ if ARGV[14] ~= '' then
   end
 end
 
-local C = {}
+-- Only the closure of the command asked for is made (each costs time, every call).
+local f
 
 -- fetch touch → nil | {touched, record} | {'->', new id}
-function C.fetch()
+if cmd == 'fetch' then f = function()
   local st, rec = find(S, 'all')
   if st == 'alias' then return { '->', rec } end
   if st ~= 'live' then return false end
@@ -609,7 +622,7 @@ function C.fetch()
     touched = 1
   end
   return { touched, reply(rec) }
-end
+end end
 
 -- The new data of a write: members as key/value pairs from ARGV[i…].
 local function fill(rec, i)
@@ -618,7 +631,7 @@ local function fill(rec, i)
 end
 
 -- write expected token release key value … → version
-function C.write()
+if cmd == 'write' then f = function()
   local expected, token, rel = opt(A + 1), opt(A + 2), ARGV[A + 3] == '1'
   local st, rec = find_writable(S)
   if st == 'absent' then
@@ -638,10 +651,10 @@ function C.write()
   if rel and token then release(S, rec) end
   save(S, rec)
   return rec.v
-end
+end end
 
 -- patch expected token create release ops… → {version, {values…}, old owner|false}
-function C.patch()
+if cmd == 'patch' then f = function()
   local expected, token = opt(A + 1), opt(A + 2)
   local mk, rel = ARGV[A + 3] == '1', ARGV[A + 4] == '1'
   local st, rec = find_writable(S, keys_of_ops(A + 5))
@@ -673,10 +686,10 @@ function C.patch()
   if rel and token then release(S, rec) end
   save(S, rec)
   return { rec.v, values, old }
-end
+end end
 
 -- lock lease wait ticket heartbeat → {token, record} | {0, ms the lease has left}
-function C.lock()
+if cmd == 'lock' then f = function()
   local lease, waits, ticket, hb = tonumber(ARGV[A + 1]), ARGV[A + 2] == '1', ARGV[A + 3], tonumber(ARGV[A + 4])
   local st, rec = find(S, 'all')
   if st == 'alias' then fail('ROTATED ' .. rec) end
@@ -710,10 +723,10 @@ function C.lock()
   local left = 0
   if rec.lt ~= 0 then left = rec.lu - now end
   return { 0, left }
-end
+end end
 
 -- cancel ticket: a waiter gives up (its connection failed, say).
-function C.cancel()
+if cmd == 'cancel' then f = function()
   local ticket = ARGV[A + 1]
   local q, qd = qkeys(S)
   if redis.call('HDEL', qd, ticket) == 1 then
@@ -722,10 +735,10 @@ function C.cancel()
     if rec and (rec.lt == 0 or rec.lu <= now) then wake_head(S) end
   end
   return 'OK'
-end
+end end
 
 -- unlock token
-function C.unlock()
+if cmd == 'unlock' then f = function()
   local token = opt(A + 1)
   local st, rec = find_writable(S)
   if st == 'absent' then fail('NOTFOUND') end
@@ -734,19 +747,19 @@ function C.unlock()
   release(S, rec)
   save(S, rec)
   return 'OK'
-end
+end end
 
 -- touch → {written, expires_at}
-function C.touch()
+if cmd == 'touch' then f = function()
   local st, rec = find_writable(S)
   if st == 'absent' then fail('NOTFOUND') end
   local written = touch_if_due(S, rec)
   if written then save(S, rec) end
   return { written and 1 or 0, rec.e }
-end
+end end
 
 -- destroy → 1 | 0 | {'->', new id} (then the client destroys that one too)
-function C.destroy()
+if cmd == 'destroy' then f = function()
   local st, rec = find(S)
   tombstone(S, now + TOMB)
   if st == 'live' then
@@ -758,23 +771,23 @@ function C.destroy()
     return { '->', rec }
   end
   return 0
-end
+end end
 
 -- destroy_if owner: destroys only a live session of this owner → 1 | 0
-function C.destroy_if()
+if cmd == 'destroy_if' then f = function()
   local st, rec = find(S)
   if st ~= 'live' or rec.o ~= ARGV[A + 1] then return 0 end
   tombstone(S, now + TOMB)
   gone(S, rec)
   return 1
-end
+end end
 
 -- owner_of → owner | false (live sessions only)
-function C.owner_of()
+if cmd == 'owner_of' then f = function()
   local st, rec = find(S)
   if st ~= 'live' then return false end
   return rec.o or false
-end
+end end
 
 local function retire(S, rec, to)
   if GRACE > 0 then
@@ -789,6 +802,7 @@ end
 local function install(S2, rec)
   local q, qd = qkeys(S2)
   redis.call('DEL', q, qd, S2.a, S2.t)
+  rec.o0 = nil -- the owner is written under the new key too
   if not rec.ks then
     -- Every member is written under the new key.
     rec.dirty, rec.fresh = {}, true
@@ -798,7 +812,7 @@ local function install(S2, rec)
 end
 
 -- rotate token: moves the session to the second id (both on this server) → 'OK'
-function C.rotate()
+if cmd == 'rotate' then f = function()
   local token = opt(A + 1)
   local S2 = keys_of(ARGV[15])
   if KEYS[4] ~= S2.m then fail('ERR the keys and the id disagree') end
@@ -820,7 +834,7 @@ function C.rotate()
     end
   end
   return 'OK'
-end
+end end
 
 -- On Cluster a rotation crosses slots, so it is three steps, each atomic in its slot:
 -- rot_read (the state to move, checked), rot_in (the copy under the new id), rot_out
@@ -830,7 +844,7 @@ end
 local STATE = { 'd', 'v', 'c', 'a', 'e', 'f', 'lt', 'lu' }
 
 -- rot_read token → {state…, owner|false}
-function C.rot_read()
+if cmd == 'rot_read' then f = function()
   local token = opt(A + 1)
   local st, rec = find(S, 'all')
   if rec and st == 'live' then rec.d = text_of(rec) end
@@ -843,10 +857,10 @@ function C.rot_read()
   out[#out + 1] = rec.o or false
   if S.d then out[#out + 1] = rec.cookie or false end
   return out
-end
+end end
 
 -- rot_in state… owner cookie: the copy, under this (fresh) id
-function C.rot_in()
+if cmd == 'rot_in' then f = function()
   local rec = blank()
   for n, f in ipairs(STATE) do
     if n > 1 then rec[f] = tonumber(ARGV[A + n]) end
@@ -856,10 +870,10 @@ function C.rot_in()
   if ARGV[A + 10] and ARGV[A + 10] ~= '' then rec.cookie = ARGV[A + 10] end
   install(S, rec)
   return 'OK'
-end
+end end
 
 -- rot_out new-id version fence lock-token: retires the old id if unchanged → 1 | 0
-function C.rot_out()
+if cmd == 'rot_out' then f = function()
   local to, v, f, lt = ARGV[A + 1], tonumber(ARGV[A + 2]), tonumber(ARGV[A + 3]), tonumber(ARGV[A + 4])
   local st, rec = find(S)
   if st ~= 'live' then return 0 end
@@ -867,18 +881,18 @@ function C.rot_out()
   if rec.v ~= v or rec.f ~= f or rec.lt ~= lt then return 0 end
   retire(S, rec, to)
   return 1
-end
+end end
 
 -- drop: deletes a copy a failed rotation left behind
-function C.drop()
+if cmd == 'drop' then f = function()
   redis.call('DEL', S.m)
   if S.d then redis.call('DEL', S.d) end
   return 'OK'
-end
+end end
 
 -- owned owner destroy: the live sessions of an owner, from its index (same server
 -- only); with destroy = '1', destroys them → ids | count
-function C.owned()
+if cmd == 'owned' then f = function()
   local o, kill = ARGV[A + 1], ARGV[A + 2] == '1'
   local k = KEYS[1]
   redis.call('ZREMRANGEBYSCORE', k, '-inf', now)
@@ -900,31 +914,31 @@ function C.owned()
   end
   if kill then return n end
   return ids
-end
+end end
 
 -- index owner id end: adds an id to an owner's index (Cluster: before the session names
 -- the owner); the index lives until its last entry's end.
-function C.index()
+if cmd == 'index' then f = function()
   local k = KEYS[1]
   local score = tonumber(ARGV[A + 3])
   redis.call('ZADD', k, score, ARGV[A + 2])
   local top = redis.call('ZRANGE', k, -1, -1, 'WITHSCORES')
   redis.call('PEXPIREAT', k, at(math.max(score, tonumber(top[2]))))
   return 'OK'
-end
+end end
 
 -- index_list: the ids an owner's index holds, entries past their end dropped.
-function C.index_list()
+if cmd == 'index_list' then f = function()
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
   return redis.call('ZRANGE', KEYS[1], 0, -1)
-end
+end end
 
 -- On a Cluster with max_sessions, the client keeps the set of live sessions (scored by
 -- last access) in its own slot, KEYS[1], with these; entries it cannot vouch for are
 -- checked in their own slot (alive) before they count against the limit.
 
 -- live_reserve id max → 'OK' (counted) | {'FULL', the least recently used ids…}
-function C.live_reserve()
+if cmd == 'live_reserve' then f = function()
   local id, max = ARGV[A + 1], tonumber(ARGV[A + 2])
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - TTL)
   if redis.call('ZSCORE', KEYS[1], id) or redis.call('ZCARD', KEYS[1]) < max then
@@ -932,35 +946,34 @@ function C.live_reserve()
     return 'OK'
   end
   return { 'FULL', redis.call('ZRANGE', KEYS[1], 0, 7) }
-end
+end end
 
 -- live_add id score: records an access (or a new id).
-function C.live_add()
+if cmd == 'live_add' then f = function()
   redis.call('ZADD', KEYS[1], tonumber(ARGV[A + 2]), ARGV[A + 1])
   return 'OK'
-end
+end end
 
 -- live_rem ids…
-function C.live_rem()
+if cmd == 'live_rem' then f = function()
   for i = A + 1, #ARGV do redis.call('ZREM', KEYS[1], ARGV[i]) end
   return 'OK'
-end
+end end
 
 -- alive → 1 | 0
-function C.alive()
+if cmd == 'alive' then f = function()
   local st = find(S)
   return st == 'live' and 1 or 0
-end
+end end
 
 -- evict: removes a live session to make room (no tombstone) → 1 | 0
-function C.evict()
+if cmd == 'evict' then f = function()
   local st, rec = find(S)
   if st ~= 'live' then return 0 end
   gone(S, rec)
   return 1
-end
+end end
 
-local f = C[cmd]
 if not f then return redis.error_reply('ERR unknown sessync command ' .. tostring(cmd)) end
 local ok, res = pcall(f)
 if ok then return res end
