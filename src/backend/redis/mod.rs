@@ -16,7 +16,7 @@
 use std::{
     sync::{
         Arc,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicI64, AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -40,6 +40,9 @@ const SOURCE: &str = include_str!("store.lua");
 
 /// How often a waiting locker checks in (its place in the queue lives 3× this long).
 const HEARTBEAT_MS: u64 = 1000;
+
+/// How often the offset to the server's clock is measured again.
+const CLOCK_SYNC_MS: u64 = 10_000;
 
 /// A connection: to one server, or to a Cluster (routing each call by its key's slot).
 enum Conn {
@@ -76,11 +79,13 @@ pub struct Redis {
     client: Client,
     script: Script,
     idle: Mutex<Vec<Conn>>,
-    /// ARGV 3–13 of every call: the store's options, the prefix, the layout.
-    fixed: Vec<String>,
     ops: AtomicU64,
     lock_waits: AtomicU64,
     lock_timeouts: AtomicU64,
+    /// The server's clock minus this host's, in ms.
+    offset: AtomicI64,
+    /// When (on this host's clock) the offset was last measured; 0: never.
+    synced_at: AtomicU64,
 }
 
 /// A failed call: the error, and whether the connection is still good.
@@ -244,30 +249,39 @@ impl Redis {
             RedisLayout::Native => "n",
             RedisLayout::ConnectRedis => "c",
         };
-        let fixed = vec![
-            ms(store.ttl).to_string(),
-            ms(store.absolute_ttl).to_string(),
-            store.touch_interval_ms().to_string(),
-            ms(store.tombstone_ttl).to_string(),
-            ms(store.rotate_grace).to_string(),
-            store.max_session_bytes.to_string(),
-            store.max_sessions.to_string(),
-            flag(store.eviction == Eviction::Lru),
-            flag(!opts.cluster),
-            opts.prefix.clone(),
-            layout.to_string(),
-        ];
+        // The settings go into the script's text (see the script's header).
+        let lua_str = |t: &str| -> String {
+            let mut q = String::from("'");
+            for b in t.bytes() {
+                q.push_str(&format!("\\{b}"));
+            }
+            q.push('\'');
+            q
+        };
+        let source = SOURCE
+            .replace("@TTL@", &ms(store.ttl).to_string())
+            .replace("@ABS@", &ms(store.absolute_ttl).to_string())
+            .replace("@TOUCH@", &store.touch_interval_ms().to_string())
+            .replace("@TOMB@", &ms(store.tombstone_ttl).to_string())
+            .replace("@GRACE@", &ms(store.rotate_grace).to_string())
+            .replace("@MAXB@", &store.max_session_bytes.to_string())
+            .replace("@MAXS@", &store.max_sessions.to_string())
+            .replace("@LRU@", &(store.eviction == Eviction::Lru).to_string())
+            .replace("@SAME@", &(!opts.cluster).to_string())
+            .replace("@PREFIX@", &lua_str(&opts.prefix))
+            .replace("@LAYOUT@", &lua_str(layout));
         let r = Redis {
             opts,
             store,
             clock,
             client,
-            script: Script::new(SOURCE),
+            script: Script::new(&source),
             idle: Mutex::new(Vec::new()),
-            fixed,
             ops: AtomicU64::new(0),
             lock_waits: AtomicU64::new(0),
             lock_timeouts: AtomicU64::new(0),
+            offset: AtomicI64::new(0),
+            synced_at: AtomicU64::new(0),
         };
         let c = r.connect()?;
         r.idle.lock().push(c);
@@ -347,12 +361,39 @@ impl Redis {
         }
     }
 
+    /// The scripts' `now`: a test's clock as it is; otherwise the server's clock, as this
+    /// host's clock plus its offset to the server's `TIME`, measured again every
+    /// [`CLOCK_SYNC_MS`] (so hosts whose clocks disagree still agree on leases and TTLs).
     fn now_arg(&self) -> String {
-        if self.clock.is_wall_clock() {
-            "0".into()
-        } else {
-            self.clock.now_ms().to_string()
+        if !self.clock.is_wall_clock() {
+            return self.clock.now_ms().to_string();
         }
+        let local = self.clock.now_ms();
+        let synced = self.synced_at.load(Ordering::Relaxed);
+        if local.saturating_sub(synced) >= CLOCK_SYNC_MS
+            && self
+                .synced_at
+                .compare_exchange(synced, local, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        {
+            if let Some(off) = self.measure_offset() {
+                self.offset.store(off, Ordering::Relaxed);
+            }
+        }
+        let off = self.offset.load(Ordering::Relaxed);
+        format!("w{}", (local as i64).saturating_add(off))
+    }
+
+    /// The server's `TIME` minus this host's clock, in ms, from the middle of a round trip.
+    fn measure_offset(&self) -> Option<i64> {
+        let before = self.clock.now_ms();
+        let v = self.query(&::redis::cmd("TIME")).ok()?;
+        let after = self.clock.now_ms();
+        let Value::Array(a) = v else { return None };
+        let secs: i64 = text(a.first()?).ok()?.parse().ok()?;
+        let micros: i64 = text(a.get(1)?).ok()?.parse().ok()?;
+        let server = secs * 1000 + micros / 1000;
+        Some(server - ((before + after) / 2) as i64)
     }
 
     /// Session keys: record, tombstone, alias. (In connect-redis layout the data key
@@ -384,11 +425,7 @@ impl Redis {
         for k in keys {
             inv.key(k);
         }
-        inv.arg(cmd).arg(self.now_arg());
-        for f in &self.fixed {
-            inv.arg(f);
-        }
-        inv.arg(ids.0).arg(ids.1);
+        inv.arg(cmd).arg(self.now_arg()).arg(ids.0).arg(ids.1);
         for a in args {
             inv.arg(a);
         }

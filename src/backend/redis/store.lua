@@ -4,33 +4,34 @@
 -- one Cluster slot); KEYS[4..6]: the same for a rotation's new id on a single server. In
 -- connect-redis layout the data key `sess:<id>` is in the slot of the tag {sess:<id>}.
 -- The owner commands take the owner's index as KEYS[1].
--- ARGV: 1 command, 2 now in ms (0: the server's clock), 3 ttl, 4 absolute ttl,
--- 5 touch interval, 6 tombstone ttl, 7 rotation grace, 8 max session bytes,
--- 9 max sessions (0: no limit), 10 evict (1: LRU), 11 same-server ('1': the owner index
--- and the live set are kept by this script; '0' on Cluster, where the client keeps
--- them), 12 key prefix, 13 layout ('n' native, 'c' connect-redis), 14 id, 15 second id,
--- 16… the command's own arguments.
---
+-- ARGV: 1 command, 2 now in ms ('w' first: the server's clock), 3 id, 4 second id,
+-- 5… the command's own arguments. The settings (@NAME@ below) are written in by the
+-- client: same-server (SAME) means this script keeps the owner index and the live set;
+-- on a Cluster the client keeps them (they span slots).
 -- Errors are replies whose first word is the code the daemon uses (NOTFOUND, LOCKED…).
 -- Every check that can fail runs before the first write of meaning, so a refused command
 -- changes nothing (Redis does not roll a script back).
 
 local cmd = ARGV[1]
-local tm = redis.call('TIME')
-local snow = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)
-local now = tonumber(ARGV[2])
-if now == 0 then now = snow end
-local TTL, ABS, TOUCH = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local TOMB, GRACE, MAXB = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
-local MAXS, LRU, SAME = tonumber(ARGV[9]), ARGV[10] == '1', ARGV[11] == '1'
-local PREFIX, LAYOUT = ARGV[12], ARGV[13]
-local A = 15 -- the command's arguments are ARGV[A + 1] …
+-- The time: 'w' and the server's clock as the client tracks it (its offset to the
+-- server's TIME, kept fresh), or a test's clock. Not TIME here: in a script it costs more
+-- than the rest of a typical command.
+local WALL = ARGV[2]:byte(1) == 119
+local now = tonumber(WALL and ARGV[2]:sub(2) or ARGV[2])
+-- The store's settings, written into the script's text by the client (one script, and
+-- one SHA, per configuration: no argument to send and convert on every call).
+local TTL, ABS, TOUCH = @TTL@, @ABS@, @TOUCH@
+local TOMB, GRACE, MAXB = @TOMB@, @GRACE@, @MAXB@
+local MAXS, LRU, SAME = @MAXS@, @LRU@, @SAME@
+local PREFIX, LAYOUT = @PREFIX@, @LAYOUT@
+local A = 4 -- the command's arguments are ARGV[A + 1] …
 
 local MARK = 'sessync-error:'
 local function fail(msg) error(MARK .. msg, 0) end
 
--- A deadline on the script's clock, as a deadline on the server's (for PEXPIREAT).
-local function at(ms) return snow + (ms - now) end
+-- Redis's own expiry for a deadline on the script's clock: a relative one (PEXPIRE, PX),
+-- so that a test's clock and the server's need not agree.
+local function left(ms) return math.max(1, ms - now) end
 
 -- Key names, built the same way as the client builds them.
 local function keys_of(id)
@@ -181,10 +182,20 @@ end
 
 local META = { 'v', 'c', 'a', 'e', 'o', 'f', 'lt', 'lu', 'sz', 'k' }
 
+local NUMS = { 'v', 'c', 'a', 'e', 'f', 'lt', 'lu', 'sz' }
+
+-- Fields as numbers, and a copy of them as loaded (save writes only what changed).
 local function numbers(rec)
-  for _, f in ipairs({ 'v', 'c', 'a', 'e', 'f', 'lt', 'lu', 'sz', 'px' }) do rec[f] = tonumber(rec[f]) or 0 end
+  local was = {}
+  for _, f in ipairs(NUMS) do
+    local n = tonumber(rec[f]) or 0
+    rec[f] = n
+    was[f] = n
+  end
+  rec.px = tonumber(rec.px) or 0
   if not rec.o then rec.o = nil end
   rec.o0 = rec.o
+  rec.was = was
   return rec
 end
 
@@ -269,7 +280,7 @@ local function load(S, want)
     end
     -- On the server's clock the data key's TTL is the truth: express-session's touch
     -- (connect-redis: EXPIRE) extends it without rewriting the session.
-    if ARGV[2] == '0' and pttl > 0 then rec.e = now + pttl end
+    if WALL and pttl > 0 then rec.e = now + pttl end
     rec.ks, rec.vs, rec.sz = {}, {}, 0
     local ks, vs = split(json)
     for n = 1, #ks do
@@ -313,7 +324,14 @@ end
 local function slack() return math.max(1000, math.min(TOUCH, 600000)) end
 
 local function save(S, rec)
-  local args = { 'v', rec.v, 'c', rec.c, 'a', rec.a, 'e', rec.e, 'f', rec.f, 'lt', rec.lt, 'lu', rec.lu, 'sz', rec.sz }
+  local args = {}
+  local was = (not rec.fresh and not S.d and rec.was) or {}
+  for _, f in ipairs(NUMS) do
+    if rec[f] ~= was[f] then
+      args[#args + 1] = f
+      args[#args + 1] = rec[f]
+    end
+  end
   local expire = rec.fresh or S.d or (rec.px or 0) < rec.e
   if expire then
     rec.px = rec.e + slack()
@@ -345,10 +363,13 @@ local function save(S, rec)
   elseif rec.o0 and not rec.fresh then
     del[#del + 1] = 'o'
   end
-  hset(S.m, args)
+  if #args > 0 then hset(S.m, args) end
   for i = 1, #del, 400 do redis.call('HDEL', S.m, unpack(del, i, math.min(i + 399, #del))) end
-  if expire then redis.call('PEXPIREAT', S.m, at(rec.px)) end
+  if expire then redis.call('PEXPIRE', S.m, left(rec.px)) end
   rec.dirty, rec.fresh, rec.o0 = {}, nil, rec.o
+  local now_was = {}
+  for _, f in ipairs(NUMS) do now_was[f] = rec[f] end
+  rec.was = now_was
 end
 
 local function reply(rec)
@@ -545,7 +566,7 @@ end
 local function tombstone(S, untl)
   local tb = redis.call('GET', S.t)
   if not tb or tonumber(tb) < untl then
-    redis.call('SET', S.t, untl, 'PXAT', at(untl))
+    redis.call('SET', S.t, untl, 'PX', left(untl))
   end
 end
 
@@ -554,7 +575,7 @@ local function index_owner(id, o, c)
   local score = c + ABS
   redis.call('ZADD', k, score, id)
   local top = redis.call('ZRANGE', k, -1, -1, 'WITHSCORES')
-  redis.call('PEXPIREAT', k, at(math.max(score, tonumber(top[2]))))
+  redis.call('PEXPIRE', k, left(math.max(score, tonumber(top[2]))))
 end
 
 -- Room for one more session: refuses with FULL, or evicts the least recently used.
@@ -601,8 +622,8 @@ end
 -- The commands.
 
 local S = nil
-if ARGV[14] ~= '' then
-  S = keys_of(ARGV[14])
+if ARGV[3] ~= '' then
+  S = keys_of(ARGV[3])
   if KEYS[1] ~= S.m or KEYS[2] ~= S.t or KEYS[3] ~= S.a then
     return redis.error_reply('ERR the keys and the id disagree')
   end
@@ -791,7 +812,7 @@ end end
 
 local function retire(S, rec, to)
   if GRACE > 0 then
-    redis.call('SET', S.a, to .. '|' .. (now + GRACE), 'PXAT', at(now + GRACE))
+    redis.call('SET', S.a, to .. '|' .. (now + GRACE), 'PX', left(now + GRACE))
   end
   tombstone(S, now + GRACE + TOMB)
   redis.call('DEL', S.m)
@@ -814,7 +835,7 @@ end
 -- rotate token: moves the session to the second id (both on this server) → 'OK'
 if cmd == 'rotate' then f = function()
   local token = opt(A + 1)
-  local S2 = keys_of(ARGV[15])
+  local S2 = keys_of(ARGV[4])
   if KEYS[4] ~= S2.m then fail('ERR the keys and the id disagree') end
   local st, rec = find(S, 'all')
   if st == 'alias' then fail('ROTATED ' .. rec) end
@@ -923,7 +944,7 @@ if cmd == 'index' then f = function()
   local score = tonumber(ARGV[A + 3])
   redis.call('ZADD', k, score, ARGV[A + 2])
   local top = redis.call('ZRANGE', k, -1, -1, 'WITHSCORES')
-  redis.call('PEXPIREAT', k, at(math.max(score, tonumber(top[2]))))
+  redis.call('PEXPIRE', k, left(math.max(score, tonumber(top[2]))))
   return 'OK'
 end end
 
