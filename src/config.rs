@@ -145,6 +145,9 @@ pub struct RedisOptions {
     pub timeout: Duration,
     /// Most idle connections kept (`pool`, default 16).
     pub pool: usize,
+    /// TLS (`rediss://`): the CA certificates (PEM) to trust instead of the system's
+    /// (`ca=/path/ca.pem`).
+    pub ca: Option<std::path::PathBuf>,
 }
 
 /// Where and how to reach a sessyncd.
@@ -267,12 +270,6 @@ fn parse_redis(url: &str, scheme: &str) -> Result<(Target, StoreOptions)> {
     let rest = &url[scheme.len() + 3..];
     let cluster = scheme.ends_with("+cluster");
     let tls = scheme.starts_with("rediss");
-    if tls {
-        return Err(Error::invalid(format!(
-            "store URL {scheme}://: TLS to Redis is not built into this version; use redis:// on \
-             a trusted network or a TLS tunnel"
-        )));
-    }
     let (hosts_part, query) = rest.split_once('?').unwrap_or((rest, ""));
     let (auth, hosts_part) = match hosts_part.rsplit_once('@') {
         Some((a, h)) => (Some(a), h),
@@ -315,7 +312,8 @@ fn parse_redis(url: &str, scheme: &str) -> Result<(Target, StoreOptions)> {
         } else {
             format!("/{db}")
         };
-        nodes.push(format!("redis://{auth}{hp}{db}"));
+        let s = if tls { "rediss" } else { "redis" };
+        nodes.push(format!("{s}://{auth}{hp}{db}"));
     }
     if nodes.len() > 1 && !cluster {
         return Err(Error::invalid(format!(
@@ -329,6 +327,7 @@ fn parse_redis(url: &str, scheme: &str) -> Result<(Target, StoreOptions)> {
         layout: RedisLayout::Native,
         timeout: Duration::from_secs(10),
         pool: 16,
+        ca: None,
     };
     let mut prefix = None;
     let mut opts = StoreOptions {
@@ -361,11 +360,18 @@ fn parse_redis(url: &str, scheme: &str) -> Result<(Target, StoreOptions)> {
                 }
             }
             "shards" => return Err(bad(&k, &v, "no shards: Redis has its own")),
+            "ca" if tls => {
+                if v.is_empty() {
+                    return Err(bad(&k, &v, "the path of a PEM file"));
+                }
+                r.ca = Some(std::path::PathBuf::from(&*v));
+            }
+            "ca" => return Err(bad(&k, &v, "a rediss:// URL (ca is for TLS)")),
             _ => {
                 if !store_option(&mut opts, &k, &v)? {
                     return Err(Error::invalid(format!(
                         "store URL option {k:?} is unknown for Redis (known: prefix, layout, \
-                         timeout, pool, ttl, absolute_ttl, touch_fraction, tombstone_ttl, \
+                         timeout, pool, ca, ttl, absolute_ttl, touch_fraction, tombstone_ttl, \
                          rotate_grace, max_sessions, max_session_bytes, evict)"
                     )));
                 }

@@ -70,3 +70,32 @@ fn the_connect_redis_layout_honours_the_contract() {
         next: AtomicUsize::new(0),
     });
 }
+
+#[test]
+fn redis_over_tls_honours_the_contract() {
+    let (server, ca) = redis::Server::start_tls();
+    conformance::run_all(&OnRedis {
+        base: format!("rediss://127.0.0.1:{}/?ca={}&", server.port, ca.display()),
+        next: AtomicUsize::new(0),
+    });
+}
+
+#[test]
+fn tls_with_a_ca_that_did_not_sign_the_server_is_a_clear_error() {
+    let (server, _ca) = redis::Server::start_tls();
+    let (_other, other_ca) = redis::Server::start_tls();
+    let url = format!(
+        "rediss://127.0.0.1:{}/?ca={}",
+        server.port,
+        other_ca.display()
+    );
+    match Store::open(&url) {
+        Err(sessync::Error::Backend(m)) => assert!(m.contains("cannot reach redis at"), "{m}"),
+        other => panic!("expected a backend error, got {other:?}"),
+    }
+    // Plain text on the TLS port is no answer either.
+    match Store::open(&format!("redis://127.0.0.1:{}/?timeout=2s", server.port)) {
+        Err(sessync::Error::Backend(_)) => {}
+        other => panic!("expected a backend error, got {other:?}"),
+    }
+}

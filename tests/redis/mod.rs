@@ -108,6 +108,75 @@ impl Server {
         format!("redis://127.0.0.1:{}/?{query}", self.port)
     }
 
+    /// Starts `redis-server` with TLS only (a throwaway CA and a certificate for
+    /// 127.0.0.1 and localhost, made with the openssl command); returns it and the CA's
+    /// PEM file.
+    pub fn start_tls() -> (Server, PathBuf) {
+        let dir = temp_dir("tls");
+        let sh = |args: &str| {
+            let out = Command::new("sh")
+                .args(["-c", args])
+                .current_dir(&dir)
+                .output()
+                .expect("sh runs");
+            assert!(
+                out.status.success(),
+                "{args}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        sh(
+            "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 \
+            -subj /CN=sessync-test-ca",
+        );
+        sh("openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj /CN=localhost");
+        sh(
+            "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > ext && \
+            openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+            -out srv.pem -days 2 -extfile ext",
+        );
+        let port = free_port(false);
+        let ca = dir.join("ca.pem");
+        let args: Vec<String> = [
+            "--port",
+            "0",
+            "--tls-port",
+            &port.to_string(),
+            "--tls-cert-file",
+            dir.join("srv.pem").to_str().unwrap(),
+            "--tls-key-file",
+            dir.join("srv.key").to_str().unwrap(),
+            "--tls-ca-cert-file",
+            ca.to_str().unwrap(),
+            "--tls-auth-clients",
+            "no",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&dir)
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("redis-server runs");
+        wait_until("redis-server to listen with TLS", || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        (
+            Server {
+                child,
+                port,
+                dir,
+                extra: args,
+            },
+            ca,
+        )
+    }
+
     /// Kills the server (SIGKILL) and starts it again on the same port, empty.
     pub fn restart(&mut self) {
         self.kill();

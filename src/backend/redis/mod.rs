@@ -231,19 +231,41 @@ fn ms(d: Duration) -> u64 {
 impl Redis {
     /// Connects to Redis (once, to fail early and clearly).
     pub fn new(opts: RedisOptions, store: StoreOptions, clock: Arc<dyn Clock>) -> Result<Redis> {
+        let certs = match &opts.ca {
+            Some(path) => Some(::redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(std::fs::read(path).map_err(|e| {
+                    Error::invalid(format!("store URL option ca={}: {e}", path.display()))
+                })?),
+            }),
+            None => None,
+        };
+        let tls = opts.nodes.iter().any(|n| n.starts_with("rediss:"));
+        if tls {
+            // rustls's ring provider, unless the application installed one already.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
         let client = if opts.cluster {
-            let c = ::redis::cluster::ClusterClientBuilder::new(opts.nodes.clone())
+            let mut b = ::redis::cluster::ClusterClientBuilder::new(opts.nodes.clone())
                 .connection_timeout(opts.timeout)
-                .response_timeout(opts.timeout)
+                .response_timeout(opts.timeout);
+            if tls {
+                b = b.tls(::redis::cluster::TlsMode::Secure);
+            }
+            if let Some(c) = certs {
+                b = b.certs(c);
+            }
+            let c = b
                 .build()
                 .map_err(|e| Error::invalid(format!("redis cluster URL: {e}")))?;
             Client::Cluster(c)
         } else {
             let url = opts.nodes.first().cloned().unwrap_or_default();
-            Client::One(
-                ::redis::Client::open(url.as_str())
-                    .map_err(|e| Error::invalid(format!("redis URL: {e}")))?,
-            )
+            let c = match certs {
+                Some(certs) => ::redis::Client::build_with_tls(url.as_str(), certs),
+                None => ::redis::Client::open(url.as_str()),
+            };
+            Client::One(c.map_err(|e| Error::invalid(format!("redis URL: {e}")))?)
         };
         let layout = match opts.layout {
             RedisLayout::Native => "n",
@@ -294,7 +316,7 @@ impl Redis {
             .nodes
             .iter()
             .map(|n| {
-                let n = n.trim_start_matches("redis://");
+                let n = n.split_once("://").map_or(n.as_str(), |(_, r)| r);
                 n.rsplit_once('@').map(|(_, h)| h).unwrap_or(n)
             })
             .collect();
