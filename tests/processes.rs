@@ -2,36 +2,17 @@
 //! and a lock holder killed with SIGKILL does not stop the others.
 
 mod daemon;
+mod worker;
 
 use std::{
     io::{BufRead, BufReader, Write},
     os::unix::net::UnixStream,
-    path::PathBuf,
     process::{Command, Stdio},
     time::Duration,
 };
 
 use daemon::start;
 use sessync::{Error, SessionData, SessionId, Store, WriteOpts};
-
-/// `target/<profile>/examples/remote_counter`, built once with the test's profile.
-fn worker() -> PathBuf {
-    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT.get_or_init(build_worker).clone()
-}
-
-fn build_worker() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(|d| d.parent()).unwrap().to_path_buf();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--example", "remote_counter"]);
-    if dir.ends_with("release") {
-        cmd.arg("--release");
-    }
-    assert!(cmd.status().unwrap().success());
-    dir.join("examples").join("remote_counter")
-}
 
 #[test]
 fn four_processes_times_ten_thousand_locked_increments_count_exactly() {
@@ -45,7 +26,7 @@ fn four_processes_times_ten_thousand_locked_increments_count_exactly() {
             WriteOpts::default(),
         )
         .unwrap();
-    let bin = worker();
+    let bin = worker::remote_counter();
     let children: Vec<_> = (0..4)
         .map(|i| {
             // Two over the Unix socket, two over TCP.
@@ -75,7 +56,7 @@ fn a_holder_killed_with_sigkill_loses_its_lock_after_the_lease() {
     store
         .write(&id, SessionData::new(), WriteOpts::default())
         .unwrap();
-    let mut holder = Command::new(worker())
+    let mut holder = Command::new(worker::remote_counter())
         .args([d.url_unix().as_str(), id.as_str(), "hold"])
         .stdout(Stdio::piped())
         .spawn()

@@ -4,34 +4,15 @@
 //! then recovery.
 
 mod redis;
+mod worker;
 
 use std::{
     io::{BufRead, BufReader},
-    path::PathBuf,
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
 use sessync::{Error, SessionData, SessionId, Store, WriteOpts};
-
-/// `target/<profile>/examples/remote_counter`, built once with the test's profile.
-fn worker() -> PathBuf {
-    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let exe = std::env::current_exe().unwrap();
-            let dir = exe.parent().and_then(|d| d.parent()).unwrap().to_path_buf();
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let mut cmd = Command::new(cargo);
-            cmd.args(["build", "--example", "remote_counter"]);
-            if dir.ends_with("release") {
-                cmd.arg("--release");
-            }
-            assert!(cmd.status().unwrap().success());
-            dir.join("examples").join("remote_counter")
-        })
-        .clone()
-}
 
 fn four_times_ten_thousand(url: &str) {
     let store = Store::open(url).unwrap();
@@ -45,7 +26,7 @@ fn four_times_ten_thousand(url: &str) {
         .unwrap();
     let children: Vec<_> = (0..4)
         .map(|_| {
-            Command::new(worker())
+            Command::new(worker::remote_counter())
                 .args([url, id.as_str(), "10000"])
                 .spawn()
                 .unwrap()
@@ -78,7 +59,7 @@ fn killed_holder(url: &str) {
     store
         .write(&id, SessionData::new(), WriteOpts::default())
         .unwrap();
-    let mut holder = Command::new(worker())
+    let mut holder = Command::new(worker::remote_counter())
         .args([url, id.as_str(), "hold", "1500"])
         .stdout(Stdio::piped())
         .spawn()
