@@ -127,6 +127,20 @@ pub enum RedisLayout {
     ConnectRedis,
 }
 
+/// How the store's Lua code runs on Redis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ScriptMode {
+    /// A function library (`FCALL`) where the server has functions, else a script
+    /// (`script=auto`, the default).
+    Auto,
+    /// Always a function library: an error on a server without functions
+    /// (`script=function`).
+    Function,
+    /// Always a script, run by `EVALSHA` (`script=eval`).
+    Eval,
+}
+
 /// Where and how to reach Redis.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -148,6 +162,8 @@ pub struct RedisOptions {
     /// TLS (`rediss://`): the CA certificates (PEM) to trust instead of the system's
     /// (`ca=/path/ca.pem`).
     pub ca: Option<std::path::PathBuf>,
+    /// How the Lua code runs (`script`, default `auto`).
+    pub script: ScriptMode,
 }
 
 /// Where and how to reach a sessyncd.
@@ -328,6 +344,7 @@ fn parse_redis(url: &str, scheme: &str) -> Result<(Target, StoreOptions)> {
         timeout: Duration::from_secs(10),
         pool: 16,
         ca: None,
+        script: ScriptMode::Auto,
     };
     let mut prefix = None;
     let mut opts = StoreOptions {
@@ -367,11 +384,19 @@ fn parse_redis(url: &str, scheme: &str) -> Result<(Target, StoreOptions)> {
                 r.ca = Some(std::path::PathBuf::from(&*v));
             }
             "ca" => return Err(bad(&k, &v, "a rediss:// URL (ca is for TLS)")),
+            "script" => {
+                r.script = match &*v {
+                    "auto" => ScriptMode::Auto,
+                    "function" => ScriptMode::Function,
+                    "eval" => ScriptMode::Eval,
+                    _ => return Err(bad(&k, &v, "auto, function or eval")),
+                }
+            }
             _ => {
                 if !store_option(&mut opts, &k, &v)? {
                     return Err(Error::invalid(format!(
                         "store URL option {k:?} is unknown for Redis (known: prefix, layout, \
-                         timeout, pool, ca, ttl, absolute_ttl, touch_fraction, tombstone_ttl, \
+                         timeout, pool, ca, script, ttl, absolute_ttl, touch_fraction, tombstone_ttl, \
                          rotate_grace, max_sessions, max_session_bytes, evict)"
                     )));
                 }

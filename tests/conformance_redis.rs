@@ -1,5 +1,6 @@
-//! The conformance suite, unchanged, against a real redis-server and a real 3-node Redis
-//! Cluster. Each case gets its own key prefix (a fresh, empty store) and a manual clock,
+//! The conformance suite, unchanged, against a real redis-server (the store's code as a
+//! function library, and as a script run by EVALSHA), a real 3-node Redis Cluster, TLS and
+//! the connect-redis layout. Each case gets its own key prefix (a fresh, empty store) and a manual clock,
 //! which the scripts follow instead of the server's.
 
 mod conformance;
@@ -49,6 +50,15 @@ fn standalone_redis_honours_the_contract() {
     let server = redis::Server::start(&[]);
     conformance::run_all(&OnRedis {
         base: server.url(""),
+        next: AtomicUsize::new(0),
+    });
+}
+
+#[test]
+fn standalone_redis_with_evalsha_honours_the_contract() {
+    let server = redis::Server::start(&[]);
+    conformance::run_all(&OnRedis {
+        base: server.url("script=eval&"),
         next: AtomicUsize::new(0),
     });
 }

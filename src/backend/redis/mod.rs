@@ -16,7 +16,7 @@
 use std::{
     sync::{
         Arc,
-        atomic::{AtomicI64, AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -30,7 +30,7 @@ use crate::{
     backend::memory::check_owner,
     clock::Clock,
     command::{Command, PatchOp, Patched, Reply, Touched, WriteOpts},
-    config::{Eviction, RedisLayout, RedisOptions, StoreOptions},
+    config::{Eviction, RedisLayout, RedisOptions, ScriptMode, StoreOptions},
     error::{Error, Result},
     session::{Record, SessionData, SessionId, check_key},
 };
@@ -78,6 +78,11 @@ pub struct Redis {
     clock: Arc<dyn Clock>,
     client: Client,
     script: Script,
+    /// Calls go by FCALL (else EVALSHA).
+    function: AtomicBool,
+    /// The function library's source and its name.
+    library: String,
+    name: String,
     idle: Mutex<Vec<Conn>>,
     ops: AtomicU64,
     lock_waits: AtomicU64,
@@ -292,12 +297,28 @@ impl Redis {
             .replace("@SAME@", &(!opts.cluster).to_string())
             .replace("@PREFIX@", &lua_str(&opts.prefix))
             .replace("@LAYOUT@", &lua_str(layout));
+        // The same code two ways: a function library (FCALL: its helpers are made once,
+        // at load, instead of on every call) where the server has functions (Redis 7,
+        // Valkey), else a script (EVALSHA, reloaded on NOSCRIPT).
+        let script = Script::new(&source.replace("@TAIL@", "return main(KEYS, ARGV)"));
+        let name = format!("sessync_{}", &script.get_hash()[..16]);
+        let library = format!(
+            "#!lua name={name}\n{}",
+            source.replace(
+                "@TAIL@",
+                &format!("redis.register_function('{name}', main)")
+            )
+        );
+        let mode = opts.script;
         let r = Redis {
             opts,
             store,
             clock,
             client,
-            script: Script::new(&source),
+            script,
+            function: AtomicBool::new(false),
+            library,
+            name,
             idle: Mutex::new(Vec::new()),
             ops: AtomicU64::new(0),
             lock_waits: AtomicU64::new(0),
@@ -305,9 +326,32 @@ impl Redis {
             offset: AtomicI64::new(0),
             synced_at: AtomicU64::new(0),
         };
-        let c = r.connect()?;
+        let mut c = r.connect()?;
+        if mode != ScriptMode::Eval {
+            match r.load_library(&mut c) {
+                Ok(()) => r.function.store(true, Ordering::Relaxed),
+                Err(e) if mode == ScriptMode::Function => return Err(e),
+                Err(_) => {}
+            }
+        }
         r.idle.lock().push(c);
         Ok(r)
+    }
+
+    /// `FUNCTION LOAD REPLACE` of the library (on every primary of a Cluster).
+    fn load_library(&self, c: &mut Conn) -> Result<()> {
+        ::redis::cmd("FUNCTION")
+            .arg("LOAD")
+            .arg("REPLACE")
+            .arg(&self.library)
+            .query::<Value>(c.like())
+            .map(|_| ())
+            .map_err(|e| {
+                backend(format!(
+                    "{}: cannot load the sessync functions: {e}",
+                    self.where_()
+                ))
+            })
     }
 
     fn where_(&self) -> String {
@@ -443,15 +487,34 @@ impl Redis {
         ids: (&str, &str),
         args: &[String],
     ) -> std::result::Result<Value, Failed> {
+        self.ops.fetch_add(1, Ordering::Relaxed);
+        let now = self.now_arg();
+        if self.function.load(Ordering::Relaxed) {
+            let mut c = ::redis::cmd("FCALL");
+            c.arg(&self.name).arg(keys.len()).arg(keys);
+            c.arg(cmd).arg(&now).arg(ids.0).arg(ids.1).arg(args);
+            match c.query::<Value>(conn.like()) {
+                // A server restarted without persistence (or FUNCTION FLUSH) lost the
+                // library: load it again and retry, as EVALSHA does on NOSCRIPT.
+                Err(e)
+                    if e.detail()
+                        .is_some_and(|d| d.starts_with("Function not found")) =>
+                {
+                    self.load_library(conn)
+                        .map_err(|err| Failed { err, broken: false })?;
+                    return c.query::<Value>(conn.like()).map_err(|e| self.failed(e));
+                }
+                r => return r.map_err(|e| self.failed(e)),
+            }
+        }
         let mut inv = self.script.prepare_invoke();
         for k in keys {
             inv.key(k);
         }
-        inv.arg(cmd).arg(self.now_arg()).arg(ids.0).arg(ids.1);
+        inv.arg(cmd).arg(now).arg(ids.0).arg(ids.1);
         for a in args {
             inv.arg(a);
         }
-        self.ops.fetch_add(1, Ordering::Relaxed);
         inv.invoke::<Value>(conn.like()).map_err(|e| self.failed(e))
     }
 
@@ -485,7 +548,7 @@ impl Redis {
     /// A plain command on a pooled connection.
     fn query(&self, c: &::redis::Cmd) -> Result<Value> {
         let mut conn = self.take()?;
-        match conn.like().req_command(c) {
+        match c.query::<Value>(conn.like()) {
             Ok(v) => {
                 self.give_back(conn);
                 Ok(v)
@@ -703,11 +766,10 @@ impl Redis {
                         continue;
                     }
                     conn.set_read_timeout(block + self.opts.timeout);
-                    let r = conn.like().req_command(
-                        ::redis::cmd("BLPOP")
-                            .arg(&wake_key)
-                            .arg(format!("{:.3}", block.as_secs_f64())),
-                    );
+                    let r = ::redis::cmd("BLPOP")
+                        .arg(&wake_key)
+                        .arg(format!("{:.3}", block.as_secs_f64()))
+                        .query::<Value>(conn.like());
                     conn.set_read_timeout(self.opts.timeout);
                     if let Err(e) = r {
                         break Err(self.failed(e));

@@ -1,10 +1,10 @@
 -- sessync's store as one Redis script: every command is one atomic call of it.
 --
--- KEYS[1..3]: the session's record hash, tombstone and rotation alias (one hash tag, so
--- one Cluster slot); KEYS[4..6]: the same for a rotation's new id on a single server. In
+-- KEY[1..3]: the session's record hash, tombstone and rotation alias (one hash tag, so
+-- one Cluster slot); KEY[4..6]: the same for a rotation's new id on a single server. In
 -- connect-redis layout the data key `sess:<id>` is in the slot of the tag {sess:<id>}.
--- The owner commands take the owner's index as KEYS[1].
--- ARGV: 1 command, 2 now in ms ('w' first: the server's clock), 3 id, 4 second id,
+-- The owner commands take the owner's index as KEY[1].
+-- ARG: 1 command, 2 now in ms ('w' first: the server's clock), 3 id, 4 second id,
 -- 5… the command's own arguments. The settings (@NAME@ below) are written in by the
 -- client: same-server (SAME) means this script keeps the owner index and the live set;
 -- on a Cluster the client keeps them (they span slots).
@@ -12,19 +12,18 @@
 -- Every check that can fail runs before the first write of meaning, so a refused command
 -- changes nothing (Redis does not roll a script back).
 
-local cmd = ARGV[1]
--- The time: 'w' and the server's clock as the client tracks it (its offset to the
--- server's TIME, kept fresh), or a test's clock. Not TIME here: in a script it costs more
--- than the rest of a typical command.
-local WALL = ARGV[2]:byte(1) == 119
-local now = tonumber(WALL and ARGV[2]:sub(2) or ARGV[2])
+-- Set by each call (main, at the end): the keys, the arguments, the command, and the
+-- time: 'w' and the server's clock as the client tracks it (its offset to the server's
+-- TIME, kept fresh), or a test's clock. Not TIME here: in a script it costs more than
+-- the rest of a typical command.
+local KEY, ARG, cmd, WALL, now
 -- The store's settings, written into the script's text by the client (one script, and
 -- one SHA, per configuration: no argument to send and convert on every call).
 local TTL, ABS, TOUCH = @TTL@, @ABS@, @TOUCH@
 local TOMB, GRACE, MAXB = @TOMB@, @GRACE@, @MAXB@
 local MAXS, LRU, SAME = @MAXS@, @LRU@, @SAME@
 local PREFIX, LAYOUT = @PREFIX@, @LAYOUT@
-local A = 4 -- the command's arguments are ARGV[A + 1] …
+local A = 4 -- the command's arguments are ARG[A + 1] …
 
 local MARK = 'sessync-error:'
 local function fail(msg) error(MARK .. msg, 0) end
@@ -398,44 +397,44 @@ local function incr(rec, k, by)
   return next
 end
 
--- The top-level keys the changes in ARGV[i…] read or write.
+-- The top-level keys the changes in ARG[i…] read or write.
 local function keys_of_ops(i)
   local ks = {}
-  while i <= #ARGV do
-    local op = ARGV[i]
+  while i <= #ARG do
+    local op = ARG[i]
     if op == 'I' then
-      ks[#ks + 1] = ARGV[i + 1]
+      ks[#ks + 1] = ARG[i + 1]
       i = i + 3
     elseif op == 'W' then
       i = i + 3
     else
-      local len = tonumber(ARGV[i + 1])
-      ks[#ks + 1] = ARGV[i + 2]
+      local len = tonumber(ARG[i + 1])
+      ks[#ks + 1] = ARG[i + 2]
       i = i + 2 + len + (op == 'P' and 1 or 0)
     end
   end
   return ks
 end
 
--- Applies the changes in ARGV[i…] to rec (in memory only): increment results, count.
+-- Applies the changes in ARG[i…] to rec (in memory only): increment results, count.
 local function apply_ops(rec, i)
   local values = {}
   local count = 0
-  while i <= #ARGV do
-    local op = ARGV[i]
+  while i <= #ARG do
+    local op = ARG[i]
     count = count + 1
     if op == 'I' then
-      values[#values + 1] = incr(rec, ARGV[i + 1], tonumber(ARGV[i + 2]))
+      values[#values + 1] = incr(rec, ARG[i + 1], tonumber(ARG[i + 2]))
       i = i + 3
     elseif op == 'W' then
-      if ARGV[i + 1] == '1' then rec.o = ARGV[i + 2] else rec.o = nil end
+      if ARG[i + 1] == '1' then rec.o = ARG[i + 2] else rec.o = nil end
       i = i + 3
     else
-      local len = tonumber(ARGV[i + 1])
+      local len = tonumber(ARG[i + 1])
       local path = {}
-      for n = 1, len do path[n] = ARGV[i + 1 + n] end
+      for n = 1, len do path[n] = ARG[i + 1 + n] end
       local raw = nil
-      if op == 'P' then raw = ARGV[i + 2 + len]; i = i + 3 + len else i = i + 2 + len end
+      if op == 'P' then raw = ARG[i + 2 + len]; i = i + 3 + len else i = i + 2 + len end
       local k = path[1]
       local cur = mget(rec, k)
       if len == 1 then
@@ -613,7 +612,7 @@ local function create(S, rec)
 end
 
 local function opt(i)
-  local v = ARGV[i]
+  local v = ARG[i]
   if v == nil or v == '' then return nil end
   return tonumber(v)
 end
@@ -621,10 +620,14 @@ end
 ---------------------------------------------------------------------------------------
 -- The commands.
 
-local S = nil
-if ARGV[3] ~= '' then
-  S = keys_of(ARGV[3])
-  if KEYS[1] ~= S.m or KEYS[2] ~= S.t or KEYS[3] ~= S.a then
+local S
+
+-- One call: the command ARG[1], on the session ARG[3] (keys KEY[1..3]) if it names one.
+local function run()
+S = nil
+if ARG[3] ~= '' then
+  S = keys_of(ARG[3])
+  if KEY[1] ~= S.m or KEY[2] ~= S.t or KEY[3] ~= S.a then
     return redis.error_reply('ERR the keys and the id disagree')
   end
 end
@@ -638,22 +641,22 @@ if cmd == 'fetch' then f = function()
   if st == 'alias' then return { '->', rec } end
   if st ~= 'live' then return false end
   local touched = 0
-  if ARGV[A + 1] == '1' and touch_if_due(S, rec) then
+  if ARG[A + 1] == '1' and touch_if_due(S, rec) then
     save(S, rec)
     touched = 1
   end
   return { touched, reply(rec) }
 end end
 
--- The new data of a write: members as key/value pairs from ARGV[i…].
+-- The new data of a write: members as key/value pairs from ARG[i…].
 local function fill(rec, i)
-  for j = i, #ARGV, 2 do mput(rec, ARGV[j], ARGV[j + 1]) end
+  for j = i, #ARG, 2 do mput(rec, ARG[j], ARG[j + 1]) end
   check_size(rec)
 end
 
 -- write expected token release key value … → version
 if cmd == 'write' then f = function()
-  local expected, token, rel = opt(A + 1), opt(A + 2), ARGV[A + 3] == '1'
+  local expected, token, rel = opt(A + 1), opt(A + 2), ARG[A + 3] == '1'
   local st, rec = find_writable(S)
   if st == 'absent' then
     if token then fail('STALETOKEN') end
@@ -677,7 +680,7 @@ end end
 -- patch expected token create release ops… → {version, {values…}, old owner|false}
 if cmd == 'patch' then f = function()
   local expected, token = opt(A + 1), opt(A + 2)
-  local mk, rel = ARGV[A + 3] == '1', ARGV[A + 4] == '1'
+  local mk, rel = ARG[A + 3] == '1', ARG[A + 4] == '1'
   local st, rec = find_writable(S, keys_of_ops(A + 5))
   if st == 'absent' then
     if not mk then fail('NOTFOUND') end
@@ -711,7 +714,7 @@ end end
 
 -- lock lease wait ticket heartbeat → {token, record} | {0, ms the lease has left}
 if cmd == 'lock' then f = function()
-  local lease, waits, ticket, hb = tonumber(ARGV[A + 1]), ARGV[A + 2] == '1', ARGV[A + 3], tonumber(ARGV[A + 4])
+  local lease, waits, ticket, hb = tonumber(ARG[A + 1]), ARG[A + 2] == '1', ARG[A + 3], tonumber(ARG[A + 4])
   local st, rec = find(S, 'all')
   if st == 'alias' then fail('ROTATED ' .. rec) end
   if st == 'tomb' then fail('DESTROYED') end
@@ -748,7 +751,7 @@ end end
 
 -- cancel ticket: a waiter gives up (its connection failed, say).
 if cmd == 'cancel' then f = function()
-  local ticket = ARGV[A + 1]
+  local ticket = ARG[A + 1]
   local q, qd = qkeys(S)
   if redis.call('HDEL', qd, ticket) == 1 then
     redis.call('LREM', q, 0, ticket)
@@ -797,7 +800,7 @@ end end
 -- destroy_if owner: destroys only a live session of this owner → 1 | 0
 if cmd == 'destroy_if' then f = function()
   local st, rec = find(S)
-  if st ~= 'live' or rec.o ~= ARGV[A + 1] then return 0 end
+  if st ~= 'live' or rec.o ~= ARG[A + 1] then return 0 end
   tombstone(S, now + TOMB)
   gone(S, rec)
   return 1
@@ -835,8 +838,8 @@ end
 -- rotate token: moves the session to the second id (both on this server) → 'OK'
 if cmd == 'rotate' then f = function()
   local token = opt(A + 1)
-  local S2 = keys_of(ARGV[4])
-  if KEYS[4] ~= S2.m then fail('ERR the keys and the id disagree') end
+  local S2 = keys_of(ARG[4])
+  if KEY[4] ~= S2.m then fail('ERR the keys and the id disagree') end
   local st, rec = find(S, 'all')
   if st == 'alias' then fail('ROTATED ' .. rec) end
   if st == 'tomb' then fail('DESTROYED') end
@@ -884,18 +887,18 @@ end end
 if cmd == 'rot_in' then f = function()
   local rec = blank()
   for n, f in ipairs(STATE) do
-    if n > 1 then rec[f] = tonumber(ARGV[A + n]) end
+    if n > 1 then rec[f] = tonumber(ARG[A + n]) end
   end
-  from_text(rec, ARGV[A + 1])
-  if ARGV[A + 9] ~= '' then rec.o = ARGV[A + 9] end
-  if ARGV[A + 10] and ARGV[A + 10] ~= '' then rec.cookie = ARGV[A + 10] end
+  from_text(rec, ARG[A + 1])
+  if ARG[A + 9] ~= '' then rec.o = ARG[A + 9] end
+  if ARG[A + 10] and ARG[A + 10] ~= '' then rec.cookie = ARG[A + 10] end
   install(S, rec)
   return 'OK'
 end end
 
 -- rot_out new-id version fence lock-token: retires the old id if unchanged → 1 | 0
 if cmd == 'rot_out' then f = function()
-  local to, v, f, lt = ARGV[A + 1], tonumber(ARGV[A + 2]), tonumber(ARGV[A + 3]), tonumber(ARGV[A + 4])
+  local to, v, f, lt = ARG[A + 1], tonumber(ARG[A + 2]), tonumber(ARG[A + 3]), tonumber(ARG[A + 4])
   local st, rec = find(S)
   if st ~= 'live' then return 0 end
   expire_lease(S, rec)
@@ -914,8 +917,8 @@ end end
 -- owned owner destroy: the live sessions of an owner, from its index (same server
 -- only); with destroy = '1', destroys them → ids | count
 if cmd == 'owned' then f = function()
-  local o, kill = ARGV[A + 1], ARGV[A + 2] == '1'
-  local k = KEYS[1]
+  local o, kill = ARG[A + 1], ARG[A + 2] == '1'
+  local k = KEY[1]
   redis.call('ZREMRANGEBYSCORE', k, '-inf', now)
   local ids, n = {}, 0
   for _, id in ipairs(redis.call('ZRANGE', k, 0, -1)) do
@@ -940,9 +943,9 @@ end end
 -- index owner id end: adds an id to an owner's index (Cluster: before the session names
 -- the owner); the index lives until its last entry's end.
 if cmd == 'index' then f = function()
-  local k = KEYS[1]
-  local score = tonumber(ARGV[A + 3])
-  redis.call('ZADD', k, score, ARGV[A + 2])
+  local k = KEY[1]
+  local score = tonumber(ARG[A + 3])
+  redis.call('ZADD', k, score, ARG[A + 2])
   local top = redis.call('ZRANGE', k, -1, -1, 'WITHSCORES')
   redis.call('PEXPIRE', k, left(math.max(score, tonumber(top[2]))))
   return 'OK'
@@ -950,34 +953,34 @@ end end
 
 -- index_list: the ids an owner's index holds, entries past their end dropped.
 if cmd == 'index_list' then f = function()
-  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-  return redis.call('ZRANGE', KEYS[1], 0, -1)
+  redis.call('ZREMRANGEBYSCORE', KEY[1], '-inf', now)
+  return redis.call('ZRANGE', KEY[1], 0, -1)
 end end
 
 -- On a Cluster with max_sessions, the client keeps the set of live sessions (scored by
--- last access) in its own slot, KEYS[1], with these; entries it cannot vouch for are
+-- last access) in its own slot, KEY[1], with these; entries it cannot vouch for are
 -- checked in their own slot (alive) before they count against the limit.
 
 -- live_reserve id max → 'OK' (counted) | {'FULL', the least recently used ids…}
 if cmd == 'live_reserve' then f = function()
-  local id, max = ARGV[A + 1], tonumber(ARGV[A + 2])
-  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - TTL)
-  if redis.call('ZSCORE', KEYS[1], id) or redis.call('ZCARD', KEYS[1]) < max then
-    redis.call('ZADD', KEYS[1], now, id)
+  local id, max = ARG[A + 1], tonumber(ARG[A + 2])
+  redis.call('ZREMRANGEBYSCORE', KEY[1], '-inf', now - TTL)
+  if redis.call('ZSCORE', KEY[1], id) or redis.call('ZCARD', KEY[1]) < max then
+    redis.call('ZADD', KEY[1], now, id)
     return 'OK'
   end
-  return { 'FULL', redis.call('ZRANGE', KEYS[1], 0, 7) }
+  return { 'FULL', redis.call('ZRANGE', KEY[1], 0, 7) }
 end end
 
 -- live_add id score: records an access (or a new id).
 if cmd == 'live_add' then f = function()
-  redis.call('ZADD', KEYS[1], tonumber(ARGV[A + 2]), ARGV[A + 1])
+  redis.call('ZADD', KEY[1], tonumber(ARG[A + 2]), ARG[A + 1])
   return 'OK'
 end end
 
 -- live_rem ids…
 if cmd == 'live_rem' then f = function()
-  for i = A + 1, #ARGV do redis.call('ZREM', KEYS[1], ARGV[i]) end
+  for i = A + 1, #ARG do redis.call('ZREM', KEY[1], ARG[i]) end
   return 'OK'
 end end
 
@@ -1003,3 +1006,15 @@ if type(res) == 'string' and res:sub(1, #MARK) == MARK then
 end
 if type(res) == 'table' and res.err then return redis.error_reply(res.err) end
 return redis.error_reply('ERR sessync script: ' .. tostring(res))
+end
+
+local function main(keys, args)
+  KEY, ARG, cmd = keys, args, args[1]
+  WALL = args[2]:byte(1) == 119
+  now = tonumber(WALL and args[2]:sub(2) or args[2])
+  return run()
+end
+
+-- The client puts here `return main(KEYS, ARGV)` (a script, run by EVALSHA) or
+-- `redis.register_function(…, main)` (a function library, run by FCALL).
+@TAIL@
