@@ -4,12 +4,15 @@
 //! a semaphore bounding how many are open; each connection is a task that reads RESP
 //! requests into a buffer, applies them to the shared [`Store`] (the same state machine
 //! as `mem://`), and writes the replies. A shutdown future stops the listeners; open
-//! connections finish the request in hand and close.
+//! connections finish the request in hand and close. A TLS listener ([`Listener::Tls`],
+//! see [`tls`]) runs each handshake in the connection's task, under a timeout, so a
+//! slow or broken client never holds up the accept loop.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod commands;
 mod kv;
 pub mod resp;
+pub mod tls;
 
 use std::{
     future::Future,
@@ -50,6 +53,9 @@ pub struct Config {
     pub max_keys: usize,
     /// For tests: the store's clock, moved by `DEBUG.ADVANCE ms` (off: no such command).
     pub manual_clock: Option<Arc<crate::clock::ManualClock>>,
+    /// How long a client of a TLS listener has to finish its handshake: one that sends
+    /// nothing, or plain text, must not hold a connection slot for long.
+    pub tls_handshake_timeout: Duration,
 }
 
 impl Default for Config {
@@ -61,17 +67,29 @@ impl Default for Config {
             limits: Limits::default(),
             max_keys: 1_000_000,
             manual_clock: None,
+            tls_handshake_timeout: Duration::from_secs(10),
         }
     }
 }
 
 /// A listening socket.
-#[derive(Debug)]
 pub enum Listener {
     /// TCP: clients must authenticate when a token is configured.
     Tcp(TcpListener),
+    /// TCP with TLS (every connection must handshake first); otherwise as `Tcp`.
+    Tls(TcpListener, tokio_rustls::TlsAcceptor),
     /// A Unix socket (its path is removed when the server stops).
     Unix(UnixListener, PathBuf),
+}
+
+impl std::fmt::Debug for Listener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Listener::Tcp(l) => f.debug_tuple("Tcp").field(l).finish(),
+            Listener::Tls(l, _) => f.debug_tuple("Tls").field(l).finish(),
+            Listener::Unix(l, p) => f.debug_tuple("Unix").field(l).field(p).finish(),
+        }
+    }
 }
 
 struct Shared {
@@ -138,9 +156,30 @@ async fn accept_loop(l: Listener, shared: Arc<Shared>, mut stop: watch::Receiver
             Ok((io, tcp)) => {
                 let shared = shared.clone();
                 let stop = stop.clone();
+                let tls = match &l {
+                    Listener::Tls(_, a) => Some(a.clone()),
+                    _ => None,
+                };
                 conns.spawn(async move {
                     let _permit = permit;
                     let id = shared.next_client.fetch_add(1, Ordering::Relaxed);
+                    let io = match tls {
+                        None => io,
+                        Some(acceptor) => {
+                            let hs = shared.config.tls_handshake_timeout;
+                            match tokio::time::timeout(hs, acceptor.accept(io)).await {
+                                Ok(Ok(s)) => Box::new(s),
+                                Ok(Err(e)) => {
+                                    tracing::debug!(client = id, "TLS handshake failed: {e}");
+                                    return;
+                                }
+                                Err(_) => {
+                                    tracing::debug!(client = id, "TLS handshake timed out");
+                                    return;
+                                }
+                            }
+                        }
+                    };
                     let needs_auth = tcp && shared.config.token.is_some();
                     if let Err(e) = serve(io, shared, needs_auth, stop).await {
                         tracing::debug!(client = id, "connection ended: {e}");
@@ -179,7 +218,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> AsyncIoStream for T {}
 
 async fn accept(l: &Listener) -> std::io::Result<(Io, bool)> {
     match l {
-        Listener::Tcp(t) => {
+        Listener::Tcp(t) | Listener::Tls(t, _) => {
             let (s, _) = t.accept().await?;
             let _ = s.set_nodelay(true);
             Ok((Box::new(s), true))
