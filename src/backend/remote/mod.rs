@@ -1,162 +1,75 @@
-//! `unix:///path` and `tcp://:token@host:port`: the store in a sessyncd.
+//! `unix:///path`, `tcp://:token@host:port` and `tls://:token@host:port?ca=…`: the
+//! store in a sessyncd.
 //!
-//! Every [`Command`] becomes one `SESS.*` request on a pooled connection, and its reply
-//! becomes the same [`Reply`] (or [`Error`]) that `mem://` gives, so the conformance
-//! suite runs unchanged. Connections are blocking sockets with timeouts: a daemon that is
-//! down or stuck gives a clear `Backend` error, never a hang. A request that fails after
-//! it was sent is not retried (it may have been applied); a failed connect is.
+//! Every [`Command`] becomes one `SESS.*` request, and its reply becomes the same
+//! [`Reply`] (or [`Error`]) that `mem://` gives, so the conformance suite runs unchanged.
+//!
+//! - **Shared connections** (`shared`, default 2) carry every request that cannot block
+//!   on the daemon: callers pipeline their requests on them and each waits for its own
+//!   reply (see `shared.rs`). Callers are spread over them in turn.
+//! - **Dedicated connections** (up to `pool`, default 16) carry one request at a time:
+//!   a `SESS.LOCK` that may wait, so that it never stalls the requests behind it, and
+//!   every request when `shared=0`.
+//! - **Timeouts.** Sockets have read and write timeouts (`timeout`, plus a lock's own
+//!   wait): a daemon that is down or stuck gives a clear `Backend` error, never a hang.
+//!   A request that fails after it was sent is not retried (it may have been applied);
+//!   one that found its connection dead before anything was sent is tried once more on
+//!   a new connection.
+//! - **Backoff.** After a connect fails, connects wait 50 ms, doubling to 2 s (with
+//!   jitter); a call in that window fails at once, naming the address and the time
+//!   left. The first connect that succeeds resets it.
+//! - **TLS** (`tls://`) is rustls with the `ring` provider, trusting the CA certificates
+//!   of the `ca` file, or the system's roots without it.
+
+mod backoff;
+mod link;
+mod shared;
 
 use std::{
-    io::{BufRead, BufReader, Read, Write},
     net::TcpStream,
     os::unix::net::UnixStream,
-    sync::Arc,
-    time::Duration,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
 };
 
 use parking_lot::{Condvar, Mutex};
+use rustls::{
+    ClientConfig, ClientConnection, RootCertStore,
+    pki_types::{CertificateDer, ServerName, pem::PemObject},
+};
 use serde_json::{Value, json};
 
+use self::{
+    backoff::Backoff,
+    link::{Conn, Raw, Resp, encode},
+    shared::{NotSent, Shared},
+};
 use super::{Backend, Stats};
 use crate::{
     command::{Command, PatchOp, Patched, Reply, Touched, WriteOpts},
-    config::{RemoteAddr, RemoteOptions},
+    config::{RemoteAddr, RemoteOptions, TlsOptions},
     error::{Error, Result},
     session::{Record, SessionData, SessionId},
 };
 
-enum Sock {
-    Unix(UnixStream),
-    Tcp(TcpStream),
-}
-
-impl Read for Sock {
-    fn read(&mut self, b: &mut [u8]) -> std::io::Result<usize> {
-        match self {
-            Sock::Unix(s) => s.read(b),
-            Sock::Tcp(s) => s.read(b),
-        }
-    }
-}
-
-impl Write for Sock {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        match self {
-            Sock::Unix(s) => s.write(b),
-            Sock::Tcp(s) => s.write(b),
-        }
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        match self {
-            Sock::Unix(s) => s.flush(),
-            Sock::Tcp(s) => s.flush(),
-        }
-    }
-}
-
-impl Sock {
-    fn set_timeout(&self, t: Duration) -> std::io::Result<()> {
-        match self {
-            Sock::Unix(s) => {
-                s.set_read_timeout(Some(t))?;
-                s.set_write_timeout(Some(t))
-            }
-            Sock::Tcp(s) => {
-                s.set_read_timeout(Some(t))?;
-                s.set_write_timeout(Some(t))
-            }
-        }
-    }
-}
-
-/// One reply from the daemon.
-#[derive(Debug)]
-enum Resp {
-    Simple(String),
-    Error(String),
-    Int(i64),
-    Bulk(Vec<u8>),
-    Null,
-    Array(Vec<Resp>),
-}
-
-struct Conn {
-    r: BufReader<Sock>,
-}
-
-/// Largest reply accepted from the daemon, per bulk string.
-const MAX_REPLY_BULK: usize = 64 * 1024 * 1024;
-
-impl Conn {
-    fn send(&mut self, args: &[&[u8]]) -> std::io::Result<()> {
-        let mut b = Vec::with_capacity(64 + args.iter().map(|a| a.len() + 16).sum::<usize>());
-        b.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
-        for a in args {
-            b.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-            b.extend_from_slice(a);
-            b.extend_from_slice(b"\r\n");
-        }
-        self.r.get_mut().write_all(&b)
-    }
-
-    fn read(&mut self, depth: usize) -> std::io::Result<Resp> {
-        let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_string());
-        let mut line = Vec::new();
-        self.r.read_until(b'\n', &mut line)?;
-        if line.is_empty() {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "the daemon closed the connection",
-            ));
-        }
-        let text =
-            String::from_utf8_lossy(line.strip_suffix(b"\r\n").unwrap_or(&line)).into_owned();
-        let (kind, rest) = text.split_at(1.min(text.len()));
-        let n = || rest.parse::<i64>().map_err(|_| bad("bad length in reply"));
-        Ok(match kind {
-            "+" => Resp::Simple(rest.to_string()),
-            "-" => Resp::Error(rest.to_string()),
-            ":" => Resp::Int(n()?),
-            "_" => Resp::Null,
-            "$" => {
-                let len = n()?;
-                if len < 0 {
-                    return Ok(Resp::Null);
-                }
-                let len = len as usize;
-                if len > MAX_REPLY_BULK {
-                    return Err(bad("reply too large"));
-                }
-                let mut b = vec![0; len + 2];
-                self.r.read_exact(&mut b)?;
-                b.truncate(len);
-                Resp::Bulk(b)
-            }
-            "*" | "%" => {
-                let len = n()?;
-                if len < 0 {
-                    return Ok(Resp::Null);
-                }
-                if depth > 4 || len > 1_000_000 {
-                    return Err(bad("reply nested or long beyond reason"));
-                }
-                let count = if kind == "%" { 2 * len } else { len } as usize;
-                let mut v = Vec::with_capacity(count.min(1024));
-                for _ in 0..count {
-                    v.push(self.read(depth + 1)?);
-                }
-                Resp::Array(v)
-            }
-            _ => return Err(bad("unknown reply type")),
-        })
-    }
-}
-
 /// The client backend of a sessyncd.
 pub struct Remote {
     opts: RemoteOptions,
+    /// The address as errors name it (`unix:/run/s.sock`, `tls:host:7700`).
+    at: String,
+    /// TLS settings and the name the daemon's certificate must carry.
+    tls: Option<(Arc<ClientConfig>, ServerName<'static>)>,
+    backoff: Mutex<Backoff>,
+    /// The shared connections (`opts.shared` places, each connected on first use).
+    shared: Vec<Mutex<Option<Arc<Shared>>>>,
+    /// The next shared place to use.
+    turn: AtomicUsize,
+    /// Idle dedicated connections.
     idle: Mutex<Vec<Conn>>,
-    /// How many connections exist (idle or in use).
+    /// How many dedicated connections exist (idle or in use).
     open: Mutex<usize>,
     freed: Condvar,
 }
@@ -165,39 +78,119 @@ fn backend(e: impl std::fmt::Display) -> Error {
     Error::Backend(e.to_string())
 }
 
+/// The rustls client settings of a `tls://` URL.
+fn tls_config(t: &TlsOptions) -> Result<Arc<ClientConfig>> {
+    let mut roots = RootCertStore::empty();
+    match &t.ca {
+        Some(path) => {
+            let bad = |e: &dyn std::fmt::Display| {
+                Error::invalid(format!("store URL option ca={}: {e}", path.display()))
+            };
+            for cert in CertificateDer::pem_file_iter(path).map_err(|e| bad(&e))? {
+                roots.add(cert.map_err(|e| bad(&e))?).map_err(|e| bad(&e))?;
+            }
+            if roots.is_empty() {
+                return Err(bad(&"no PEM certificate in the file"));
+            }
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            roots.add_parsable_certificates(found.certs);
+            if roots.is_empty() {
+                return Err(Error::invalid(
+                    "tls:// without ca=: no trusted CA certificates found on this system; \
+                     give ca=/path/to/ca.pem",
+                ));
+            }
+        }
+    }
+    let config =
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| backend(format!("TLS: {e}")))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
 impl Remote {
     /// A client of the daemon at `opts.addr`. Connects once, to fail early and clearly.
     pub fn new(opts: RemoteOptions) -> Result<Remote> {
+        let at = match (&opts.addr, &opts.tls) {
+            (RemoteAddr::Unix(p), _) => format!("unix:{}", p.display()),
+            (RemoteAddr::Tcp(h, p), None) => format!("tcp:{h}:{p}"),
+            (RemoteAddr::Tcp(h, p), Some(_)) => format!("tls:{h}:{p}"),
+        };
+        let tls = match (&opts.addr, &opts.tls) {
+            (RemoteAddr::Tcp(host, _), Some(t)) => {
+                let name = t.server_name.clone().unwrap_or_else(|| host.clone());
+                let name = ServerName::try_from(name.clone()).map_err(|_| {
+                    Error::invalid(format!("{name:?} is not a valid TLS server name"))
+                })?;
+                Some((tls_config(t)?, name))
+            }
+            _ => None,
+        };
         let r = Remote {
+            shared: (0..opts.shared).map(|_| Mutex::new(None)).collect(),
             opts,
+            at,
+            tls,
+            backoff: Mutex::new(Backoff::default()),
+            turn: AtomicUsize::new(0),
             idle: Mutex::new(Vec::new()),
             open: Mutex::new(0),
             freed: Condvar::new(),
         };
         let c = r.connect()?;
-        *r.open.lock() += 1;
-        r.idle.lock().push(c);
+        match r.shared.first() {
+            Some(place) => *place.lock() = Some(Arc::new(Shared::new(c, r.at.clone()))),
+            None => {
+                *r.open.lock() += 1;
+                r.idle.lock().push(c);
+            }
+        }
         Ok(r)
     }
 
-    fn where_(&self) -> String {
-        match &self.opts.addr {
-            RemoteAddr::Unix(p) => format!("unix:{}", p.display()),
-            RemoteAddr::Tcp(h, p) => format!("tcp:{h}:{p}"),
+    /// Connects, unless a failed connect is too recent (see `backoff.rs`).
+    fn connect(&self) -> Result<Conn> {
+        if let Err((wait, why)) = self.backoff.lock().check(Instant::now()) {
+            return Err(backend(format!(
+                "sessyncd at {} is unreachable ({why}); next connect attempt in {} ms",
+                self.at,
+                wait.as_millis().max(1)
+            )));
+        }
+        match self.connect_now() {
+            Ok(c) => {
+                self.backoff.lock().succeeded();
+                Ok(c)
+            }
+            Err(e) => {
+                let d = self
+                    .backoff
+                    .lock()
+                    .failed(Instant::now(), backoff::draw(), e.clone());
+                Err(backend(format!(
+                    "{e}; next connect attempt in {} ms",
+                    d.as_millis().max(1)
+                )))
+            }
         }
     }
 
-    fn connect(&self) -> Result<Conn> {
+    fn connect_now(&self) -> std::result::Result<Conn, String> {
         let t = self.opts.timeout;
-        let sock = match &self.opts.addr {
-            RemoteAddr::Unix(p) => Sock::Unix(UnixStream::connect(p).map_err(|e| {
-                backend(format!("cannot reach sessyncd at {}: {e}", self.where_()))
-            })?),
+        let unreachable =
+            |e: &dyn std::fmt::Display| format!("cannot reach sessyncd at {}: {e}", self.at);
+        let raw = match &self.opts.addr {
+            RemoteAddr::Unix(p) => Raw::Unix(UnixStream::connect(p).map_err(|e| unreachable(&e))?),
             RemoteAddr::Tcp(h, port) => {
                 use std::net::ToSocketAddrs;
                 let addrs: Vec<_> = (h.as_str(), *port)
                     .to_socket_addrs()
-                    .map_err(|e| backend(format!("cannot resolve {h}: {e}")))?
+                    .map_err(|e| format!("cannot resolve {h}: {e}"))?
                     .collect();
                 let mut last = None;
                 let mut found = None;
@@ -211,35 +204,90 @@ impl Remote {
                         Err(e) => last = Some(e),
                     }
                 }
-                Sock::Tcp(found.ok_or_else(|| {
-                    backend(format!(
-                        "cannot reach sessyncd at {}: {}",
-                        self.where_(),
-                        last.map(|e| e.to_string()).unwrap_or_default()
-                    ))
-                })?)
+                Raw::Tcp(
+                    found.ok_or_else(|| {
+                        unreachable(&last.map(|e| e.to_string()).unwrap_or_default())
+                    })?,
+                )
             }
         };
-        sock.set_timeout(t).map_err(backend)?;
-        let mut c = Conn {
-            r: BufReader::new(sock),
+        raw.set_timeout(t).map_err(|e| unreachable(&e))?;
+        let tls = match (&self.tls, &raw) {
+            (Some((config, name)), Raw::Tcp(tcp)) => Some(self.handshake(config, name, tcp)?),
+            _ => None,
         };
+        let mut c = Conn::new(raw, tls).map_err(|e| unreachable(&e))?;
         if let Some(token) = &self.opts.token {
-            c.send(&[b"AUTH", token.as_bytes()]).map_err(backend)?;
-            match c.read(0).map_err(backend)? {
-                Resp::Simple(_) => {}
-                Resp::Error(e) => return Err(backend(format!("sessyncd refused AUTH: {e}"))),
-                other => return Err(backend(format!("unexpected AUTH reply {other:?}"))),
+            match c.call(&[b"AUTH", token.as_bytes()]) {
+                Ok(Resp::Simple(_)) => {}
+                Ok(Resp::Error(e)) => {
+                    return Err(format!("sessyncd at {} refused AUTH: {e}", self.at));
+                }
+                Ok(other) => {
+                    return Err(format!(
+                        "sessyncd at {}: unexpected AUTH reply {other:?}",
+                        self.at
+                    ));
+                }
+                Err(e) => return Err(format!("sessyncd at {}: {e}", self.at)),
             }
         }
         Ok(c)
     }
 
-    /// Takes an idle connection, or opens one while under the pool size, or waits.
-    fn take(&self) -> Result<Conn> {
+    /// The TLS handshake, under the socket's timeouts.
+    fn handshake(
+        &self,
+        config: &Arc<ClientConfig>,
+        name: &ServerName<'static>,
+        tcp: &TcpStream,
+    ) -> std::result::Result<ClientConnection, String> {
+        let fail = |e: &dyn std::fmt::Display| {
+            let mut m = format!("TLS handshake with sessyncd at {} failed: {e}", self.at);
+            if m.contains("certificate") {
+                m.push_str(
+                    " (the `ca` option must name the CA that signed the daemon's certificate, \
+                     and the certificate must carry the URL's host or `servername`)",
+                );
+            }
+            m
+        };
+        let mut c = ClientConnection::new(config.clone(), name.clone()).map_err(|e| fail(&e))?;
+        let mut io = tcp;
+        while c.is_handshaking() {
+            match c.complete_io(&mut io) {
+                Ok((0, 0)) if c.is_handshaking() => {
+                    return Err(fail(&"the daemon closed the connection"));
+                }
+                Ok(_) => {}
+                Err(e) => return Err(fail(&e)),
+            }
+        }
+        Ok(c)
+    }
+
+    /// The shared connection of place `i`, connected anew if it has none or it died.
+    fn shared_conn(&self, i: usize) -> Result<Arc<Shared>> {
+        let mut place = self.shared[i].lock();
+        if let Some(c) = place.as_ref().filter(|c| !c.is_dead()) {
+            return Ok(c.clone());
+        }
+        *place = None;
+        let c = Arc::new(Shared::new(self.connect()?, self.at.clone()));
+        *place = Some(c.clone());
+        Ok(c)
+    }
+
+    /// Takes an idle dedicated connection, or opens one while under the pool size, or
+    /// waits for one until `deadline`.
+    fn take(&self, deadline: Instant) -> Result<Conn> {
         loop {
             if let Some(c) = self.idle.lock().pop() {
-                return Ok(c);
+                if !c.raw.peer_gone() {
+                    return Ok(c);
+                }
+                *self.open.lock() -= 1;
+                continue;
             }
             let mut open = self.open.lock();
             if *open < self.opts.pool {
@@ -250,7 +298,12 @@ impl Remote {
                     self.freed.notify_one();
                 });
             }
-            self.freed.wait_for(&mut open, self.opts.timeout);
+            if self.freed.wait_until(&mut open, deadline).timed_out() {
+                return Err(backend(format!(
+                    "sessyncd at {}: all {} dedicated connections stayed busy (pool={})",
+                    self.at, self.opts.pool, self.opts.pool
+                )));
+            }
         }
     }
 
@@ -262,27 +315,67 @@ impl Remote {
         self.freed.notify_one();
     }
 
-    /// One request, one reply. A connection that failed is dropped, not reused.
-    fn call(&self, args: &[&[u8]], extra_wait: Duration) -> Result<Resp> {
-        let mut c = self.take()?;
+    /// One request on a dedicated connection. A connection that failed is dropped.
+    fn call_dedicated(&self, args: &[&[u8]], extra_wait: Duration) -> Result<Resp> {
+        let limit = self.opts.timeout + extra_wait;
+        let mut c = self.take(Instant::now() + limit)?;
         if !extra_wait.is_zero() {
-            let _ = c.r.get_ref().set_timeout(self.opts.timeout + extra_wait);
+            let _ = c.raw.set_timeout(limit);
         }
-        let r = c.send(args).and_then(|_| c.read(0));
+        let r = c.call(args);
         if !extra_wait.is_zero() {
-            let _ = c.r.get_ref().set_timeout(self.opts.timeout);
+            let _ = c.raw.set_timeout(self.opts.timeout);
         }
         match r {
             Ok(resp) => {
                 self.give_back(Some(c));
-                match resp {
-                    Resp::Error(e) => Err(decode_error(&e)),
-                    other => Ok(other),
-                }
+                Ok(resp)
             }
             Err(e) => {
                 self.give_back(None);
-                Err(backend(format!("sessyncd at {}: {e}", self.where_())))
+                Err(backend(format!("sessyncd at {}: {e}", self.at)))
+            }
+        }
+    }
+
+    /// One request on a shared connection.
+    fn call_shared(&self, args: &[&[u8]]) -> Result<Resp> {
+        let request = encode(args);
+        let i = self.turn.fetch_add(1, Ordering::Relaxed) % self.shared.len();
+        let mut tries = 0;
+        loop {
+            let c = self.shared_conn(i)?;
+            match c.call(&request, self.opts.timeout) {
+                Ok(r) => return Ok(r),
+                Err(Ok(NotSent(why))) if tries == 0 => {
+                    tracing::debug!("{why}; reconnecting");
+                    tries += 1;
+                }
+                Err(Ok(NotSent(why))) | Err(Err(why)) => return Err(backend(why)),
+            }
+        }
+    }
+
+    /// One request, one reply: `blocking` requests (lock waits) and every request when
+    /// there are no shared connections go on a dedicated connection.
+    fn call(&self, args: &[&[u8]], extra_wait: Duration) -> Result<Resp> {
+        let resp = if extra_wait.is_zero() && !self.shared.is_empty() {
+            self.call_shared(args)?
+        } else {
+            self.call_dedicated(args, extra_wait)?
+        };
+        match resp {
+            Resp::Error(e) => Err(decode_error(&e)),
+            other => Ok(other),
+        }
+    }
+}
+
+impl Drop for Remote {
+    fn drop(&mut self) {
+        for place in &self.shared {
+            if let Some(c) = place.lock().take() {
+                c.kill("the store was closed");
             }
         }
     }
