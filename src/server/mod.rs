@@ -19,7 +19,7 @@ use std::{
     path::PathBuf,
     sync::{
         Arc,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicU64, AtomicUsize, Ordering},
     },
     time::Duration,
 };
@@ -97,6 +97,8 @@ struct Shared {
     kv: kv::Kv,
     config: Config,
     next_client: AtomicU64,
+    /// Connections being served (past their TLS handshake), for `INFO`.
+    clients: AtomicUsize,
     started: std::time::Instant,
     connections: Arc<Semaphore>,
 }
@@ -115,6 +117,7 @@ pub async fn run(
         connections: Arc::new(Semaphore::new(config.max_connections.max(1))),
         config,
         next_client: AtomicU64::new(1),
+        clients: AtomicUsize::new(0),
         started: std::time::Instant::now(),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -181,6 +184,8 @@ async fn accept_loop(l: Listener, shared: Arc<Shared>, mut stop: watch::Receiver
                         }
                     };
                     let needs_auth = tcp && shared.config.token.is_some();
+                    let counter = shared.clone();
+                    let _counted = Counted::new(&counter.clients);
                     if let Err(e) = serve(io, shared, needs_auth, stop).await {
                         tracing::debug!(client = id, "connection ended: {e}");
                     }
@@ -208,6 +213,22 @@ async fn sweep_keys(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             _ = stop.changed() => return,
             _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
         }
+    }
+}
+
+/// Counts one in `n` while it lives.
+struct Counted<'a>(&'a AtomicUsize);
+
+impl<'a> Counted<'a> {
+    fn new(n: &'a AtomicUsize) -> Counted<'a> {
+        n.fetch_add(1, Ordering::Relaxed);
+        Counted(n)
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -671,9 +692,10 @@ impl Conn {
     fn info(&mut self) {
         let st = self.shared.store.stats();
         let text = format!(
-            "# Server\r\nredis_version:7.2.0\r\nsessyncd_version:{}\r\nredis_mode:standalone\r\nuptime_in_seconds:{}\r\n\r\n# Persistence\r\nloading:0\r\n\r\n# Keyspace\r\nkeys:{}\r\n\r\n# Sessions\r\nsessions:{}\r\ntombstones:{}\r\noperations:{}\r\nlock_waits:{}\r\nlock_timeouts:{}\r\nexpirations:{}\r\nevictions:{}\r\n",
+            "# Server\r\nredis_version:7.2.0\r\nsessyncd_version:{}\r\nredis_mode:standalone\r\nuptime_in_seconds:{}\r\n\r\n# Clients\r\nconnected_clients:{}\r\n\r\n# Persistence\r\nloading:0\r\n\r\n# Keyspace\r\nkeys:{}\r\n\r\n# Sessions\r\nsessions:{}\r\ntombstones:{}\r\noperations:{}\r\nlock_waits:{}\r\nlock_timeouts:{}\r\nexpirations:{}\r\nevictions:{}\r\n",
             env!("CARGO_PKG_VERSION"),
             self.shared.started.elapsed().as_secs(),
+            self.shared.clients.load(Ordering::Relaxed),
             self.shared.kv.len(),
             st.sessions,
             st.tombstones,
