@@ -217,3 +217,29 @@ fn a_killed_daemon_fails_calls_at_once_and_a_restarted_one_is_used_again() {
         .unwrap();
     store.unlock(&id, token).unwrap();
 }
+
+#[test]
+fn a_daemon_that_does_not_answer_is_a_timeout_error_not_a_hang() {
+    let (_dir, path, listener) = fake_daemon();
+    let url = format!("unix://{}?shared=1&timeout=300ms", path.display());
+    let server = std::thread::spawn(move || {
+        // Accepts and reads, never answers, until the client hangs up.
+        let (s, _) = listener.accept().unwrap();
+        let mut r = BufReader::new(s);
+        let mut sink = Vec::new();
+        let _ = r.read_to_end(&mut sink);
+    });
+    let store = Store::open(&url).unwrap();
+    let id = SessionId::generate();
+    let errors: Vec<String> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..3)
+            .map(|_| s.spawn(|| store.fetch(&id).unwrap_err().to_string()))
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for e in &errors {
+        assert!(e.contains("no reply within 300 ms"), "{e}");
+    }
+    drop(store);
+    server.join().unwrap();
+}

@@ -150,6 +150,10 @@ impl Shared {
                     return r;
                 }
                 *me.gone.lock() = true;
+                if !st.reading {
+                    // The reading may have been passed to us just now: pass it on.
+                    self.pass_reading(&mut st);
+                }
                 return Err(self.timed_out(timeout));
             }
         }
