@@ -255,15 +255,17 @@ pub(super) fn read_resp(r: &mut BufReader<ReadHalf>, depth: usize) -> io::Result
             "the daemon closed the connection",
         ));
     }
-    let text = String::from_utf8_lossy(line.strip_suffix(b"\r\n").unwrap_or(&line)).into_owned();
-    let (kind, rest) = text.split_at(1.min(text.len()));
+    let body = line.strip_suffix(b"\r\n").unwrap_or(&line);
+    // The type byte, then the rest as text (split on bytes: the reply may not be UTF-8).
+    let (kind, rest) = body.split_at(1.min(body.len()));
+    let rest = String::from_utf8_lossy(rest).into_owned();
     let n = || rest.parse::<i64>().map_err(|_| bad("bad length in reply"));
     Ok(match kind {
-        "+" => Resp::Simple(rest.to_string()),
-        "-" => Resp::Error(rest.to_string()),
-        ":" => Resp::Int(n()?),
-        "_" => Resp::Null,
-        "$" => {
+        b"+" => Resp::Simple(rest),
+        b"-" => Resp::Error(rest),
+        b":" => Resp::Int(n()?),
+        b"_" => Resp::Null,
+        b"$" => {
             let len = n()?;
             if len < 0 {
                 return Ok(Resp::Null);
@@ -277,7 +279,7 @@ pub(super) fn read_resp(r: &mut BufReader<ReadHalf>, depth: usize) -> io::Result
             b.truncate(len);
             Resp::Bulk(b)
         }
-        "*" | "%" => {
+        b"*" | b"%" => {
             let len = n()?;
             if len < 0 {
                 return Ok(Resp::Null);
@@ -285,7 +287,7 @@ pub(super) fn read_resp(r: &mut BufReader<ReadHalf>, depth: usize) -> io::Result
             if depth > 4 || len > 1_000_000 {
                 return Err(bad("reply nested or long beyond reason"));
             }
-            let count = if kind == "%" { 2 * len } else { len } as usize;
+            let count = if kind == b"%" { 2 * len } else { len } as usize;
             let mut v = Vec::with_capacity(count.min(1024));
             for _ in 0..count {
                 v.push(read_resp(r, depth + 1)?);
@@ -320,5 +322,41 @@ impl Conn {
     pub(super) fn call(&mut self, args: &[&[u8]]) -> io::Result<Resp> {
         self.w.send(&encode(args))?;
         read_resp(&mut self.r, 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply_of(bytes: &[u8]) -> io::Result<Resp> {
+        let (a, mut b) = UnixStream::pair()?;
+        b.write_all(bytes)?;
+        drop(b);
+        let (r, _w) = split(Raw::Unix(a), None)?;
+        read_resp(&mut BufReader::new(r), 0)
+    }
+
+    #[test]
+    fn junk_from_the_daemon_is_an_error_not_a_panic() {
+        for junk in [
+            &b"\xc3\xa9x\r\n"[..],
+            b"\xff\r\n",
+            b"$abc\r\n",
+            b"$99999999999\r\n",
+            b"*99999999999\r\n",
+            b"*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n",
+            b"$5\r\nab",
+            b"?\r\n",
+            b"\r\n",
+            b"",
+        ] {
+            assert!(reply_of(junk).is_err(), "{junk:?}");
+        }
+        assert!(matches!(
+            reply_of(b"*2\r\n:7\r\n$2\r\nhi\r\n").unwrap(),
+            Resp::Array(v) if matches!(&v[..], [Resp::Int(7), Resp::Bulk(b)] if b == b"hi")
+        ));
+        assert!(matches!(reply_of(b"-ERR x\r\n").unwrap(), Resp::Error(e) if e == "ERR x"));
     }
 }
