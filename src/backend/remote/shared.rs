@@ -1,8 +1,11 @@
 //! A connection that many callers share, their requests pipelined.
 //!
-//! A caller writes its request under the write lock and joins the FIFO of requests in
-//! flight, in the same step, so the FIFO is the order on the wire. Then it waits for its
-//! reply. There is no reader thread: the first waiter that finds nobody reading becomes
+//! A caller appends its request to the connection's output and joins the FIFO of
+//! requests in flight, in one step under the state lock, so the FIFO is the order on the
+//! wire. If nobody is writing, it becomes the writer: it sends the output, and again
+//! whatever other callers appended meanwhile, until the output is empty — so callers
+//! that arrive while a write is under way never wait for the socket, and their requests
+//! leave in one `write`. Then each waits for its reply. There is no reader thread: the first waiter that finds nobody reading becomes
 //! the reader; it reads replies in order and hands each to the owner at the head of the
 //! FIFO until its own comes; then it passes the reading on to the next waiter still
 //! there. A lone caller therefore reads its own reply, with no thread hop.
@@ -40,11 +43,16 @@ struct State {
     reading: bool,
     /// Why the connection is dead, once it is.
     dead: Option<String>,
+    /// Requests appended and not yet handed to the writer.
+    out: Vec<u8>,
+    /// Whether a caller is writing `out` now.
+    writing: bool,
 }
 
 /// A connection shared by many callers.
 pub(super) struct Shared {
-    write: Mutex<WriteHalf>,
+    /// Used by the caller that is writing (`State::writing`) only.
+    write: Mutex<(WriteHalf, Vec<u8>)>,
     state: Mutex<State>,
     read: Mutex<BufReader<ReadHalf>>,
     raw: Raw,
@@ -60,11 +68,13 @@ impl Shared {
     /// Shares a connection that is set up (connected, authenticated).
     pub(super) fn new(c: Conn, at: String) -> Shared {
         Shared {
-            write: Mutex::new(c.w),
+            write: Mutex::new((c.w, Vec::new())),
             state: Mutex::new(State {
                 pending: VecDeque::new(),
                 reading: false,
                 dead: None,
+                out: Vec::new(),
+                writing: false,
             }),
             read: Mutex::new(c.r),
             raw: c.raw,
@@ -88,6 +98,7 @@ impl Shared {
             st.dead = Some(why.clone());
             self.raw.shutdown();
         }
+        st.out.clear();
         for s in st.pending.drain(..) {
             *s.reply.lock() = Some(Err(why.clone()));
             s.cv.notify_one();
@@ -109,28 +120,42 @@ impl Shared {
             reply: Mutex::new(None),
             gone: Mutex::new(false),
         });
-        {
+        let mut st = self.state.lock();
+        if let Some(why) = &st.dead {
+            return Err(Ok(NotSent(why.clone())));
+        }
+        // An idle connection the daemon closed (its idle timeout, a restart) is seen here,
+        // before anything is sent on it.
+        if st.pending.is_empty() && self.raw.peer_gone() {
+            let why = format!("sessyncd at {} closed the connection", self.at);
+            self.kill_locked(&mut st, why.clone());
+            return Err(Ok(NotSent(why)));
+        }
+        st.pending.push_back(slot.clone());
+        st.out.extend_from_slice(request);
+        if !st.writing {
+            st.writing = true;
             let mut w = self.write.lock();
-            {
-                let mut st = self.state.lock();
-                if let Some(why) = &st.dead {
-                    return Err(Ok(NotSent(why.clone())));
-                }
-                // An idle connection the daemon closed (its idle timeout, a restart) is
-                // seen here, before anything is sent on it.
-                if st.pending.is_empty() && self.raw.peer_gone() {
-                    let why = format!("sessyncd at {} closed the connection", self.at);
+            let (half, buf) = &mut *w;
+            loop {
+                std::mem::swap(buf, &mut st.out);
+                drop(st);
+                let sent = half.send(buf);
+                buf.clear();
+                st = self.state.lock();
+                if let Err(e) = sent {
+                    st.writing = false;
+                    let why = format!("sessyncd at {}: {e}", self.at);
                     self.kill_locked(&mut st, why.clone());
-                    return Err(Ok(NotSent(why)));
+                    return Err(Err(why));
                 }
-                st.pending.push_back(slot.clone());
-            }
-            if let Err(e) = w.send(request) {
-                let why = format!("sessyncd at {}: {e}", self.at);
-                self.kill(&why);
-                return Err(Err(why));
+                if st.out.is_empty() || st.dead.is_some() {
+                    st.writing = false;
+                    break;
+                }
             }
         }
+        drop(st);
         self.wait(&slot, deadline, timeout).map_err(Err)
     }
 
