@@ -298,6 +298,51 @@ pub(super) fn read_resp(r: &mut BufReader<ReadHalf>, depth: usize) -> io::Result
     })
 }
 
+/// Whether `b` starts with one whole reply, so that `read_resp` would not need the socket.
+/// Anything unusual answers `false` (the caller then reads as usual).
+pub(super) fn complete(b: &[u8]) -> bool {
+    fn skip(b: &[u8], depth: usize) -> Option<usize> {
+        let nl = b.iter().position(|&c| c == b'\n')?;
+        let n = || -> Option<i64> {
+            std::str::from_utf8(b.get(1..nl)?)
+                .ok()?
+                .trim_end_matches('\r')
+                .parse()
+                .ok()
+        };
+        match b.first()? {
+            b'+' | b'-' | b':' | b'_' => Some(nl + 1),
+            b'$' => match n()? {
+                len if len < 0 => Some(nl + 1),
+                len => {
+                    let end = (nl + 1)
+                        .checked_add(usize::try_from(len).ok()?)?
+                        .checked_add(2)?;
+                    (b.len() >= end).then_some(end)
+                }
+            },
+            kind @ (b'*' | b'%') if depth < 5 => {
+                let len = n()?;
+                if len < 0 {
+                    return Some(nl + 1);
+                }
+                let count = if *kind == b'%' {
+                    len.checked_mul(2)?
+                } else {
+                    len
+                };
+                let mut off = nl + 1;
+                for _ in 0..count {
+                    off += skip(&b[off..], depth + 1)?;
+                }
+                Some(off)
+            }
+            _ => None,
+        }
+    }
+    skip(b, 0).is_some()
+}
+
 /// A whole connection used by one caller at a time: a dedicated connection, and the
 /// first steps (`AUTH`) of every connection.
 pub(super) struct Conn {
@@ -358,5 +403,31 @@ mod tests {
             Resp::Array(v) if matches!(&v[..], [Resp::Int(7), Resp::Bulk(b)] if b == b"hi")
         ));
         assert!(matches!(reply_of(b"-ERR x\r\n").unwrap(), Resp::Error(e) if e == "ERR x"));
+    }
+
+    #[test]
+    fn complete_tells_a_whole_reply_from_a_part() {
+        for whole in [
+            &b"+OK\r\n"[..],
+            b":12\r\n",
+            b"$-1\r\n",
+            b"$2\r\nhi\r\n+next",
+            b"*2\r\n:1\r\n*1\r\n$0\r\n\r\n",
+            b"%1\r\n+a\r\n+b\r\n",
+        ] {
+            assert!(complete(whole), "{whole:?}");
+        }
+        for part in [
+            &b""[..],
+            b"+OK",
+            b"$2\r\nhi",
+            b"$2\r\nhi\r",
+            b"*2\r\n:1\r\n",
+            b"%1\r\n+a\r\n",
+            b"$99999999999999999999\r\n",
+            b"?\r\n",
+        ] {
+            assert!(!complete(part), "{part:?}");
+        }
     }
 }

@@ -24,7 +24,7 @@ use std::{
 
 use parking_lot::{Condvar, Mutex};
 
-use super::link::{Conn, Raw, ReadHalf, Resp, WriteHalf, read_resp};
+use super::link::{Conn, Raw, ReadHalf, Resp, WriteHalf, complete, read_resp};
 
 /// One request's place in the FIFO.
 struct Slot {
@@ -227,7 +227,9 @@ impl Shared {
                         return Err(why);
                     };
                     if Arc::ptr_eq(&head, me) {
-                        self.pass_reading(&mut st);
+                        drop(st);
+                        self.hand_out_buffered(&mut r);
+                        self.pass_reading(&mut self.state.lock());
                         return Ok(resp);
                     }
                     *head.reply.lock() = Some(Ok(resp));
@@ -237,6 +239,34 @@ impl Shared {
                         self.pass_reading(&mut st);
                         return Err(self.timed_out(timeout));
                     }
+                }
+            }
+        }
+    }
+
+    /// Hands out the replies that are already read into the buffer, whole, before the
+    /// reading is passed on: the next reader may be a while getting a CPU, and these
+    /// need no socket call.
+    fn hand_out_buffered(&self, r: &mut BufReader<ReadHalf>) {
+        while complete(r.buffer()) {
+            let got = read_resp(r, 0);
+            let mut st = self.state.lock();
+            match (got, st.pending.pop_front()) {
+                (Ok(resp), Some(head)) => {
+                    *head.reply.lock() = Some(Ok(resp));
+                    head.cv.notify_one();
+                }
+                (Ok(_), None) => {
+                    let why = format!("sessyncd at {}: a reply nobody asked for", self.at);
+                    self.kill_locked(&mut st, why);
+                    return;
+                }
+                (Err(e), head) => {
+                    if let Some(h) = head {
+                        st.pending.push_front(h);
+                    }
+                    self.kill_locked(&mut st, format!("sessyncd at {}: {e}", self.at));
+                    return;
                 }
             }
         }
