@@ -404,8 +404,9 @@ mod tests {
         assert_eq!(r.token.as_deref(), Some("se/cret"));
         assert_eq!((r.pool, r.shared), (4, 0));
         assert_eq!(r.timeout, Duration::from_millis(1500));
-        let r = remote("tls://:t@10.0.0.5:7700?ca=/etc/sessync/ca.pem&servername=sessync.internal");
-        assert_eq!(r.addr, RemoteAddr::Tcp("10.0.0.5".into(), 7700));
+        let r =
+            remote("tls://:t@127.0.0.1:7700?ca=/etc/sessync/ca.pem&servername=sessync.internal");
+        assert_eq!(r.addr, RemoteAddr::Tcp("127.0.0.1".into(), 7700));
         let t = r.tls.unwrap();
         assert_eq!(
             t.ca.as_deref(),
