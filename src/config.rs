@@ -109,7 +109,8 @@ impl StoreOptions {
 pub enum Target {
     /// `mem://`: the store inside this process.
     Memory,
-    /// `unix:///path/to.sock` or `tcp://:token@host:port`: a sessyncd.
+    /// `unix:///path/to.sock`, `tcp://:token@host:port` or `tls://:token@host:port`: a
+    /// sessyncd.
     Remote(RemoteOptions),
     /// `redis://…` or `redis+cluster://…`: Redis or Valkey, standalone or Cluster.
     Redis(RedisOptions),
@@ -175,10 +176,28 @@ pub struct RemoteOptions {
     /// The token for `AUTH`, from the URL's password.
     pub token: Option<String>,
     /// How long one request may take before it fails (`timeout`, default 10s; a lock's
-    /// own wait is added to it).
+    /// own wait is added to it). Also the limit on connecting and on a TLS handshake.
     pub timeout: Duration,
-    /// Most connections kept open to the daemon (`pool`, default 16).
+    /// Most dedicated connections open at once (`pool`, default 16): one per lock request
+    /// that may wait (`SESS.LOCK` with a wait), and one per request of any kind when
+    /// `shared=0`. Idle ones are kept for reuse.
     pub pool: usize,
+    /// How many connections the other requests share, pipelined (`shared`, default 2;
+    /// `0`: none, every request takes a dedicated connection of `pool`).
+    pub shared: usize,
+    /// TLS (`tls://` URLs), with its `ca` and `servername` options.
+    pub tls: Option<TlsOptions>,
+}
+
+/// How a `tls://` client checks the daemon's certificate.
+#[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
+pub struct TlsOptions {
+    /// A PEM file of the CA certificates to trust (`ca=/path/to/ca.pem`); without it, the
+    /// system's trusted roots.
+    pub ca: Option<std::path::PathBuf>,
+    /// The name the certificate must carry (`servername=`); without it, the URL's host.
+    pub server_name: Option<String>,
 }
 
 /// A daemon's address.
@@ -204,7 +223,7 @@ pub fn parse_url(url: &str) -> Result<(Target, StoreOptions)> {
     }
     let parsed =
         url::Url::parse(url).map_err(|e| Error::invalid(format!("store URL {url:?}: {e}")))?;
-    if matches!(parsed.scheme(), "unix" | "tcp") {
+    if matches!(parsed.scheme(), "unix" | "tcp" | "tls") {
         return parse_remote(url, &parsed).map(|r| (Target::Remote(r), StoreOptions::default()));
     }
     let target = match parsed.scheme() {
@@ -220,8 +239,8 @@ pub fn parse_url(url: &str) -> Result<(Target, StoreOptions)> {
         }
         other => {
             return Err(Error::invalid(format!(
-                "store URL scheme {other:?} is not supported (supported: mem, unix, tcp, redis, \
-                 redis+cluster)"
+                "store URL scheme {other:?} is not supported (supported: mem, unix, tcp, tls, \
+                 redis, rediss, redis+cluster)"
             )));
         }
     };
@@ -435,25 +454,55 @@ fn parse_remote(url: &str, parsed: &url::Url) -> Result<RemoteOptions> {
             .map(|(_, v)| v.into_owned())
             .unwrap_or_default()
     });
+    let tls = parsed.scheme() == "tls";
     let mut r = RemoteOptions {
         addr,
         token,
         timeout: Duration::from_secs(10),
         pool: 16,
+        shared: 2,
+        tls: tls.then(TlsOptions::default),
     };
+    let mut seen: Vec<String> = Vec::new();
     for (k, v) in parsed.query_pairs() {
-        match &*k {
-            "timeout" => r.timeout = duration(&k, &v)?,
-            "pool" => {
+        if seen.iter().any(|s| *s == k) {
+            return Err(Error::invalid(format!(
+                "store URL option {k} is given twice"
+            )));
+        }
+        seen.push(k.to_string());
+        match (&*k, r.tls.as_mut()) {
+            ("timeout", _) => {
+                r.timeout = duration(&k, &v)?;
+                if r.timeout.is_zero() {
+                    return Err(bad(&k, &v, "a duration greater than 0"));
+                }
+            }
+            ("pool", _) => {
                 r.pool = number(&k, &v)?;
                 if r.pool == 0 || r.pool > 4096 {
                     return Err(bad(&k, &v, "a number of connections from 1 to 4096"));
                 }
             }
+            ("shared", _) => {
+                r.shared = number(&k, &v)?;
+                if r.shared > 64 {
+                    return Err(bad(&k, &v, "a number of shared connections from 0 to 64"));
+                }
+            }
+            ("ca", Some(t)) if !v.is_empty() => t.ca = Some(std::path::PathBuf::from(&*v)),
+            ("servername", Some(t)) if !v.is_empty() => t.server_name = Some(v.to_string()),
+            ("ca" | "servername", None) => {
+                return Err(Error::invalid(format!(
+                    "store URL option {k} is only for tls:// URLs"
+                )));
+            }
+            ("ca" | "servername", Some(_)) => return Err(bad(&k, &v, "a non-empty value")),
             _ => {
                 return Err(Error::invalid(format!(
-                    "store URL option {k:?} is unknown for a sessyncd URL (known: timeout, pool; \
-                     the store's own options are the daemon's, set with its --store)"
+                    "store URL option {k:?} is unknown for a sessyncd URL (known: timeout, pool, \
+                     shared, and for tls:// ca and servername; the store's own options are the \
+                     daemon's, set with its --store)"
                 )));
             }
         }
@@ -542,5 +591,43 @@ mod tests {
         assert!(err("mem://?touch_fraction=2").contains("touch_fraction"));
         assert!(err("mem://?touch_fraction=NaN").contains("touch_fraction"));
         assert!(err("mem://?ttl=99999999999999999999").contains("ttl"));
+    }
+
+    fn remote(url: &str) -> RemoteOptions {
+        match parse_url(url).unwrap().0 {
+            Target::Remote(r) => r,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn parses_sessyncd_urls() {
+        let r = remote("unix:///run/s.sock");
+        assert_eq!(r.addr, RemoteAddr::Unix("/run/s.sock".into()));
+        assert_eq!((r.pool, r.shared, r.tls), (16, 2, None));
+        let r = remote("tcp://:se%2Fcret@db.example:7700?pool=4&shared=0&timeout=1500ms");
+        assert_eq!(r.addr, RemoteAddr::Tcp("db.example".into(), 7700));
+        assert_eq!(r.token.as_deref(), Some("se/cret"));
+        assert_eq!((r.pool, r.shared), (4, 0));
+        assert_eq!(r.timeout, Duration::from_millis(1500));
+        let r =
+            remote("tls://:t@127.0.0.1:7700?ca=/etc/sessync/ca.pem&servername=sessync.internal");
+        assert_eq!(r.addr, RemoteAddr::Tcp("127.0.0.1".into(), 7700));
+        let t = r.tls.unwrap();
+        assert_eq!(
+            t.ca.as_deref(),
+            Some(std::path::Path::new("/etc/sessync/ca.pem"))
+        );
+        assert_eq!(t.server_name.as_deref(), Some("sessync.internal"));
+        assert_eq!(remote("tls://h:1").tls, Some(TlsOptions::default()));
+
+        let err = |u: &str| parse_url(u).unwrap_err().to_string();
+        assert!(err("tcp://h:1?ca=/x.pem").contains("only for tls://"));
+        assert!(err("tls://h:1?ca=").contains("ca"));
+        assert!(err("tls://h:1?pool=1&pool=2").contains("twice"));
+        assert!(err("tls://h:1?shared=65").contains("shared"));
+        assert!(err("tls://h:1?timeout=0").contains("timeout"));
+        assert!(err("tls://h?x=1").contains("no port"));
+        assert!(err("tls://h:1?colour=red").contains("colour"));
     }
 }

@@ -12,7 +12,8 @@
 //!   session/         SessionId, SessionData (indexed JSON text), Record, merge patch
 //!   cookie/          Cookie header parsing, Set-Cookie, HMAC signing
 //!   backend/memory/  mem://: sharded state machine + expiry actor thread
-//!   server/          sessyncd: RESP over Unix sockets and TCP
+//!   backend/remote/  unix://, tcp://, tls://: the pipelined client of sessyncd
+//!   server/          sessyncd: RESP over Unix sockets, TCP and TLS
 //!   ffi/             the C ABI (include/sessync.h is generated from it)
 //! ```
 //!

@@ -1,5 +1,5 @@
-//! The conformance suite, unchanged, against sessyncd over a Unix socket and over TCP
-//! (each case on a fresh daemon whose clock only moves on `DEBUG.ADVANCE`).
+//! The conformance suite, unchanged, against sessyncd over a Unix socket, over TCP and
+//! over TLS (each case on a fresh daemon whose clock only moves on `DEBUG.ADVANCE`).
 
 mod conformance;
 mod daemon;
@@ -10,11 +10,13 @@ use std::{
     time::Duration,
 };
 
-use daemon::{Daemon, start};
+use daemon::{Daemon, start, start_tls};
 use sessync::Store;
 
-struct Remote {
-    tcp: bool,
+enum Remote {
+    Unix,
+    Tcp,
+    Tls,
 }
 
 struct RemoteHarness {
@@ -41,8 +43,16 @@ impl conformance::Harness for RemoteHarness {
 
 impl conformance::Backend for Remote {
     fn open(&self, options: &str) -> Box<dyn conformance::Harness> {
-        let d = start(&["--manual-clock", "--store", &format!("mem://?{options}")]);
-        let url = if self.tcp { d.url_tcp() } else { d.url_unix() };
+        let store = format!("mem://?{options}");
+        let args = ["--manual-clock", "--store", &store];
+        let d = match self {
+            Remote::Tls => start_tls(&args),
+            _ => start(&args),
+        };
+        let url = match self {
+            Remote::Unix => d.url_unix(),
+            Remote::Tcp | Remote::Tls => d.url_tcp(),
+        };
         let store = Store::open(&url).expect("the daemon is up");
         let control = BufReader::new(UnixStream::connect(&d.sock).unwrap());
         Box::new(RemoteHarness {
@@ -55,10 +65,15 @@ impl conformance::Backend for Remote {
 
 #[test]
 fn sessyncd_over_a_unix_socket_honours_the_contract() {
-    conformance::run_all(&Remote { tcp: false });
+    conformance::run_all(&Remote::Unix);
 }
 
 #[test]
 fn sessyncd_over_tcp_honours_the_contract() {
-    conformance::run_all(&Remote { tcp: true });
+    conformance::run_all(&Remote::Tcp);
+}
+
+#[test]
+fn sessyncd_over_tls_honours_the_contract() {
+    conformance::run_all(&Remote::Tls);
 }

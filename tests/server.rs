@@ -10,7 +10,7 @@ use std::{
 
 mod daemon;
 
-use daemon::{Daemon, TOKEN, start};
+use daemon::{Daemon, TOKEN, TempDir, spawn, start, write_certs};
 
 const ID: &str = "abcdefghijklmnopqrstuvwxyz012345";
 
@@ -326,4 +326,86 @@ fn redis_cli_sets_and_gets() {
     assert_eq!(cli(&["SET", "sess:x", "hello", "EX", "100"]), "OK");
     assert_eq!(cli(&["GET", "sess:x"]), "hello");
     assert_eq!(cli(&["DEL", "sess:x"]), "1");
+}
+
+/// Starts sessyncd with only `--config FILE` (the token comes from the environment) and
+/// returns it with what it printed.
+fn with_config(file: &std::path::Path, lines: usize) -> (std::process::Child, Vec<String>) {
+    spawn(&["--config", file.to_str().unwrap()], lines)
+}
+
+/// `SET` of two keys: the second is refused when the file's `max_keys = 1` was applied.
+fn second_key_refused(sock: &std::path::Path) -> bool {
+    let mut c = Client {
+        r: BufReader::new(UnixStream::connect(sock).unwrap()),
+    };
+    assert_eq!(c.call(&["SET", "a", "1"]), "+OK");
+    c.call(&["SET", "b", "2"]).starts_with("-ERR max keys")
+}
+
+#[test]
+fn a_toml_config_file_sets_what_flags_set() {
+    let dir = TempDir::new("config");
+    let (_, cert, key) = write_certs(&dir.0);
+    let sock = dir.0.join("t.sock");
+    let file = dir.0.join("sessyncd.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "# sessyncd settings\nunix = \"{}\"\ntcp = \"127.0.0.1:0\"\nmax_keys = 1\n\
+             tls_cert = \"{}\"\ntls_key = \"{}\"\nlog = \"warn\"\n",
+            sock.display(),
+            cert.display(),
+            key.display()
+        ),
+    )
+    .unwrap();
+    let (mut child, lines) = with_config(&file, 2);
+    assert!(
+        lines[0].starts_with("listening on tls:127.0.0.1:"),
+        "{lines:?}"
+    );
+    assert_eq!(lines[1], format!("listening on unix:{}", sock.display()));
+    assert!(second_key_refused(&sock));
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // Wrong TOML, or a setting that does not exist, stops it with a clear message.
+    for (text, says) in [
+        ("unix = ", "invalid TOML"),
+        ("colour = \"red\"", "unknown field `colour`"),
+        ("max_keys = \"many\"", "invalid type"),
+    ] {
+        std::fs::write(&file, text).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_sessyncd"))
+            .args(["--config", file.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("sessyncd.toml") && err.contains(says), "{err}");
+    }
+}
+
+#[test]
+fn a_json_config_file_sets_what_flags_set() {
+    let dir = TempDir::new("config");
+    let sock = dir.0.join("j.sock");
+    let file = dir.0.join("sessyncd.json");
+    let json = serde_json::json!({"unix": sock, "max_keys": 1, "log": "warn"});
+    std::fs::write(&file, json.to_string()).unwrap();
+    let (mut child, lines) = with_config(&file, 1);
+    assert_eq!(lines, [format!("listening on unix:{}", sock.display())]);
+    assert!(second_key_refused(&sock));
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // Without the .toml name a file is JSON, so TOML text in it is refused as JSON.
+    std::fs::write(&file, "max_keys = 1").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sessyncd"))
+        .args(["--config", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid JSON"));
 }

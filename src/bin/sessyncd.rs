@@ -3,8 +3,11 @@
 //! ```text
 //! sessyncd --unix /run/sessync.sock                    # local processes (socket mode 0600)
 //! SESSYNCD_TOKEN=secret sessyncd --tcp 0.0.0.0:7700    # other machines, AUTH required
-//! sessyncd --config sessyncd.json                      # the same settings from a file
+//! sessyncd --tcp 0.0.0.0:7700 --tls-cert cert.pem --tls-key key.pem   # TCP over TLS
+//! sessyncd --config sessyncd.toml                      # the same settings from a file
 //! ```
+//!
+//! A config file whose name ends in `.toml` is read as TOML; any other is read as JSON.
 
 use std::{net::SocketAddr, os::unix::fs::PermissionsExt, path::PathBuf, time::Duration};
 
@@ -49,6 +52,15 @@ struct Flags {
     /// Largest bulk string a client may send, in bytes.
     #[arg(long, env = "SESSYNCD_MAX_BULK")]
     max_bulk: Option<usize>,
+    /// Serve TLS on the TCP listener with this certificate chain (PEM; needs --tls-key).
+    #[arg(long, env = "SESSYNCD_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "SESSYNCD_TLS_KEY")]
+    tls_key: Option<PathBuf>,
+    /// Seconds a TLS client has to finish its handshake before it is dropped.
+    #[arg(long, env = "SESSYNCD_TLS_HANDSHAKE_TIMEOUT")]
+    tls_handshake_timeout: Option<u64>,
     /// Log level: error, warn, info, debug or trace.
     #[arg(long, env = "SESSYNCD_LOG")]
     log: Option<String>,
@@ -56,7 +68,8 @@ struct Flags {
     #[arg(long, hide = true)]
     #[serde(skip)]
     manual_clock: bool,
-    /// A JSON file with any of these settings (flags and the environment win over it).
+    /// A file with any of these settings, TOML if its name ends in .toml, JSON otherwise
+    /// (flags and the environment win over it).
     #[arg(long, env = "SESSYNCD_CONFIG")]
     #[serde(skip)]
     config: Option<PathBuf>,
@@ -73,7 +86,7 @@ fn settings() -> Result<Flags, String> {
     if let Some(path) = f.config.clone() {
         let text = std::fs::read_to_string(&path)
             .map_err(|e| format!("config file {}: {e}", path.display()))?;
-        let mut file: Flags = serde_json::from_str(&text)
+        let mut file = parse_config(&path, &text)
             .map_err(|e| format!("config file {}: {e}", path.display()))?;
         fill!(
             f,
@@ -88,10 +101,25 @@ fn settings() -> Result<Flags, String> {
             idle_timeout,
             max_bulk,
             max_keys,
+            tls_cert,
+            tls_key,
+            tls_handshake_timeout,
             log
         );
     }
     Ok(f)
+}
+
+/// Reads a config file: TOML when its name ends in `.toml`, JSON otherwise.
+fn parse_config(path: &std::path::Path, text: &str) -> Result<Flags, String> {
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("toml"))
+    {
+        toml::from_str(text).map_err(|e| format!("invalid TOML: {}", e.to_string().trim_end()))
+    } else {
+        serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))
+    }
 }
 
 fn main() {
@@ -131,6 +159,16 @@ fn real_main() -> Result<(), String> {
     if f.tcp.is_some() && token.is_none() {
         tracing::warn!("TCP without a token: any client that can connect can use the store");
     }
+    let tls = match (&f.tls_cert, &f.tls_key) {
+        (Some(cert), Some(key)) => {
+            if f.tcp.is_none() {
+                return Err("--tls-cert and --tls-key need --tcp ADDR to serve TLS on".into());
+            }
+            Some(sessync::server::tls::acceptor(cert, key)?)
+        }
+        (None, None) => None,
+        _ => return Err("TLS needs both --tls-cert FILE and --tls-key FILE".into()),
+    };
     let mode = match &f.unix_mode {
         Some(m) => {
             u32::from_str_radix(m, 8).map_err(|_| format!("--unix-mode {m:?} is not octal"))?
@@ -161,6 +199,7 @@ fn real_main() -> Result<(), String> {
         limits,
         max_keys: f.max_keys.unwrap_or(1_000_000),
         manual_clock,
+        tls_handshake_timeout: Duration::from_secs(f.tls_handshake_timeout.unwrap_or(10).max(1)),
     };
 
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -189,10 +228,14 @@ fn real_main() -> Result<(), String> {
                 .await
                 .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
             let local = l.local_addr().map_err(|e| e.to_string())?;
-            tracing::info!("listening on tcp:{local}");
+            let scheme = if tls.is_some() { "tls" } else { "tcp" };
+            tracing::info!("listening on {scheme}:{local}");
             // One line on stdout with the bound address, for scripts and tests.
-            println!("listening on tcp:{local}");
-            listeners.push(Listener::Tcp(l));
+            println!("listening on {scheme}:{local}");
+            listeners.push(match tls {
+                Some(a) => Listener::Tls(l, a),
+                None => Listener::Tcp(l),
+            });
         }
         if f.unix.is_some() {
             println!(

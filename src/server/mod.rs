@@ -4,19 +4,22 @@
 //! a semaphore bounding how many are open; each connection is a task that reads RESP
 //! requests into a buffer, applies them to the shared [`Store`] (the same state machine
 //! as `mem://`), and writes the replies. A shutdown future stops the listeners; open
-//! connections finish the request in hand and close.
+//! connections finish the request in hand and close. A TLS listener ([`Listener::Tls`],
+//! see [`tls`]) runs each handshake in the connection's task, under a timeout, so a
+//! slow or broken client never holds up the accept loop.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod commands;
 mod kv;
 pub mod resp;
+pub mod tls;
 
 use std::{
     future::Future,
     path::PathBuf,
     sync::{
         Arc,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicU64, AtomicUsize, Ordering},
     },
     time::Duration,
 };
@@ -50,6 +53,9 @@ pub struct Config {
     pub max_keys: usize,
     /// For tests: the store's clock, moved by `DEBUG.ADVANCE ms` (off: no such command).
     pub manual_clock: Option<Arc<crate::clock::ManualClock>>,
+    /// How long a client of a TLS listener has to finish its handshake: one that sends
+    /// nothing, or plain text, must not hold a connection slot for long.
+    pub tls_handshake_timeout: Duration,
 }
 
 impl Default for Config {
@@ -61,17 +67,29 @@ impl Default for Config {
             limits: Limits::default(),
             max_keys: 1_000_000,
             manual_clock: None,
+            tls_handshake_timeout: Duration::from_secs(10),
         }
     }
 }
 
 /// A listening socket.
-#[derive(Debug)]
 pub enum Listener {
     /// TCP: clients must authenticate when a token is configured.
     Tcp(TcpListener),
+    /// TCP with TLS (every connection must handshake first); otherwise as `Tcp`.
+    Tls(TcpListener, tokio_rustls::TlsAcceptor),
     /// A Unix socket (its path is removed when the server stops).
     Unix(UnixListener, PathBuf),
+}
+
+impl std::fmt::Debug for Listener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Listener::Tcp(l) => f.debug_tuple("Tcp").field(l).finish(),
+            Listener::Tls(l, _) => f.debug_tuple("Tls").field(l).finish(),
+            Listener::Unix(l, p) => f.debug_tuple("Unix").field(l).field(p).finish(),
+        }
+    }
 }
 
 struct Shared {
@@ -79,6 +97,8 @@ struct Shared {
     kv: kv::Kv,
     config: Config,
     next_client: AtomicU64,
+    /// Connections being served (past their TLS handshake), for `INFO`.
+    clients: AtomicUsize,
     started: std::time::Instant,
     connections: Arc<Semaphore>,
 }
@@ -97,6 +117,7 @@ pub async fn run(
         connections: Arc::new(Semaphore::new(config.max_connections.max(1))),
         config,
         next_client: AtomicU64::new(1),
+        clients: AtomicUsize::new(0),
         started: std::time::Instant::now(),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -138,10 +159,33 @@ async fn accept_loop(l: Listener, shared: Arc<Shared>, mut stop: watch::Receiver
             Ok((io, tcp)) => {
                 let shared = shared.clone();
                 let stop = stop.clone();
+                let tls = match &l {
+                    Listener::Tls(_, a) => Some(a.clone()),
+                    _ => None,
+                };
                 conns.spawn(async move {
                     let _permit = permit;
                     let id = shared.next_client.fetch_add(1, Ordering::Relaxed);
+                    let io = match tls {
+                        None => io,
+                        Some(acceptor) => {
+                            let hs = shared.config.tls_handshake_timeout;
+                            match tokio::time::timeout(hs, acceptor.accept(io)).await {
+                                Ok(Ok(s)) => Box::new(s),
+                                Ok(Err(e)) => {
+                                    tracing::debug!(client = id, "TLS handshake failed: {e}");
+                                    return;
+                                }
+                                Err(_) => {
+                                    tracing::debug!(client = id, "TLS handshake timed out");
+                                    return;
+                                }
+                            }
+                        }
+                    };
                     let needs_auth = tcp && shared.config.token.is_some();
+                    let counter = shared.clone();
+                    let _counted = Counted::new(&counter.clients);
                     if let Err(e) = serve(io, shared, needs_auth, stop).await {
                         tracing::debug!(client = id, "connection ended: {e}");
                     }
@@ -172,6 +216,22 @@ async fn sweep_keys(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     }
 }
 
+/// Counts one in `n` while it lives.
+struct Counted<'a>(&'a AtomicUsize);
+
+impl<'a> Counted<'a> {
+    fn new(n: &'a AtomicUsize) -> Counted<'a> {
+        n.fetch_add(1, Ordering::Relaxed);
+        Counted(n)
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// One connection's stream, TCP or Unix.
 type Io = Box<dyn AsyncIoStream>;
 trait AsyncIoStream: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -179,7 +239,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> AsyncIoStream for T {}
 
 async fn accept(l: &Listener) -> std::io::Result<(Io, bool)> {
     match l {
-        Listener::Tcp(t) => {
+        Listener::Tcp(t) | Listener::Tls(t, _) => {
             let (s, _) = t.accept().await?;
             let _ = s.set_nodelay(true);
             Ok((Box::new(s), true))
@@ -632,9 +692,10 @@ impl Conn {
     fn info(&mut self) {
         let st = self.shared.store.stats();
         let text = format!(
-            "# Server\r\nredis_version:7.2.0\r\nsessyncd_version:{}\r\nredis_mode:standalone\r\nuptime_in_seconds:{}\r\n\r\n# Persistence\r\nloading:0\r\n\r\n# Keyspace\r\nkeys:{}\r\n\r\n# Sessions\r\nsessions:{}\r\ntombstones:{}\r\noperations:{}\r\nlock_waits:{}\r\nlock_timeouts:{}\r\nexpirations:{}\r\nevictions:{}\r\n",
+            "# Server\r\nredis_version:7.2.0\r\nsessyncd_version:{}\r\nredis_mode:standalone\r\nuptime_in_seconds:{}\r\n\r\n# Clients\r\nconnected_clients:{}\r\n\r\n# Persistence\r\nloading:0\r\n\r\n# Keyspace\r\nkeys:{}\r\n\r\n# Sessions\r\nsessions:{}\r\ntombstones:{}\r\noperations:{}\r\nlock_waits:{}\r\nlock_timeouts:{}\r\nexpirations:{}\r\nevictions:{}\r\n",
             env!("CARGO_PKG_VERSION"),
             self.shared.started.elapsed().as_secs(),
+            self.shared.clients.load(Ordering::Relaxed),
             self.shared.kv.len(),
             st.sessions,
             st.tombstones,
