@@ -17,35 +17,9 @@ use sessync::{Error, SessionData, SessionId, Store, WriteOpts};
 #[test]
 fn four_processes_times_ten_thousand_locked_increments_count_exactly() {
     let d = start(&[]);
-    let store = Store::open(&d.url_unix()).unwrap();
-    let id = SessionId::generate();
-    store
-        .write(
-            &id,
-            SessionData::from_json(r#"{"n":0}"#).unwrap(),
-            WriteOpts::default(),
-        )
-        .unwrap();
-    let bin = worker::remote_counter();
-    let children: Vec<_> = (0..4)
-        .map(|i| {
-            // Two over the Unix socket, two over TCP.
-            let url = if i % 2 == 0 {
-                d.url_unix()
-            } else {
-                d.url_tcp()
-            };
-            Command::new(&bin)
-                .args([url.as_str(), id.as_str(), "10000"])
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for mut c in children {
-        assert!(c.wait().unwrap().success());
-    }
-    let rec = store.fetch(&id).unwrap().unwrap();
-    assert_eq!(rec.data.get("n").unwrap().as_i64(), Some(40_000));
+    // Two over the Unix socket, two over TCP.
+    let (unix, tcp) = (d.url_unix(), d.url_tcp());
+    worker::count_in_processes(&[unix.clone(), tcp.clone(), unix, tcp]);
 }
 
 #[test]

@@ -14,41 +14,16 @@ use std::{
 
 use sessync::{Error, SessionData, SessionId, Store, WriteOpts};
 
-fn four_times_ten_thousand(url: &str) {
-    let store = Store::open(url).unwrap();
-    let id = SessionId::generate();
-    store
-        .write(
-            &id,
-            SessionData::from_json(r#"{"n":0}"#).unwrap(),
-            WriteOpts::default(),
-        )
-        .unwrap();
-    let children: Vec<_> = (0..4)
-        .map(|_| {
-            Command::new(worker::remote_counter())
-                .args([url, id.as_str(), "10000"])
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for mut c in children {
-        assert!(c.wait().unwrap().success());
-    }
-    let rec = store.fetch(&id).unwrap().unwrap();
-    assert_eq!(rec.data.get("n").unwrap().as_i64(), Some(40_000));
-}
-
 #[test]
 fn four_processes_times_ten_thousand_locked_increments_on_redis() {
     let server = redis::Server::start(&[]);
-    four_times_ten_thousand(&server.url("ttl=10m"));
+    worker::count_in_processes(&vec![server.url("ttl=10m"); 4]);
 }
 
 #[test]
 fn four_processes_times_ten_thousand_locked_increments_on_a_cluster() {
     let cluster = redis::Cluster::start();
-    four_times_ten_thousand(&cluster.url("ttl=10m"));
+    worker::count_in_processes(&vec![cluster.url("ttl=10m"); 4]);
 }
 
 /// A holder with a 1.5 s lease is killed; a waiter (willing to wait 2 min) gets the lock
