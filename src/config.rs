@@ -601,6 +601,63 @@ mod tests {
     }
 
     #[test]
+    fn parses_redis_urls() {
+        let redis = |u: &str| match parse_url(u) {
+            Ok((Target::Redis(r), o)) => (r, o),
+            other => panic!("{u}: {other:?}"),
+        };
+        let (r, o) = redis("redis://127.0.0.1:6379/2?ttl=10m&prefix=app:&pool=4");
+        assert_eq!(r.nodes, vec!["redis://127.0.0.1:6379/2".to_string()]);
+        assert!(!r.cluster);
+        assert_eq!((r.prefix.as_str(), r.pool), ("app:", 4));
+        assert_eq!(r.layout, RedisLayout::Native);
+        assert_eq!(o.ttl, Duration::from_secs(600));
+        assert_eq!(o.max_sessions, 0, "Redis bounds memory itself unless told");
+
+        let (r, _) = redis("redis://:p%40ss@h:7000");
+        assert_eq!(r.nodes, vec!["redis://:p%40ss@h:7000".to_string()]);
+        let (r, _) = redis("redis://localhost");
+        assert_eq!(r.nodes, vec!["redis://localhost:6379".to_string()]);
+
+        let (r, o) = redis("redis+cluster://a:7000,b:7001,[::1]:7002/?max_sessions=9&evict=lru");
+        assert!(r.cluster);
+        assert_eq!(r.nodes.len(), 3);
+        assert_eq!(r.nodes[2], "redis://[::1]:7002");
+        assert_eq!(o.max_sessions, 9);
+
+        let (r, _) = redis("redis://h:1/?layout=connect-redis");
+        assert_eq!(
+            (r.layout, r.prefix.as_str()),
+            (RedisLayout::ConnectRedis, "sess:")
+        );
+        let (r, _) = redis("rediss://h:6380/?ca=/etc/ca.pem&script=eval");
+        assert_eq!(r.nodes, vec!["rediss://h:6380".to_string()]);
+        assert_eq!(r.ca.as_deref(), Some(std::path::Path::new("/etc/ca.pem")));
+        assert_eq!(r.script, ScriptMode::Eval);
+    }
+
+    #[test]
+    fn redis_url_errors_name_the_wrong_part() {
+        let err = |u: &str| match parse_url(u) {
+            Err(Error::InvalidArgument(m)) => m,
+            other => panic!("{u}: expected an error, got {other:?}"),
+        };
+        assert!(err("redis://h:1,h:2").contains("redis+cluster"));
+        assert!(err("redis://h:0").contains("bad host:port"));
+        assert!(err("redis://h:99999").contains("bad host:port"));
+        assert!(err("redis://h:1/x").contains("database number"));
+        assert!(err("redis+cluster://h:1/3").contains("database number"));
+        assert!(err("redis://h:1/?prefix=a{b}").contains("prefix"));
+        assert!(err("redis://h:1/?layout=php").contains("layout"));
+        assert!(err("redis://h:1/?ca=/x").contains("rediss://"));
+        assert!(err("redis://h:1/?shards=4").contains("shards"));
+        assert!(err("redis://h:1/?ttl=1&ttl=2").contains("twice"));
+        assert!(err("redis://h:1/?nope=1").contains("unknown for Redis"));
+        assert!(err("redis://h:1/?script=lua").contains("script"));
+        assert!(err("redis://,/").contains("no host"));
+    }
+
+    #[test]
     fn parses_sessyncd_urls() {
         let r = remote("unix:///run/s.sock");
         assert_eq!(r.addr, RemoteAddr::Unix("/run/s.sock".into()));

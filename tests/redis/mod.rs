@@ -70,7 +70,8 @@ pub fn command(port: u16, args: &[&str]) -> Option<String> {
     Some(line.trim_end().to_string())
 }
 
-fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
+/// Polls `ok` until it holds (panics after 30 s).
+pub fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !ok() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
