@@ -1,6 +1,8 @@
 //! The worker process of the multi-process tests: `examples/remote_counter`, built once
 //! per test binary with the test's profile.
 
+#![allow(dead_code, reason = "each test binary uses a part")]
+
 use std::{path::PathBuf, process::Command, sync::OnceLock};
 
 use sessync::{SessionData, SessionId, Store, WriteOpts};
