@@ -409,3 +409,20 @@ fn a_json_config_file_sets_what_flags_set() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid JSON"));
 }
+
+#[test]
+fn a_store_outside_the_daemon_is_refused_at_start() {
+    for url in [
+        "redis://127.0.0.1:6379",
+        "unix:///tmp/another-sessyncd.sock",
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sessyncd"))
+            .args(["--store", url, "--tcp", "127.0.0.1:0", "--log", "error"])
+            .env("SESSYNCD_TOKEN", daemon::TOKEN)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{url} was accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("its store is mem://"), "{err}");
+    }
+}

@@ -176,6 +176,14 @@ fn real_main() -> Result<(), String> {
         None => 0o600,
     };
     let url = f.store.as_deref().unwrap_or("mem://");
+    // The daemon is the store: it applies commands on its own threads, without waiting on
+    // another server (a redis:// or unix:// store would block them on every call).
+    if !url.starts_with("mem:") {
+        return Err(format!(
+            "--store {url}: sessyncd keeps the sessions itself, so its store is mem://…; \
+             clients that want Redis open redis:// themselves"
+        ));
+    }
     let manual_clock = f.manual_clock.then(|| {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
