@@ -185,16 +185,13 @@ local NUMS = { 'v', 'c', 'a', 'e', 'f', 'lt', 'lu', 'sz' }
 
 -- Fields as numbers, and a copy of them as loaded (save writes only what changed).
 local function numbers(rec)
-  local was = {}
-  for _, f in ipairs(NUMS) do
-    local n = tonumber(rec[f]) or 0
-    rec[f] = n
-    was[f] = n
-  end
+  local v, c, a, e = tonumber(rec.v) or 0, tonumber(rec.c) or 0, tonumber(rec.a) or 0, tonumber(rec.e) or 0
+  local f, lt, lu, sz = tonumber(rec.f) or 0, tonumber(rec.lt) or 0, tonumber(rec.lu) or 0, tonumber(rec.sz) or 0
+  rec.v, rec.c, rec.a, rec.e, rec.f, rec.lt, rec.lu, rec.sz = v, c, a, e, f, lt, lu, sz
+  rec.was = { v = v, c = c, a = a, e = e, f = f, lt = lt, lu = lu, sz = sz }
   rec.px = tonumber(rec.px) or 0
   if not rec.o then rec.o = nil end
   rec.o0 = rec.o
-  rec.was = was
   return rec
 end
 
@@ -365,10 +362,8 @@ local function save(S, rec)
   if #args > 0 then hset(S.m, args) end
   for i = 1, #del, 400 do redis.call('HDEL', S.m, unpack(del, i, math.min(i + 399, #del))) end
   if expire then redis.call('PEXPIRE', S.m, left(rec.px)) end
-  rec.dirty, rec.fresh, rec.o0 = {}, nil, rec.o
-  local now_was = {}
-  for _, f in ipairs(NUMS) do now_was[f] = rec[f] end
-  rec.was = now_was
+  -- Saved: a second save of this record in the same call writes every field again.
+  rec.dirty, rec.fresh, rec.o0, rec.was = {}, nil, rec.o, nil
 end
 
 local function reply(rec)
@@ -626,9 +621,10 @@ local S
 local function run()
 S = nil
 if ARG[3] ~= '' then
-  S = keys_of(ARG[3])
-  if KEY[1] ~= S.m or KEY[2] ~= S.t or KEY[3] ~= S.a then
-    return redis.error_reply('ERR the keys and the id disagree')
+  if LAYOUT == 'c' then
+    S = keys_of(ARG[3])
+  else
+    S = { id = ARG[3], m = KEY[1], t = KEY[2], a = KEY[3] }
   end
 end
 
