@@ -101,3 +101,33 @@ fn sessions_written_the_connect_redis_way_are_read_and_updated() {
         Some(":0")
     );
 }
+
+#[test]
+fn a_merge_patch_finds_nested_keys_however_they_were_escaped() {
+    let server = redis::Server::start(&[]);
+    for layout in ["sessync", "connect-redis"] {
+        let store = Store::open(&server.url(&format!("layout={layout}"))).unwrap();
+        let id = SessionId::generate();
+        store
+            .write(
+                &id,
+                SessionData::from_json(r#"{"obj": {"\u0061": 1, "b" : [ 1, 2 ] }}"#).unwrap(),
+                WriteOpts::default(),
+            )
+            .unwrap();
+        store
+            .patch(
+                &id,
+                r#"{"obj":{"a":2,"b":null,"c":{"d":1}}}"#,
+                WriteOpts::default(),
+            )
+            .unwrap();
+        let rec = store.fetch(&id).unwrap().unwrap();
+        let v: Value = serde_json::from_str(rec.data.to_json()).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"obj": {"a": 2, "c": {"d": 1}}}),
+            "{layout}"
+        );
+    }
+}

@@ -1,17 +1,18 @@
 //! `redis://host:port` and `redis+cluster://h1:p1,h2:p2`: the sessions in Redis or Valkey.
 //!
-//! Every [`Command`] is one call of one Lua script (`store.lua`, loaded once and run by
-//! `EVALSHA`; redis-rs loads it again when a server answers `NOSCRIPT`). A session's
-//! record, lock, fencing counter, lock queue, tombstone and rotation alias share the hash
-//! tag `{<id>}`, so each call touches one Cluster slot. Expiry is Redis's own
-//! (`PEXPIREAT`), and the script also checks each deadline itself, so a session is gone
-//! the moment it expires whether or not Redis has reclaimed it yet.
+//! Every [`Command`] is one atomic call of one Lua program (`store.lua`): a function
+//! library called by `FCALL` where the server has functions (loaded again when a server
+//! lost it), else a script run by `EVALSHA` (reloaded when a server answers `NOSCRIPT`).
+//! A session's record, lock, fencing counter, lock queue, tombstone and rotation alias
+//! share the hash tag `{<id>}`, so each call touches one Cluster slot. Expiry is Redis's
+//! own TTL, and the code also checks each deadline itself, so a session is gone the
+//! moment it expires whether or not Redis has reclaimed it yet.
 //!
 //! What cannot be one slot is composed by the client: on a Cluster, a rotation is three
 //! checked steps, and the owner index (one sorted set per owner) is kept a superset of
 //! the owner's live sessions and verified on every read. On a single server the script
 //! does both in the same atomic call. Lock waiters block in `BLPOP` on a list of their own
-//! that the releasing script pushes to, with a bounded wait, in arrival order.
+//! that the releasing call pushes to, with a bounded wait, in arrival order.
 
 use std::{
     sync::{
@@ -35,7 +36,7 @@ use crate::{
     session::{Record, SessionData, SessionId, check_key},
 };
 
-/// The script: one command per call.
+/// The store's Lua code: one command per call (settings and tail filled in by `new`).
 const SOURCE: &str = include_str!("store.lua");
 
 /// How often a waiting locker checks in (its place in the queue lives 3× this long).
@@ -165,6 +166,17 @@ fn record(id: SessionId, v: Value) -> Result<Record> {
     })
 }
 
+/// A member's value as the script stores it: an object in serde_json's form (its keys
+/// escaped one way, so that a later merge patch finds them), anything else as it is.
+fn canonical(raw: &str) -> String {
+    if raw.trim_start().starts_with('{') {
+        if let Ok(v) = serde_json::from_str::<Json>(raw) {
+            return v.to_string();
+        }
+    }
+    raw.to_string()
+}
+
 fn key_json(k: &str) -> Result<String> {
     check_key(k)?;
     serde_json::to_string(k).map_err(backend)
@@ -201,7 +213,7 @@ fn ops_args(ops: &[PatchOp], out: &mut Vec<String>) -> Result<()> {
         match op {
             PatchOp::Set(k, v) => {
                 out.extend(["P".into(), "1".into(), key_json(k)?]);
-                out.push(v.as_str().to_string());
+                out.push(canonical(v.as_str()));
             }
             PatchOp::Remove(k) => out.extend(["D".into(), "1".into(), key_json(k)?]),
             PatchOp::Incr(k, by) => out.extend(["I".into(), key_json(k)?, by.to_string()]),
@@ -956,7 +968,7 @@ impl Backend for Redis {
                 ]);
                 for (k, v) in data.iter() {
                     args.push(serde_json::to_string(&k).map_err(backend)?);
-                    args.push(v.as_str().to_string());
+                    args.push(canonical(v.as_str()));
                 }
                 self.reserve(&id)?;
                 let v = int(&self.on("write", &id, &args)?)? as u64;
