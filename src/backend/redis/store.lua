@@ -677,6 +677,109 @@ end end
 if cmd == 'patch' then f = function()
   local expected, token = opt(A + 1), opt(A + 2)
   local mk, rel = ARG[A + 3] == '1', ARG[A + 4] == '1'
+  -- The common case on its own path: a live, unexpired native record, changed only by
+  -- top-level sets, removals and increments (a request's commit, an increment). It
+  -- reads the fields it needs and writes the ones that change; anything else (absent,
+  -- expired, a lease that ran out, merges, owners, the connect-redis layout) takes the
+  -- general path below, which gives the same results in every case.
+  local simple = not S.d and A + 5 <= #ARG
+  local i = A + 5
+  local keys = {}
+  while simple and i <= #ARG do
+    local op = ARG[i]
+    if op == 'I' then
+      keys[#keys + 1] = ARG[i + 1]
+      i = i + 3
+    elseif (op == 'P' or op == 'D') and ARG[i + 1] == '1' then
+      keys[#keys + 1] = ARG[i + 2]
+      i = i + (op == 'P' and 4 or 3)
+    else
+      simple = false
+    end
+  end
+  if simple and #keys <= 400 then
+    local r = redis.call('HMGET', S.m, 'v', 'c', 'e', 'lt', 'lu', 'sz', 'px', unpack(keys))
+    local v, e = tonumber(r[1]), tonumber(r[3])
+    if v and e > now and (r[4] == '0' or tonumber(r[5]) > now) then
+      if r[4] ~= '0' then
+        if not token then fail('LOCKED') end
+        if token ~= tonumber(r[4]) then fail('STALETOKEN') end
+      elseif token then
+        fail('STALETOKEN')
+      end
+      if expected and expected ~= v then fail('CONFLICT ' .. expected .. ' ' .. v) end
+      local cur, sz, values = {}, tonumber(r[6]), {}
+      for n, k in ipairs(keys) do cur[k] = r[7 + n] or false end
+      local changed = {}
+      i = A + 5
+      while i <= #ARG do
+        local op, k = ARG[i], ARG[i + (ARG[i] == 'I' and 1 or 2)]
+        local old, new = cur[k] or nil, nil
+        if op == 'I' then
+          local n = 0
+          if old then
+            if not old:match('^%-?%d+$') then
+              fail('NOTANUMBER not a number: key ' .. k .. ' holds ' .. old:sub(1, 40) .. ', not an integer')
+            end
+            n = tonumber(old)
+          end
+          local by = tonumber(ARG[i + 2])
+          local next = n + by
+          if n > LIMIT or n < -LIMIT or next > LIMIT or next < -LIMIT then
+            fail('NOTANUMBER not a number: incrementing key ' .. k .. ' leaves the exact range of the Redis backend (+-2^53)')
+          end
+          new = string.format('%d', next)
+          values[#values + 1] = next
+          i = i + 3
+        elseif op == 'P' then
+          new = ARG[i + 3]
+          i = i + 4
+        else
+          i = i + 3
+        end
+        if old then sz = sz - (#k + #old + 2) end
+        if new then sz = sz + (#k + #new + 2) end
+        cur[k] = new or false
+        changed[k] = true
+      end
+      local size = sz == 0 and 2 or sz + 1
+      if size > MAXB then
+        fail('TOOLARGE too large: session data of ' .. size .. ' bytes exceeds max_session_bytes=' .. MAXB)
+      end
+      v = v + 1
+      local e2 = math.min(now + TTL, tonumber(r[2]) + ABS)
+      local args = { 'v', v, 'a', now, 'e', e2, 'sz', sz }
+      local del = {}
+      for k in pairs(changed) do
+        if cur[k] then
+          args[#args + 1] = k
+          args[#args + 1] = cur[k]
+        else
+          del[#del + 1] = k
+        end
+      end
+      local px = tonumber(r[7])
+      if px < e2 then
+        px = e2 + slack()
+        args[#args + 1] = 'px'
+        args[#args + 1] = px
+      end
+      local woke = false
+      if rel and token then
+        args[#args + 1] = 'lt'
+        args[#args + 1] = 0
+        args[#args + 1] = 'lu'
+        args[#args + 1] = 0
+        woke = true
+      end
+      hset(S.m, args)
+      if #del > 0 then redis.call('HDEL', S.m, unpack(del)) end
+      if px ~= tonumber(r[7]) then redis.call('PEXPIRE', S.m, left(px)) end
+      if SAME and MAXS > 0 then redis.call('ZADD', LIVE, now, S.id) end
+      if woke then wake_head(S) end
+      return { v, values, false }
+    end
+  end
   local st, rec = find_writable(S, keys_of_ops(A + 5))
   if st == 'absent' then
     if not mk then fail('NOTFOUND') end
