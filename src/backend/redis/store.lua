@@ -16,7 +16,7 @@
 -- time: 'w' and the server's clock as the client tracks it (its offset to the server's
 -- TIME, kept fresh), or a test's clock. Not TIME here: in a script it costs more than
 -- the rest of a typical command.
-local KEY, ARG, cmd, WALL, now
+local KEY, ARG, cmd, WALL, now, NOW
 -- The store's settings, written into the script's text by the client (one script, and
 -- one SHA, per configuration: no argument to send and convert on every call).
 local TTL, ABS, TOUCH = @TTL@, @ABS@, @TOUCH@
@@ -708,7 +708,8 @@ if cmd == 'patch' then f = function()
         fail('STALETOKEN')
       end
       if expected and expected ~= v then fail('CONFLICT ' .. expected .. ' ' .. v) end
-      local cur, sz, values = {}, tonumber(r[6]), {}
+      local sz0 = tonumber(r[6])
+      local cur, sz, values = {}, sz0, {}
       for n, k in ipairs(keys) do cur[k] = r[7 + n] or false end
       local changed = {}
       i = A + 5
@@ -748,7 +749,11 @@ if cmd == 'patch' then f = function()
       end
       v = v + 1
       local e2 = math.min(now + TTL, tonumber(r[2]) + ABS)
-      local args = { 'v', v, 'a', now, 'e', e2, 'sz', sz }
+      local args = { 'v', v, 'a', NOW, 'e', e2 }
+      if sz ~= sz0 then
+        args[#args + 1] = 'sz'
+        args[#args + 1] = sz
+      end
       local del = {}
       for k in pairs(changed) do
         if cur[k] then
@@ -772,7 +777,7 @@ if cmd == 'patch' then f = function()
         args[#args + 1] = 0
         woke = true
       end
-      hset(S.m, args)
+      redis.call('HSET', S.m, unpack(args))
       if #del > 0 then redis.call('HDEL', S.m, unpack(del)) end
       if px ~= tonumber(r[7]) then redis.call('PEXPIRE', S.m, left(px)) end
       if SAME and MAXS > 0 then redis.call('ZADD', LIVE, now, S.id) end
@@ -1110,7 +1115,8 @@ end
 local function main(keys, args)
   KEY, ARG, cmd = keys, args, args[1]
   WALL = args[2]:byte(1) == 119
-  now = tonumber(WALL and args[2]:sub(2) or args[2])
+  NOW = WALL and args[2]:sub(2) or args[2] -- the time as text, to write it as it came
+  now = tonumber(NOW)
   return run()
 end
 
