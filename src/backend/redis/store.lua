@@ -233,7 +233,10 @@ local function clear(rec)
   rec.ks, rec.vs, rec.mem, rec.dirty, rec.sz, rec.fresh = b.ks, b.vs, b.mem, b.dirty, 0, b.fresh
 end
 
-local function size(rec) return rec.sz == 0 and 2 or rec.sz + 1 end
+-- The size of the data as one JSON text, from the sum `sz` over members of
+-- #key + #value + 2 (the colon and a comma or brace).
+local function size_of(sz) return sz == 0 and 2 or sz + 1 end
+local function size(rec) return size_of(rec.sz) end
 
 local function text_of(rec)
   if rec.ks then return join(rec.ks, rec.vs) end
@@ -247,12 +250,13 @@ local function from_text(rec, text)
   for n = 1, #ks do mput(rec, ks[n], vs[n]) end
 end
 
-local function check_size(rec)
-  local n = size(rec)
+local function limit_size(n)
   if n > MAXB then
     fail('TOOLARGE too large: session data of ' .. n .. ' bytes exceeds max_session_bytes=' .. MAXB)
   end
 end
+
+local function check_size(rec) limit_size(size(rec)) end
 
 -- Loads a record: meta fields only (want nil), these members too (a list of keys) or
 -- everything ('all'); nil when there is none.
@@ -375,8 +379,8 @@ end
 
 local LIMIT = 9007199254740992 -- 2^53: integers beyond it are not exact in a script
 
-local function incr(rec, k, by)
-  local v = mget(rec, k)
+-- The value of key k (JSON text, or nil) plus by: the new text and number.
+local function add(k, v, by)
   local cur = 0
   if v then
     if not v:match('^%-?%d+$') then
@@ -388,7 +392,12 @@ local function incr(rec, k, by)
   if cur > LIMIT or cur < -LIMIT or next > LIMIT or next < -LIMIT then
     fail('NOTANUMBER not a number: incrementing key ' .. k .. ' leaves the exact range of the Redis backend (+-2^53)')
   end
-  mput(rec, k, string.format('%d', next))
+  return string.format('%d', next), next
+end
+
+local function incr(rec, k, by)
+  local text, next = add(k, mget(rec, k), by)
+  mput(rec, k, text)
   return next
 end
 
@@ -717,19 +726,8 @@ if cmd == 'patch' then f = function()
         local op, k = ARG[i], ARG[i + (ARG[i] == 'I' and 1 or 2)]
         local old, new = cur[k] or nil, nil
         if op == 'I' then
-          local n = 0
-          if old then
-            if not old:match('^%-?%d+$') then
-              fail('NOTANUMBER not a number: key ' .. k .. ' holds ' .. old:sub(1, 40) .. ', not an integer')
-            end
-            n = tonumber(old)
-          end
-          local by = tonumber(ARG[i + 2])
-          local next = n + by
-          if n > LIMIT or n < -LIMIT or next > LIMIT or next < -LIMIT then
-            fail('NOTANUMBER not a number: incrementing key ' .. k .. ' leaves the exact range of the Redis backend (+-2^53)')
-          end
-          new = string.format('%d', next)
+          local next
+          new, next = add(k, old, tonumber(ARG[i + 2]))
           values[#values + 1] = next
           i = i + 3
         elseif op == 'P' then
@@ -743,10 +741,7 @@ if cmd == 'patch' then f = function()
         cur[k] = new or false
         changed[k] = true
       end
-      local size = sz == 0 and 2 or sz + 1
-      if size > MAXB then
-        fail('TOOLARGE too large: session data of ' .. size .. ' bytes exceeds max_session_bytes=' .. MAXB)
-      end
+      limit_size(size_of(sz))
       v = v + 1
       local e2 = math.min(now + TTL, tonumber(r[2]) + ABS)
       local args = { 'v', v, 'a', NOW, 'e', e2 }
