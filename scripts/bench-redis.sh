@@ -6,7 +6,8 @@
 #     Store::apply … release (two script calls, any change under the lock);
 #   - the phpredis way: SET lock NX PX, GET, SET … EX, DEL lock (4 round trips);
 #   - a hand-written Lua read-modify-write (1 round trip), for reference.
-# Prints a Markdown table with ratios and writes docs/redis-bench.png from the same data.
+# Prints a Markdown table with ratios, Redis's own time per update (INFO commandstats),
+# and writes docs/redis-bench.png from the same data.
 # Needs redis-server, redis-cli and python3 (matplotlib from PyPI if missing). About a
 # minute.
 set -euo pipefail
@@ -32,14 +33,37 @@ $load fill-redis "127.0.0.1:$RP"
 $load fill-store "$URL"
 csv="$dir/results.csv"
 echo "mode,clients,ops_per_s,p50_us,p99_us" >"$csv"
+# Redis's own time per update (INFO commandstats: the microseconds its commands took,
+# over the updates done), beside each run.
+srv="$dir/server.csv"
+echo "mode,clients,server_us" >"$srv"
+run() {
+  local mode=$1 addr=$2 c=$3
+  redis-cli -p "$RP" CONFIG RESETSTAT >/dev/null
+  $load "$mode" "$addr" "$c" 3 >>"$csv"
+  redis-cli -p "$RP" INFO commandstats | python3 -c '
+import re, sys
+mode, c = sys.argv[1], sys.argv[2]
+usec, calls = 0, {}
+for line in sys.stdin:
+    m = re.match(r"cmdstat_([a-z|]+):calls=(\d+),usec=(\d+)", line)
+    if m and m.group(1) != "config|resetstat":
+        usec += int(m.group(3)); calls[m.group(1)] = int(m.group(2))
+# One update is: a DEL (phpredis), an EVALSHA (lua), an FCALL (incr), two FCALLs (lock).
+n = {"phpredis": calls.get("del", 0), "lua": calls.get("evalsha", 0),
+     "store-incr": calls.get("fcall", 0), "store-lock": calls.get("fcall", 0) / 2}[mode]
+print(f"{mode},{c},{usec / max(n, 1):.1f}")
+' "$mode" "$c" >>"$srv"
+}
 for c in 1 8; do
-  for mode in phpredis lua; do $load "$mode" "127.0.0.1:$RP" "$c" 3 >>"$csv"; done
-  for mode in store-incr store-lock; do $load "$mode" "$URL" "$c" 3 >>"$csv"; done
+  for mode in phpredis lua; do run "$mode" "127.0.0.1:$RP" "$c"; done
+  for mode in store-incr store-lock; do run "$mode" "$URL" "$c"; done
 done
 
-python3 - "$csv" <<'PY'
+python3 - "$csv" "$srv" <<'PY'
 import csv, sys
 rows = {(r["mode"], r["clients"]): r for r in csv.DictReader(open(sys.argv[1]))}
+srv = {(r["mode"], r["clients"]): r["server_us"] for r in csv.DictReader(open(sys.argv[2]))}
 k = lambda r: f"{float(r['ops_per_s'])/1000:.1f} k/s (p99 {int(r['p99_us'])} µs)"
 f = lambda a, b: f"{float(a['ops_per_s'])/float(b['ops_per_s']):.1f}×"
 print("| clients | phpredis way (4 RT) | Lua RMW (1 RT) | sessync incr (1 script) | sessync lock+apply (2 scripts) | incr vs phpredis | lock+apply vs phpredis | incr vs Lua |")
@@ -47,6 +71,11 @@ print("|---|---|---|---|---|---|---|---|")
 for c in ("1", "8"):
     ph, lu, si, sl = (rows[(m, c)] for m in ("phpredis", "lua", "store-incr", "store-lock"))
     print(f"| {c} | {k(ph)} | {k(lu)} | {k(si)} | {k(sl)} | {f(si, ph)} | {f(sl, ph)} | {f(si, lu)} |")
+print("\nRedis's own time per update (µs, INFO commandstats):\n")
+print("| clients | phpredis way | Lua RMW | sessync incr | sessync lock+apply |")
+print("|---|---|---|---|---|")
+for c in ("1", "8"):
+    print(f"| {c} | " + " | ".join(srv[(m, c)] for m in ("phpredis", "lua", "store-incr", "store-lock")) + " |")
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
