@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Instructions that redis-server spends on one increment of a 1 KiB session through the
 # Redis backend's Lua code, counted by valgrind's callgrind (instructions, not time: the
-# same on every run, whatever else the machine does). Three ways: the code as a function
-# library (FCALL), as a script (EVALSHA), and an empty function called with the same
-# arguments (what any call costs). Each figure is (total after setup + N calls - total
-# after setup alone) / N. Needs redis-server, redis-cli, valgrind, python3. ~2 minutes.
+# same on every run, whatever else the machine does). Four calls: the increment's own path
+# as Store::incr sends it (FCALL), the general patch path for the same change (FCALL),
+# the increment's path as a script (EVALSHA), and an empty function called with the same
+# arguments (what any call costs). Each figure is (total after setup + 2N calls - total
+# after setup + N calls) / N. Needs redis-server, redis-cli, valgrind, python3. About a minute.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for t in redis-server redis-cli valgrind python3; do
   command -v "$t" >/dev/null || { echo "missing: $t" >&2; exit 1; }
 done
-N=${N:-1000}
+N=${N:-500}
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -40,11 +41,16 @@ now = "w1700000000000"
 open(f"{d}/lib.lua", "w").write(lib)
 open(f"{d}/empty.lua", "w").write(empty)
 open(f"{d}/script.lua", "w").write(script)
-incr = f"{keys} patch {now} {sid} '' '' '' 0 0 I '\"views\"' 1"
+# What Store::incr sends: the increment's own path (1 key; now, now + TTL, now + TTL -
+# absolute TTL), and the general patch it falls back to.
+t = 1700000000000
+fast = f"1 sessync:{{{sid}}} + {t} {t + 1800000} {t + 1800000 - 86400000:013} '\"views\"' 1"
+patch = f"3 {keys} patch {now} {sid} '' '' '' 0 0 I '\"views\"' 1"
 open(f"{d}/setup", "w").write(f"FCALL bench 3 {keys} write {now} {sid} '' '' '' 0 {members}\n")
-open(f"{d}/fcall", "w").write(f"FCALL bench 3 {incr}\n")
-open(f"{d}/empty", "w").write(f"FCALL empty 3 {incr}\n")
-open(f"{d}/eval", "w").write(f"EVALSHA @SHA@ 3 {incr}\n")
+open(f"{d}/fcall", "w").write(f"FCALL bench {fast}\n")
+open(f"{d}/patch", "w").write(f"FCALL bench {patch}\n")
+open(f"{d}/empty", "w").write(f"FCALL empty {fast}\n")
+open(f"{d}/eval", "w").write(f"EVALSHA @SHA@ {fast}\n")
 PY
 
 # Total instructions of a redis-server that ran the setup and then n copies of a call.
@@ -69,8 +75,10 @@ count() {
   grep -E '^(summary|totals):' "$out" | head -1 | awk '{print $2}'
 }
 
-base=$(count fcall 0)
-for call in fcall eval empty; do
-  total=$(count "$call" "$N")
+# (2N calls - N calls) / N: what one more call costs, without the setup and without what
+# redis-cli's start asks of the server.
+for call in fcall patch eval empty; do
+  base=$(count "$call" "$N")
+  total=$(count "$call" $((2 * N)))
   echo "$call: $(( (total - base) / N )) instructions per call"
 done

@@ -443,8 +443,16 @@ impl Redis {
     /// host's clock plus its offset to the server's `TIME`, measured again every
     /// [`CLOCK_SYNC_MS`] (so hosts whose clocks disagree still agree on leases and TTLs).
     fn now_arg(&self) -> String {
+        match self.now() {
+            (ms, true) => format!("w{ms}"),
+            (ms, false) => ms.to_string(),
+        }
+    }
+
+    /// The scripts' time in ms, and whether it is the server's clock (else a test's).
+    fn now(&self) -> (u64, bool) {
         if !self.clock.is_wall_clock() {
-            return self.clock.now_ms().to_string();
+            return (self.clock.now_ms(), false);
         }
         let local = self.clock.now_ms();
         let synced = self.synced_at.load(Ordering::Relaxed);
@@ -459,7 +467,7 @@ impl Redis {
             }
         }
         let off = self.offset.load(Ordering::Relaxed);
-        format!("w{}", (local as i64).saturating_add(off))
+        ((local as i64).saturating_add(off).max(0) as u64, true)
     }
 
     /// The server's `TIME` minus this host's clock, in ms, from the middle of a round trip.
@@ -499,12 +507,23 @@ impl Redis {
         ids: (&str, &str),
         args: &[String],
     ) -> std::result::Result<Value, Failed> {
-        self.ops.fetch_add(1, Ordering::Relaxed);
         let now = self.now_arg();
+        self.call_on(conn, keys, &[cmd, &now, ids.0, ids.1], args)
+    }
+
+    /// One call of the code with these keys and arguments (`head` then `args`).
+    fn call_on(
+        &self,
+        conn: &mut Conn,
+        keys: &[String],
+        head: &[&str],
+        args: &[String],
+    ) -> std::result::Result<Value, Failed> {
+        self.ops.fetch_add(1, Ordering::Relaxed);
         if self.function.load(Ordering::Relaxed) {
             let mut c = ::redis::cmd("FCALL");
             c.arg(&self.name).arg(keys.len()).arg(keys);
-            c.arg(cmd).arg(&now).arg(ids.0).arg(ids.1).arg(args);
+            c.arg(head).arg(args);
             match c.query::<Value>(conn.like()) {
                 // A server restarted without persistence (or FUNCTION FLUSH) lost the
                 // library: load it again and retry, as EVALSHA does on NOSCRIPT.
@@ -523,7 +542,9 @@ impl Redis {
         for k in keys {
             inv.key(k);
         }
-        inv.arg(cmd).arg(now).arg(ids.0).arg(ids.1);
+        for a in head {
+            inv.arg(*a);
+        }
         for a in args {
             inv.arg(a);
         }
@@ -538,8 +559,14 @@ impl Redis {
         ids: (&str, &str),
         args: &[String],
     ) -> Result<Value> {
+        let now = self.now_arg();
+        self.call(keys, &[cmd, &now, ids.0, ids.1], args)
+    }
+
+    /// [`Redis::call_on`] on a pooled connection.
+    fn call(&self, keys: &[String], head: &[&str], args: &[String]) -> Result<Value> {
         let mut conn = self.take()?;
-        match self.invoke_on(&mut conn, cmd, keys, ids, args) {
+        match self.call_on(&mut conn, keys, head, args) {
             Ok(v) => {
                 self.give_back(conn);
                 Ok(v)
@@ -696,7 +723,47 @@ impl Redis {
         Err(Error::Backend("redis: too many rotations in a row".into()))
     }
 
+    /// The increment's own path in the code (see `fast_incr` there): the new version and
+    /// value, or `None` where the general `patch` must decide.
+    fn fast_incr(
+        &self,
+        id: &SessionId,
+        key: &str,
+        by: i64,
+        token: Option<u64>,
+    ) -> Result<Option<Patched>> {
+        const LOW: u64 = 1_000_000_000_000;
+        const HIGH: u64 = 10_000_000_000_000;
+        let (now, _) = self.now();
+        let end = now.saturating_add(ms(self.store.ttl));
+        if self.opts.layout != RedisLayout::Native || now < LOW || end >= HIGH {
+            return Ok(None);
+        }
+        let low = end.saturating_sub(ms(self.store.absolute_ttl));
+        let mut args = vec![key_json(key)?, by.to_string()];
+        if let Some(t) = token {
+            args.push(t.to_string());
+        }
+        let keys = [self.keys(id.as_str()).swap_remove(0)];
+        let (now, end, low) = (now.to_string(), end.to_string(), format!("{low:013}"));
+        match self.call(&keys, &["+", &now, &end, &low], &args)? {
+            Value::Array(a) if a.len() == 2 => Ok(Some(Patched {
+                version: int(&a[0])? as u64,
+                values: vec![int(&a[1])?],
+            })),
+            _ => Ok(None),
+        }
+    }
+
     fn patch(&self, id: SessionId, ops: &[PatchOp], opts: WriteOpts) -> Result<Reply> {
+        if let [PatchOp::Incr(k, by)] = ops {
+            if opts.expected_version.is_none() && !opts.release {
+                if let Some(p) = self.fast_incr(&id, k, *by, opts.token)? {
+                    self.accessed(&id)?;
+                    return Ok(Reply::Patched(p));
+                }
+            }
+        }
         let mut args = vec![
             opt_num(opts.expected_version),
             opt_num(opts.token),

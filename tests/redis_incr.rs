@@ -1,0 +1,305 @@
+//! Increments on a real redis-server against the in-process store: the Redis backend has
+//! a path of its own for the common increment (see `fast_incr` in `store.lua`) and falls
+//! back to the general patch for everything else. The same seeded sequence of writes,
+//! increments, locks, clock steps and fetches runs on both stores; every answer and every
+//! record must be the same. Sizes sit near `max_session_bytes`, values near the lengths
+//! where the fast path gives up, times near the lease, idle and absolute ends.
+
+mod redis;
+
+use std::time::Duration;
+
+use sessync::{Error, ManualClock, SessionData, SessionId, Store, WriteOpts};
+
+/// A small deterministic generator (xorshift), so a failure names its seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
+        xs[(self.next() % xs.len() as u64) as usize]
+    }
+}
+
+const OPTIONS: &str = "ttl=60s&absolute_ttl=5m&max_session_bytes=120";
+const EXACT: i64 = 1 << 53;
+
+/// The data as JSON with its keys in order (Redis keeps a hash's fields in its own order).
+fn canon(d: &SessionData) -> String {
+    let v: serde_json::Value = serde_json::from_str(&d.to_json().to_string()).unwrap();
+    v.to_string()
+}
+
+/// The error's kind, or the value: what must agree.
+fn outcome<T: std::fmt::Debug>(r: Result<T, Error>) -> String {
+    match r {
+        Ok(v) => format!("ok {v:?}"),
+        Err(e) => format!("error {}", e.kind()),
+    }
+}
+
+fn run(seed: u64, steps: usize, redis_url: &str) {
+    let start = 1_700_000_000_000;
+    let (mc, rc) = (ManualClock::new(start), ManualClock::new(start));
+    let mem = Store::open_with_clock(&format!("mem://?{OPTIONS}"), mc.clone()).unwrap();
+    let red = Store::open_with_clock(redis_url, rc.clone()).unwrap();
+    let ids: Vec<SessionId> = (0..3).map(|_| SessionId::generate()).collect();
+    let keys = ["n", "m", "s", "long key with \"quotes\""];
+    let writes = [
+        r#"{"n":1}"#,
+        r#"{"n":9,"s":"text","f":1.5}"#,
+        r#"{"n":-99999,"m":999999999999999}"#,
+        r#"{"m":"9","pad":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}"#,
+        r#"{"n":1000000000000000,"s":[1,2]}"#,
+        r#"{"n":-0,"m":null}"#,
+    ];
+    let bys = [
+        1,
+        -1,
+        9,
+        11,
+        -100,
+        99_999_999_999_999,
+        -1_000_000_000_000_000,
+    ];
+    let steps_ms = [1, 999, 30_000, 59_999, 61_000, 200_000];
+    let mut rng = Rng(seed);
+    let mut tokens: Vec<Option<u64>> = vec![None; ids.len()];
+    let mut log = Vec::new();
+    for step in 0..steps {
+        let s = rng.next() as usize % ids.len();
+        let id = &ids[s];
+        let what = rng.next() % 10;
+        let (a, b) = match what {
+            0 => {
+                let json = rng.pick(&writes);
+                let data = SessionData::from_json(json).unwrap();
+                let opts = WriteOpts {
+                    token: tokens[s],
+                    ..WriteOpts::default()
+                };
+                log.push(format!("write {s} {json}"));
+                (
+                    outcome(mem.write(id, data.clone(), opts)),
+                    outcome(red.write(id, data, opts)),
+                )
+            }
+            1 => {
+                let lease = Duration::from_millis(rng.pick(&[1_000, 45_000]));
+                log.push(format!("lock {s} {lease:?}"));
+                let (a, b) = (
+                    mem.lock(id, lease, Duration::ZERO),
+                    red.lock(id, lease, Duration::ZERO),
+                );
+                let ta = a.as_ref().ok().map(|(t, _)| *t);
+                tokens[s] = ta;
+                (
+                    outcome(a.map(|(_, r)| canon(&r.data))),
+                    outcome(b.map(|(_, r)| canon(&r.data))),
+                )
+            }
+            2 => {
+                let ms = rng.pick(&steps_ms);
+                log.push(format!("advance {ms} ms"));
+                mc.advance(Duration::from_millis(ms));
+                rc.advance(Duration::from_millis(ms));
+                continue;
+            }
+            3 => {
+                log.push(format!("fetch {s}"));
+                let f = |st: &Store| st.fetch(id).map(|r| r.map(|r| (canon(&r.data), r.version)));
+                (outcome(f(&mem)), outcome(f(&red)))
+            }
+            _ => {
+                let key = rng.pick(&keys);
+                let mut by: i64 = rng.pick(&bys);
+                // Stay where both stores are exact (the Redis backend refuses beyond 2^53).
+                if let Ok(Some(r)) = mem.fetch(id) {
+                    if let Some(cur) = r.data.get(key).and_then(|v| v.as_i64()) {
+                        if (cur as i128 + by as i128).abs() >= EXACT as i128 {
+                            by = -by.signum();
+                        }
+                    }
+                }
+                // Now and then with the token it holds, a stale one, or create.
+                let opts = match rng.next() % 4 {
+                    0 => WriteOpts {
+                        token: tokens[s],
+                        ..WriteOpts::default()
+                    },
+                    1 => WriteOpts {
+                        token: Some(tokens[s].unwrap_or(0) + 1000),
+                        ..WriteOpts::default()
+                    },
+                    2 => WriteOpts {
+                        create: true,
+                        ..WriteOpts::default()
+                    },
+                    _ => WriteOpts::default(),
+                };
+                log.push(format!("incr {s} {key} by {by} {opts:?}"));
+                (
+                    outcome(mem.incr(id, key, by, opts)),
+                    outcome(red.incr(id, key, by, opts)),
+                )
+            }
+        };
+        assert_eq!(
+            a,
+            b,
+            "seed {seed}, step {step}: mem:// and redis:// disagree; the steps:\n{}",
+            log.join("\n")
+        );
+    }
+}
+
+#[test]
+fn increments_on_redis_answer_as_the_memory_store_does() {
+    let server = redis::Server::start(&[]);
+    for seed in 1..=8u64 {
+        let url = server.url(&format!("{OPTIONS}&prefix=t{seed}:"));
+        run(seed * 0x9E37_79B9_7F4A_7C15, 400, &url);
+    }
+}
+
+#[test]
+fn an_increment_of_a_live_session_is_one_call() {
+    let server = redis::Server::start(&[]);
+    let clock = ManualClock::new(1_700_000_000_000);
+    let store = Store::open_with_clock(&server.url("ttl=30m"), clock.clone()).unwrap();
+    let id = SessionId::generate();
+    let data = SessionData::from_json(r#"{"views":0,"flash":"hello"}"#).unwrap();
+    store.write(&id, data, WriteOpts::default()).unwrap();
+    for n in 1..=20 {
+        let before = store.stats().operations;
+        assert_eq!(
+            store.incr(&id, "views", 1, WriteOpts::default()).unwrap(),
+            n
+        );
+        assert_eq!(store.stats().operations - before, 1, "increment {n}");
+        clock.advance(Duration::from_secs(61));
+    }
+    // Redis's own expiry follows the session: idle TTL plus the slack the code keeps.
+    let key = format!("sessync:{{{id}}}");
+    let pttl: u64 = redis::command(server.port, &["PTTL", &key])
+        .unwrap()
+        .trim_start_matches(':')
+        .parse()
+        .unwrap();
+    assert!(pttl > 30 * 60_000, "PTTL {pttl}");
+    let rec = store.fetch(&id).unwrap().unwrap();
+    assert_eq!(
+        rec.data.to_json().to_string(),
+        r#"{"flash":"hello","views":20}"#
+    );
+    assert_eq!(rec.version, 21);
+}
+
+/// Both stores, on clocks that move together.
+fn pair(
+    redis_url: &str,
+) -> (
+    Store,
+    Store,
+    std::sync::Arc<ManualClock>,
+    std::sync::Arc<ManualClock>,
+) {
+    let start = 1_700_000_000_000;
+    let (mc, rc) = (ManualClock::new(start), ManualClock::new(start));
+    let mem = Store::open_with_clock(&format!("mem://?{OPTIONS}"), mc.clone()).unwrap();
+    let red = Store::open_with_clock(redis_url, rc.clone()).unwrap();
+    (mem, red, mc, rc)
+}
+
+#[test]
+fn the_size_limit_counts_what_increments_added() {
+    let server = redis::Server::start(&[]);
+    let (mem, red, _, _) = pair(&server.url(OPTIONS));
+    let id = SessionId::generate();
+    let data = SessionData::from_json(r#"{"a":"xxxxxxxxxx"}"#).unwrap();
+    mem.write(&id, data.clone(), WriteOpts::default()).unwrap();
+    red.write(&id, data, WriteOpts::default()).unwrap();
+    // New keys, and values that gain digits (9 → 10 → 109 …), until the limit refuses.
+    let mut refused = false;
+    for i in 0..200 {
+        let key = format!("k{}", i % 12);
+        let by = [9, 1, 90, 900, -20, 7][i % 6];
+        let (a, b) = (
+            outcome(mem.incr(&id, &key, by, WriteOpts::default())),
+            outcome(red.incr(&id, &key, by, WriteOpts::default())),
+        );
+        assert_eq!(a, b, "increment {i} of {key} by {by}");
+        refused |= a.contains("too_large");
+    }
+    assert!(refused, "the sequence reached the size limit");
+    let f = |s: &Store| s.fetch(&id).unwrap().map(|r| (canon(&r.data), r.version));
+    assert_eq!(f(&mem), f(&red));
+}
+
+#[test]
+fn increments_keep_the_absolute_end() {
+    let server = redis::Server::start(&[]);
+    let (mem, red, mc, rc) = pair(&server.url(OPTIONS));
+    let id = SessionId::generate();
+    for s in [&mem, &red] {
+        s.write(
+            &id,
+            SessionData::from_json("{}").unwrap(),
+            WriteOpts::default(),
+        )
+        .unwrap();
+    }
+    // Every 50 s, inside the idle TTL of 60 s, up to and past the absolute TTL of 5 min.
+    for i in 1..=8 {
+        mc.advance(Duration::from_secs(50));
+        rc.advance(Duration::from_secs(50));
+        let (a, b) = (
+            outcome(mem.incr(&id, "n", 1, WriteOpts::default())),
+            outcome(red.incr(&id, "n", 1, WriteOpts::default())),
+        );
+        assert_eq!(a, b, "increment {i}, at {} s", i * 50);
+    }
+    assert!(mem.fetch(&id).unwrap().is_none());
+    assert!(red.fetch(&id).unwrap().is_none());
+}
+
+#[test]
+fn increments_beyond_the_exact_range_are_refused_and_change_nothing() {
+    let server = redis::Server::start(&[]);
+    let store = Store::open(&server.url("ttl=30m")).unwrap();
+    let id = SessionId::generate();
+    // 2^53 + 1 and a 16-digit value under 2^53: Lua numbers would round the first.
+    let json = r#"{"big":9007199254740993,"edge":9007199254740990,"ok":999999999999999}"#;
+    store
+        .write(
+            &id,
+            SessionData::from_json(json).unwrap(),
+            WriteOpts::default(),
+        )
+        .unwrap();
+    let err = store.incr(&id, "big", 2, WriteOpts::default()).unwrap_err();
+    assert_eq!(err.kind(), "not_a_number", "{err}");
+    let err = store
+        .incr(&id, "edge", 10, WriteOpts::default())
+        .unwrap_err();
+    assert_eq!(err.kind(), "not_a_number", "{err}");
+    assert_eq!(
+        store.incr(&id, "edge", 2, WriteOpts::default()).unwrap(),
+        9_007_199_254_740_992
+    );
+    assert_eq!(
+        store.incr(&id, "ok", 1, WriteOpts::default()).unwrap(),
+        1_000_000_000_000_000
+    );
+    let rec = store.fetch(&id).unwrap().unwrap();
+    assert_eq!(
+        canon(&rec.data),
+        r#"{"big":9007199254740993,"edge":9007199254740992,"ok":1000000000000000}"#
+    );
+    assert_eq!(rec.version, 3);
+}
