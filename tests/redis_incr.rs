@@ -31,7 +31,7 @@ const EXACT: i64 = 1 << 53;
 
 /// The data as JSON with its keys in order (Redis keeps a hash's fields in its own order).
 fn canon(d: &SessionData) -> String {
-    let v: serde_json::Value = serde_json::from_str(&d.to_json().to_string()).unwrap();
+    let v: serde_json::Value = serde_json::from_str(d.to_json()).unwrap();
     v.to_string()
 }
 
