@@ -8,8 +8,8 @@
 #   - a hand-written Lua read-modify-write (1 round trip), for reference.
 # Prints a Markdown table with ratios, Redis's own CPU time per update (INFO cpu),
 # and writes docs/redis-bench.png from the same data.
-# Needs redis-server, redis-cli and python3 (matplotlib from PyPI if missing). About a
-# minute.
+# Needs redis-server, redis-cli and python3 (matplotlib from PyPI if missing). About
+# 30 s per round (ROUNDS=3 by default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for t in redis-server redis-cli python3; do
@@ -32,28 +32,28 @@ load=target/release/examples/daemon_load
 $load fill-redis "127.0.0.1:$RP"
 $load fill-store "$URL"
 csv="$dir/results.csv"
-echo "mode,clients,ops_per_s,p50_us,p99_us" >"$csv"
+echo "round,mode,clients,ops_per_s,p50_us,p99_us" >"$csv"
 # Redis's own CPU time per update (INFO cpu: user + system, what the server process
 # spent, syscalls included, over the updates counted in INFO commandstats), beside each
 # run. Not commandstats' usec: a script's includes the commands it calls, which are also
 # counted on their own.
 srv="$dir/server.csv"
-echo "mode,clients,server_us" >"$srv"
+echo "round,mode,clients,server_us" >"$srv"
 cpu() { redis-cli -p "$RP" INFO cpu | python3 -c '
 import sys
 v = dict(l.strip().split(":", 1) for l in sys.stdin if ":" in l)
 print(float(v["used_cpu_user"]) + float(v["used_cpu_sys"]))'; }
 run() {
-  local mode=$1 addr=$2 c=$3
+  local round=$1 mode=$2 addr=$3 c=$4
   redis-cli -p "$RP" CONFIG RESETSTAT >/dev/null
   local before
   before=$(cpu)
-  $load "$mode" "$addr" "$c" 3 >>"$csv"
+  $load "$mode" "$addr" "$c" 3 | sed "s/^/$round,/" >>"$csv"
   local after
   after=$(cpu)
   redis-cli -p "$RP" INFO commandstats | python3 -c '
 import re, sys
-mode, c, secs = sys.argv[1], sys.argv[2], float(sys.argv[4]) - float(sys.argv[3])
+r, mode, c, secs = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[5]) - float(sys.argv[4])
 calls = {}
 for line in sys.stdin:
     m = re.match(r"cmdstat_([a-z|]+):calls=(\d+)", line)
@@ -62,30 +62,49 @@ for line in sys.stdin:
 # One update is: a DEL (phpredis), an EVALSHA (lua), an FCALL (incr), two FCALLs (lock).
 n = {"phpredis": calls.get("del", 0), "lua": calls.get("evalsha", 0),
      "store-incr": calls.get("fcall", 0), "store-lock": calls.get("fcall", 0) / 2}[mode]
-print(f"{mode},{c},{secs * 1e6 / max(n, 1):.1f}")
-' "$mode" "$c" "$before" "$after" >>"$srv"
+print(f"{r},{mode},{c},{secs * 1e6 / max(n, 1):.1f}")
+' "$round" "$mode" "$c" "$before" "$after" >>"$srv"
 }
-for c in 1 8; do
-  for mode in phpredis lua; do run "$mode" "127.0.0.1:$RP" "$c"; done
-  for mode in store-incr store-lock; do run "$mode" "$URL" "$c"; done
+# ROUNDS rounds, each running every cell once, so that a slow spell of the machine falls
+# on all of them alike; the tables give each cell's median, and each ratio is the median
+# of the ratios within a round.
+ROUNDS=${ROUNDS:-3}
+for round in $(seq "$ROUNDS"); do
+  for c in 1 8; do
+    for mode in phpredis lua; do run "$round" "$mode" "127.0.0.1:$RP" "$c"; done
+    for mode in store-incr store-lock; do run "$round" "$mode" "$URL" "$c"; done
+  done
 done
 
 python3 - "$csv" "$srv" <<'PY'
-import csv, sys
-rows = {(r["mode"], r["clients"]): r for r in csv.DictReader(open(sys.argv[1]))}
-srv = {(r["mode"], r["clients"]): r["server_us"] for r in csv.DictReader(open(sys.argv[2]))}
-k = lambda r: f"{float(r['ops_per_s'])/1000:.1f} k/s (p99 {int(r['p99_us'])} µs)"
-f = lambda a, b: f"{float(a['ops_per_s'])/float(b['ops_per_s']):.1f}×"
+import csv, statistics, sys
+runs = list(csv.DictReader(open(sys.argv[1])))
+srvs = list(csv.DictReader(open(sys.argv[2])))
+rounds = sorted({r["round"] for r in runs})
+MODES = ("phpredis", "lua", "store-incr", "store-lock")
+def cell(m, c, field="ops_per_s", rows=runs):
+    return statistics.median(float(r[field]) for r in rows if r["mode"] == m and r["clients"] == c)
+def ratio(a, b, c):
+    per = []
+    for rd in rounds:
+        x = {r["mode"]: float(r["ops_per_s"]) for r in runs if r["round"] == rd and r["clients"] == c}
+        per.append(x[a] / x[b])
+    return statistics.median(per), per
+k = lambda m, c: f"{cell(m, c) / 1000:.1f} k/s (p99 {int(cell(m, c, 'p99_us'))} µs)"
+def f(a, b, c):
+    med, per = ratio(a, b, c)
+    return f"**{med:.2f}×** ({', '.join(f'{x:.2f}' for x in per)})"
+print(f"{len(rounds)} rounds; medians; each ratio is the median of the rounds' own ratios (each round's in brackets).\n")
 print("| clients | phpredis way (4 RT) | Lua RMW (1 RT) | sessync incr (1 script) | sessync lock+apply (2 scripts) | incr vs phpredis | lock+apply vs phpredis | incr vs Lua |")
 print("|---|---|---|---|---|---|---|---|")
 for c in ("1", "8"):
-    ph, lu, si, sl = (rows[(m, c)] for m in ("phpredis", "lua", "store-incr", "store-lock"))
-    print(f"| {c} | {k(ph)} | {k(lu)} | {k(si)} | {k(sl)} | {f(si, ph)} | {f(sl, ph)} | {f(si, lu)} |")
-print("\nRedis's own CPU time per update (µs, INFO cpu over the updates done):\n")
+    print(f"| {c} | " + " | ".join(k(m, c) for m in MODES)
+          + f" | {f('store-incr', 'phpredis', c)} | {f('store-lock', 'phpredis', c)} | {f('store-incr', 'lua', c)} |")
+print("\nRedis's own CPU time per update (µs, INFO cpu over the updates done; medians):\n")
 print("| clients | phpredis way | Lua RMW | sessync incr | sessync lock+apply |")
 print("|---|---|---|---|---|")
 for c in ("1", "8"):
-    print(f"| {c} | " + " | ".join(srv[(m, c)] for m in ("phpredis", "lua", "store-incr", "store-lock")) + " |")
+    print(f"| {c} | " + " | ".join(f"{cell(m, c, 'server_us', srvs):.1f}" for m in MODES) + " |")
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -93,10 +112,10 @@ fig, ax = plt.subplots(figsize=(8, 4.5))
 modes = [("phpredis", "phpredis way (4 RT)"), ("lua", "Lua RMW (1 RT)"),
          ("store-incr", "sessync incr (1 script)"), ("store-lock", "sessync lock+apply (2 scripts)")]
 for j, (m, name) in enumerate(modes):
-    vals = [float(rows[(m, c)]["ops_per_s"]) / 1000 for c in ("1", "8")]
+    vals = [cell(m, c) / 1000 for c in ("1", "8")]
     ax.bar([i + (j - 1.5) * 0.2 for i in range(2)], vals, 0.2, label=name)
 ax.set_xticks([0, 1]); ax.set_xticklabels(["1 client", "8 clients"]); ax.set_ylabel("k updates/s")
-ax.set_title("Session update on one redis-server, 1 KiB JSON sessions, 100k ids"); ax.legend(fontsize=8)
+ax.set_title(f"Session update on one redis-server, 1 KiB JSON sessions, 100k ids (median of {len(rounds)} rounds)", fontsize=10); ax.legend(fontsize=8)
 fig.tight_layout()
 fig.savefig("docs/redis-bench.png", dpi=110)
 print("\nchart: docs/redis-bench.png")

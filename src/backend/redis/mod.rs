@@ -519,25 +519,13 @@ impl Redis {
         head: &[&str],
         args: &[String],
     ) -> std::result::Result<Value, Failed> {
-        self.ops.fetch_add(1, Ordering::Relaxed);
         if self.function.load(Ordering::Relaxed) {
             let mut c = ::redis::cmd("FCALL");
             c.arg(&self.name).arg(keys.len()).arg(keys);
             c.arg(head).arg(args);
-            match c.query::<Value>(conn.like()) {
-                // A server restarted without persistence (or FUNCTION FLUSH) lost the
-                // library: load it again and retry, as EVALSHA does on NOSCRIPT.
-                Err(e)
-                    if e.detail()
-                        .is_some_and(|d| d.starts_with("Function not found")) =>
-                {
-                    self.load_library(conn)
-                        .map_err(|err| Failed { err, broken: false })?;
-                    return c.query::<Value>(conn.like()).map_err(|e| self.failed(e));
-                }
-                r => return r.map_err(|e| self.failed(e)),
-            }
+            return self.fcall_on(conn, &c);
         }
+        self.ops.fetch_add(1, Ordering::Relaxed);
         let mut inv = self.script.prepare_invoke();
         for k in keys {
             inv.key(k);
@@ -549,6 +537,24 @@ impl Redis {
             inv.arg(a);
         }
         inv.invoke::<Value>(conn.like()).map_err(|e| self.failed(e))
+    }
+
+    /// An `FCALL` of the library's function, built by the caller.
+    fn fcall_on(&self, conn: &mut Conn, c: &::redis::Cmd) -> std::result::Result<Value, Failed> {
+        self.ops.fetch_add(1, Ordering::Relaxed);
+        match c.query::<Value>(conn.like()) {
+            // A server restarted without persistence (or FUNCTION FLUSH) lost the
+            // library: load it again and retry, as EVALSHA does on NOSCRIPT.
+            Err(e)
+                if e.detail()
+                    .is_some_and(|d| d.starts_with("Function not found")) =>
+            {
+                self.load_library(conn)
+                    .map_err(|err| Failed { err, broken: false })?;
+                c.query::<Value>(conn.like()).map_err(|e| self.failed(e))
+            }
+            r => r.map_err(|e| self.failed(e)),
+        }
     }
 
     /// One call of the script on a pooled connection.
@@ -565,17 +571,22 @@ impl Redis {
 
     /// [`Redis::call_on`] on a pooled connection.
     fn call(&self, keys: &[String], head: &[&str], args: &[String]) -> Result<Value> {
+        self.pooled(|c| self.call_on(c, keys, head, args))
+    }
+
+    /// `f` on a pooled connection, which goes back to the pool unless it broke.
+    fn pooled<T>(&self, f: impl FnOnce(&mut Conn) -> std::result::Result<T, Failed>) -> Result<T> {
         let mut conn = self.take()?;
-        match self.call_on(&mut conn, keys, head, args) {
+        match f(&mut conn) {
             Ok(v) => {
                 self.give_back(conn);
                 Ok(v)
             }
-            Err(f) => {
-                if !f.broken {
+            Err(fail) => {
+                if !fail.broken {
                     self.give_back(conn);
                 }
-                Err(f.err)
+                Err(fail.err)
             }
         }
     }
@@ -586,20 +597,7 @@ impl Redis {
 
     /// A plain command on a pooled connection.
     fn query(&self, c: &::redis::Cmd) -> Result<Value> {
-        let mut conn = self.take()?;
-        match c.query::<Value>(conn.like()) {
-            Ok(v) => {
-                self.give_back(conn);
-                Ok(v)
-            }
-            Err(e) => {
-                let f = self.failed(e);
-                if !f.broken {
-                    self.give_back(conn);
-                }
-                Err(f.err)
-            }
-        }
+        self.pooled(|conn| c.query::<Value>(conn.like()).map_err(|e| self.failed(e)))
     }
 
     /// Cluster only: adds `id` to the owner's index before the session names the owner,
@@ -740,13 +738,40 @@ impl Redis {
             return Ok(None);
         }
         let low = end.saturating_sub(ms(self.store.absolute_ttl));
-        let mut args = vec![key_json(key)?, by.to_string()];
-        if let Some(t) = token {
-            args.push(t.to_string());
+        let key = key_json(key)?;
+        let record = format!("{}{{{id}}}", self.opts.prefix);
+        // 13 digits, zero-padded (text order is number order).
+        let mut low13 = [b'0'; 13];
+        let (mut n, mut i) = (low, 13);
+        while n > 0 && i > 0 {
+            i -= 1;
+            low13[i] = b'0' + (n % 10) as u8;
+            n /= 10;
         }
-        let keys = [self.keys(id.as_str()).swap_remove(0)];
-        let (now, end, low) = (now.to_string(), end.to_string(), format!("{low:013}"));
-        match self.call(&keys, &["+", &now, &end, &low], &args)? {
+        let reply = if self.function.load(Ordering::Relaxed) {
+            // Built straight into the command: the numbers go as redis-rs writes them.
+            let mut c = ::redis::cmd("FCALL");
+            c.arg(&self.name)
+                .arg(1)
+                .arg(&record)
+                .arg("+")
+                .arg(now)
+                .arg(end);
+            c.arg(&low13[..]).arg(&key).arg(by);
+            if let Some(t) = token {
+                c.arg(t);
+            }
+            self.pooled(|conn| self.fcall_on(conn, &c))?
+        } else {
+            let mut args = vec![key, by.to_string()];
+            if let Some(t) = token {
+                args.push(t.to_string());
+            }
+            let (now, end) = (now.to_string(), end.to_string());
+            let low = String::from_utf8_lossy(&low13).into_owned();
+            self.call(&[record], &["+", &now, &end, &low], &args)?
+        };
+        match reply {
             Value::Array(a) if a.len() == 2 => Ok(Some(Patched {
                 version: int(&a[0])? as u64,
                 values: vec![int(&a[1])?],
