@@ -57,6 +57,8 @@ fn lock_waiters_on_redis_are_served_in_arrival_order() {
 
 #[test]
 fn a_waiter_that_died_in_the_queue_is_skipped() {
+    // Built first: a build after the lock below could outlast its lease.
+    let exe = worker::remote_counter();
     let server = redis::Server::start(&[]);
     let url = server.url("");
     let store = Store::open(&url).unwrap();
@@ -68,7 +70,7 @@ fn a_waiter_that_died_in_the_queue_is_skipped() {
         .lock(&id, Duration::from_secs(30), Duration::ZERO)
         .unwrap();
     // A worker process queues for the lock, then dies with SIGKILL while it waits.
-    let mut dead = Command::new(worker::remote_counter())
+    let mut dead = Command::new(exe)
         .args([url.as_str(), id.as_str(), "hold"])
         .stdout(Stdio::null())
         .spawn()
