@@ -163,7 +163,7 @@ fn increments_on_redis_answer_as_the_memory_store_does() {
     let server = redis::Server::start(&[]);
     for seed in 1..=8u64 {
         let url = server.url(&format!("{OPTIONS}&prefix=t{seed}:"));
-        run(seed * 0x9E37_79B9_7F4A_7C15, 400, &url);
+        run(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15), 400, &url);
     }
 }
 
