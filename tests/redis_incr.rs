@@ -303,3 +303,20 @@ fn increments_beyond_the_exact_range_are_refused_and_change_nothing() {
     );
     assert_eq!(rec.version, 3);
 }
+
+#[test]
+fn a_record_missing_a_field_is_left_to_the_general_path() {
+    let server = redis::Server::start(&[]);
+    let store = Store::open(&server.url("ttl=30m")).unwrap();
+    let id = SessionId::generate();
+    let data = SessionData::from_json(r#"{"n":1}"#).unwrap();
+    store.write(&id, data, WriteOpts::default()).unwrap();
+    // Written by some other version of the code, say: Redis's expiry not recorded.
+    let key = format!("sessync:{{{id}}}");
+    redis::command(server.port, &["HDEL", &key, "px"]).unwrap();
+    assert_eq!(store.incr(&id, "n", 1, WriteOpts::default()).unwrap(), 2);
+    assert_eq!(store.incr(&id, "n", 1, WriteOpts::default()).unwrap(), 3);
+    let rec = store.fetch(&id).unwrap().unwrap();
+    assert_eq!(canon(&rec.data), r#"{"n":3}"#);
+    assert_eq!(rec.version, 3);
+}

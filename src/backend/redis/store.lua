@@ -708,8 +708,11 @@ if cmd == 'patch' then f = function()
   end
   if simple and #keys <= 400 then
     local r = redis.call('HMGET', S.m, 'v', 'c', 'e', 'lt', 'lu', 'sz', 'px', unpack(keys))
-    local v, e = tonumber(r[1]), tonumber(r[3])
-    if v and e > now and (r[4] == '0' or tonumber(r[5]) > now) then
+    local v, e, c0, lu = tonumber(r[1]), tonumber(r[3]), tonumber(r[2]), tonumber(r[5])
+    local sz0, px0 = tonumber(r[6]), tonumber(r[7])
+    -- Every field there (else the general path, which does without any of them).
+    if v and e and c0 and sz0 and px0 and r[4] and e > now
+      and (r[4] == '0' or (lu and lu > now)) then
       if r[4] ~= '0' then
         if not token then fail('LOCKED') end
         if token ~= tonumber(r[4]) then fail('STALETOKEN') end
@@ -717,7 +720,6 @@ if cmd == 'patch' then f = function()
         fail('STALETOKEN')
       end
       if expected and expected ~= v then fail('CONFLICT ' .. expected .. ' ' .. v) end
-      local sz0 = tonumber(r[6])
       local cur, sz, values = {}, sz0, {}
       for n, k in ipairs(keys) do cur[k] = r[7 + n] or false end
       local changed = {}
@@ -743,7 +745,7 @@ if cmd == 'patch' then f = function()
       end
       limit_size(size_of(sz))
       v = v + 1
-      local e2 = math.min(now + TTL, tonumber(r[2]) + ABS)
+      local e2 = math.min(now + TTL, c0 + ABS)
       local args = { 'v', v, 'a', NOW, 'e', e2 }
       if sz ~= sz0 then
         args[#args + 1] = 'sz'
@@ -758,7 +760,7 @@ if cmd == 'patch' then f = function()
           del[#del + 1] = k
         end
       end
-      local px = tonumber(r[7])
+      local px = px0
       if px < e2 then
         px = e2 + slack()
         args[#args + 1] = 'px'
@@ -774,7 +776,7 @@ if cmd == 'patch' then f = function()
       end
       redis.call('HSET', S.m, unpack(args))
       if #del > 0 then redis.call('HDEL', S.m, unpack(del)) end
-      if px ~= tonumber(r[7]) then redis.call('PEXPIRE', S.m, left(px)) end
+      if px ~= px0 then redis.call('PEXPIRE', S.m, left(px)) end
       if SAME and MAXS > 0 then redis.call('ZADD', LIVE, now, S.id) end
       if woke then wake_head(S) end
       return { v, values, false }
@@ -1108,28 +1110,29 @@ return redis.error_reply('ERR sessync script: ' .. tostring(res))
 end
 
 ---------------------------------------------------------------------------------------
--- The increment on its own path, before any of the above is set up: the common case of
--- `incr` (a live native record, one top-level key, no expected version, no release) in
--- the fewest steps Redis can take, because here every step is a cost: each argument and
--- each field read crosses into Lua, and each call into Redis costs more than all of the
--- arithmetic. So: one read, one write. Times stay text and compare as text (the client
--- sends 13-digit times only, and every stored time is checked to have 13 digits, so text
--- order is number order), and the reply is flat. Anything else answers 0 before any
--- write, and the client then sends the general `patch`, which gives the same result in
--- every case.
+-- The increment on its own path, taken before the per-call set-up of `run` below: the
+-- common case of `incr` (a live native record, one top-level key, no expected version,
+-- no release) in the fewest steps Redis can take, because here every step is a cost:
+-- each argument and each field read crosses into Lua, and each call into Redis costs
+-- more than all of the arithmetic. So: one read, one write. Times stay text and compare
+-- as text (the client sends 13-digit times only, and every stored time is checked to
+-- have 13 digits, so text order is number order), and the reply is flat. Anything else
+-- answers 0 before any write, and the client then sends the general `patch`, which
+-- gives the same result in every case (a field missing included).
 -- ARG: '+', now, now + TTL, now + TTL - ABS (zero-padded), the key (JSON), by[, token].
 local function fast_incr(k, a)
   local m, now, e2, lowc, key, by, token = k[1], a[2], a[3], a[4], a[5], a[6], a[7]
   local r = redis.call('HMGET', m, 'e', 'c', 'lt', 'lu', 'sz', 'px', 'v', key)
   local e, c, lt, lu, sz, px, v, old = r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8]
   -- Live, not near its absolute end (then the new end is now + TTL), times comparable.
-  if not e or #e ~= 13 or e <= now or #c ~= 13 or c <= lowc or #px ~= 13 or not sz or not v then
+  if not (e and c and px and sz and v) or #e ~= 13 or e <= now or #c ~= 13 or c <= lowc
+    or #px ~= 13 then
     return 0
   end
   -- Unlocked and no token, or locked by this token with time left on its lease.
   if lt == '0' then
     if token then return 0 end
-  elseif token ~= lt or #lu ~= 13 or lu <= now then
+  elseif token ~= lt or not lu or #lu ~= 13 or lu <= now then
     return 0
   end
   -- Exact: both under 10^15 in size, so the sum is well inside 2^53 (the general path
