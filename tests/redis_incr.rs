@@ -44,10 +44,7 @@ fn outcome<T: std::fmt::Debug>(r: Result<T, Error>) -> String {
 }
 
 fn run(seed: u64, steps: usize, redis_url: &str) {
-    let start = 1_700_000_000_000;
-    let (mc, rc) = (ManualClock::new(start), ManualClock::new(start));
-    let mem = Store::open_with_clock(&format!("mem://?{OPTIONS}"), mc.clone()).unwrap();
-    let red = Store::open_with_clock(redis_url, rc.clone()).unwrap();
+    let (mem, red, mc, rc) = pair(redis_url);
     let ids: Vec<SessionId> = (0..3).map(|_| SessionId::generate()).collect();
     let keys = ["n", "m", "s", "long key with \"quotes\""];
     let writes = [

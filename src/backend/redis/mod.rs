@@ -741,13 +741,7 @@ impl Redis {
         let key = key_json(key)?;
         let record = format!("{}{{{id}}}", self.opts.prefix);
         // 13 digits, zero-padded (text order is number order).
-        let mut low13 = [b'0'; 13];
-        let (mut n, mut i) = (low, 13);
-        while n > 0 && i > 0 {
-            i -= 1;
-            low13[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-        }
+        let low = format!("{low:013}");
         let reply = if self.function.load(Ordering::Relaxed) {
             // Built straight into the command: the numbers go as redis-rs writes them.
             let mut c = ::redis::cmd("FCALL");
@@ -757,7 +751,7 @@ impl Redis {
                 .arg("+")
                 .arg(now)
                 .arg(end);
-            c.arg(&low13[..]).arg(&key).arg(by);
+            c.arg(&low).arg(&key).arg(by);
             if let Some(t) = token {
                 c.arg(t);
             }
@@ -768,7 +762,6 @@ impl Redis {
                 args.push(t.to_string());
             }
             let (now, end) = (now.to_string(), end.to_string());
-            let low = String::from_utf8_lossy(&low13).into_owned();
             self.call(&[record], &["+", &now, &end, &low], &args)?
         };
         match reply {
