@@ -134,23 +134,37 @@ impl Kv {
         self.count.store(n, std::sync::atomic::Ordering::Relaxed);
     }
 
-    pub(crate) fn get(&self, key: &[u8], now: u64) -> Option<Vec<u8>> {
-        self.shard(key).live(key, now).map(|e| e.value.clone())
+    /// Calls `f` with the live value of `key`, under its shard's lock (no copy is made
+    /// here: `f` writes it where it goes). `None` if absent or expired.
+    pub(crate) fn with<R>(&self, key: &[u8], now: u64, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        self.shard(key).live(key, now).map(|e| f(&e.value))
     }
 
+    /// Whether `key` is live.
+    pub(crate) fn exists(&self, key: &[u8], now: u64) -> bool {
+        self.with(key, now, |_| ()).is_some()
+    }
+
+    /// `SET`. The old value is returned only when `want_old` (`SET … GET`), so a plain
+    /// overwrite copies nothing; an existing key keeps its allocation for the key.
     pub(crate) fn set(
         &self,
         key: &[u8],
         value: Vec<u8>,
         cond: Cond,
         ttl: Ttl,
+        want_old: bool,
         now: u64,
     ) -> Result<SetResult, String> {
         let mut s = self.shard(key);
+        let s = &mut *s;
         let existing = s.live(key, now);
         let present = existing.is_some();
-        let old = existing.as_ref().map(|e| e.value.clone());
-        let kept = existing.and_then(|e| e.expires_at);
+        let old = if want_old {
+            existing.as_ref().map(|e| e.value.clone())
+        } else {
+            None
+        };
         let allowed = match cond {
             Cond::Always => true,
             Cond::IfAbsent => !present,
@@ -162,24 +176,32 @@ impl Kv {
                 written: false,
             });
         }
-        if !present && self.count.load(std::sync::atomic::Ordering::Relaxed) >= self.max_keys {
+        if let Some(e) = existing {
+            let expires_at = match ttl {
+                Ttl::Clear => None,
+                Ttl::Keep => e.expires_at,
+                Ttl::At(t) => Some(t),
+            };
+            e.value = value;
+            e.expires_at = expires_at;
+            if let Some(t) = expires_at {
+                s.deadlines.push(Reverse((t, key.to_vec())));
+            }
+            return Ok(SetResult { old, written: true });
+        }
+        if self.count.load(std::sync::atomic::Ordering::Relaxed) >= self.max_keys {
             return Err("ERR max keys reached (--max-keys)".into());
         }
         let expires_at = match ttl {
-            Ttl::Clear => None,
-            Ttl::Keep => kept,
+            Ttl::Clear | Ttl::Keep => None,
             Ttl::At(t) => Some(t),
         };
         if let Some(t) = expires_at {
             s.deadlines.push(Reverse((t, key.to_vec())));
         }
-        if s.map
-            .insert(key.to_vec(), Entry { value, expires_at })
-            .is_none()
-        {
-            self.count
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
+        s.map.insert(key.to_vec(), Entry { value, expires_at });
+        self.count
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(SetResult { old, written: true })
     }
 
@@ -319,19 +341,25 @@ mod tests {
     fn set_get_ttl_and_sweep() {
         let kv = Kv::new(10);
         let r = kv
-            .set(b"k", b"v".to_vec(), Cond::Always, Ttl::At(1_000), 0)
+            .set(b"k", b"v".to_vec(), Cond::Always, Ttl::At(1_000), false, 0)
             .unwrap();
         assert!(r.written && r.old.is_none());
-        assert_eq!(kv.get(b"k", 500), Some(b"v".to_vec()));
+        assert_eq!(kv.with(b"k", 500, <[u8]>::to_vec), Some(b"v".to_vec()));
         assert_eq!(kv.ttl(b"k", 500), Some(Some(500)));
+        let r = kv
+            .set(b"k", b"w".to_vec(), Cond::IfAbsent, Ttl::Clear, true, 500)
+            .unwrap();
+        assert!(!r.written && r.old.as_deref() == Some(b"v".as_slice()));
+        // An overwrite in place: the new value, the TTL cleared, no old value unless asked.
+        let r = kv
+            .set(b"k", b"u".to_vec(), Cond::IfPresent, Ttl::Keep, false, 600)
+            .unwrap();
+        assert!(r.written && r.old.is_none());
+        assert_eq!(kv.ttl(b"k", 600), Some(Some(400)));
+        assert_eq!(kv.with(b"k", 600, <[u8]>::to_vec), Some(b"u".to_vec()));
+        assert!(!kv.exists(b"k", 1_000));
         assert!(
-            !kv.set(b"k", b"w".to_vec(), Cond::IfAbsent, Ttl::Clear, 500)
-                .unwrap()
-                .written
-        );
-        assert_eq!(kv.get(b"k", 1_000), None);
-        assert!(
-            kv.set(b"k2", b"x".to_vec(), Cond::Always, Ttl::At(2_000), 0)
+            kv.set(b"k2", b"x".to_vec(), Cond::Always, Ttl::At(2_000), false, 0)
                 .unwrap()
                 .written
         );

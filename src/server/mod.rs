@@ -264,6 +264,10 @@ struct Conn {
     out: Out,
 }
 
+/// The first read size of a connection, and the most it grows to.
+const READ_MIN: usize = 4096;
+const READ_MAX: usize = 64 * 1024;
+
 async fn serve(
     mut io: Io,
     shared: Arc<Shared>,
@@ -278,7 +282,16 @@ async fn serve(
         name: None,
         out: Out::default(),
     };
-    let mut buf: Vec<u8> = Vec::with_capacity(4096);
+    let mut buf: Vec<u8> = Vec::with_capacity(READ_MIN);
+    // How much one read may take: it doubles while reads fill it (a pipelined client, or
+    // large values), so that a burst is read, answered and written in one go rather than
+    // 4 KiB at a time with a partial reply after each piece.
+    let mut read_size = READ_MIN;
+    // One timer per connection, not one per read: a read only notes the time, and the
+    // timer, when it fires, either closes an idle connection or moves to the new deadline.
+    let mut last_read = tokio::time::Instant::now();
+    let idle_timer = tokio::time::sleep(idle);
+    tokio::pin!(idle_timer);
     loop {
         // Answer every complete request in the buffer (pipelining), then write once, and
         // drop the bytes used in one move (not one per request).
@@ -309,15 +322,32 @@ async fn serve(
         if *stop.borrow() {
             return Ok(());
         }
+        if buf.capacity() - buf.len() < read_size {
+            buf.reserve(read_size);
+        }
+        let spare = buf.capacity() - buf.len();
         let read = tokio::select! {
+            biased;
+            r = io.read_buf(&mut buf) => r,
             _ = stop.changed() => return Ok(()),
-            r = tokio::time::timeout(idle, io.read_buf(&mut buf)) => r,
+            _ = &mut idle_timer => {
+                let due = last_read + idle;
+                if tokio::time::Instant::now() >= due {
+                    return Ok(()); // idle timeout
+                }
+                idle_timer.as_mut().reset(due);
+                continue;
+            }
         };
         match read {
-            Err(_) => return Ok(()), // idle timeout
-            Ok(Ok(0)) => return Ok(()),
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => return Err(e),
+            Ok(0) => return Ok(()),
+            Ok(n) => {
+                last_read = tokio::time::Instant::now();
+                if n == spare && read_size < READ_MAX {
+                    read_size *= 2;
+                }
+            }
+            Err(e) => return Err(e),
         }
     }
 }
@@ -427,9 +457,8 @@ impl Conn {
         match name {
             "GET" => {
                 let [k] = a else { return Err(wrong()) };
-                match kv.get(k, now) {
-                    Some(v) => o.bulk(&v),
-                    None => o.null(),
+                if kv.with(k, now, |v| o.bulk(v)).is_none() {
+                    o.null();
                 }
             }
             "MGET" => {
@@ -438,9 +467,8 @@ impl Conn {
                 }
                 o.array(a.len());
                 for k in a {
-                    match kv.get(k, now) {
-                        Some(v) => o.bulk(&v),
-                        None => o.null(),
+                    if kv.with(k, now, |v| o.bulk(v)).is_none() {
+                        o.null();
                     }
                 }
             }
@@ -489,7 +517,7 @@ impl Conn {
                     i += 1;
                 }
                 let value = std::mem::take(&mut args[1]);
-                let r = kv.set(&args[0], value, cond, ttl, now).map_err(Fail)?;
+                let r = kv.set(&args[0], value, cond, ttl, get, now).map_err(Fail)?;
                 if get {
                     match r.old {
                         Some(v) => o.bulk(&v),
@@ -511,7 +539,7 @@ impl Conn {
                         if name == "DEL" {
                             kv.del(k, now)
                         } else {
-                            kv.get(k, now).is_some()
+                            kv.exists(k, now)
                         }
                     })
                     .count();

@@ -1,0 +1,134 @@
+//! sessyncd served from the test's own runtime, on tokio's paused clock: the idle
+//! timeout (a connection that goes quiet is closed once the timeout has passed since its
+//! last request; one that keeps talking is not, however long it lives) and bursts of
+//! pipelined requests larger than any one read.
+
+use std::{sync::Arc, time::Duration};
+
+use sessync::{
+    Store,
+    clock::SystemClock,
+    server::{self, Config, Listener},
+};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, TcpStream},
+    time::{Instant, sleep},
+};
+
+const IDLE: Duration = Duration::from_secs(10);
+
+/// Reads to the end of the stream, which must come within three timeouts.
+async fn closed(s: &mut TcpStream) {
+    let mut rest = Vec::new();
+    let n = tokio::time::timeout(IDLE * 3, s.read_to_end(&mut rest))
+        .await
+        .expect("the daemon kept an idle connection open")
+        .unwrap();
+    assert_eq!(n, 0);
+}
+
+async fn ping(s: &mut TcpStream) -> Vec<u8> {
+    s.write_all(b"*1\r\n$4\r\nPING\r\n").await.unwrap();
+    let mut b = [0u8; 7];
+    s.read_exact(&mut b).await.unwrap();
+    b.to_vec()
+}
+
+/// Starts a daemon on a free loopback port; send on the channel to stop it.
+fn start(
+    config: Config,
+) -> (
+    std::net::SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.set_nonblocking(true).unwrap();
+    let addr = l.local_addr().unwrap();
+    let l = TcpListener::from_std(l).unwrap();
+    let store = Store::open_with_clock("mem://", Arc::new(SystemClock)).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(server::run(store, config, vec![Listener::Tcp(l)], async {
+        let _ = stopped.await;
+    }));
+    (addr, stop, server)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_quiet_connection_is_closed_after_the_idle_timeout_and_a_busy_one_is_not() {
+    let (addr, stop, server) = start(Config {
+        idle_timeout: IDLE,
+        ..Config::default()
+    });
+
+    let mut quiet = TcpStream::connect(addr).await.unwrap();
+    let mut busy = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(ping(&mut quiet).await, b"+PONG\r\n");
+    let quiet_since = Instant::now();
+
+    // The busy one talks every 0.6 × the timeout, for 3 timeouts: never idle that long.
+    for _ in 0..5 {
+        sleep(IDLE * 6 / 10).await;
+        assert_eq!(ping(&mut busy).await, b"+PONG\r\n");
+    }
+
+    // The quiet one was closed: end of stream, once the timeout had passed.
+    closed(&mut quiet).await;
+    assert!(quiet_since.elapsed() >= IDLE);
+
+    // The busy one is closed the same way once it goes quiet, and not before.
+    let busy_since = Instant::now();
+    closed(&mut busy).await;
+    let waited = busy_since.elapsed();
+    assert!(waited >= IDLE && waited < IDLE * 2, "{waited:?}");
+
+    let _ = stop.send(());
+    server.await.unwrap();
+}
+
+fn command(args: &[&[u8]]) -> Vec<u8> {
+    let mut b = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        b.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        b.extend_from_slice(a);
+        b.extend_from_slice(b"\r\n");
+    }
+    b
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pipelined_burst_larger_than_any_read_is_answered_in_order() {
+    let (addr, stop, server) = start(Config::default());
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    // 64 SETs of 1 to 64 KiB (about 2 MiB in one write), then 64 GETs and a PING.
+    let value = |i: usize| vec![b'a' + (i % 26) as u8; 1024 * (i + 1) - i];
+    let mut burst = Vec::new();
+    for i in 0..64 {
+        burst.extend(command(&[b"SET", format!("k{i}").as_bytes(), &value(i)]));
+    }
+    for i in 0..64 {
+        burst.extend(command(&[b"GET", format!("k{i}").as_bytes()]));
+    }
+    burst.extend(command(&[b"PING"]));
+    let (mut r, mut w) = c.split();
+    let (_, replies) = tokio::join!(async { w.write_all(&burst).await.unwrap() }, async {
+        let mut expected = b"+OK\r\n".repeat(64);
+        for i in 0..64 {
+            let v = value(i);
+            expected.extend(format!("${}\r\n", v.len()).as_bytes());
+            expected.extend(v);
+            expected.extend(b"\r\n");
+        }
+        expected.extend(b"+PONG\r\n");
+        let mut got = vec![0; expected.len()];
+        r.read_exact(&mut got).await.unwrap();
+        got == expected
+    });
+    assert!(
+        replies,
+        "the replies differ from the requests' answers in order"
+    );
+    let _ = stop.send(());
+    server.await.unwrap();
+}
