@@ -764,12 +764,23 @@ impl Redis {
             let (now, end) = (now.to_string(), end.to_string());
             self.call(&[record], &["+", &now, &end, &low], &args)?
         };
-        match reply {
-            Value::Array(a) if a.len() == 2 => Ok(Some(Patched {
-                version: int(&a[0])? as u64,
-                values: vec![int(&a[1])?],
+        // "version value" when done; 0 when the general path must do it.
+        let Value::BulkString(b) = reply else {
+            return Ok(None);
+        };
+        let parsed = std::str::from_utf8(&b).ok().and_then(|t| {
+            let (v, n) = t.split_once(' ')?;
+            Some((v.parse::<u64>().ok()?, n.parse::<i64>().ok()?))
+        });
+        match parsed {
+            Some((version, n)) => Ok(Some(Patched {
+                version,
+                values: vec![n],
             })),
-            _ => Ok(None),
+            None => Err(Error::Backend(format!(
+                "redis: unexpected reply to an increment: {:?}",
+                String::from_utf8_lossy(&b)
+            ))),
         }
     }
 

@@ -1116,9 +1116,11 @@ end
 -- each argument and each field read crosses into Lua, and each call into Redis costs
 -- more than all of the arithmetic. So: one read, one write. Times stay text and compare
 -- as text (the client sends 13-digit times only, and every stored time is checked to
--- have 13 digits, so text order is number order), and the reply is flat. Anything else
--- answers 0 before any write, and the client then sends the general `patch`, which
--- gives the same result in every case (a field missing included).
+-- have 13 digits, so text order is number order), and the reply is one string, the new
+-- version and the new value ('7 42': a table costs Redis more to build, convert and
+-- collect than the whole check). Anything else answers 0 before any write, and the
+-- client then sends the general `patch`, which gives the same result in every case (a
+-- field missing included).
 -- ARG: '+', now, now + TTL, now + TTL - ABS (zero-padded), the key (JSON), by[, token].
 local function fast_incr(k, a)
   local m, now, e2, lowc, key, by, token = k[1], a[2], a[3], a[4], a[5], a[6], a[7]
@@ -1148,20 +1150,22 @@ local function fast_incr(k, a)
   local sz0 = tonumber(sz)
   local sz2 = sz0 + grow + #text
   if size_of(sz2) > MAXB then return 0 end
-  v = tonumber(v) + 1
-  local w = { key, text, 'v', v, 'a', now, 'e', e2 }
-  if sz2 ~= sz0 then
-    w[9], w[10] = 'sz', sz2
-  end
+  v = string.format('%d', tonumber(v) + 1)
   if px < e2 then
-    w[#w + 1], w[#w + 2] = 'px', tonumber(e2) + slack()
-    redis.call('HSET', m, unpack(w))
+    local p2 = string.format('%d', tonumber(e2) + slack())
+    if sz2 ~= sz0 then
+      redis.call('HSET', m, key, text, 'v', v, 'a', now, 'e', e2, 'sz', string.format('%d', sz2), 'px', p2)
+    else
+      redis.call('HSET', m, key, text, 'v', v, 'a', now, 'e', e2, 'px', p2)
+    end
     redis.call('PEXPIRE', m, TTL + slack())
+  elseif sz2 ~= sz0 then
+    redis.call('HSET', m, key, text, 'v', v, 'a', now, 'e', e2, 'sz', string.format('%d', sz2))
   else
-    redis.call('HSET', m, unpack(w))
+    redis.call('HSET', m, key, text, 'v', v, 'a', now, 'e', e2)
   end
   if SAME and MAXS > 0 then redis.call('ZADD', LIVE, now, m:sub(#PREFIX + 2, -2)) end
-  return { v, n }
+  return v .. ' ' .. text
 end
 
 local function main(keys, args)
