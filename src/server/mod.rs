@@ -268,6 +268,50 @@ struct Conn {
 const READ_MIN: usize = 4096;
 const READ_MAX: usize = 64 * 1024;
 
+/// A connection's read buffer, and how much one read may take. The read size doubles
+/// while reads fill it (a pipelined client, or large values), so that a burst is read,
+/// answered and written in one go rather than 4 KiB at a time with a partial reply after
+/// each piece; it halves while reads take less than a quarter of it. Once everything
+/// read is answered, the buffer gives back what a burst or a large value took, so that
+/// 10,000 idle connections do not each keep the largest request they ever sent.
+struct Inbox {
+    buf: Vec<u8>,
+    read_size: usize,
+}
+
+impl Inbox {
+    fn new() -> Inbox {
+        Inbox {
+            buf: Vec::with_capacity(READ_MIN),
+            read_size: READ_MIN,
+        }
+    }
+
+    /// Makes room for one read; returns the room.
+    fn ready(&mut self) -> usize {
+        if self.buf.capacity() - self.buf.len() < self.read_size {
+            self.buf.reserve(self.read_size);
+        }
+        self.buf.capacity() - self.buf.len()
+    }
+
+    /// A read took `n` bytes of the `room` that `ready` made.
+    fn filled(&mut self, n: usize, room: usize) {
+        if n == room && self.read_size < READ_MAX {
+            self.read_size *= 2;
+        } else if n < self.read_size / 4 && self.read_size > READ_MIN {
+            self.read_size /= 2;
+        }
+    }
+
+    /// After the answers: an empty buffer keeps about one read's room.
+    fn settle(&mut self) {
+        if self.buf.is_empty() && self.buf.capacity() > 2 * self.read_size {
+            self.buf.shrink_to(self.read_size);
+        }
+    }
+}
+
 async fn serve(
     mut io: Io,
     shared: Arc<Shared>,
@@ -282,11 +326,7 @@ async fn serve(
         name: None,
         out: Out::default(),
     };
-    let mut buf: Vec<u8> = Vec::with_capacity(READ_MIN);
-    // How much one read may take: it doubles while reads fill it (a pipelined client, or
-    // large values), so that a burst is read, answered and written in one go rather than
-    // 4 KiB at a time with a partial reply after each piece.
-    let mut read_size = READ_MIN;
+    let mut inbox = Inbox::new();
     // One timer per connection, not one per read: a read only notes the time, and the
     // timer, when it fires, either closes an idle connection or moves to the new deadline.
     let mut last_read = tokio::time::Instant::now();
@@ -297,10 +337,10 @@ async fn serve(
         // drop the bytes used in one move (not one per request).
         let mut off = 0;
         loop {
-            match parse_request(&buf[off..], &limits) {
+            match parse_request(&inbox.buf[off..], &limits) {
                 Ok((args, used)) => {
                     off += used;
-                    let next = c.request(args, &mut io, &mut buf).await;
+                    let next = c.request(args, &mut io, &mut inbox.buf).await;
                     if matches!(next, Next::Close) {
                         io.write_all(&c.out.buf).await?;
                         return io.shutdown().await;
@@ -314,21 +354,22 @@ async fn serve(
                 }
             }
         }
-        buf.drain(..off);
+        inbox.buf.drain(..off);
         if !c.out.buf.is_empty() {
             io.write_all(&c.out.buf).await?;
             c.out.buf.clear();
         }
+        inbox.settle();
+        if c.out.buf.capacity() > READ_MAX {
+            c.out.buf.shrink_to(READ_MIN);
+        }
         if *stop.borrow() {
             return Ok(());
         }
-        if buf.capacity() - buf.len() < read_size {
-            buf.reserve(read_size);
-        }
-        let spare = buf.capacity() - buf.len();
+        let spare = inbox.ready();
         let read = tokio::select! {
             biased;
-            r = io.read_buf(&mut buf) => r,
+            r = io.read_buf(&mut inbox.buf) => r,
             _ = stop.changed() => return Ok(()),
             _ = &mut idle_timer => {
                 let due = last_read + idle;
@@ -343,9 +384,7 @@ async fn serve(
             Ok(0) => return Ok(()),
             Ok(n) => {
                 last_read = tokio::time::Instant::now();
-                if n == spare && read_size < READ_MAX {
-                    read_size *= 2;
-                }
+                inbox.filled(n, spare);
             }
             Err(e) => return Err(e),
         }
@@ -759,5 +798,53 @@ impl Conn {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Inbox, READ_MAX, READ_MIN};
+
+    /// Reads `n` bytes (as a socket would) into the room `ready` made.
+    fn read(inbox: &mut Inbox, n: usize) {
+        let room = inbox.ready();
+        let n = n.min(room);
+        inbox.buf.extend(std::iter::repeat_n(b'x', n));
+        inbox.filled(n, room);
+    }
+
+    #[test]
+    fn reads_grow_while_they_fill_and_the_buffer_shrinks_once_answered() {
+        let mut inbox = Inbox::new();
+        // A burst of 1 MiB: the read size doubles up to its cap, never beyond.
+        while inbox.buf.len() < 1 << 20 {
+            read(&mut inbox, usize::MAX);
+        }
+        assert_eq!(inbox.read_size, READ_MAX);
+        // Answered: the buffer gives back the burst.
+        inbox.buf.clear();
+        inbox.settle();
+        assert!(
+            inbox.buf.capacity() <= 2 * READ_MAX,
+            "{}",
+            inbox.buf.capacity()
+        );
+        // Small requests from then on: the read size falls back to its start, and so does
+        // what the empty buffer keeps.
+        for _ in 0..8 {
+            read(&mut inbox, 100);
+            inbox.buf.clear();
+            inbox.settle();
+        }
+        assert_eq!(inbox.read_size, READ_MIN);
+        assert!(
+            inbox.buf.capacity() <= 2 * READ_MIN,
+            "{}",
+            inbox.buf.capacity()
+        );
+        // A request that is still incomplete keeps its bytes.
+        read(&mut inbox, 10);
+        inbox.settle();
+        assert_eq!(inbox.buf.len(), 10);
     }
 }
