@@ -4,6 +4,7 @@
 pub mod memory;
 pub mod redis;
 pub mod remote;
+mod wire;
 
 use std::{future::Future, pin::Pin};
 

@@ -22,8 +22,6 @@
 //!   of the `ca` file, or the system's roots without it.
 
 mod backoff;
-mod link;
-mod shared;
 
 use std::{
     net::TcpStream,
@@ -42,12 +40,14 @@ use rustls::{
 };
 use serde_json::{Value, json};
 
-use self::{
-    backoff::Backoff,
-    link::{Conn, Raw, Resp, encode},
-    shared::{NotSent, Shared},
+use self::backoff::Backoff;
+use super::{
+    Backend, Stats,
+    wire::{
+        link::{Conn, Raw, Resp, encode},
+        shared::{NotSent, Shared},
+    },
 };
-use super::{Backend, Stats};
 use crate::{
     command::{Command, PatchOp, Patched, Reply, Touched, WriteOpts},
     config::{RemoteAddr, RemoteOptions, TlsOptions},
@@ -144,7 +144,7 @@ impl Remote {
         };
         let c = r.connect()?;
         match r.shared.first() {
-            Some(place) => *place.lock() = Some(Arc::new(Shared::new(c, r.at.clone()))),
+            Some(place) => *place.lock() = Some(Arc::new(Shared::new(c, format!("sessyncd at {}", r.at)))),
             None => {
                 *r.open.lock() += 1;
                 r.idle.lock().push(c);
@@ -273,7 +273,10 @@ impl Remote {
             return Ok(c.clone());
         }
         *place = None;
-        let c = Arc::new(Shared::new(self.connect()?, self.at.clone()));
+        let c = Arc::new(Shared::new(
+            self.connect()?,
+            format!("sessyncd at {}", self.at),
+        ));
         *place = Some(c.clone());
         Ok(c)
     }

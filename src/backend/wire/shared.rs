@@ -50,23 +50,24 @@ struct State {
 }
 
 /// A connection shared by many callers.
-pub(super) struct Shared {
+pub(crate) struct Shared {
     /// Used by the caller that is writing (`State::writing`) only.
     write: Mutex<(WriteHalf, Vec<u8>)>,
     state: Mutex<State>,
     read: Mutex<BufReader<ReadHalf>>,
     raw: Raw,
-    /// The daemon's address, for error messages.
+    /// The server, as error messages name it (`sessyncd at unix:/run/s.sock`).
     at: String,
 }
 
 /// Why a request could not be sent: nothing was written, so another connection may be
 /// tried.
-pub(super) struct NotSent(pub(super) String);
+pub(crate) struct NotSent(pub(crate) String);
 
 impl Shared {
-    /// Shares a connection that is set up (connected, authenticated).
-    pub(super) fn new(c: Conn, at: String) -> Shared {
+    /// Shares a connection that is set up (connected, authenticated); `at` names the
+    /// server in error messages.
+    pub(crate) fn new(c: Conn, at: String) -> Shared {
         Shared {
             write: Mutex::new((c.w, Vec::new())),
             state: Mutex::new(State {
@@ -83,12 +84,12 @@ impl Shared {
     }
 
     /// Whether the connection was found dead.
-    pub(super) fn is_dead(&self) -> bool {
+    pub(crate) fn is_dead(&self) -> bool {
         self.state.lock().dead.is_some()
     }
 
     /// Ends the connection: every request in flight fails with `why`.
-    pub(super) fn kill(&self, why: &str) {
+    pub(crate) fn kill(&self, why: &str) {
         let mut st = self.state.lock();
         self.kill_locked(&mut st, why.to_string());
     }
@@ -109,7 +110,7 @@ impl Shared {
     ///
     /// `Err(Ok(NotSent))`: nothing was sent (the connection is dead); `Err(Err(msg))`: the
     /// request was sent, or may have been, and failed.
-    pub(super) fn call(
+    pub(crate) fn call(
         &self,
         request: &[u8],
         timeout: Duration,
@@ -127,7 +128,7 @@ impl Shared {
         // An idle connection the daemon closed (its idle timeout, a restart) is seen here,
         // before anything is sent on it.
         if st.pending.is_empty() && self.raw.peer_gone() {
-            let why = format!("sessyncd at {} closed the connection", self.at);
+            let why = format!("{} closed the connection", self.at);
             self.kill_locked(&mut st, why.clone());
             return Err(Ok(NotSent(why)));
         }
@@ -145,7 +146,7 @@ impl Shared {
                 st = self.state.lock();
                 if let Err(e) = sent {
                     st.writing = false;
-                    let why = format!("sessyncd at {}: {e}", self.at);
+                    let why = format!("{}: {e}", self.at);
                     self.kill_locked(&mut st, why.clone());
                     return Err(Err(why));
                 }
@@ -186,7 +187,7 @@ impl Shared {
 
     fn timed_out(&self, timeout: Duration) -> String {
         format!(
-            "sessyncd at {}: no reply within {} ms (the request may still be applied)",
+            "{}: no reply within {} ms (the request may still be applied)",
             self.at,
             timeout.as_millis()
         )
@@ -207,21 +208,21 @@ impl Shared {
                 Err(e) => {
                     let why = match e.kind() {
                         std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => format!(
-                            "sessyncd at {}: no reply within {} ms",
+                            "{}: no reply within {} ms",
                             self.at,
                             timeout.as_millis()
                         ),
-                        _ => format!("sessyncd at {}: {e}", self.at),
+                        _ => format!("{}: {e}", self.at),
                     };
                     self.kill_locked(&mut st, why);
                     st.reading = false;
                     return me.reply.lock().take().unwrap_or_else(|| {
-                        Err(format!("sessyncd at {}: connection lost", self.at))
+                        Err(format!("{}: connection lost", self.at))
                     });
                 }
                 Ok(resp) => {
                     let Some(head) = st.pending.pop_front() else {
-                        let why = format!("sessyncd at {}: a reply nobody asked for", self.at);
+                        let why = format!("{}: a reply nobody asked for", self.at);
                         self.kill_locked(&mut st, why.clone());
                         st.reading = false;
                         return Err(why);
@@ -257,7 +258,7 @@ impl Shared {
                     head.cv.notify_one();
                 }
                 (Ok(_), None) => {
-                    let why = format!("sessyncd at {}: a reply nobody asked for", self.at);
+                    let why = format!("{}: a reply nobody asked for", self.at);
                     self.kill_locked(&mut st, why);
                     return;
                 }
@@ -265,7 +266,7 @@ impl Shared {
                     if let Some(h) = head {
                         st.pending.push_front(h);
                     }
-                    self.kill_locked(&mut st, format!("sessyncd at {}: {e}", self.at));
+                    self.kill_locked(&mut st, format!("{}: {e}", self.at));
                     return;
                 }
             }

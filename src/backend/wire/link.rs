@@ -1,4 +1,4 @@
-//! One connection to the daemon as two halves, a reader and a writer, over a Unix
+//! One connection to a server (sessyncd, or Redis) as two halves, a reader and a writer, over a Unix
 //! socket, TCP, or TLS over TCP; and RESP on top of them.
 //!
 //! The halves are separate so that a shared connection can be written by one caller
@@ -22,13 +22,13 @@ use parking_lot::Mutex;
 use rustls::ClientConnection;
 
 /// A connected socket. Clones share the socket.
-pub(super) enum Raw {
+pub(crate) enum Raw {
     Unix(UnixStream),
     Tcp(TcpStream),
 }
 
 impl Raw {
-    pub(super) fn try_clone(&self) -> io::Result<Raw> {
+    pub(crate) fn try_clone(&self) -> io::Result<Raw> {
         Ok(match self {
             Raw::Unix(s) => Raw::Unix(s.try_clone()?),
             Raw::Tcp(s) => Raw::Tcp(s.try_clone()?),
@@ -36,7 +36,7 @@ impl Raw {
     }
 
     /// Sets the read and the write timeout (of the socket, so of every clone).
-    pub(super) fn set_timeout(&self, t: Duration) -> io::Result<()> {
+    pub(crate) fn set_timeout(&self, t: Duration) -> io::Result<()> {
         match self {
             Raw::Unix(s) => {
                 s.set_read_timeout(Some(t))?;
@@ -50,7 +50,7 @@ impl Raw {
     }
 
     /// Ends the connection both ways; a read blocked on it (in any clone) returns.
-    pub(super) fn shutdown(&self) {
+    pub(crate) fn shutdown(&self) {
         let _ = match self {
             Raw::Unix(s) => s.shutdown(Shutdown::Both),
             Raw::Tcp(s) => s.shutdown(Shutdown::Both),
@@ -64,10 +64,10 @@ impl Raw {
         }
     }
 
-    /// Whether the daemon has closed its side or the socket failed, without reading (a
+    /// Whether the server has closed its side or the socket failed, without reading (a
     /// `poll` with no wait). Bytes waiting to be read do not count: over TLS they may be
     /// session tickets.
-    pub(super) fn peer_gone(&self) -> bool {
+    pub(crate) fn peer_gone(&self) -> bool {
         #[cfg(target_os = "linux")]
         let events = libc::POLLIN | libc::POLLRDHUP;
         #[cfg(not(target_os = "linux"))]
@@ -86,7 +86,7 @@ impl Raw {
         n > 0 && p.revents & gone != 0
     }
 
-    /// Writes it all. A Unix socket is written with `MSG_NOSIGNAL`, so a daemon that went
+    /// Writes it all. A Unix socket is written with `MSG_NOSIGNAL`, so a server that went
     /// away is an `EPIPE` error rather than a `SIGPIPE` that kills a C host process which
     /// did not ignore it (std already does this for TCP).
     fn write_all(&mut self, mut b: &[u8]) -> io::Result<()> {
@@ -132,10 +132,10 @@ impl Read for Raw {
 }
 
 /// The TLS state both halves of a TLS connection use.
-pub(super) type Tls = Arc<Mutex<ClientConnection>>;
+pub(crate) type Tls = Arc<Mutex<ClientConnection>>;
 
 /// The read half.
-pub(super) struct ReadHalf {
+pub(crate) struct ReadHalf {
     raw: Raw,
     tls: Option<Tls>,
     /// Ciphertext received and not yet given to rustls (TLS only).
@@ -173,7 +173,7 @@ impl Read for ReadHalf {
 }
 
 /// The write half.
-pub(super) struct WriteHalf {
+pub(crate) struct WriteHalf {
     raw: Raw,
     tls: Option<Tls>,
     /// Ciphertext to send (TLS only), kept to reuse its allocation.
@@ -182,7 +182,7 @@ pub(super) struct WriteHalf {
 
 impl WriteHalf {
     /// Sends `b` whole.
-    pub(super) fn send(&mut self, b: &[u8]) -> io::Result<()> {
+    pub(crate) fn send(&mut self, b: &[u8]) -> io::Result<()> {
         let Some(tls) = &self.tls else {
             return self.raw.write_all(b);
         };
@@ -199,7 +199,7 @@ impl WriteHalf {
 }
 
 /// Splits a connected socket (after its TLS handshake, if any) into its two halves.
-pub(super) fn split(raw: Raw, tls: Option<ClientConnection>) -> io::Result<(ReadHalf, WriteHalf)> {
+pub(crate) fn split(raw: Raw, tls: Option<ClientConnection>) -> io::Result<(ReadHalf, WriteHalf)> {
     let tls = tls.map(|mut c| {
         // The writer drains every record it makes at once; no need for a limit.
         c.set_buffer_limit(None);
@@ -218,9 +218,9 @@ pub(super) fn split(raw: Raw, tls: Option<ClientConnection>) -> io::Result<(Read
     Ok((r, w))
 }
 
-/// One reply from the daemon.
+/// One reply from the server.
 #[derive(Debug)]
-pub(super) enum Resp {
+pub(crate) enum Resp {
     Simple(String),
     Error(String),
     Int(i64),
@@ -229,11 +229,11 @@ pub(super) enum Resp {
     Array(Vec<Resp>),
 }
 
-/// Largest reply accepted from the daemon, per bulk string.
+/// Largest reply accepted from the server, per bulk string.
 const MAX_REPLY_BULK: usize = 64 * 1024 * 1024;
 
 /// A request in RESP: an array of bulk strings.
-pub(super) fn encode(args: &[&[u8]]) -> Vec<u8> {
+pub(crate) fn encode(args: &[&[u8]]) -> Vec<u8> {
     let mut b = Vec::with_capacity(64 + args.iter().map(|a| a.len() + 16).sum::<usize>());
     b.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
     for a in args {
@@ -245,14 +245,14 @@ pub(super) fn encode(args: &[&[u8]]) -> Vec<u8> {
 }
 
 /// Reads one reply.
-pub(super) fn read_resp(r: &mut BufReader<ReadHalf>, depth: usize) -> io::Result<Resp> {
+pub(crate) fn read_resp(r: &mut BufReader<ReadHalf>, depth: usize) -> io::Result<Resp> {
     let bad = |m: &str| io::Error::new(io::ErrorKind::InvalidData, m.to_string());
     let mut line = Vec::new();
     r.read_until(b'\n', &mut line)?;
     if line.is_empty() {
         return Err(io::Error::new(
             io::ErrorKind::UnexpectedEof,
-            "the daemon closed the connection",
+            "the server closed the connection",
         ));
     }
     let body = line.strip_suffix(b"\r\n").unwrap_or(&line);
@@ -300,7 +300,7 @@ pub(super) fn read_resp(r: &mut BufReader<ReadHalf>, depth: usize) -> io::Result
 
 /// Whether `b` starts with one whole reply, so that `read_resp` would not need the socket.
 /// Anything unusual answers `false` (the caller then reads as usual).
-pub(super) fn complete(b: &[u8]) -> bool {
+pub(crate) fn complete(b: &[u8]) -> bool {
     fn skip(b: &[u8], depth: usize) -> Option<usize> {
         let nl = b.iter().position(|&c| c == b'\n')?;
         let n = || -> Option<i64> {
@@ -345,15 +345,15 @@ pub(super) fn complete(b: &[u8]) -> bool {
 
 /// A whole connection used by one caller at a time: a dedicated connection, and the
 /// first steps (`AUTH`) of every connection.
-pub(super) struct Conn {
-    pub(super) r: BufReader<ReadHalf>,
-    pub(super) w: WriteHalf,
+pub(crate) struct Conn {
+    pub(crate) r: BufReader<ReadHalf>,
+    pub(crate) w: WriteHalf,
     /// The socket, for timeouts, liveness and shutdown.
-    pub(super) raw: Raw,
+    pub(crate) raw: Raw,
 }
 
 impl Conn {
-    pub(super) fn new(raw: Raw, tls: Option<ClientConnection>) -> io::Result<Conn> {
+    pub(crate) fn new(raw: Raw, tls: Option<ClientConnection>) -> io::Result<Conn> {
         let keep = raw.try_clone()?;
         let (r, w) = split(raw, tls)?;
         Ok(Conn {
@@ -364,7 +364,7 @@ impl Conn {
     }
 
     /// One request, one reply.
-    pub(super) fn call(&mut self, args: &[&[u8]]) -> io::Result<Resp> {
+    pub(crate) fn call(&mut self, args: &[&[u8]]) -> io::Result<Resp> {
         self.w.send(&encode(args))?;
         read_resp(&mut self.r, 0)
     }
