@@ -160,6 +160,11 @@ pub struct RedisOptions {
     pub timeout: Duration,
     /// Most idle connections kept (`pool`, default 16).
     pub pool: usize,
+    /// How many connections carry the store's calls that cannot block, pipelined: many
+    /// threads' calls share each one, so Redis reads and answers several per system call
+    /// (`shared`, default 1; `0`: none, every call takes a connection of `pool`). For a
+    /// standalone server over `redis://` only: a Cluster and `rediss://` use `pool`.
+    pub shared: usize,
     /// TLS (`rediss://`): the CA certificates (PEM) to trust instead of the system's
     /// (`ca=/path/ca.pem`).
     pub ca: Option<std::path::PathBuf>,
@@ -362,6 +367,7 @@ fn parse_redis(url: &str, scheme: &str) -> Result<(Target, StoreOptions)> {
         layout: RedisLayout::Native,
         timeout: Duration::from_secs(10),
         pool: 16,
+        shared: if cluster || tls { 0 } else { 1 },
         ca: None,
         script: ScriptMode::Auto,
     };
@@ -380,6 +386,19 @@ fn parse_redis(url: &str, scheme: &str) -> Result<(Target, StoreOptions)> {
                 r.pool = number(&k, &v)?;
                 if r.pool == 0 || r.pool > 4096 {
                     return Err(bad(&k, &v, "a number of connections from 1 to 4096"));
+                }
+            }
+            "shared" => {
+                if cluster || tls {
+                    return Err(bad(
+                        &k,
+                        &v,
+                        "a standalone redis:// URL (not Cluster, not TLS)",
+                    ));
+                }
+                r.shared = number(&k, &v)?;
+                if r.shared > 64 {
+                    return Err(bad(&k, &v, "a number of shared connections from 0 to 64"));
                 }
             }
             "prefix" => {
@@ -415,7 +434,7 @@ fn parse_redis(url: &str, scheme: &str) -> Result<(Target, StoreOptions)> {
                 if !store_option(&mut opts, &k, &v)? {
                     return Err(Error::invalid(format!(
                         "store URL option {k:?} is unknown for Redis (known: prefix, layout, \
-                         timeout, pool, ca, script, ttl, absolute_ttl, touch_fraction, tombstone_ttl, \
+                         timeout, pool, shared, ca, script, ttl, absolute_ttl, touch_fraction, tombstone_ttl, \
                          rotate_grace, max_sessions, max_session_bytes, evict)"
                     )));
                 }
@@ -609,8 +628,12 @@ mod tests {
         let (r, o) = redis("redis://127.0.0.1:6379/2?ttl=10m&prefix=app:&pool=4");
         assert_eq!(r.nodes, vec!["redis://127.0.0.1:6379/2".to_string()]);
         assert!(!r.cluster);
-        assert_eq!((r.prefix.as_str(), r.pool), ("app:", 4));
+        assert_eq!((r.prefix.as_str(), r.pool, r.shared), ("app:", 4, 1));
         assert_eq!(r.layout, RedisLayout::Native);
+        let (r, _) = redis("redis://h:1/?shared=0");
+        assert_eq!(r.shared, 0);
+        let (r, _) = redis("redis://h:1/?shared=3");
+        assert_eq!(r.shared, 3);
         assert_eq!(o.ttl, Duration::from_secs(600));
         assert_eq!(o.max_sessions, 0, "Redis bounds memory itself unless told");
 
@@ -621,6 +644,7 @@ mod tests {
 
         let (r, o) = redis("redis+cluster://a:7000,b:7001,[::1]:7002/?max_sessions=9&evict=lru");
         assert!(r.cluster);
+        assert_eq!(r.shared, 0, "a Cluster's calls go through its own client");
         assert_eq!(r.nodes.len(), 3);
         assert_eq!(r.nodes[2], "redis://[::1]:7002");
         assert_eq!(o.max_sessions, 9);
@@ -634,6 +658,7 @@ mod tests {
         assert_eq!(r.nodes, vec!["rediss://h:6380".to_string()]);
         assert_eq!(r.ca.as_deref(), Some(std::path::Path::new("/etc/ca.pem")));
         assert_eq!(r.script, ScriptMode::Eval);
+        assert_eq!(r.shared, 0, "rediss:// calls go through the pool");
     }
 
     #[test]
@@ -654,6 +679,10 @@ mod tests {
         assert!(err("redis://h:1/?ttl=1&ttl=2").contains("twice"));
         assert!(err("redis://h:1/?nope=1").contains("unknown for Redis"));
         assert!(err("redis://h:1/?script=lua").contains("script"));
+        assert!(err("redis://h:1/?shared=65").contains("0 to 64"));
+        assert!(err("redis://h:1/?shared=x").contains("shared"));
+        assert!(err("rediss://h:1/?shared=1").contains("standalone redis://"));
+        assert!(err("redis+cluster://h:1/?shared=1").contains("standalone redis://"));
         assert!(err("redis://,/").contains("no host"));
     }
 

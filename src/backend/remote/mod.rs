@@ -26,10 +26,7 @@ mod backoff;
 use std::{
     net::TcpStream,
     os::unix::net::UnixStream,
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -45,7 +42,7 @@ use super::{
     Backend, Stats,
     wire::{
         link::{Conn, Raw, Resp, encode},
-        shared::{NotSent, Shared},
+        shared::{Places, Shared},
     },
 };
 use crate::{
@@ -64,9 +61,7 @@ pub struct Remote {
     tls: Option<(Arc<ClientConfig>, ServerName<'static>)>,
     backoff: Mutex<Backoff>,
     /// The shared connections (`opts.shared` places, each connected on first use).
-    shared: Vec<Mutex<Option<Arc<Shared>>>>,
-    /// The next shared place to use.
-    turn: AtomicUsize,
+    shared: Places,
     /// Idle dedicated connections.
     idle: Mutex<Vec<Conn>>,
     /// How many dedicated connections exist (idle or in use).
@@ -132,23 +127,21 @@ impl Remote {
             _ => None,
         };
         let r = Remote {
-            shared: (0..opts.shared).map(|_| Mutex::new(None)).collect(),
+            shared: Places::new(opts.shared),
             opts,
             at,
             tls,
             backoff: Mutex::new(Backoff::default()),
-            turn: AtomicUsize::new(0),
             idle: Mutex::new(Vec::new()),
             open: Mutex::new(0),
             freed: Condvar::new(),
         };
         let c = r.connect()?;
-        match r.shared.first() {
-            Some(place) => *place.lock() = Some(Arc::new(Shared::new(c, format!("sessyncd at {}", r.at)))),
-            None => {
-                *r.open.lock() += 1;
-                r.idle.lock().push(c);
-            }
+        if r.shared.is_empty() {
+            *r.open.lock() += 1;
+            r.idle.lock().push(c);
+        } else {
+            r.shared.seed(r.share(c));
         }
         Ok(r)
     }
@@ -266,19 +259,9 @@ impl Remote {
         Ok(c)
     }
 
-    /// The shared connection of place `i`, connected anew if it has none or it died.
-    fn shared_conn(&self, i: usize) -> Result<Arc<Shared>> {
-        let mut place = self.shared[i].lock();
-        if let Some(c) = place.as_ref().filter(|c| !c.is_dead()) {
-            return Ok(c.clone());
-        }
-        *place = None;
-        let c = Arc::new(Shared::new(
-            self.connect()?,
-            format!("sessyncd at {}", self.at),
-        ));
-        *place = Some(c.clone());
-        Ok(c)
+    /// A connection that is set up, to be shared.
+    fn share(&self, c: Conn) -> Shared {
+        Shared::new(c, format!("sessyncd at {}", self.at))
     }
 
     /// Takes an idle dedicated connection, or opens one while under the pool size, or
@@ -343,20 +326,9 @@ impl Remote {
 
     /// One request on a shared connection.
     fn call_shared(&self, args: &[&[u8]]) -> Result<Resp> {
-        let request = encode(args);
-        let i = self.turn.fetch_add(1, Ordering::Relaxed) % self.shared.len();
-        let mut tries = 0;
-        loop {
-            let c = self.shared_conn(i)?;
-            match c.call(&request, self.opts.timeout) {
-                Ok(r) => return Ok(r),
-                Err(Ok(NotSent(why))) if tries == 0 => {
-                    tracing::debug!("{why}; reconnecting");
-                    tries += 1;
-                }
-                Err(Ok(NotSent(why))) | Err(Err(why)) => return Err(backend(why)),
-            }
-        }
+        self.shared.call(&encode(args), self.opts.timeout, &|| {
+            Ok(self.share(self.connect()?))
+        })
     }
 
     /// One request, one reply: `blocking` requests (lock waits) and every request when
@@ -370,16 +342,6 @@ impl Remote {
         match resp {
             Resp::Error(e) => Err(Error::from_wire(&e, "sessyncd")),
             other => Ok(other),
-        }
-    }
-}
-
-impl Drop for Remote {
-    fn drop(&mut self) {
-        for place in &self.shared {
-            if let Some(c) = place.lock().take() {
-                c.kill("the store was closed");
-            }
         }
     }
 }

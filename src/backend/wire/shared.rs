@@ -18,13 +18,17 @@
 use std::{
     collections::VecDeque,
     io::BufReader,
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::{Duration, Instant},
 };
 
 use parking_lot::{Condvar, Mutex};
 
 use super::link::{Conn, Raw, ReadHalf, Resp, WriteHalf, complete, read_resp};
+use crate::error::{Error, Result};
 
 /// One request's place in the FIFO.
 struct Slot {
@@ -207,18 +211,18 @@ impl Shared {
             match got {
                 Err(e) => {
                     let why = match e.kind() {
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => format!(
-                            "{}: no reply within {} ms",
-                            self.at,
-                            timeout.as_millis()
-                        ),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+                            format!("{}: no reply within {} ms", self.at, timeout.as_millis())
+                        }
                         _ => format!("{}: {e}", self.at),
                     };
                     self.kill_locked(&mut st, why);
                     st.reading = false;
-                    return me.reply.lock().take().unwrap_or_else(|| {
-                        Err(format!("{}: connection lost", self.at))
-                    });
+                    return me
+                        .reply
+                        .lock()
+                        .take()
+                        .unwrap_or_else(|| Err(format!("{}: connection lost", self.at)));
                 }
                 Ok(resp) => {
                     let Some(head) = st.pending.pop_front() else {
@@ -285,5 +289,81 @@ impl Shared {
 impl Drop for Shared {
     fn drop(&mut self) {
         self.raw.shutdown();
+    }
+}
+
+/// A fixed number of places for shared connections, each connected on first use and
+/// again after its connection died; callers are spread over them in turn.
+pub(crate) struct Places {
+    places: Vec<Mutex<Option<Arc<Shared>>>>,
+    turn: AtomicUsize,
+}
+
+impl Places {
+    /// `n` places, none connected yet.
+    pub(crate) fn new(n: usize) -> Places {
+        Places {
+            places: (0..n).map(|_| Mutex::new(None)).collect(),
+            turn: AtomicUsize::new(0),
+        }
+    }
+
+    /// Whether there are no places (every call goes elsewhere).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.places.is_empty()
+    }
+
+    /// Puts a connection that is set up in the first place (a store's first connection,
+    /// made when it opens).
+    pub(crate) fn seed(&self, c: Shared) {
+        if let Some(p) = self.places.first() {
+            *p.lock() = Some(Arc::new(c));
+        }
+    }
+
+    /// The connection of place `i`, made by `connect` if it has none or it died.
+    fn at(&self, i: usize, connect: &dyn Fn() -> Result<Shared>) -> Result<Arc<Shared>> {
+        let mut place = self.places[i].lock();
+        if let Some(c) = place.as_ref().filter(|c| !c.is_dead()) {
+            return Ok(c.clone());
+        }
+        *place = None;
+        let c = Arc::new(connect()?);
+        *place = Some(c.clone());
+        Ok(c)
+    }
+
+    /// One request on the next place, with its reply (an error reply included). A request
+    /// that was not sent, because its connection was found dead, is tried once more on a
+    /// new connection; nothing sent is ever sent twice.
+    pub(crate) fn call(
+        &self,
+        request: &[u8],
+        timeout: Duration,
+        connect: &dyn Fn() -> Result<Shared>,
+    ) -> Result<Resp> {
+        let i = self.turn.fetch_add(1, Ordering::Relaxed) % self.places.len();
+        let mut tries = 0;
+        loop {
+            let c = self.at(i, connect)?;
+            match c.call(request, timeout) {
+                Ok(r) => return Ok(r),
+                Err(Ok(NotSent(why))) if tries == 0 => {
+                    tracing::debug!("{why}; reconnecting");
+                    tries += 1;
+                }
+                Err(Ok(NotSent(why))) | Err(Err(why)) => return Err(Error::Backend(why)),
+            }
+        }
+    }
+}
+
+impl Drop for Places {
+    fn drop(&mut self) {
+        for place in &self.places {
+            if let Some(c) = place.lock().take() {
+                c.kill("the store was closed");
+            }
+        }
     }
 }
