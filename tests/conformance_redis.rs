@@ -1,5 +1,6 @@
 //! The conformance suite, unchanged, against a real redis-server (the store's code as a
-//! function library, and as a script run by EVALSHA), a real 3-node Redis Cluster, TLS and
+//! function library on shared connections and on pooled ones, and as a script run by
+//! EVALSHA), a real 3-node Redis Cluster, TLS and
 //! the connect-redis layout. Each case gets its own key prefix (a fresh, empty store) and a manual clock,
 //! which the scripts follow instead of the server's.
 
@@ -50,6 +51,15 @@ fn standalone_redis_honours_the_contract() {
     let server = redis::Server::start(&[]);
     conformance::run_all(&OnRedis {
         base: server.url(""),
+        next: AtomicUsize::new(0),
+    });
+}
+
+#[test]
+fn standalone_redis_without_shared_connections_honours_the_contract() {
+    let server = redis::Server::start(&[]);
+    conformance::run_all(&OnRedis {
+        base: server.url("shared=0&"),
         next: AtomicUsize::new(0),
     });
 }

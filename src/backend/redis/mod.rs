@@ -26,7 +26,13 @@ use ::redis::{ConnectionLike, Script, Value};
 use parking_lot::Mutex;
 use serde_json::{Map, Value as Json};
 
-use super::{Backend, Stats};
+use super::{
+    Backend, Stats,
+    wire::{
+        link::{self, Raw, Resp},
+        shared::{Places, Shared},
+    },
+};
 use crate::{
     backend::memory::check_owner,
     clock::Clock,
@@ -92,6 +98,9 @@ pub struct Redis {
     offset: AtomicI64,
     /// When (on this host's clock) the offset was last measured; 0: never.
     synced_at: AtomicU64,
+    /// The connections that the calls which cannot block share, pipelined (`shared`;
+    /// none for a Cluster or TLS).
+    shared: Places,
 }
 
 /// A failed call: the error, and whether the connection is still good.
@@ -102,6 +111,23 @@ struct Failed {
 
 fn backend(e: impl std::fmt::Display) -> Error {
     Error::Backend(e.to_string())
+}
+
+/// A reply of a shared connection as redis-rs gives it; an error reply as its text.
+fn value_of(r: Resp) -> std::result::Result<Value, String> {
+    Ok(match r {
+        Resp::Error(e) => return Err(e),
+        Resp::Simple(s) => Value::SimpleString(s),
+        Resp::Int(n) => Value::Int(n),
+        Resp::Bulk(b) => Value::BulkString(b),
+        Resp::Null => Value::Nil,
+        Resp::Array(items) => Value::Array(
+            items
+                .into_iter()
+                .map(value_of)
+                .collect::<std::result::Result<_, _>>()?,
+        ),
+    })
 }
 
 fn int(v: &Value) -> Result<i64> {
@@ -322,6 +348,7 @@ impl Redis {
             )
         );
         let mode = opts.script;
+        let shared = if opts.cluster { 0 } else { opts.shared };
         let r = Redis {
             opts,
             store,
@@ -337,6 +364,7 @@ impl Redis {
             lock_timeouts: AtomicU64::new(0),
             offset: AtomicI64::new(0),
             synced_at: AtomicU64::new(0),
+            shared: Places::new(shared),
         };
         let mut c = r.connect()?;
         if mode != ScriptMode::Eval {
@@ -397,6 +425,103 @@ impl Redis {
             }
         };
         Ok(c)
+    }
+
+    /// A new connection to be shared: to the server of the URL, authenticated and on
+    /// its database, as redis-rs would set it up.
+    fn connect_shared(&self) -> Result<Shared> {
+        let Client::One(client) = &self.client else {
+            return Err(backend("no shared connections to a Cluster"));
+        };
+        let at = self.where_();
+        let fail = |e: &dyn std::fmt::Display| backend(format!("cannot reach {at}: {e}"));
+        let info = client.get_connection_info();
+        let t = self.opts.timeout;
+        let raw = match info.addr() {
+            ::redis::ConnectionAddr::Tcp(host, port) => {
+                use std::net::ToSocketAddrs;
+                let mut last = None;
+                let mut stream = None;
+                for a in (host.as_str(), *port)
+                    .to_socket_addrs()
+                    .map_err(|e| fail(&e))?
+                {
+                    match std::net::TcpStream::connect_timeout(&a, t) {
+                        Ok(s) => {
+                            stream = Some(s);
+                            break;
+                        }
+                        Err(e) => last = Some(e),
+                    }
+                }
+                let s = match (stream, last) {
+                    (Some(s), _) => s,
+                    (None, Some(e)) => return Err(fail(&e)),
+                    (None, None) => return Err(fail(&"no address")),
+                };
+                s.set_nodelay(true).map_err(|e| fail(&e))?;
+                Raw::Tcp(s)
+            }
+            ::redis::ConnectionAddr::Unix(p) => {
+                Raw::Unix(std::os::unix::net::UnixStream::connect(p).map_err(|e| fail(&e))?)
+            }
+            _ => return Err(backend("no shared connections over TLS")),
+        };
+        raw.set_timeout(t).map_err(|e| fail(&e))?;
+        let mut c = link::Conn::new(raw, None).map_err(|e| fail(&e))?;
+        let settings = info.redis_settings();
+        let mut steps: Vec<Vec<&[u8]>> = Vec::new();
+        if let Some(p) = settings.password() {
+            match settings.username() {
+                Some(u) => steps.push(vec![b"AUTH", u.as_bytes(), p.as_bytes()]),
+                None => steps.push(vec![b"AUTH", p.as_bytes()]),
+            }
+        }
+        let db = settings.db().to_string();
+        if settings.db() != 0 {
+            steps.push(vec![b"SELECT", db.as_bytes()]);
+        }
+        for step in steps {
+            match c.call(&step).map_err(|e| fail(&e))? {
+                Resp::Error(e) => return Err(fail(&e)),
+                _ => continue,
+            }
+        }
+        Ok(Shared::new(c, at))
+    }
+
+    /// An `FCALL` built by the caller: on a shared connection when there are some, else
+    /// on a pooled one. A library the server lost (a restart without persistence) is
+    /// loaded again on a pooled connection, which then makes the call.
+    fn fcall(&self, c: &::redis::Cmd) -> Result<Value> {
+        if self.shared.is_empty() {
+            return self.pooled(|conn| self.fcall_on(conn, c));
+        }
+        let reply = self
+            .shared
+            .call(&c.get_packed_command(), self.opts.timeout, &|| {
+                self.connect_shared()
+            })
+            .inspect_err(|_| {
+                // As on a pooled connection: after a restart the idle ones are dead too.
+                self.idle.lock().clear();
+            })?;
+        match value_of(reply) {
+            Err(e) if e.starts_with("ERR Function not found") => {
+                // The server lost the library, so it restarted or was flushed: the idle
+                // connections predate that.
+                self.idle.lock().clear();
+                self.pooled(|conn| self.fcall_on(conn, c))
+            }
+            Err(e) => {
+                self.ops.fetch_add(1, Ordering::Relaxed);
+                Err(Error::from_wire(&e, &self.where_()))
+            }
+            Ok(v) => {
+                self.ops.fetch_add(1, Ordering::Relaxed);
+                Ok(v)
+            }
+        }
     }
 
     fn take(&self) -> Result<Conn> {
@@ -520,10 +645,7 @@ impl Redis {
         args: &[String],
     ) -> std::result::Result<Value, Failed> {
         if self.function.load(Ordering::Relaxed) {
-            let mut c = ::redis::cmd("FCALL");
-            c.arg(&self.name).arg(keys.len()).arg(keys);
-            c.arg(head).arg(args);
-            return self.fcall_on(conn, &c);
+            return self.fcall_on(conn, &self.fcall_cmd(keys, head, args));
         }
         self.ops.fetch_add(1, Ordering::Relaxed);
         let mut inv = self.script.prepare_invoke();
@@ -537,6 +659,14 @@ impl Redis {
             inv.arg(a);
         }
         inv.invoke::<Value>(conn.like()).map_err(|e| self.failed(e))
+    }
+
+    /// The `FCALL` of the library's function with these keys and arguments.
+    fn fcall_cmd(&self, keys: &[String], head: &[&str], args: &[String]) -> ::redis::Cmd {
+        let mut c = ::redis::cmd("FCALL");
+        c.arg(&self.name).arg(keys.len()).arg(keys);
+        c.arg(head).arg(args);
+        c
     }
 
     /// An `FCALL` of the library's function, built by the caller.
@@ -569,8 +699,11 @@ impl Redis {
         self.call(keys, &[cmd, &now, ids.0, ids.1], args)
     }
 
-    /// [`Redis::call_on`] on a pooled connection.
+    /// [`Redis::call_on`] on a shared connection, or a pooled one.
     fn call(&self, keys: &[String], head: &[&str], args: &[String]) -> Result<Value> {
+        if self.function.load(Ordering::Relaxed) {
+            return self.fcall(&self.fcall_cmd(keys, head, args));
+        }
         self.pooled(|c| self.call_on(c, keys, head, args))
     }
 
@@ -755,7 +888,7 @@ impl Redis {
             if let Some(t) = token {
                 c.arg(t);
             }
-            self.pooled(|conn| self.fcall_on(conn, &c))?
+            self.fcall(&c)?
         } else {
             let mut args = vec![key, by.to_string()];
             if let Some(t) = token {
