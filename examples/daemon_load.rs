@@ -13,6 +13,7 @@
 //! daemon_load MODE URL CLIENTS SECONDS   the same through a sessync Store (redis://…):
 //!   MODE: store-incr     Store::incr (one script call)
 //!         store-lock     Store::lock, then Store::apply … release (two script calls)
+//!         store-fetch    Store::fetch (one script call, the whole record back)
 //! ```
 
 use sessync::{PatchOp, RawJson, SessionData, SessionId, Store, WriteOpts};
@@ -161,6 +162,9 @@ fn one_store(store: &Store, mode: &str, i: usize) {
             store
                 .incr(&sid, "views", 1, WriteOpts::default())
                 .expect("incr");
+        }
+        "store-fetch" => {
+            store.fetch(&sid).expect("fetch").expect("a filled session");
         }
         "store-lock" => {
             let (token, rec) = store

@@ -3,13 +3,15 @@
 # (loopback, persistence off, a free port): the session update of 1 KiB JSON sessions
 # over 100k ids, 1 and 8 clients, 3 s each:
 #   - sessync's Store on redis:// : Store::incr (one script call) and Store::lock +
-#     Store::apply … release (two script calls, any change under the lock);
+#     Store::apply … release (two script calls, any change under the lock), with the
+#     default shared connection (the threads' calls pipelined on one), and Store::incr
+#     again with shared=0 (a pooled connection per call);
 #   - the phpredis way: SET lock NX PX, GET, SET … EX, DEL lock (4 round trips);
 #   - a hand-written Lua read-modify-write (1 round trip), for reference.
 # Prints a Markdown table with ratios, Redis's own CPU time per update (INFO cpu),
 # and writes docs/redis-bench.png from the same data.
 # Needs redis-server, redis-cli and python3 (matplotlib from PyPI if missing). About
-# 30 s per round (ROUNDS=3 by default).
+# 40 s per round (ROUNDS=3 by default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for t in redis-server redis-cli python3; do
@@ -43,12 +45,13 @@ cpu() { redis-cli -p "$RP" INFO cpu | python3 -c '
 import sys
 v = dict(l.strip().split(":", 1) for l in sys.stdin if ":" in l)
 print(float(v["used_cpu_user"]) + float(v["used_cpu_sys"]))'; }
+# run ROUND MODE ADDRESS CLIENTS [LABEL]: one cell, recorded under LABEL (default MODE).
 run() {
-  local round=$1 mode=$2 addr=$3 c=$4
+  local round=$1 mode=$2 addr=$3 c=$4 label=${5:-$2}
   redis-cli -p "$RP" CONFIG RESETSTAT >/dev/null
   local before
   before=$(cpu)
-  $load "$mode" "$addr" "$c" 3 | sed "s/^/$round,/" >>"$csv"
+  $load "$mode" "$addr" "$c" 3 | sed "s/^$mode,/$label,/; s/^/$round,/" >>"$csv"
   local after
   after=$(cpu)
   redis-cli -p "$RP" INFO commandstats | python3 -c '
@@ -61,9 +64,10 @@ for line in sys.stdin:
         calls[m.group(1)] = int(m.group(2))
 # One update is: a DEL (phpredis), an EVALSHA (lua), an FCALL (incr), two FCALLs (lock).
 n = {"phpredis": calls.get("del", 0), "lua": calls.get("evalsha", 0),
-     "store-incr": calls.get("fcall", 0), "store-lock": calls.get("fcall", 0) / 2}[mode]
+     "store-incr": calls.get("fcall", 0), "store-incr-pooled": calls.get("fcall", 0),
+     "store-lock": calls.get("fcall", 0) / 2}[mode]
 print(f"{r},{mode},{c},{secs * 1e6 / max(n, 1):.1f}")
-' "$round" "$mode" "$c" "$before" "$after" >>"$srv"
+' "$round" "$label" "$c" "$before" "$after" >>"$srv"
 }
 # ROUNDS rounds, each running every cell once, so that a slow spell of the machine falls
 # on all of them alike; the tables give each cell's median, and each ratio is the median
@@ -73,6 +77,7 @@ for round in $(seq "$ROUNDS"); do
   for c in 1 8; do
     for mode in phpredis lua; do run "$round" "$mode" "127.0.0.1:$RP" "$c"; done
     for mode in store-incr store-lock; do run "$round" "$mode" "$URL" "$c"; done
+    run "$round" store-incr "$URL&shared=0" "$c" store-incr-pooled
   done
 done
 
@@ -81,7 +86,7 @@ import csv, statistics, sys
 runs = list(csv.DictReader(open(sys.argv[1])))
 srvs = list(csv.DictReader(open(sys.argv[2])))
 rounds = sorted({r["round"] for r in runs})
-MODES = ("phpredis", "lua", "store-incr", "store-lock")
+MODES = ("phpredis", "lua", "store-incr", "store-lock", "store-incr-pooled")
 def cell(m, c, field="ops_per_s", rows=runs):
     return statistics.median(float(r[field]) for r in rows if r["mode"] == m and r["clients"] == c)
 def ratio(a, b, c):
@@ -95,14 +100,15 @@ def f(a, b, c):
     med, per = ratio(a, b, c)
     return f"**{med:.2f}×** ({', '.join(f'{x:.2f}' for x in per)})"
 print(f"{len(rounds)} rounds; medians; each ratio is the median of the rounds' own ratios (each round's in brackets).\n")
-print("| clients | phpredis way (4 RT) | Lua RMW (1 RT) | sessync incr (1 script) | sessync lock+apply (2 scripts) | incr vs phpredis | lock+apply vs phpredis | incr vs Lua |")
-print("|---|---|---|---|---|---|---|---|")
+print("| clients | phpredis way (4 RT) | Lua RMW (1 RT) | sessync incr (1 script) | sessync lock+apply (2 scripts) | sessync incr, shared=0 | incr vs phpredis | lock+apply vs phpredis | incr vs Lua | incr, shared=0, vs phpredis |")
+print("|---|---|---|---|---|---|---|---|---|---|")
 for c in ("1", "8"):
     print(f"| {c} | " + " | ".join(k(m, c) for m in MODES)
-          + f" | {f('store-incr', 'phpredis', c)} | {f('store-lock', 'phpredis', c)} | {f('store-incr', 'lua', c)} |")
+          + f" | {f('store-incr', 'phpredis', c)} | {f('store-lock', 'phpredis', c)} | {f('store-incr', 'lua', c)}"
+          + f" | {f('store-incr-pooled', 'phpredis', c)} |")
 print("\nRedis's own CPU time per update (µs, INFO cpu over the updates done; medians):\n")
-print("| clients | phpredis way | Lua RMW | sessync incr | sessync lock+apply |")
-print("|---|---|---|---|---|")
+print("| clients | phpredis way | Lua RMW | sessync incr | sessync lock+apply | sessync incr, shared=0 |")
+print("|---|---|---|---|---|---|")
 for c in ("1", "8"):
     print(f"| {c} | " + " | ".join(f"{cell(m, c, 'server_us', srvs):.1f}" for m in MODES) + " |")
 import matplotlib
@@ -110,10 +116,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 fig, ax = plt.subplots(figsize=(8, 4.5))
 modes = [("phpredis", "phpredis way (4 RT)"), ("lua", "Lua RMW (1 RT)"),
-         ("store-incr", "sessync incr (1 script)"), ("store-lock", "sessync lock+apply (2 scripts)")]
+         ("store-incr", "sessync incr (1 script)"), ("store-lock", "sessync lock+apply (2 scripts)"),
+         ("store-incr-pooled", "sessync incr, shared=0")]
 for j, (m, name) in enumerate(modes):
     vals = [cell(m, c) / 1000 for c in ("1", "8")]
-    ax.bar([i + (j - 1.5) * 0.2 for i in range(2)], vals, 0.2, label=name)
+    ax.bar([i + (j - 2) * 0.16 for i in range(2)], vals, 0.16, label=name)
 ax.set_xticks([0, 1]); ax.set_xticklabels(["1 client", "8 clients"]); ax.set_ylabel("k updates/s")
 ax.set_title(f"Session update on one redis-server, 1 KiB JSON sessions, 100k ids (median of {len(rounds)} rounds)", fontsize=10); ax.legend(fontsize=8)
 fig.tight_layout()
