@@ -113,10 +113,12 @@ fn backend(e: impl std::fmt::Display) -> Error {
     Error::Backend(e.to_string())
 }
 
-/// A reply of a shared connection as redis-rs gives it; an error reply as its text.
+/// A reply of a shared connection as redis-rs would give it (`+OK` is `Okay`); an error
+/// reply as its text.
 fn value_of(r: Resp) -> std::result::Result<Value, String> {
     Ok(match r {
         Resp::Error(e) => return Err(e),
+        Resp::Simple(s) if s == "OK" => Value::Okay,
         Resp::Simple(s) => Value::SimpleString(s),
         Resp::Int(n) => Value::Int(n),
         Resp::Bulk(b) => Value::BulkString(b),
