@@ -350,7 +350,8 @@ impl Redis {
             )
         );
         let mode = opts.script;
-        let shared = if opts.cluster { 0 } else { opts.shared };
+        // A Cluster routes through redis-rs, and TLS is redis-rs's: those calls stay pooled.
+        let shared = if opts.cluster || tls { 0 } else { opts.shared };
         let r = Redis {
             opts,
             store,
