@@ -1,8 +1,10 @@
-//! Increments on a real redis-server against the in-process store: the Redis backend has
-//! a path of its own for the common increment (see `fast_incr` in `store.lua`) and falls
-//! back to the general patch for everything else. The same seeded sequence of writes,
-//! increments, locks, clock steps and fetches runs on both stores; every answer and every
-//! record must be the same. Sizes sit near `max_session_bytes`, values near the lengths
+//! Increments and fetches on a real redis-server against the in-process store: the Redis
+//! backend has a path of its own for the common increment (see `fast_incr` in
+//! `store.lua`) and for the fetch of a live record (one `HGETALL`, no script: see
+//! `fetch_live`), and falls back to the general code for everything else. The same seeded
+//! sequence of writes, increments, locks, clock steps and fetches (with and without a
+//! touch) runs on both stores; every answer and every record (data, version, times,
+//! owner) must be the same. Sizes sit near `max_session_bytes`, values near the lengths
 //! where the fast path gives up, times near the lease, idle and absolute ends.
 
 mod redis;
@@ -108,8 +110,20 @@ fn run(seed: u64, steps: usize, redis_url: &str) {
                 continue;
             }
             3 => {
-                log.push(format!("fetch {s}"));
-                let f = |st: &Store| st.fetch(id).map(|r| r.map(|r| (canon(&r.data), r.version)));
+                // A plain fetch, or one that records the access (a touch when one is due).
+                let touch = rng.next() % 2 == 0;
+                log.push(format!("fetch {s} (touch: {touch})"));
+                let f = |st: &Store| {
+                    let (r, touched) = if touch {
+                        st.fetch_touch(id)?
+                    } else {
+                        (st.fetch(id)?, false)
+                    };
+                    Ok::<_, sessync::Error>(r.map(|r| {
+                        let times = (r.created, r.last_access, r.expires_at);
+                        (canon(&r.data), r.version, times, r.owner, touched)
+                    }))
+                };
                 (outcome(f(&mem)), outcome(f(&red)))
             }
             _ => {
@@ -195,6 +209,49 @@ fn an_increment_of_a_live_session_is_one_call() {
         r#"{"flash":"hello","views":20}"#
     );
     assert_eq!(rec.version, 21);
+}
+
+/// How many calls of `command` the server has counted since its last `CONFIG RESETSTAT`.
+fn calls(port: u16, command: &str) -> u64 {
+    let stats = redis::command(port, &["INFO", "commandstats"]).unwrap();
+    let prefix = format!("cmdstat_{command}:calls=");
+    stats
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .map_or(0, |rest| rest.split(',').next().unwrap().parse().unwrap())
+}
+
+#[test]
+fn a_fetch_of_a_live_session_is_one_command_and_runs_no_script() {
+    let server = redis::Server::start(&[]);
+    let clock = ManualClock::new(1_700_000_000_000);
+    let store = Store::open_with_clock(&server.url("ttl=30m"), clock.clone()).unwrap();
+    let id = SessionId::generate();
+    let data = SessionData::from_json(r#"{"views":3,"user":{"id":7}}"#).unwrap();
+    store
+        .write(&id, data.clone(), WriteOpts::default())
+        .unwrap();
+    redis::command(server.port, &["CONFIG", "RESETSTAT"]).unwrap();
+    for _ in 0..10 {
+        let rec = store.fetch(&id).unwrap().unwrap();
+        assert_eq!(*rec.data, data);
+        assert_eq!(rec.version, 1);
+        // Not yet due for a touch: the same single command.
+        let (rec, touched) = store.fetch_touch(&id).unwrap();
+        assert!(rec.is_some() && !touched);
+    }
+    assert_eq!(calls(server.port, "hgetall"), 20);
+    assert_eq!(calls(server.port, "fcall"), 0);
+    // Due for a touch: the store's code records it.
+    clock.advance(Duration::from_secs(20 * 60));
+    let (rec, touched) = store.fetch_touch(&id).unwrap();
+    assert!(touched);
+    assert_eq!(rec.unwrap().last_access, 1_700_000_000_000 + 20 * 60_000);
+    assert_eq!(calls(server.port, "fcall"), 1);
+    // Gone: the store's code says so (an alias or a tombstone would be found there).
+    clock.advance(Duration::from_secs(31 * 60));
+    assert!(store.fetch(&id).unwrap().is_none());
+    assert_eq!(calls(server.port, "fcall"), 2);
 }
 
 /// Both stores, on clocks that move together.

@@ -500,16 +500,7 @@ impl Redis {
         if self.shared.is_empty() {
             return self.pooled(|conn| self.fcall_on(conn, c));
         }
-        let reply = self
-            .shared
-            .call(&c.get_packed_command(), self.opts.timeout, &|| {
-                self.connect_shared()
-            })
-            .inspect_err(|_| {
-                // As on a pooled connection: after a restart the idle ones are dead too.
-                self.idle.lock().clear();
-            })?;
-        match value_of(reply) {
+        match self.on_shared(c)? {
             Err(e) if e.starts_with("ERR Function not found") => {
                 // The server lost the library, so it restarted or was flushed: the idle
                 // connections predate that.
@@ -525,6 +516,31 @@ impl Redis {
                 Ok(v)
             }
         }
+    }
+
+    /// `c` on a shared connection: its reply, or the text of its error reply.
+    fn on_shared(&self, c: &::redis::Cmd) -> Result<std::result::Result<Value, String>> {
+        let reply = self
+            .shared
+            .call(&c.get_packed_command(), self.opts.timeout, &|| {
+                self.connect_shared()
+            })
+            .inspect_err(|_| {
+                // As on a pooled connection: after a restart the idle ones are dead too.
+                self.idle.lock().clear();
+            })?;
+        Ok(value_of(reply))
+    }
+
+    /// A plain command (no script): on a shared connection when there are some, else on
+    /// a pooled one.
+    fn plain(&self, c: &::redis::Cmd) -> Result<Value> {
+        self.ops.fetch_add(1, Ordering::Relaxed);
+        if self.shared.is_empty() {
+            return self.query(c);
+        }
+        self.on_shared(c)?
+            .map_err(|e| Error::from_wire(&e, &self.where_()))
     }
 
     fn take(&self) -> Result<Conn> {
@@ -827,6 +843,12 @@ impl Redis {
     }
 
     fn fetch(&self, id: SessionId, touch: bool) -> Result<Reply> {
+        if let Some(record) = self.fetch_live(&id, touch)? {
+            return Ok(Reply::Record {
+                record: Some(record),
+                touched: false,
+            });
+        }
         let mut id = id;
         for _ in 0..4 {
             let v = self.on("fetch", &id, &[flag(touch)])?;
@@ -855,6 +877,78 @@ impl Redis {
             });
         }
         Err(Error::Backend("redis: too many rotations in a row".into()))
+    }
+
+    /// The common fetch, without a script: one `HGETALL` of a native record, which is
+    /// all of it when it is live and needs no touch (a read changes nothing then, and one
+    /// command is atomic on its own). `None` for everything else (absent, expired, a
+    /// touch due, a field that does not read as the code writes it, the connect-redis
+    /// layout), which the store's `fetch` decides: aliases, tombstones, touches.
+    fn fetch_live(&self, id: &SessionId, touch: bool) -> Result<Option<Record>> {
+        if self.opts.layout != RedisLayout::Native {
+            return Ok(None);
+        }
+        let key = format!("{}{{{id}}}", self.opts.prefix);
+        let Value::Array(items) = self.plain(::redis::cmd("HGETALL").arg(&key))? else {
+            return Ok(None);
+        };
+        let (now, _) = self.now();
+        let (mut v, mut c, mut a, mut e, mut owner) = (None, None, None, None, None);
+        let num = |x: &[u8]| std::str::from_utf8(x).ok()?.parse::<u64>().ok();
+        let mut text = String::with_capacity(
+            items
+                .iter()
+                .map(|i| match i {
+                    Value::BulkString(b) => b.len() + 1,
+                    _ => 0,
+                })
+                .sum::<usize>()
+                + 2,
+        );
+        text.push('{');
+        for pair in items.chunks(2) {
+            let [Value::BulkString(f), Value::BulkString(x)] = pair else {
+                return Ok(None);
+            };
+            match f.as_slice() {
+                [b'"', ..] => {
+                    let (Ok(f), Ok(x)) = (std::str::from_utf8(f), std::str::from_utf8(x)) else {
+                        return Ok(None);
+                    };
+                    if text.len() > 1 {
+                        text.push(',');
+                    }
+                    text.push_str(f);
+                    text.push(':');
+                    text.push_str(x);
+                }
+                b"v" => v = num(x),
+                b"c" => c = num(x),
+                b"a" => a = num(x),
+                b"e" => e = num(x),
+                b"o" => owner = std::str::from_utf8(x).ok().map(Arc::from),
+                _ => {}
+            }
+        }
+        text.push('}');
+        let (Some(version), Some(created), Some(last_access), Some(expires_at)) = (v, c, a, e)
+        else {
+            return Ok(None);
+        };
+        let touch_due =
+            touch && now > last_access && now - last_access >= self.store.touch_interval_ms();
+        if expires_at <= now || touch_due {
+            return Ok(None);
+        }
+        Ok(Some(Record {
+            id: *id,
+            data: Arc::new(SessionData::from_json(&text)?),
+            version,
+            created,
+            last_access,
+            expires_at,
+            owner,
+        }))
     }
 
     /// The increment's own path in the code (see `fast_incr` there): the new version and
