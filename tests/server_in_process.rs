@@ -132,3 +132,74 @@ async fn a_pipelined_burst_larger_than_any_read_is_answered_in_order() {
     let _ = stop.send(());
     server.await.unwrap();
 }
+
+/// Reads one reply line, or a bulk with its line.
+async fn line(s: &mut TcpStream) -> String {
+    let mut out = Vec::new();
+    let mut b = [0u8; 1];
+    while !out.ends_with(b"\r\n") {
+        if s.read(&mut b).await.unwrap() == 0 {
+            return String::from_utf8_lossy(&out).into_owned() + "<closed>";
+        }
+        out.push(b[0]);
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lock_that_waited_longer_than_the_idle_timeout_keeps_its_connection() {
+    let (addr, stop, server) = start(Config {
+        idle_timeout: IDLE,
+        ..Config::default()
+    });
+    let id = "abcdefghijklmnopqrstuvwxyz012345";
+    let mut holder = TcpStream::connect(addr).await.unwrap();
+    let mut waiter = TcpStream::connect(addr).await.unwrap();
+    holder
+        .write_all(&command(&[b"SESS.WRITE", id.as_bytes(), b"{}"]))
+        .await
+        .unwrap();
+    assert_eq!(line(&mut holder).await, ":1\r\n");
+    holder
+        .write_all(&command(&[
+            b"SESS.LOCK",
+            id.as_bytes(),
+            b"600000",
+            b"600000",
+        ]))
+        .await
+        .unwrap();
+    assert_eq!(line(&mut holder).await, "*2\r\n");
+    let token = line(&mut holder).await;
+    let token = token.trim_start_matches(':').trim_end().to_string();
+    // The rest of the reply: the record, as an array.
+    let mut rest = vec![0u8; 4096];
+    let _ = tokio::time::timeout(Duration::from_millis(1), holder.read(&mut rest)).await;
+
+    // The waiter queues for three idle timeouts; the holder keeps talking meanwhile.
+    waiter
+        .write_all(&command(&[
+            b"SESS.LOCK",
+            id.as_bytes(),
+            b"600000",
+            b"600000",
+        ]))
+        .await
+        .unwrap();
+    for _ in 0..6 {
+        sleep(IDLE / 2).await;
+        assert_eq!(ping(&mut holder).await, b"+PONG\r\n");
+    }
+    holder
+        .write_all(&command(&[b"SESS.UNLOCK", id.as_bytes(), token.as_bytes()]))
+        .await
+        .unwrap();
+    assert_eq!(line(&mut holder).await, "+OK\r\n");
+    assert_eq!(line(&mut waiter).await, "*2\r\n");
+    let mut rest = vec![0u8; 4096];
+    let _ = tokio::time::timeout(Duration::from_millis(1), waiter.read(&mut rest)).await;
+    // Its lock answered, the waiter's connection is still open: the wait was activity.
+    assert_eq!(ping(&mut waiter).await, b"+PONG\r\n");
+    let _ = stop.send(());
+    server.await.unwrap();
+}

@@ -327,9 +327,10 @@ async fn serve(
         out: Out::default(),
     };
     let mut inbox = Inbox::new();
-    // One timer per connection, not one per read: a read only notes the time, and the
-    // timer, when it fires, either closes an idle connection or moves to the new deadline.
-    let mut last_read = tokio::time::Instant::now();
+    // One timer per connection, not one per read: a read or an answer only notes the
+    // time, and the timer, when it fires, either closes an idle connection or moves to the
+    // new deadline. (An answer counts: a lock may wait longer than the idle timeout.)
+    let mut last_active = tokio::time::Instant::now();
     let idle_timer = tokio::time::sleep(idle);
     tokio::pin!(idle_timer);
     loop {
@@ -358,6 +359,7 @@ async fn serve(
         if !c.out.buf.is_empty() {
             io.write_all(&c.out.buf).await?;
             c.out.buf.clear();
+            last_active = tokio::time::Instant::now();
         }
         inbox.settle();
         if c.out.buf.capacity() > READ_MAX {
@@ -372,7 +374,7 @@ async fn serve(
             r = io.read_buf(&mut inbox.buf) => r,
             _ = stop.changed() => return Ok(()),
             _ = &mut idle_timer => {
-                let due = last_read + idle;
+                let due = last_active + idle;
                 if tokio::time::Instant::now() >= due {
                     return Ok(()); // idle timeout
                 }
@@ -383,7 +385,7 @@ async fn serve(
         match read {
             Ok(0) => return Ok(()),
             Ok(n) => {
-                last_read = tokio::time::Instant::now();
+                last_active = tokio::time::Instant::now();
                 inbox.filled(n, spare);
             }
             Err(e) => return Err(e),
