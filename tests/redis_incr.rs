@@ -178,14 +178,25 @@ fn increments_on_redis_answer_as_the_memory_store_does() {
     }
 }
 
-#[test]
-fn an_increment_of_a_live_session_is_one_call() {
-    let server = redis::Server::start(&[]);
+/// A store on `server` (ttl=30m) on a manual clock, holding one session with `data`.
+fn one_session(
+    server: &redis::Server,
+    data: &SessionData,
+) -> (Store, std::sync::Arc<ManualClock>, SessionId) {
     let clock = ManualClock::new(1_700_000_000_000);
     let store = Store::open_with_clock(&server.url("ttl=30m"), clock.clone()).unwrap();
     let id = SessionId::generate();
+    store
+        .write(&id, data.clone(), WriteOpts::default())
+        .unwrap();
+    (store, clock, id)
+}
+
+#[test]
+fn an_increment_of_a_live_session_is_one_call() {
+    let server = redis::Server::start(&[]);
     let data = SessionData::from_json(r#"{"views":0,"flash":"hello"}"#).unwrap();
-    store.write(&id, data, WriteOpts::default()).unwrap();
+    let (store, clock, id) = one_session(&server, &data);
     for n in 1..=20 {
         let before = store.stats().operations;
         assert_eq!(
@@ -224,13 +235,8 @@ fn calls(port: u16, command: &str) -> u64 {
 #[test]
 fn a_fetch_of_a_live_session_is_one_command_and_runs_no_script() {
     let server = redis::Server::start(&[]);
-    let clock = ManualClock::new(1_700_000_000_000);
-    let store = Store::open_with_clock(&server.url("ttl=30m"), clock.clone()).unwrap();
-    let id = SessionId::generate();
     let data = SessionData::from_json(r#"{"views":3,"user":{"id":7}}"#).unwrap();
-    store
-        .write(&id, data.clone(), WriteOpts::default())
-        .unwrap();
+    let (store, clock, id) = one_session(&server, &data);
     redis::command(server.port, &["CONFIG", "RESETSTAT"]).unwrap();
     for _ in 0..10 {
         let rec = store.fetch(&id).unwrap().unwrap();

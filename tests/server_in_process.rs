@@ -133,17 +133,53 @@ async fn a_pipelined_burst_larger_than_any_read_is_answered_in_order() {
     server.await.unwrap();
 }
 
-/// Reads one reply line, or a bulk with its line.
+/// Reads one line, without its CRLF ("<closed>" at the end of the stream).
 async fn line(s: &mut TcpStream) -> String {
     let mut out = Vec::new();
     let mut b = [0u8; 1];
     while !out.ends_with(b"\r\n") {
         if s.read(&mut b).await.unwrap() == 0 {
-            return String::from_utf8_lossy(&out).into_owned() + "<closed>";
+            return "<closed>".into();
         }
         out.push(b[0]);
     }
+    out.truncate(out.len() - 2);
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Reads one whole reply: its first line, and the items of an array or the bytes of a
+/// bulk string, rendered as `[a, b]` and `"text"`.
+async fn reply(s: &mut TcpStream) -> String {
+    let first = line(s).await;
+    let (kind, rest) = first.split_at(1.min(first.len()));
+    match kind {
+        "*" => {
+            let mut items = Vec::new();
+            for _ in 0..rest.parse::<i64>().unwrap().max(0) {
+                items.push(Box::pin(reply(s)).await);
+            }
+            format!("[{}]", items.join(", "))
+        }
+        "$" if rest != "-1" => {
+            let mut b = vec![0; rest.parse::<usize>().unwrap() + 2];
+            s.read_exact(&mut b).await.unwrap();
+            format!("{:?}", String::from_utf8_lossy(&b[..b.len() - 2]))
+        }
+        _ => first,
+    }
+}
+
+/// `SESS.LOCK id` with a long lease and wait, sent; the reply is for the caller to read.
+async fn send_lock(s: &mut TcpStream, id: &str) {
+    let req = command(&[b"SESS.LOCK", id.as_bytes(), b"600000", b"600000"]);
+    s.write_all(&req).await.unwrap();
+}
+
+/// The fencing token of a `SESS.LOCK` reply (`[:token, record]`).
+fn token_of(reply: &str) -> String {
+    let t = reply.strip_prefix("[:").and_then(|r| r.split(',').next());
+    t.unwrap_or_else(|| panic!("not a lock reply: {reply}"))
+        .to_string()
 }
 
 #[tokio::test(start_paused = true)]
@@ -159,33 +195,12 @@ async fn a_lock_that_waited_longer_than_the_idle_timeout_keeps_its_connection() 
         .write_all(&command(&[b"SESS.WRITE", id.as_bytes(), b"{}"]))
         .await
         .unwrap();
-    assert_eq!(line(&mut holder).await, ":1\r\n");
-    holder
-        .write_all(&command(&[
-            b"SESS.LOCK",
-            id.as_bytes(),
-            b"600000",
-            b"600000",
-        ]))
-        .await
-        .unwrap();
-    assert_eq!(line(&mut holder).await, "*2\r\n");
-    let token = line(&mut holder).await;
-    let token = token.trim_start_matches(':').trim_end().to_string();
-    // The rest of the reply: the record, as an array.
-    let mut rest = vec![0u8; 4096];
-    let _ = tokio::time::timeout(Duration::from_millis(1), holder.read(&mut rest)).await;
+    assert_eq!(reply(&mut holder).await, ":1");
+    send_lock(&mut holder, id).await;
+    let token = token_of(&reply(&mut holder).await);
 
     // The waiter queues for three idle timeouts; the holder keeps talking meanwhile.
-    waiter
-        .write_all(&command(&[
-            b"SESS.LOCK",
-            id.as_bytes(),
-            b"600000",
-            b"600000",
-        ]))
-        .await
-        .unwrap();
+    send_lock(&mut waiter, id).await;
     for _ in 0..6 {
         sleep(IDLE / 2).await;
         assert_eq!(ping(&mut holder).await, b"+PONG\r\n");
@@ -194,10 +209,12 @@ async fn a_lock_that_waited_longer_than_the_idle_timeout_keeps_its_connection() 
         .write_all(&command(&[b"SESS.UNLOCK", id.as_bytes(), token.as_bytes()]))
         .await
         .unwrap();
-    assert_eq!(line(&mut holder).await, "+OK\r\n");
-    assert_eq!(line(&mut waiter).await, "*2\r\n");
-    let mut rest = vec![0u8; 4096];
-    let _ = tokio::time::timeout(Duration::from_millis(1), waiter.read(&mut rest)).await;
+    assert_eq!(reply(&mut holder).await, "+OK");
+    let granted = token_of(&reply(&mut waiter).await);
+    assert_eq!(
+        granted.parse::<u64>().unwrap(),
+        token.parse::<u64>().unwrap() + 1
+    );
     // Its lock answered, the waiter's connection is still open: the wait was activity.
     assert_eq!(ping(&mut waiter).await, b"+PONG\r\n");
     let _ = stop.send(());
