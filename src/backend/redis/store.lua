@@ -1151,19 +1151,16 @@ local function fast_incr(k, a)
   local sz2 = sz0 + grow + #text
   if size_of(sz2) > MAXB then return 0 end
   v = string.format('%d', tonumber(v) + 1)
-  if px < e2 then
-    local p2 = string.format('%d', tonumber(e2) + slack())
-    if sz2 ~= sz0 then
-      redis.call('HSET', m, key, text, 'v', v, 'a', now, 'e', e2, 'sz', string.format('%d', sz2), 'px', p2)
-    else
-      redis.call('HSET', m, key, text, 'v', v, 'a', now, 'e', e2, 'px', p2)
-    end
-    redis.call('PEXPIRE', m, TTL + slack())
-  elseif sz2 ~= sz0 then
-    redis.call('HSET', m, key, text, 'v', v, 'a', now, 'e', e2, 'sz', string.format('%d', sz2))
-  else
-    redis.call('HSET', m, key, text, 'v', v, 'a', now, 'e', e2)
+  local w = { key, text, 'v', v, 'a', now, 'e', e2 }
+  if sz2 ~= sz0 then
+    w[9], w[10] = 'sz', string.format('%d', sz2)
   end
+  local moved = px < e2
+  if moved then
+    w[#w + 1], w[#w + 2] = 'px', string.format('%d', tonumber(e2) + slack())
+  end
+  redis.call('HSET', m, unpack(w))
+  if moved then redis.call('PEXPIRE', m, TTL + slack()) end
   if SAME and MAXS > 0 then redis.call('ZADD', LIVE, now, m:sub(#PREFIX + 2, -2)) end
   return v .. ' ' .. text
 end
