@@ -507,13 +507,9 @@ impl Redis {
                 self.idle.lock().clear();
                 self.pooled(|conn| self.fcall_on(conn, c))
             }
-            Err(e) => {
+            r => {
                 self.ops.fetch_add(1, Ordering::Relaxed);
-                Err(Error::from_wire(&e, &self.where_()))
-            }
-            Ok(v) => {
-                self.ops.fetch_add(1, Ordering::Relaxed);
-                Ok(v)
+                r.map_err(|e| Error::from_wire(&e, &self.where_()))
             }
         }
     }
@@ -631,11 +627,16 @@ impl Redis {
     fn keys(&self, id: &str) -> Vec<String> {
         let p = &self.opts.prefix;
         let m = match self.opts.layout {
-            RedisLayout::Native => format!("{p}{{{id}}}"),
+            RedisLayout::Native => self.record_key(id),
             RedisLayout::ConnectRedis => format!("{{{p}{id}}}:m"),
         };
         let base = m.strip_suffix(":m").unwrap_or(&m).to_string();
         vec![m, format!("{base}:t"), format!("{base}:a")]
+    }
+
+    /// The record's key in the native layout: `<prefix>{<id>}`.
+    fn record_key(&self, id: &str) -> String {
+        format!("{}{{{id}}}", self.opts.prefix)
     }
 
     fn owner_key(&self, owner: &str) -> String {
@@ -888,7 +889,7 @@ impl Redis {
         if self.opts.layout != RedisLayout::Native {
             return Ok(None);
         }
-        let key = format!("{}{{{id}}}", self.opts.prefix);
+        let key = self.record_key(id.as_str());
         let Value::Array(items) = self.plain(::redis::cmd("HGETALL").arg(&key))? else {
             return Ok(None);
         };
@@ -969,7 +970,7 @@ impl Redis {
         }
         let low = end.saturating_sub(ms(self.store.absolute_ttl));
         let key = key_json(key)?;
-        let record = format!("{}{{{id}}}", self.opts.prefix);
+        let record = self.record_key(id.as_str());
         // 13 digits, zero-padded (text order is number order).
         let low = format!("{low:013}");
         let reply = if self.function.load(Ordering::Relaxed) {
