@@ -7,7 +7,8 @@
 #      Redis, the phpredis way (SET lock NX PX, GET, SET EX, DEL: 4) and a Lua script (1).
 # Prints Markdown tables with ratios and writes docs/daemon-bench.png from the same data.
 # Needs redis-server, redis-benchmark (apt-get install redis-server redis-tools) and
-# python3 (matplotlib is installed from PyPI if missing). About a minute per round
+# python3 (matplotlib is installed from PyPI if missing). SESSYNCD_ARGS adds flags to
+# sessyncd's command line (e.g. "--threads 2"). About a minute per round
 # (ROUNDS=3 by default); RESULTS_CSV=file keeps the raw figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,7 +26,9 @@ port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0));
 RP=$(port); SP=$(port)
 redis-server --port "$RP" --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" >"$dir/redis.log" 2>&1 &
 pids+=($!)
-target/release/sessyncd --tcp "127.0.0.1:$SP" --log error >"$dir/sessyncd.log" 2>&1 &
+# SESSYNCD_ARGS: more flags for sessyncd (e.g. "--threads 2").
+# shellcheck disable=SC2086
+target/release/sessyncd --tcp "127.0.0.1:$SP" --log error ${SESSYNCD_ARGS:-} >"$dir/sessyncd.log" 2>&1 &
 pids+=($!)
 for p in "$RP" "$SP"; do
   until redis-cli -p "$p" PING >/dev/null 2>&1; do sleep 0.1; done

@@ -61,6 +61,10 @@ struct Flags {
     /// Seconds a TLS client has to finish its handshake before it is dropped.
     #[arg(long, env = "SESSYNCD_TLS_HANDSHAKE_TIMEOUT")]
     tls_handshake_timeout: Option<u64>,
+    /// Threads serving connections (default 1: one event loop, as Redis has). More give
+    /// a work-stealing pool of that many, for a daemon on cores of its own.
+    #[arg(long, env = "SESSYNCD_THREADS")]
+    threads: Option<usize>,
     /// Log level: error, warn, info, debug or trace.
     #[arg(long, env = "SESSYNCD_LOG")]
     log: Option<String>,
@@ -104,6 +108,7 @@ fn settings() -> Result<Flags, String> {
             tls_cert,
             tls_key,
             tls_handshake_timeout,
+            threads,
             log
         );
     }
@@ -210,10 +215,21 @@ fn real_main() -> Result<(), String> {
         tls_handshake_timeout: Duration::from_secs(f.tls_handshake_timeout.unwrap_or(10).max(1)),
     };
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    // One thread by default: the daemon usually shares its machine with the workers it
+    // serves, and a second thread then competes with them for the cores and lengthens
+    // the tail of every request (docs/architecture.md, "sessyncd's threads").
+    let rt = match f.threads.unwrap_or(1) {
+        1 => tokio::runtime::Builder::new_current_thread(),
+        n @ 2..=1024 => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n);
+            b
+        }
+        n => return Err(format!("--threads {n}: give 1 to 1024")),
+    }
+    .enable_all()
+    .build()
+    .map_err(|e| format!("cannot start the runtime: {e}"))?;
     rt.block_on(async move {
         let mut listeners = Vec::new();
         if let Some(path) = &f.unix {
