@@ -15,6 +15,10 @@
 //!         store-lock     Store::lock, then Store::apply … release (two script calls)
 //!         store-fetch    Store::fetch (one script call, the whole record back)
 //! ```
+//!
+//! With `LAT_DETAIL` set in the environment, a run also prints to stderr the mean, p90,
+//! p95, p99.9 and longest latency, and the share of the time spent in calls over 300 µs
+//! (where a throughput that moves from run to run while the p50 does not comes from).
 
 use sessync::{PatchOp, RawJson, SessionData, SessionId, Store, WriteOpts};
 use std::{
@@ -305,6 +309,19 @@ fn main() {
     let mut all: Vec<u32> = lat.into_iter().flatten().collect();
     all.sort_unstable();
     let q = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
+    if std::env::var_os("LAT_DETAIL").is_some() {
+        let mean = all.iter().map(|&x| x as f64).sum::<f64>() / all.len() as f64;
+        let slow: u64 = all.iter().filter(|&&x| x > 300).map(|&x| x as u64).sum();
+        let total: u64 = all.iter().map(|&x| x as u64).sum();
+        eprintln!(
+            "{mode}: mean {mean:.0} p90 {} p95 {} p99.9 {} max {} share of time in calls >300us {:.0}%",
+            q(0.9),
+            q(0.95),
+            q(0.999),
+            all[all.len() - 1],
+            100.0 * slow as f64 / total as f64
+        );
+    }
     println!(
         "{mode},{clients},{:.0},{},{}",
         all.len() as f64 / elapsed,
