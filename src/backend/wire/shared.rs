@@ -51,17 +51,7 @@ struct State {
     out: Vec<u8>,
     /// Whether a caller is writing `out` now.
     writing: bool,
-    /// When the last reply was read.
-    answered: Instant,
 }
-
-/// A connection that answered this recently is not checked for a closed peer before a
-/// request is written on it (`Raw::peer_gone`, one system call): a caller that works
-/// back to back would pay that call on every request. The check is for a connection
-/// that the server closed while it was idle (a restart, the server's idle timeout); a
-/// close within this window after a reply is a close during use, and that request fails
-/// with a clear error as one in flight would.
-const RECENT: Duration = Duration::from_millis(1);
 
 /// A connection shared by many callers.
 pub(crate) struct Shared {
@@ -90,7 +80,6 @@ impl Shared {
                 dead: None,
                 out: Vec::new(),
                 writing: false,
-                answered: Instant::now(),
             }),
             read: Mutex::new(c.r),
             raw: c.raw,
@@ -142,7 +131,7 @@ impl Shared {
         }
         // An idle connection the daemon closed (its idle timeout, a restart) is seen here,
         // before anything is sent on it.
-        if st.pending.is_empty() && st.answered.elapsed() >= RECENT && self.raw.peer_gone() {
+        if st.pending.is_empty() && self.raw.peer_gone() {
             let why = format!("{} closed the connection", self.at);
             self.kill_locked(&mut st, why.clone());
             return Err(Ok(NotSent(why)));
@@ -236,7 +225,6 @@ impl Shared {
                         .unwrap_or_else(|| Err(format!("{}: connection lost", self.at)));
                 }
                 Ok(resp) => {
-                    st.answered = Instant::now();
                     let Some(head) = st.pending.pop_front() else {
                         let why = format!("{}: a reply nobody asked for", self.at);
                         self.kill_locked(&mut st, why.clone());
