@@ -72,6 +72,10 @@ print(f"{r},{mode},{c},{secs * 1e6 / max(n, 1):.1f}")
 # ROUNDS rounds, each running every cell once, so that a slow spell of the machine falls
 # on all of them alike; the tables give each cell's median, and each ratio is the median
 # of the ratios within a round.
+# CPU time the host took from this VM while the rounds ran ("steal" in /proc/stat): a
+# busy host lengthens tails and moves the figures from round to round.
+cpu_ticks() { awk '/^cpu /{print $9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
+read -r steal0 total0 < <(cpu_ticks)
 ROUNDS=${ROUNDS:-3}
 for round in $(seq "$ROUNDS"); do
   for c in 1 8; do
@@ -80,6 +84,7 @@ for round in $(seq "$ROUNDS"); do
     run "$round" store-incr "$URL&shared=0" "$c" store-incr-pooled
   done
 done
+read -r steal1 total1 < <(cpu_ticks)
 
 python3 - "$csv" "$srv" <<'PY'
 import csv, statistics, sys
@@ -127,3 +132,5 @@ fig.tight_layout()
 fig.savefig("docs/redis-bench.png", dpi=110)
 print("\nchart: docs/redis-bench.png")
 PY
+awk -v s=$((steal1 - steal0)) -v t=$((total1 - total0)) 'BEGIN {
+  printf "\nThe host took %.1f %% of this VM'"'"'s CPU time while the rounds ran (steal, /proc/stat).\n", 100 * s / (t > 0 ? t : 1) }'
