@@ -187,7 +187,7 @@ pub struct RemoteOptions {
     /// that may wait (`SESS.LOCK` with a wait), and one per request of any kind when
     /// `shared=0`. Idle ones are kept for reuse.
     pub pool: usize,
-    /// How many connections the other requests share, pipelined (`shared`, default 2;
+    /// How many connections the other requests share, pipelined (`shared`, default 1;
     /// `0`: none, every request takes a dedicated connection of `pool`).
     pub shared: usize,
     /// TLS (`tls://` URLs), with its `ca` and `servername` options.
@@ -479,7 +479,7 @@ fn parse_remote(url: &str, parsed: &url::Url) -> Result<RemoteOptions> {
         token,
         timeout: Duration::from_secs(10),
         pool: 16,
-        shared: 2,
+        shared: 1,
         tls: tls.then(TlsOptions::default),
     };
     let mut seen: Vec<String> = Vec::new();
@@ -690,7 +690,7 @@ mod tests {
     fn parses_sessyncd_urls() {
         let r = remote("unix:///run/s.sock");
         assert_eq!(r.addr, RemoteAddr::Unix("/run/s.sock".into()));
-        assert_eq!((r.pool, r.shared, r.tls), (16, 2, None));
+        assert_eq!((r.pool, r.shared, r.tls), (16, 1, None));
         let r = remote("tcp://:se%2Fcret@db.example:7700?pool=4&shared=0&timeout=1500ms");
         assert_eq!(r.addr, RemoteAddr::Tcp("db.example".into(), 7700));
         assert_eq!(r.token.as_deref(), Some("se/cret"));

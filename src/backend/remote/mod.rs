@@ -4,7 +4,7 @@
 //! Every [`Command`] becomes one `SESS.*` request, and its reply becomes the same
 //! [`Reply`] (or [`Error`]) that `mem://` gives, so the conformance suite runs unchanged.
 //!
-//! - **Shared connections** (`shared`, default 2) carry every request that cannot block
+//! - **Shared connections** (`shared`, default 1) carry every request that cannot block
 //!   on the daemon: callers pipeline their requests on them and each waits for its own
 //!   reply (see `shared.rs`). Callers are spread over them in turn.
 //! - **Dedicated connections** (up to `pool`, default 16) carry one request at a time:
