@@ -154,8 +154,15 @@ fn a_locked_read_modify_write_is_one_round_trip_each_way() {
 
 #[test]
 fn lock_waiters_on_different_connections_are_served_in_order_and_dropped_when_gone() {
-    let d = start(&[]);
-    let mut a = unix(&d);
+    // One serving thread (the default), and a pool, where the waiters' connections are
+    // served by different threads.
+    for flags in [&[][..], &["--threads", "3"][..]] {
+        lock_waiters_in_order(&start(flags));
+    }
+}
+
+fn lock_waiters_in_order(d: &Daemon) {
+    let mut a = unix(d);
     assert_eq!(a.call(&["SESS.WRITE", ID, "{}"]), ":1");
     assert!(a.call(&["SESS.LOCK", ID, "30000", "0"]).starts_with("[:1,"));
     let waits = |c: &mut Client<UnixStream>| -> u64 {
@@ -165,13 +172,13 @@ fn lock_waiters_on_different_connections_are_served_in_order_and_dropped_when_go
         v["lock_waits"].as_u64().unwrap()
     };
     // b queues first, then gone (which leaves), then c.
-    let mut b = unix(&d);
+    let mut b = unix(d);
     b.send(&["SESS.LOCK", ID, "30000", "60000"]);
     while waits(&mut a) < 1 {}
-    let mut gone = unix(&d);
+    let mut gone = unix(d);
     gone.send(&["SESS.LOCK", ID, "30000", "60000"]);
     while waits(&mut a) < 2 {}
-    let mut c = unix(&d);
+    let mut c = unix(d);
     c.send(&["SESS.LOCK", ID, "30000", "60000"]);
     while waits(&mut a) < 3 {}
     gone.r.get_mut().shutdown(Shutdown::Both).unwrap();
@@ -190,6 +197,49 @@ fn lock_waiters_on_different_connections_are_served_in_order_and_dropped_when_go
     assert_eq!(b.call(&["SESS.UNLOCK", ID, "2"]), "+OK");
     assert!(c.read().starts_with("[:3,"), "the gone waiter was skipped");
     assert_eq!(c.call(&["SESS.UNLOCK", ID, "3"]), "+OK");
+}
+
+/// How many of a running process's threads are tokio's pool workers (Linux: the tasks
+/// named `tokio-rt-worker`; the main thread and the store's expiry thread are not).
+fn pool_workers(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter(|t| {
+            let comm = std::fs::read_to_string(t.as_ref().unwrap().path().join("comm"));
+            comm.is_ok_and(|c| c.trim() == "tokio-rt-worker")
+        })
+        .count()
+}
+
+#[test]
+fn one_thread_serves_by_default_and_threads_asks_for_a_pool() {
+    let d = start(&[]);
+    assert_eq!(
+        pool_workers(d.pid()),
+        0,
+        "the default: the main thread serves"
+    );
+    let pool = start(&["--threads", "3"]);
+    // A worker names itself once it runs, which may be after the daemon is listening.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while pool_workers(pool.pid()) < 3 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(pool_workers(pool.pid()), 3);
+    for d in [&d, &pool] {
+        let mut c = unix(d);
+        assert_eq!(c.call(&["SESS.WRITE", ID, r#"{"n":1}"#]), ":1");
+        assert_eq!(c.call(&["SESS.INCR", ID, "n", "2"]), ":3");
+    }
+    for bad in ["0", "1025", "two"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_sessyncd"))
+            .args(["--threads", bad, "--tcp", "127.0.0.1:0", "--log", "error"])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "--threads {bad} was accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--threads"), "{err}");
+    }
 }
 
 #[test]

@@ -146,6 +146,14 @@ impl Daemon {
         }
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child
+            .as_ref()
+            .map(Child::id)
+            .expect("the daemon is running")
+    }
+
     /// Starts it again with the same flags on the same socket path (a new TCP port).
     pub fn restart(&mut self) {
         self.stop();
