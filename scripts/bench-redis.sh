@@ -69,13 +69,13 @@ n = {"phpredis": calls.get("del", 0), "lua": calls.get("evalsha", 0),
 print(f"{r},{mode},{c},{secs * 1e6 / max(n, 1):.1f}")
 ' "$round" "$label" "$c" "$before" "$after" >>"$srv"
 }
-# ROUNDS rounds, each running every cell once, so that a slow spell of the machine falls
-# on all of them alike; the tables give each cell's median, and each ratio is the median
-# of the ratios within a round.
 # CPU time the host took from this VM while the rounds ran ("steal" in /proc/stat): a
 # busy host lengthens tails and moves the figures from round to round.
 cpu_ticks() { awk '/^cpu /{print $9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
 read -r steal0 total0 < <(cpu_ticks)
+# ROUNDS rounds, each running every cell once, so that a slow spell of the machine falls
+# on all of them alike; the tables give each cell's median, and each ratio is the median
+# of the ratios within a round.
 ROUNDS=${ROUNDS:-3}
 for round in $(seq "$ROUNDS"); do
   for c in 1 8; do

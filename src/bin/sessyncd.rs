@@ -217,7 +217,7 @@ fn real_main() -> Result<(), String> {
 
     // One thread by default: the daemon usually shares its machine with the workers it
     // serves, and a second thread then competes with them for the cores and lengthens
-    // the tail of every request (docs/architecture.md, "sessyncd's threads").
+    // the tail latencies (docs/architecture.md, "sessyncd's threads").
     let rt = match f.threads.unwrap_or(1) {
         1 => tokio::runtime::Builder::new_current_thread(),
         n @ 2..=1024 => {
