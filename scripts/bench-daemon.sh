@@ -39,13 +39,13 @@ echo "round,kind,server,test,clients,pipeline,ops_per_s,p50_ms,p99_ms" >"$csv"
 # CPU time the host took from this VM while the rounds ran ("steal" in /proc/stat): a
 # busy host lengthens tails and moves the figures from round to round.
 cpu_ticks() { awk '/^cpu /{print $9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
-read -r steal0 total0 < <(cpu_ticks)
 # ROUNDS rounds, each running every cell once on both servers back to back (which goes
 # first alternates), so that a slow spell of this VM falls on both alike. The tables give
 # each cell's median and the median of the rounds' own ratios.
 ROUNDS=${ROUNDS:-3}
 target/release/examples/daemon_load fill-redis "127.0.0.1:$RP"
 target/release/examples/daemon_load fill-sessync "127.0.0.1:$SP"
+read -r steal0 total0 < <(cpu_ticks)
 for round in $(seq "$ROUNDS"); do
   order="redis sessyncd"; [ $((round % 2)) = 0 ] && order="sessyncd redis"
   for c in 1 50; do
