@@ -26,8 +26,7 @@ port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0));
 RP=$(port); SP=$(port)
 redis-server --port "$RP" --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" >"$dir/redis.log" 2>&1 &
 pids+=($!)
-# SESSYNCD_ARGS: more flags for sessyncd (e.g. "--threads 2").
-# shellcheck disable=SC2086
+# shellcheck disable=SC2086 # SESSYNCD_ARGS is split into flags on purpose
 target/release/sessyncd --tcp "127.0.0.1:$SP" --log error ${SESSYNCD_ARGS:-} >"$dir/sessyncd.log" 2>&1 &
 pids+=($!)
 for p in "$RP" "$SP"; do

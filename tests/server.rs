@@ -213,24 +213,28 @@ fn pool_workers(pid: u32) -> usize {
 
 #[test]
 fn one_thread_serves_by_default_and_threads_asks_for_a_pool() {
+    let serves = |d: &Daemon| {
+        let mut c = unix(d);
+        assert_eq!(c.call(&["SESS.WRITE", ID, r#"{"n":1}"#]), ":1");
+        assert_eq!(c.call(&["SESS.INCR", ID, "n", "2"]), ":3");
+    };
+    // Counted after requests were served: in a pool, a worker that ran one has named
+    // itself by then.
     let d = start(&[]);
+    serves(&d);
     assert_eq!(
         pool_workers(d.pid()),
         0,
         "the default: the main thread serves"
     );
     let pool = start(&["--threads", "3"]);
-    // A worker names itself once it runs, which may be after the daemon is listening.
+    serves(&pool);
+    // Idle workers name themselves once they first run, which may be later still.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while pool_workers(pool.pid()) < 3 && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     assert_eq!(pool_workers(pool.pid()), 3);
-    for d in [&d, &pool] {
-        let mut c = unix(d);
-        assert_eq!(c.call(&["SESS.WRITE", ID, r#"{"n":1}"#]), ":1");
-        assert_eq!(c.call(&["SESS.INCR", ID, "n", "2"]), ":3");
-    }
     for bad in ["0", "1025", "two"] {
         let out = Command::new(env!("CARGO_BIN_EXE_sessyncd"))
             .args(["--threads", bad, "--tcp", "127.0.0.1:0", "--log", "error"])
