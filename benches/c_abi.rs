@@ -52,7 +52,7 @@ fn benches(c: &mut Criterion) {
     let mut h = ptr::null_mut();
     let url = CString::new("mem://").unwrap();
     assert_eq!(
-        sessync_store_open(url.as_ptr(), ptr::null(), &mut h),
+        sessync_store_open(url.as_ptr(), ptr::null(), &mut h, ptr::null_mut()),
         sessync_status::Ok
     );
     let handle = Handle(h);
@@ -90,6 +90,7 @@ fn benches(c: &mut Criterion) {
             0,
             0,
             ptr::null_mut(),
+            ptr::null_mut(),
         );
         assert_eq!(rc, sessync_status::Ok);
     }
@@ -111,7 +112,12 @@ fn benches(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 run_threads(n, iters, |t, i| {
                     let mut rec = ptr::null_mut();
-                    let rc = sessync_store_get(handle.get(), c_id(pick(t, i)), &mut rec);
+                    let rc = sessync_store_get(
+                        handle.get(),
+                        c_id(pick(t, i)),
+                        &mut rec,
+                        ptr::null_mut(),
+                    );
                     assert_eq!(rc, sessync_status::Ok);
                     black_box(sessync_record_json(rec, ptr::null_mut()));
                     sessync_record_free(rec);
@@ -126,7 +132,13 @@ fn benches(c: &mut Criterion) {
                         len: 0,
                     };
                     let mut v = 0u64;
-                    let rc = sessync_store_fetch(handle.get(), c_id(pick(t, i)), &mut out, &mut v);
+                    let rc = sessync_store_fetch(
+                        handle.get(),
+                        c_id(pick(t, i)),
+                        &mut out,
+                        &mut v,
+                        ptr::null_mut(),
+                    );
                     assert_eq!(rc, sessync_status::Ok);
                     black_box(&out);
                     sessync_buf_free(&mut out);
@@ -159,27 +171,38 @@ fn benches(c: &mut Criterion) {
                         hdr.as_ptr(),
                         hdr.len(),
                         SESSYNC_BEGIN_LOCK,
+                        -1,
                         &mut s,
+                        ptr::null_mut(),
                     );
                     assert_eq!(rc, sessync_status::Ok);
                     let mut got = sessync_buf {
                         data: ptr::null_mut(),
                         len: 0,
                     };
-                    let rc = sessync_session_get(s, views.as_ptr(), &mut got);
+                    let rc = sessync_session_get(s, views.as_ptr(), &mut got, ptr::null_mut());
                     assert_eq!(rc, sessync_status::Ok);
                     // SAFETY: the library filled `len` bytes at `data`.
                     let text = unsafe { std::slice::from_raw_parts(got.data, got.len) };
                     let v: i64 = std::str::from_utf8(text).unwrap().parse().unwrap();
                     sessync_buf_free(&mut got);
                     let next = (v + 1).to_string();
-                    let rc = sessync_session_set(s, views.as_ptr(), next.as_ptr(), next.len());
+                    let rc = sessync_session_set(
+                        s,
+                        views.as_ptr(),
+                        next.as_ptr(),
+                        next.len(),
+                        ptr::null_mut(),
+                    );
                     assert_eq!(rc, sessync_status::Ok);
                     let mut cookie = sessync_buf {
                         data: ptr::null_mut(),
                         len: 0,
                     };
-                    assert_eq!(sessync_session_commit(s, &mut cookie), sessync_status::Ok);
+                    assert_eq!(
+                        sessync_session_commit(s, &mut cookie, ptr::null_mut()),
+                        sessync_status::Ok
+                    );
                     sessync_buf_free(&mut cookie);
                 })
             })

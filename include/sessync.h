@@ -4,9 +4,13 @@
  * This file is the manual of the C ABI. Conventions that hold for every function:
  *
  * Errors. Every fallible function returns a sessync_status; SESSYNC_STATUS_OK is 0, so
- * `if (rc)` reads "if it failed". After a failure, sessync_last_error_message() says what
- * went wrong, on the thread where the call failed, until the next sessync_* call on that
- * thread. sessync_status_str() gives a status's static name.
+ * `if (rc)` reads "if it failed". Its last argument, `sessync_error *error`, may be NULL;
+ * if not, a failure writes the status and the message there (success leaves it as it
+ * was), which holds wherever the caller reads it: runtimes that move calls between
+ * threads (Node, Go, asyncio) and callbacks use it. Either way, after a failure
+ * sessync_last_error_message() says what went wrong, on the thread where the call failed,
+ * until the next sessync_* call on that thread. sessync_status_str() gives a status's
+ * static name.
  *
  * Ownership. (1) `T **x_out`: on success the caller owns *x_out and frees it once with
  * sessync_T_free; on failure *x_out is untouched. No output is written unless the call
@@ -166,6 +170,10 @@ enum sessync_status
    * An internal error (a bug): the call was stopped and changed nothing it could undo.
    */
   SESSYNC_STATUS_PANIC = 20,
+  /**
+   * The call was cancelled (`sessync_ticket_cancel`) before it completed.
+   */
+  SESSYNC_STATUS_CANCELLED = 21,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -269,6 +277,35 @@ typedef struct sessync_buf {
 } sessync_buf;
 
 /**
+ * A failed call's status and message, for callers that cannot read the per-thread
+ * message on the thread where the call failed: an async runtime that moves calls between
+ * threads (Node's workers, Go's goroutines, asyncio's executors), or a callback.
+ *
+ * Every fallible function takes a `sessync_error *error` as its last argument. NULL is
+ * allowed (the per-thread message is set either way). On failure the library fills it;
+ * on success it leaves it untouched, so a caller can reuse one without clearing it. The
+ * caller owns it, typically on the stack; nothing in it needs freeing.
+ * Thread note: plain data, used by whoever holds it.
+ * Life cycle: declare (`sessync_error err;`) → pass `&err` to calls → read it after a
+ * failed call.
+ */
+typedef struct sessync_error {
+  /**
+   * The status the call returned.
+   */
+  sessync_status status;
+  /**
+   * The message's length in bytes, without the NUL.
+   */
+  uint32_t len;
+  /**
+   * The message: UTF-8, NUL-terminated, at most 503 bytes (a longer one is cut at a
+   * character boundary and ends with `...`).
+   */
+  char message[504];
+} sessync_error;
+
+/**
  * Counters and sizes of a store (`sessync_store_stats`).
  */
 typedef struct sessync_stats {
@@ -306,6 +343,39 @@ typedef struct sessync_stats {
   uint64_t evictions;
 } sessync_stats;
 
+/**
+ * Called once when `sessync_store_lock_async` completes: `status` is
+ * `SESSYNC_STATUS_OK` with the fencing `token`, or the failure (`token` 0) with `error`
+ * (NULL on success; borrowed for the call). Runs on a library thread: it must not block
+ * for long, and must not unwind (no C++ exception, no `longjmp`) out of the callback.
+ */
+typedef void (*sessync_lock_callback)(void *userdata,
+                                      sessync_status status,
+                                      uint64_t token,
+                                      const struct sessync_error *error);
+
+/**
+ * Called once when `sessync_session_begin_async` completes: on `SESSYNC_STATUS_OK`,
+ * `session` is the caller's to end (commit, abort or free) exactly as one from
+ * `sessync_session_begin`; otherwise it is NULL and `error` says why. Runs on a library
+ * thread; the same rules as `sessync_lock_callback`.
+ */
+typedef void (*sessync_session_callback)(void *userdata,
+                                         sessync_status status,
+                                         struct sessync_session *session,
+                                         const struct sessync_error *error);
+
+/**
+ * Called once when `sessync_session_commit_async` completes: on `SESSYNC_STATUS_OK`,
+ * `set_cookie` is the `Set-Cookie` value to send (empty when none), borrowed for the
+ * call: copy what you need, do not free it. Otherwise it is NULL and `error` says why.
+ * Runs on a library thread; the same rules as `sessync_lock_callback`.
+ */
+typedef void (*sessync_commit_callback)(void *userdata,
+                                        sessync_status status,
+                                        const struct sessync_buf *set_cookie,
+                                        const struct sessync_error *error);
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -317,6 +387,30 @@ extern "C" {
  * the library did not fill, is undefined behaviour.
  */
 void sessync_buf_free(struct sessync_buf *buf);
+
+/**
+ * Makes a fresh session id: 192 bits from the operating system's CSPRNG, as 32
+ * base64url characters (`A-Z a-z 0-9 - _`), the kind `sessync_session_begin` issues. For
+ * frameworks that ask their store for new ids (PHP's `create_sid`, Django's
+ * `_get_new_session_key`).
+ *
+ * The id is written NUL-terminated into `id_out` (`id_out_len` bytes;
+ * `SESSYNC_ID_MAX_LEN + 1` always suffice) and its length into `*id_len_out` if that is
+ * not NULL. If `id_out` is NULL or too small, returns `SESSYNC_STATUS_INSUFFICIENT_SIZE`
+ * with the needed length (without the NUL) in `*id_len_out` (if not NULL).
+ */
+SESSYNC_MUST_USE
+sessync_status sessync_id_generate(char *id_out,
+                                   size_t id_out_len,
+                                   size_t *id_len_out,
+                                   struct sessync_error *error);
+
+/**
+ * Checks that `id` is a well-formed session id (16 to `SESSYNC_ID_MAX_LEN` characters of
+ * `A-Z a-z 0-9 - _`): `SESSYNC_STATUS_OK`, or `SESSYNC_STATUS_INVALID_ARGUMENT` with the
+ * reason. Says nothing of whether a session exists.
+ */
+SESSYNC_MUST_USE sessync_status sessync_id_check(const char *id, struct sessync_error *error);
 
 /**
  * The message of the last failed call on this thread.
@@ -336,7 +430,9 @@ const char *sessync_last_error_message(void);
  * On `SESSYNC_STATUS_OK`, writes `*options_out`, which the caller frees with
  * `sessync_options_free`; otherwise leaves it unchanged.
  */
-SESSYNC_MUST_USE sessync_status sessync_options_new(struct sessync_options **options_out);
+SESSYNC_MUST_USE
+sessync_status sessync_options_new(struct sessync_options **options_out,
+                                   struct sessync_error *error);
 
 /**
  * Sets one option from text. Keys:
@@ -359,7 +455,8 @@ SESSYNC_MUST_USE sessync_status sessync_options_new(struct sessync_options **opt
 SESSYNC_MUST_USE
 sessync_status sessync_options_set(struct sessync_options *options,
                                    const char *key,
-                                   const char *value);
+                                   const char *value,
+                                   struct sessync_error *error);
 
 /**
  * Adds an HMAC-SHA256 cookie signing key (16 to 1024 bytes). The first key added signs;
@@ -369,7 +466,8 @@ sessync_status sessync_options_set(struct sessync_options *options,
 SESSYNC_MUST_USE
 sessync_status sessync_options_add_signing_key(struct sessync_options *options,
                                                const uint8_t *key,
-                                               size_t key_len);
+                                               size_t key_len,
+                                               struct sessync_error *error);
 
 /**
  * Sets the format of the session cookie's value: a `sessync_cookie_format` value,
@@ -383,7 +481,8 @@ sessync_status sessync_options_add_signing_key(struct sessync_options *options,
  */
 SESSYNC_MUST_USE
 sessync_status sessync_options_set_cookie_format(struct sessync_options *options,
-                                                 uint32_t format);
+                                                 uint32_t format,
+                                                 struct sessync_error *error);
 
 /**
  * Frees an options object. NULL is a no-op.
@@ -401,7 +500,8 @@ void sessync_options_free(struct sessync_options *options);
 SESSYNC_MUST_USE
 sessync_status sessync_store_get(const struct sessync_store *store,
                                  const char *id,
-                                 struct sessync_record **record_out);
+                                 struct sessync_record **record_out,
+                                 struct sessync_error *error);
 
 /**
  * The session's data as a JSON object, NUL-terminated; its length (without the NUL) is
@@ -445,19 +545,43 @@ void sessync_record_free(struct sessync_record *record);
  * and fetches the session. A visitor without a valid cookie naming a live session gets a
  * fresh id; nothing is stored until `sessync_session_commit` has something to save.
  *
- * On `SESSYNC_STATUS_OK`, writes `*session_out`, which the caller must end with
+ * `wait_ms` is how long to wait for the lock (0: fail at once if it is taken); a negative
+ * value means the `lock_wait` set with `sessync_options_set` (default 10 s). On
+ * `SESSYNC_STATUS_OK`, writes `*session_out`, which the caller must end with
  * `sessync_session_commit`, `sessync_session_abort` or `sessync_session_free`; otherwise
  * leaves it unchanged. With the lock, blocks while earlier requests hold it, up to the
- * `lock_wait` set with `sessync_options_set` (default 10 s), then fails with
- * `SESSYNC_STATUS_LOCK_TIMEOUT`. In a server with one thread per connection, keep
- * `lock_wait` short: a visitor's burst of requests waits in worker threads.
+ * wait, then fails with `SESSYNC_STATUS_LOCK_TIMEOUT`. In a server with one thread per
+ * connection, keep the wait short: a visitor's burst of requests waits in worker threads;
+ * event-loop servers use `sessync_session_begin_async`.
  */
 SESSYNC_MUST_USE
 sessync_status sessync_session_begin(const struct sessync_store *store,
                                      const uint8_t *cookie,
                                      size_t cookie_len,
                                      uint32_t flags,
-                                     struct sessync_session **session_out);
+                                     int64_t wait_ms,
+                                     struct sessync_session **session_out,
+                                     struct sessync_error *error);
+
+/**
+ * Starts a request on a session the caller names, for frameworks that issue and check
+ * their own session cookies (express-session's store, Django's engine, PHP's save
+ * handler): no cookie is read, and `sessync_session_commit` never returns one.
+ *
+ * The caller vouches for `id` (see the id rules at the top): when it names no live
+ * session, the request begins a new session under that very id, which commit stores if
+ * anything was set (`sessync_session_is_new` tells). `flags` and `wait_ms` as for
+ * `sessync_session_begin`; a new session has no lock to take. On `SESSYNC_STATUS_OK`,
+ * writes `*session_out`; otherwise leaves it unchanged. A malformed id is
+ * `SESSYNC_STATUS_INVALID_ARGUMENT`.
+ */
+SESSYNC_MUST_USE
+sessync_status sessync_session_begin_id(const struct sessync_store *store,
+                                        const char *id,
+                                        uint32_t flags,
+                                        int64_t wait_ms,
+                                        struct sessync_session **session_out,
+                                        struct sessync_error *error);
 
 /**
  * The session's id, NUL-terminated. Borrowed from the session: valid until the session
@@ -472,6 +596,57 @@ const char *sessync_session_id(const struct sessync_session *session);
 bool sessync_session_is_new(const struct sessync_session *session);
 
 /**
+ * The session's version as `begin` found it (0 for a new session). Commit does not
+ * change it: the version after the write is the record's. 0 if `session` is NULL.
+ */
+uint64_t sessync_session_version(const struct sessync_session *session);
+
+/**
+ * When the session expires unless touched, as `begin` found it, in ms since the Unix
+ * epoch (0 for a new session, or if `session` is NULL).
+ */
+uint64_t sessync_session_expires_at(const struct sessync_session *session);
+
+/**
+ * The fencing token of the lock the session holds (begun with `SESSYNC_BEGIN_LOCK`), or
+ * 0 without one (or if `session` is NULL).
+ */
+uint64_t sessync_session_token(const struct sessync_session *session);
+
+/**
+ * True when the request changed something commit would write (a key, the owner) or
+ * destroy. False if `session` is NULL.
+ */
+bool sessync_session_changed(const struct sessync_session *session);
+
+/**
+ * Sets `key` to opaque bytes (`len` bytes at `bytes`; NULL only with 0): a PHP session's
+ * serialized string, a Go gob. Kept as a JSON string when the bytes are UTF-8, otherwise
+ * as `{"$base64": "..."}`, so the session stays JSON; `sessync_session_get_bytes` reads
+ * either back. Kept in the session until commit. Over `max_session_bytes` is
+ * `SESSYNC_STATUS_TOO_LARGE` and changes nothing.
+ */
+SESSYNC_MUST_USE
+sessync_status sessync_session_set_bytes(struct sessync_session *session,
+                                         const char *key,
+                                         const uint8_t *bytes,
+                                         size_t len,
+                                         struct sessync_error *error);
+
+/**
+ * The bytes at `key` as `sessync_session_set_bytes` stored them (a JSON string gives its
+ * UTF-8 bytes). On `SESSYNC_STATUS_OK`, writes `*bytes_out` (free it with
+ * `sessync_buf_free`; empty bytes are an empty buffer); an absent key is
+ * `SESSYNC_STATUS_NOT_FOUND`, any other JSON value `SESSYNC_STATUS_INVALID_JSON`, and
+ * both leave it unchanged.
+ */
+SESSYNC_MUST_USE
+sessync_status sessync_session_get_bytes(struct sessync_session *session,
+                                         const char *key,
+                                         struct sessync_buf *bytes_out,
+                                         struct sessync_error *error);
+
+/**
  * The value at `key`, as JSON, with this request's changes applied.
  *
  * On `SESSYNC_STATUS_OK`, writes `*json_out` (free it with `sessync_buf_free`); an absent
@@ -480,7 +655,8 @@ bool sessync_session_is_new(const struct sessync_session *session);
 SESSYNC_MUST_USE
 sessync_status sessync_session_get(struct sessync_session *session,
                                    const char *key,
-                                   struct sessync_buf *json_out);
+                                   struct sessync_buf *json_out,
+                                   struct sessync_error *error);
 
 /**
  * The integer at `key`, with this request's changes applied.
@@ -492,7 +668,8 @@ sessync_status sessync_session_get(struct sessync_session *session,
 SESSYNC_MUST_USE
 sessync_status sessync_session_get_i64(struct sessync_session *session,
                                        const char *key,
-                                       int64_t *value_out);
+                                       int64_t *value_out,
+                                       struct sessync_error *error);
 
 /**
  * All of the session's data, as a JSON object, with this request's changes applied.
@@ -500,7 +677,8 @@ sessync_status sessync_session_get_i64(struct sessync_session *session,
  */
 SESSYNC_MUST_USE
 sessync_status sessync_session_data(struct sessync_session *session,
-                                    struct sessync_buf *json_out);
+                                    struct sessync_buf *json_out,
+                                    struct sessync_error *error);
 
 /**
  * Sets `key` to the JSON value `json` (`json_len` bytes), replacing what was there. Kept
@@ -511,14 +689,16 @@ SESSYNC_MUST_USE
 sessync_status sessync_session_set(struct sessync_session *session,
                                    const char *key,
                                    const uint8_t *json,
-                                   size_t json_len);
+                                   size_t json_len,
+                                   struct sessync_error *error);
 
 /**
  * Removes `key` (absent is fine). Kept in the session until commit.
  */
 SESSYNC_MUST_USE
 sessync_status sessync_session_remove(struct sessync_session *session,
-                                      const char *key);
+                                      const char *key,
+                                      struct sessync_error *error);
 
 /**
  * Adds `by` to the integer at `key` (absent counts as 0). Commit applies it as an atomic
@@ -530,7 +710,8 @@ SESSYNC_MUST_USE
 sessync_status sessync_session_incr(struct sessync_session *session,
                                     const char *key,
                                     int64_t by,
-                                    int64_t *value_out);
+                                    int64_t *value_out,
+                                    struct sessync_error *error);
 
 /**
  * Sets (`owner` not NULL) or clears (NULL) the session's owner, e.g. the user id at
@@ -538,20 +719,25 @@ sessync_status sessync_session_incr(struct sessync_session *session,
  */
 SESSYNC_MUST_USE
 sessync_status sessync_session_set_owner(struct sessync_session *session,
-                                         const char *owner);
+                                         const char *owner,
+                                         struct sessync_error *error);
 
 /**
  * Gives the session a fresh id now (e.g. at login, against session fixation). Data,
  * owner and lock move with it; commit sends the new cookie. A string returned earlier
  * by `sessync_session_id` is invalid afterwards.
  */
-SESSYNC_MUST_USE sessync_status sessync_session_rotate(struct sessync_session *session);
+SESSYNC_MUST_USE
+sessync_status sessync_session_rotate(struct sessync_session *session,
+                                      struct sessync_error *error);
 
 /**
  * Marks the session for destruction at commit (logout); commit then returns a removal
  * cookie, and later writes for this id, even from requests in flight, are refused.
  */
-SESSYNC_MUST_USE sessync_status sessync_session_destroy(struct sessync_session *session);
+SESSYNC_MUST_USE
+sessync_status sessync_session_destroy(struct sessync_session *session,
+                                       struct sessync_error *error);
 
 /**
  * Ends the request: writes what changed as one atomic patch (or destroys), releases the
@@ -566,13 +752,16 @@ SESSYNC_MUST_USE sessync_status sessync_session_destroy(struct sessync_session *
  */
 SESSYNC_MUST_USE
 sessync_status sessync_session_commit(struct sessync_session *session,
-                                      struct sessync_buf *set_cookie_out);
+                                      struct sessync_buf *set_cookie_out,
+                                      struct sessync_error *error);
 
 /**
  * Ends the request without writing and releases the lock.
  * Consumes `session`: do not use or free it afterwards, even if an error is returned.
  */
-SESSYNC_MUST_USE sessync_status sessync_session_abort(struct sessync_session *session);
+SESSYNC_MUST_USE
+sessync_status sessync_session_abort(struct sessync_session *session,
+                                     struct sessync_error *error);
 
 /**
  * Frees a session handle that was neither committed nor aborted, aborting it (the lock
@@ -601,7 +790,8 @@ const char *sessync_status_str(uint32_t status);
 SESSYNC_MUST_USE
 sessync_status sessync_store_open(const char *url,
                                   const struct sessync_options *options,
-                                  struct sessync_store **store_out);
+                                  struct sessync_store **store_out,
+                                  struct sessync_error *error);
 
 /**
  * Releases the caller's handle. Sessions still open on the store keep it alive. NULL is
@@ -621,7 +811,8 @@ SESSYNC_MUST_USE
 sessync_status sessync_store_fetch(const struct sessync_store *store,
                                    const char *id,
                                    struct sessync_buf *json_out,
-                                   uint64_t *version_out);
+                                   uint64_t *version_out,
+                                   struct sessync_error *error);
 
 /**
  * Fetches a session's whole record as JSON: `{"id","data","version","created",
@@ -634,7 +825,8 @@ sessync_status sessync_store_fetch(const struct sessync_store *store,
 SESSYNC_MUST_USE
 sessync_status sessync_store_fetch_record(const struct sessync_store *store,
                                           const char *id,
-                                          struct sessync_buf *json_out);
+                                          struct sessync_buf *json_out,
+                                          struct sessync_error *error);
 
 /**
  * Replaces a session's data with the JSON object `json` (creating the session if absent).
@@ -655,7 +847,8 @@ sessync_status sessync_store_write(const struct sessync_store *store,
                                    const uint64_t *expected_version,
                                    uint64_t token,
                                    uint32_t flags,
-                                   uint64_t *version_out);
+                                   uint64_t *version_out,
+                                   struct sessync_error *error);
 
 /**
  * Applies an RFC 7396 JSON Merge Patch (a JSON object: `null` deletes a key, objects
@@ -672,7 +865,8 @@ sessync_status sessync_store_patch(const struct sessync_store *store,
                                    size_t json_len,
                                    uint64_t token,
                                    uint32_t flags,
-                                   uint64_t *version_out);
+                                   uint64_t *version_out,
+                                   struct sessync_error *error);
 
 /**
  * Adds `by` to the integer at `key` (absent counts as 0), atomically.
@@ -688,7 +882,8 @@ sessync_status sessync_store_incr(const struct sessync_store *store,
                                   int64_t by,
                                   uint64_t token,
                                   uint32_t flags,
-                                  int64_t *value_out);
+                                  int64_t *value_out,
+                                  struct sessync_error *error);
 
 /**
  * Takes a session's lock for `lease_ms`, waiting up to `wait_ms` behind earlier callers
@@ -704,7 +899,8 @@ sessync_status sessync_store_lock(const struct sessync_store *store,
                                   const char *id,
                                   uint64_t lease_ms,
                                   uint64_t wait_ms,
-                                  uint64_t *token_out);
+                                  uint64_t *token_out,
+                                  struct sessync_error *error);
 
 /**
  * Releases the lock held with `token`; the next waiter, if any, gets it.
@@ -713,7 +909,8 @@ sessync_status sessync_store_lock(const struct sessync_store *store,
 SESSYNC_MUST_USE
 sessync_status sessync_store_unlock(const struct sessync_store *store,
                                     const char *id,
-                                    uint64_t token);
+                                    uint64_t token,
+                                    struct sessync_error *error);
 
 /**
  * Records an access (rolling idle expiry). Writes only when the last recorded access is
@@ -722,7 +919,8 @@ sessync_status sessync_store_unlock(const struct sessync_store *store,
 SESSYNC_MUST_USE
 sessync_status sessync_store_touch(const struct sessync_store *store,
                                    const char *id,
-                                   bool *written_out);
+                                   bool *written_out,
+                                   struct sessync_error *error);
 
 /**
  * Destroys a session and leaves a tombstone: writes for this id are refused with
@@ -732,7 +930,8 @@ sessync_status sessync_store_touch(const struct sessync_store *store,
 SESSYNC_MUST_USE
 sessync_status sessync_store_destroy(const struct sessync_store *store,
                                      const char *id,
-                                     bool *existed_out);
+                                     bool *existed_out,
+                                     struct sessync_error *error);
 
 /**
  * Moves a session to a fresh id carrying the same data, owner and lock; the old id
@@ -751,7 +950,8 @@ sessync_status sessync_store_rotate(const struct sessync_store *store,
                                     uint64_t token,
                                     char *id_out,
                                     size_t id_out_len,
-                                    size_t *id_len_out);
+                                    size_t *id_len_out,
+                                    struct sessync_error *error);
 
 /**
  * Sets (`owner` not NULL) or clears (`owner` NULL) a session's owner, such as a user id,
@@ -763,7 +963,8 @@ sessync_status sessync_store_set_owner(const struct sessync_store *store,
                                        const char *id,
                                        const char *owner,
                                        uint64_t token,
-                                       uint64_t *version_out);
+                                       uint64_t *version_out,
+                                       struct sessync_error *error);
 
 /**
  * The live sessions of `owner`, as a JSON array of ids (sorted).
@@ -772,7 +973,8 @@ sessync_status sessync_store_set_owner(const struct sessync_store *store,
 SESSYNC_MUST_USE
 sessync_status sessync_store_sessions_of(const struct sessync_store *store,
                                          const char *owner,
-                                         struct sessync_buf *json_out);
+                                         struct sessync_buf *json_out,
+                                         struct sessync_error *error);
 
 /**
  * Destroys every session of `owner` ("log out everywhere"); writes how many to
@@ -781,14 +983,112 @@ sessync_status sessync_store_sessions_of(const struct sessync_store *store,
 SESSYNC_MUST_USE
 sessync_status sessync_store_destroy_all(const struct sessync_store *store,
                                          const char *owner,
-                                         size_t *count_out);
+                                         size_t *count_out,
+                                         struct sessync_error *error);
 
 /**
- * Counters and sizes of the store. On `SESSYNC_STATUS_OK`, writes `*stats_out`.
+ * Counters and sizes of the store.
+ *
+ * `stats_size` is `sizeof(sessync_stats)` as the caller compiled it, so that the struct
+ * can grow: the library writes the fields that fit in `stats_size` bytes and zeroes any
+ * bytes after its own last field. A size smaller than the first field's is
+ * `SESSYNC_STATUS_INVALID_ARGUMENT`. On `SESSYNC_STATUS_OK`, writes `*stats_out`;
+ * otherwise leaves it unchanged.
  */
 SESSYNC_MUST_USE
 sessync_status sessync_store_stats(const struct sessync_store *store,
-                                   struct sessync_stats *stats_out);
+                                   struct sessync_stats *stats_out,
+                                   size_t stats_size,
+                                   struct sessync_error *error);
+
+/**
+ * Takes a session's lock like `sessync_store_lock`, without blocking the calling thread:
+ * returns at once, and `callback(userdata, ...)` is called once, from a library thread,
+ * with the fencing token or the failure (`SESSYNC_STATUS_LOCK_TIMEOUT` after `wait_ms`,
+ * `SESSYNC_STATUS_CANCELLED` after `sessync_ticket_cancel`).
+ *
+ * Waiters are served in the order of their calls, with those of `sessync_store_lock`. On
+ * the in-process store a waiting call holds no thread; with a daemon or Redis it blocks
+ * one thread of the library's pool. On `SESSYNC_STATUS_OK`, writes a ticket for
+ * `sessync_ticket_cancel` to `*ticket_out` (if not NULL) and the callback will come;
+ * otherwise (bad arguments) the callback is never called.
+ */
+SESSYNC_MUST_USE
+sessync_status sessync_store_lock_async(const struct sessync_store *store,
+                                        const char *id,
+                                        uint64_t lease_ms,
+                                        uint64_t wait_ms,
+                                        sessync_lock_callback callback,
+                                        void *userdata,
+                                        uint64_t *ticket_out,
+                                        struct sessync_error *error);
+
+/**
+ * `sessync_session_begin` without blocking the calling thread: returns at once, and
+ * `callback(userdata, ...)` is called once, from a library thread, with the session (the
+ * callback's to end) or the failure (`SESSYNC_STATUS_CANCELLED` after
+ * `sessync_ticket_cancel`).
+ *
+ * `cookie`, `cookie_len`, `flags` and `wait_ms` as for `sessync_session_begin`; the bytes
+ * are copied before it returns. A lock wait on the in-process store holds no thread; other
+ * backends run the whole begin on a thread of the library's pool. On
+ * `SESSYNC_STATUS_OK`, writes the ticket to `*ticket_out` (if not NULL) and the callback
+ * will come; otherwise it never is.
+ */
+SESSYNC_MUST_USE
+sessync_status sessync_session_begin_async(const struct sessync_store *store,
+                                           const uint8_t *cookie,
+                                           size_t cookie_len,
+                                           uint32_t flags,
+                                           int64_t wait_ms,
+                                           sessync_session_callback callback,
+                                           void *userdata,
+                                           uint64_t *ticket_out,
+                                           struct sessync_error *error);
+
+/**
+ * `sessync_session_begin_id` without blocking the calling thread, completing as
+ * `sessync_session_begin_async` does.
+ */
+SESSYNC_MUST_USE
+sessync_status sessync_session_begin_id_async(const struct sessync_store *store,
+                                              const char *id,
+                                              uint32_t flags,
+                                              int64_t wait_ms,
+                                              sessync_session_callback callback,
+                                              void *userdata,
+                                              uint64_t *ticket_out,
+                                              struct sessync_error *error);
+
+/**
+ * `sessync_session_commit` without blocking the calling thread: returns at once, and
+ * `callback(userdata, ...)` is called once, from a library thread, with the `Set-Cookie`
+ * value or the failure. The commit runs on a thread of the library's pool (it may wait
+ * for the session's lock, or talk to a daemon or Redis).
+ *
+ * Consumes `session`, even if an error is returned: do not use or free it afterwards. On
+ * `SESSYNC_STATUS_OK` the callback will come; otherwise (a NULL argument, a poisoned
+ * session) it never is.
+ */
+SESSYNC_MUST_USE
+sessync_status sessync_session_commit_async(struct sessync_session *session,
+                                            sessync_commit_callback callback,
+                                            void *userdata,
+                                            struct sessync_error *error);
+
+/**
+ * Cancels the pending call of `ticket` (from `sessync_store_lock_async`,
+ * `sessync_session_begin_async` or `sessync_session_begin_id_async`).
+ *
+ * `*cancelled_out` (if not NULL) is true when the call was still pending: its callback
+ * then comes with `SESSYNC_STATUS_CANCELLED` (a lock or session it won meanwhile is given
+ * back); false when it had already completed (its callback came or is coming with the
+ * result) or the ticket is unknown. Never blocks; the callback is not called from here.
+ */
+SESSYNC_MUST_USE
+sessync_status sessync_ticket_cancel(uint64_t ticket,
+                                     bool *cancelled_out,
+                                     struct sessync_error *error);
 
 /**
  * The library's version as text, such as `"0.1.0"`. Static: do not free it.

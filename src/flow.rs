@@ -86,6 +86,8 @@ pub struct Session {
     /// The cookie must be (re)sent: a new id, a rotation, a followed alias, a rolling
     /// refresh.
     cookie_needed: bool,
+    /// The flow manages the cookie (false for sessions begun by id: the framework does).
+    own_cookie: bool,
     destroy: bool,
     finished: bool,
 }
@@ -136,41 +138,144 @@ impl Sessions {
     /// Starts a request: resolves the visitor's session from the `Cookie` header (or
     /// makes a fresh id), takes the session's lock when `lock` is set, and fetches it.
     pub fn begin(&self, cookie_header: Option<&str>, lock: bool) -> Result<Session> {
-        let header = cookie_header.unwrap_or("");
-        let cookie = &self.inner.opts.cookie;
-        let mut had_cookie = false;
-        // (record, token, touched, the id the cookie named)
-        let mut found: Option<(Record, Option<u64>, bool, SessionId)> = None;
-        for value in cookie_values(header, &cookie.name) {
-            had_cookie = true;
-            let Some(cand) = cookie.decode_value(value) else {
-                continue;
-            };
+        self.begin_with(cookie_header, lock, self.inner.opts.lock_wait)
+    }
+
+    /// [`Sessions::begin`] waiting up to `wait` for the lock instead of the flow's
+    /// `lock_wait`.
+    pub fn begin_with(
+        &self,
+        cookie_header: Option<&str>,
+        lock: bool,
+        wait: Duration,
+    ) -> Result<Session> {
+        check_wait(wait)?;
+        let (had_cookie, candidates) = self.candidates(cookie_header);
+        let mut found = None;
+        for cand in candidates {
             let before = self.inner.store.now_ms();
-            if lock {
-                match self.lock_following(cand) {
-                    Ok((token, rec)) => {
-                        let touched = rec.last_access >= before;
-                        found = Some((rec, Some(token), touched, cand));
-                        break;
-                    }
-                    Err(Error::NotFound | Error::Destroyed) => continue,
-                    Err(e) => return Err(e),
-                }
-            } else if let (Some(rec), touched) = self.inner.store.fetch_touch(&cand)? {
-                found = Some((rec, None, touched, cand));
+            if let Some(f) = self.find(cand, lock, wait, before)? {
+                found = Some(f);
                 break;
             }
         }
+        Ok(self.assemble(found, had_cookie, None))
+    }
+
+    /// [`Sessions::begin_with`] for async code: a lock wait parks no thread when the
+    /// store's backend waits without one ([`Store::waits_without_thread`]; otherwise it
+    /// blocks the polling thread, as [`Store::lock_async`] does). Dropping the future gives
+    /// up the wait.
+    pub async fn begin_async(
+        &self,
+        cookie_header: Option<&str>,
+        lock: bool,
+        wait: Duration,
+    ) -> Result<Session> {
+        check_wait(wait)?;
+        let (had_cookie, candidates) = self.candidates(cookie_header);
+        let mut found = None;
+        for cand in candidates {
+            let before = self.inner.store.now_ms();
+            if let Some(f) = self.find_async(cand, lock, wait, before).await? {
+                found = Some(f);
+                break;
+            }
+        }
+        Ok(self.assemble(found, had_cookie, None))
+    }
+
+    /// Starts a request on a session the caller names itself, for frameworks that issue
+    /// and check their own session cookies (express-session's store, Django's engine,
+    /// PHP's save handler). No cookie is read and `commit` never asks for one to be sent.
+    ///
+    /// The caller vouches for `id`: when it names no live session, the request begins a
+    /// new session under that very id (stored at `commit` if anything was set). With
+    /// `lock`, waits up to `wait` for the session's lock; a new session has no lock to
+    /// take.
+    pub fn begin_id(&self, id: SessionId, lock: bool, wait: Duration) -> Result<Session> {
+        check_wait(wait)?;
+        let before = self.inner.store.now_ms();
+        let found = self.find(id, lock, wait, before)?;
+        Ok(self.assemble(found, false, Some(id)))
+    }
+
+    /// [`Sessions::begin_id`] for async code (see [`Sessions::begin_async`]).
+    pub async fn begin_id_async(
+        &self,
+        id: SessionId,
+        lock: bool,
+        wait: Duration,
+    ) -> Result<Session> {
+        check_wait(wait)?;
+        let before = self.inner.store.now_ms();
+        let found = self.find_async(id, lock, wait, before).await?;
+        Ok(self.assemble(found, false, Some(id)))
+    }
+
+    /// Whether the header carries our cookie, and the ids its values name, in order.
+    fn candidates(&self, header: Option<&str>) -> (bool, Vec<SessionId>) {
+        let cookie = &self.inner.opts.cookie;
+        let mut had_cookie = false;
+        let mut ids = Vec::new();
+        for value in cookie_values(header.unwrap_or(""), &cookie.name) {
+            had_cookie = true;
+            if let Some(id) = cookie.decode_value(value) {
+                ids.push(id);
+            }
+        }
+        (had_cookie, ids)
+    }
+
+    /// The live session `cand` (locked when `lock`), or `None`.
+    fn find(&self, cand: SessionId, lock: bool, wait: Duration, before: u64) -> Result<Found> {
+        if lock {
+            return match self.lock_following(cand, wait) {
+                Ok((token, rec)) => Ok(Some(found_locked(rec, token, cand, before))),
+                Err(Error::NotFound | Error::Destroyed) => Ok(None),
+                Err(e) => Err(e),
+            };
+        }
+        Ok(match self.inner.store.fetch_touch(&cand)? {
+            (Some(rec), touched) => Some((rec, None, touched, cand)),
+            (None, _) => None,
+        })
+    }
+
+    async fn find_async(
+        &self,
+        mut cand: SessionId,
+        lock: bool,
+        wait: Duration,
+        before: u64,
+    ) -> Result<Found> {
+        if !lock {
+            return self.find(cand, false, wait, before);
+        }
+        let first = cand;
+        let lease = self.inner.opts.lock_lease;
+        for _ in 0..MAX_HOPS {
+            match self.inner.store.lock_async(&cand, lease, wait).await {
+                Err(Error::Rotated { to }) => cand = to,
+                Ok((token, rec)) => return Ok(Some(found_locked(rec, token, first, before))),
+                Err(Error::NotFound | Error::Destroyed) => return Ok(None),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(None)
+    }
+
+    fn assemble(&self, found: Found, had_cookie: bool, named: Option<SessionId>) -> Session {
+        let cookie = &self.inner.opts.cookie;
         let (id, base, token, cookie_needed) = match found {
             Some((rec, token, touched, cand)) => {
                 // The cookie named an id that was rotated away: hand out the successor.
                 let needed = rec.id != cand || (touched && cookie.max_age.is_some());
                 (rec.id, Some(rec), token, needed)
             }
-            None => (SessionId::generate(), None, None, false),
+            None => (named.unwrap_or_else(SessionId::generate), None, None, false),
         };
-        Ok(Session {
+        Session {
             sessions: self.clone(),
             id,
             base,
@@ -179,21 +284,60 @@ impl Sessions {
             token,
             had_cookie,
             cookie_needed,
+            own_cookie: named.is_none(),
             destroy: false,
             finished: false,
-        })
+        }
     }
 
-    fn lock_following(&self, mut id: SessionId) -> Result<(u64, Record)> {
+    fn lock_following(&self, mut id: SessionId, wait: Duration) -> Result<(u64, Record)> {
         for _ in 0..MAX_HOPS {
             let opts = &self.inner.opts;
-            match self.inner.store.lock(&id, opts.lock_lease, opts.lock_wait) {
+            match self.inner.store.lock(&id, opts.lock_lease, wait) {
                 Err(Error::Rotated { to }) => id = to,
                 other => return other,
             }
         }
         Err(Error::NotFound)
     }
+}
+
+/// The one key of an object that holds bytes that are not UTF-8.
+const BYTES_KEY: &str = "$base64";
+
+fn bytes_of(v: &serde_json::Value) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    match v {
+        serde_json::Value::String(s) => Some(s.as_bytes().to_vec()),
+        serde_json::Value::Object(m) if m.len() == 1 => {
+            let b64 = m.get(BYTES_KEY)?.as_str()?;
+            base64::engine::general_purpose::STANDARD.decode(b64).ok()
+        }
+        _ => None,
+    }
+}
+
+/// What `begin` found: (record, token, touched, the id the cookie named).
+type Found = Option<(Record, Option<u64>, bool, SessionId)>;
+
+fn found_locked(
+    rec: Record,
+    token: u64,
+    cand: SessionId,
+    before: u64,
+) -> (Record, Option<u64>, bool, SessionId) {
+    let touched = rec.last_access >= before;
+    (rec, Some(token), touched, cand)
+}
+
+fn check_wait(wait: Duration) -> Result<()> {
+    if wait > MAX_WAIT {
+        return Err(Error::invalid(format!(
+            "lock wait must be at most {} s",
+            MAX_WAIT.as_secs()
+        )));
+    }
+    Ok(())
 }
 
 impl Session {
@@ -224,6 +368,41 @@ impl Session {
             Some(Change::Remove) => None,
             None => self.base.as_ref().and_then(|r| r.data.get(key)),
         }
+    }
+
+    /// True when the request changed something that `commit` would write (a key, the
+    /// owner) or destroy.
+    pub fn is_changed(&self) -> bool {
+        !self.changes.is_empty() || self.owner.is_some() || self.destroy
+    }
+
+    /// The bytes at `key`, as [`Session::set_bytes`] stored them: a JSON string gives its
+    /// UTF-8 bytes, `{"$base64": "…"}` its decoded bytes; any other value is
+    /// `InvalidJson`.
+    pub fn get_bytes(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let Some(v) = self.get(key) else {
+            return Ok(None);
+        };
+        bytes_of(&v.to_value()).map(Some).ok_or_else(|| {
+            Error::InvalidJson(format!(
+                "key {key:?} holds neither a string nor {{\"$base64\": ...}}"
+            ))
+        })
+    }
+
+    /// Sets `key` to opaque bytes (a serialized session of another framework, a gob): kept
+    /// as a JSON string when they are UTF-8, else as `{"$base64": "…"}` (standard
+    /// alphabet, padded), so the session stays JSON that every binding reads.
+    pub fn set_bytes(&mut self, key: &str, bytes: &[u8]) -> Result<()> {
+        let v = match std::str::from_utf8(bytes) {
+            Ok(text) => serde_json::Value::String(text.to_string()),
+            Err(_) => {
+                use base64::Engine as _;
+                let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
+                serde_json::json!({ BYTES_KEY: b64 })
+            }
+        };
+        self.set_raw_json(key, RawJson::from_value(&v))
     }
 
     /// The value at `key`, decoded.
@@ -385,7 +564,7 @@ impl Session {
                 store.destroy(&self.id)?;
             }
             return Ok(Committed {
-                set_cookie: (self.had_cookie || self.base.is_some())
+                set_cookie: (self.own_cookie && (self.had_cookie || self.base.is_some()))
                     .then(|| cookie.removal_cookie()),
                 id: self.id,
                 version: None,
@@ -400,7 +579,7 @@ impl Session {
         }
         let saved_new = is_new && version.is_some();
         Ok(Committed {
-            set_cookie: (self.cookie_needed || saved_new)
+            set_cookie: (self.own_cookie && (self.cookie_needed || saved_new))
                 .then(|| cookie.set_cookie(&self.id, store.now_ms())),
             id: self.id,
             version,

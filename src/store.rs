@@ -108,6 +108,13 @@ impl Store {
         self.inner.backend.execute(cmd)
     }
 
+    /// Whether [`Store::lock_async`] waits without blocking a thread (the in-process
+    /// store). With other backends it blocks the thread that polls it, so async callers
+    /// run it on a thread of their own (`spawn_blocking`).
+    pub fn waits_without_thread(&self) -> bool {
+        self.inner.backend.waits_without_thread()
+    }
+
     /// Counters and sizes.
     pub fn stats(&self) -> Stats {
         self.inner.backend.stats()
@@ -288,7 +295,8 @@ impl Store {
     }
 }
 
-fn check_lock_args(lease: Duration, wait: Duration) -> Result<()> {
+/// Checks a lock's lease and wait against their limits.
+pub(crate) fn check_lock_args(lease: Duration, wait: Duration) -> Result<()> {
     if lease.is_zero() || lease > MAX_LEASE {
         return Err(Error::invalid(format!(
             "lock lease must be between 1 ms and {} s",

@@ -449,19 +449,20 @@ static bool visit(int worker, const struct request *req, sessync_buf *cookie, ch
     sessync_session *s = NULL;
     sessync_status rc =
         sessync_session_begin(g_store, (const uint8_t *)req->cookie, req->cookie_len,
-                              SESSYNC_BEGIN_LOCK, &s);
+                              SESSYNC_BEGIN_LOCK, -1, &s,
+                              NULL);
     if (rc) {
         store_error(body, size, rc);
         return false;
     }
     int64_t visits = 0;
-    rc = sessync_session_incr(s, "visits", 1, &visits);
+    rc = sessync_session_incr(s, "visits", 1, &visits, NULL);
     if (rc) {
         store_error(body, size, rc);
         sessync_session_free(s); /* aborts: releases the lock, writes nothing */
         return false;
     }
-    rc = sessync_session_commit(s, cookie); /* consumes s, even on failure */
+    rc = sessync_session_commit(s, cookie, NULL); /* consumes s, even on failure */
     if (rc) {
         store_error(body, size, rc);
         return false;
@@ -477,18 +478,19 @@ static bool logout(int worker, const struct request *req, sessync_buf *cookie, c
                    size_t size) {
     sessync_session *s = NULL;
     sessync_status rc = sessync_session_begin(g_store, (const uint8_t *)req->cookie,
-                                              req->cookie_len, 0, &s);
+                                              req->cookie_len, 0, -1, &s,
+                                              NULL);
     if (rc) {
         store_error(body, size, rc);
         return false;
     }
-    rc = sessync_session_destroy(s);
+    rc = sessync_session_destroy(s, NULL);
     if (rc) {
         store_error(body, size, rc);
         sessync_session_free(s);
         return false;
     }
-    rc = sessync_session_commit(s, cookie);
+    rc = sessync_session_commit(s, cookie, NULL);
     if (rc) {
         store_error(body, size, rc);
         return false;
@@ -708,7 +710,7 @@ static int run_processes(long processes, long workers, const char *store_url) {
             sigemptyset(&chld);
             sigaddset(&chld, SIGCHLD);
             pthread_sigmask(SIG_UNBLOCK, &chld, NULL);
-            sessync_status rc = sessync_store_open(store_url, g_options, &g_store);
+            sessync_status rc = sessync_store_open(store_url, g_options, &g_store, NULL);
             if (rc) {
                 fprintf(stderr, "process %ld: cannot open the store: %s\n", i,
                         sessync_last_error_message());
@@ -828,14 +830,15 @@ int main(int argc, char **argv) {
             store_url = value;
         }
         if (strcmp(flag, "--option") == 0 || strcmp(flag, "--signing-key") == 0) {
-            if (!g_options && sessync_options_new(&g_options) != SESSYNC_STATUS_OK) {
+            if (!g_options && sessync_options_new(&g_options, NULL) != SESSYNC_STATUS_OK) {
                 fprintf(stderr, "out of memory\n");
                 return 1;
             }
             sessync_status rc;
             if (strcmp(flag, "--signing-key") == 0) {
                 rc = sessync_options_add_signing_key(g_options, (const uint8_t *)value,
-                                                     strlen(value));
+                                                     strlen(value),
+                                                     NULL);
             } else {
                 char name[64];
                 const char *eq = strchr(value, '=');
@@ -847,7 +850,7 @@ int main(int argc, char **argv) {
                 }
                 memcpy(name, value, n);
                 name[n] = '\0';
-                rc = sessync_options_set(g_options, name, eq + 1);
+                rc = sessync_options_set(g_options, name, eq + 1, NULL);
             }
             if (rc) {
                 fprintf(stderr, "%s %s: %s\n", flag, value, sessync_last_error_message());
@@ -872,7 +875,7 @@ int main(int argc, char **argv) {
     }
     /* One process: the store first, as before. Prefork: each child opens its own. */
     if (processes == 1) {
-        sessync_status rc = sessync_store_open(store_url, g_options, &g_store);
+        sessync_status rc = sessync_store_open(store_url, g_options, &g_store, NULL);
         if (rc) {
             fprintf(stderr, "cannot open the store: %s\n", sessync_last_error_message());
             return 2;

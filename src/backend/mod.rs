@@ -32,6 +32,12 @@ pub trait Backend: Send + Sync {
         })))
     }
 
+    /// Whether `lock_async` waits without blocking the thread that polls it (the default
+    /// `lock_async` blocks).
+    fn waits_without_thread(&self) -> bool {
+        false
+    }
+
     /// Counters and sizes.
     fn stats(&self) -> Stats;
 }

@@ -64,9 +64,13 @@ pub(crate) fn guard<T: PanicOrDefault>(f: impl FnOnce() -> T) -> T {
 }
 
 /// The body of every exported function: `ffi_guard!({ ... })`.
+/// `ffi_guard!(error, { ... })` also reports a failure into the caller's `sessync_error`.
 macro_rules! ffi_guard {
     ($body:block) => {
         $crate::ffi::guard::guard(|| $body)
+    };
+    ($error:expr, $body:block) => {
+        $crate::ffi::error::report($error, $crate::ffi::guard::guard(|| $body))
     };
 }
 

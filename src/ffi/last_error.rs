@@ -19,6 +19,14 @@ pub(crate) fn set(msg: &str) {
     });
 }
 
+/// Runs `f` with this thread's last message.
+pub(crate) fn with(f: impl FnOnce(&str)) {
+    LAST.with(|l| match l.try_borrow() {
+        Ok(m) => f(m.to_str().unwrap_or("")),
+        Err(_) => f(""),
+    })
+}
+
 /// The message of the last failed call on this thread.
 ///
 /// Never NULL: `""` when no call has failed on this thread. UTF-8, NUL-terminated, owned

@@ -23,18 +23,22 @@
 #[macro_use]
 mod guard;
 pub mod buf;
+pub mod error;
+pub mod id;
 pub mod last_error;
 pub mod options;
 pub mod record;
 pub mod session;
 pub mod status;
 pub mod store;
+pub mod ticket;
 pub mod version;
 
 #[cfg(test)]
 mod tests;
 
 pub use buf::sessync_buf;
+pub use error::sessync_error;
 pub use options::{sessync_cookie_format, sessync_options};
 pub use record::sessync_record;
 pub use session::sessync_session;

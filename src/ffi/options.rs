@@ -2,6 +2,7 @@
 
 use std::{ffi::c_char, time::Duration};
 
+use super::error::sessync_error;
 use super::guard::{Fail, fail, status, try_bytes, try_mut, try_str};
 use super::status::sessync_status;
 use crate::{
@@ -71,8 +72,11 @@ const STORE_KEYS: &[&str] = &[
 /// `sessync_options_free`; otherwise leaves it unchanged.
 #[must_use]
 #[unsafe(no_mangle)]
-pub extern "C" fn sessync_options_new(options_out: *mut *mut sessync_options) -> sessync_status {
-    ffi_guard!({
+pub extern "C" fn sessync_options_new(
+    options_out: *mut *mut sessync_options,
+    error: *mut sessync_error,
+) -> sessync_status {
+    ffi_guard!(error, {
         status((|| {
             let out = try_mut(options_out, "options_out")?;
             *out = Box::into_raw(Box::default());
@@ -118,8 +122,9 @@ pub extern "C" fn sessync_options_set(
     options: *mut sessync_options,
     key: *const c_char,
     value: *const c_char,
+    error: *mut sessync_error,
 ) -> sessync_status {
-    ffi_guard!({
+    ffi_guard!(error, {
         status((|| {
             let o = try_mut(options, "options")?;
             let key = try_str(key, "key")?;
@@ -188,8 +193,9 @@ pub extern "C" fn sessync_options_add_signing_key(
     options: *mut sessync_options,
     key: *const u8,
     key_len: usize,
+    error: *mut sessync_error,
 ) -> sessync_status {
-    ffi_guard!({
+    ffi_guard!(error, {
         status((|| {
             let o = try_mut(options, "options")?;
             let k = try_bytes(key, key_len, "key")?;
@@ -217,8 +223,9 @@ pub extern "C" fn sessync_options_add_signing_key(
 pub extern "C" fn sessync_options_set_cookie_format(
     options: *mut sessync_options,
     format: u32,
+    error: *mut sessync_error,
 ) -> sessync_status {
-    ffi_guard!({
+    ffi_guard!(error, {
         status((|| {
             let o = try_mut(options, "options")?;
             let Some(f) = sessync_cookie_format::from_u32(format) else {

@@ -3,6 +3,7 @@
 use std::ffi::c_char;
 
 use super::{
+    error::sessync_error,
     guard::{put, try_id, try_mut, try_ref},
     status::sessync_status,
     store::{sessync_store, with_store},
@@ -34,8 +35,9 @@ pub extern "C" fn sessync_store_get(
     store: *const sessync_store,
     id: *const c_char,
     record_out: *mut *mut sessync_record,
+    error: *mut sessync_error,
 ) -> sessync_status {
-    ffi_guard!({
+    ffi_guard!(error, {
         with_store(store, |h| {
             let id = try_id(id, "id")?;
             let out = try_mut(record_out, "record_out")?;

@@ -51,6 +51,8 @@ pub enum sessync_status {
     Protocol = 19,
     /// An internal error (a bug): the call was stopped and changed nothing it could undo.
     Panic = 20,
+    /// The call was cancelled (`sessync_ticket_cancel`) before it completed.
+    Cancelled = 21,
 }
 
 impl From<u32> for sessync_status {
@@ -79,6 +81,7 @@ impl From<u32> for sessync_status {
             18 => Auth,
             19 => Protocol,
             20 => Panic,
+            21 => Cancelled,
             _ => InvalidArgument,
         }
     }
@@ -130,6 +133,7 @@ impl sessync_status {
             Auth => "authentication failed\0",
             Protocol => "protocol error\0",
             Panic => "internal error (panic)\0",
+            Cancelled => "cancelled\0",
         }
     }
 }
@@ -149,7 +153,7 @@ mod tests {
 
     #[test]
     fn every_number_round_trips_and_has_text() {
-        for n in 0..=20u32 {
+        for n in 0..=21u32 {
             let s = sessync_status::from(n);
             assert_eq!(s as u32, n);
             assert!(s.text().ends_with('\0'));

@@ -9,6 +9,7 @@ use std::{
 
 use super::{
     buf::sessync_buf,
+    error::sessync_error,
     guard::{Fail, fail, opt_str, put, status, try_id, try_mut, try_ref, try_str, try_utf8},
     options::sessync_options,
     status::sessync_status,
@@ -142,8 +143,9 @@ pub extern "C" fn sessync_store_open(
     url: *const c_char,
     options: *const sessync_options,
     store_out: *mut *mut sessync_store,
+    error: *mut sessync_error,
 ) -> sessync_status {
-    ffi_guard!({
+    ffi_guard!(error, {
         status((|| {
             let url = try_str(url, "url")?;
             let out = try_mut(store_out, "store_out")?;
@@ -197,8 +199,9 @@ pub extern "C" fn sessync_store_fetch(
     id: *const c_char,
     json_out: *mut sessync_buf,
     version_out: *mut u64,
+    error: *mut sessync_error,
 ) -> sessync_status {
-    ffi_guard!({
+    ffi_guard!(error, {
         with_store(store, |h| {
             let id = try_id(id, "id")?;
             let out = try_mut(json_out, "json_out")?;
@@ -222,8 +225,9 @@ pub extern "C" fn sessync_store_fetch_record(
     store: *const sessync_store,
     id: *const c_char,
     json_out: *mut sessync_buf,
+    error: *mut sessync_error,
 ) -> sessync_status {
-    ffi_guard!({
+    ffi_guard!(error, {
         with_store(store, |h| {
             let id = try_id(id, "id")?;
             let out = try_mut(json_out, "json_out")?;
@@ -268,8 +272,9 @@ pub extern "C" fn sessync_store_write(
     token: u64,
     flags: u32,
     version_out: *mut u64,
+    error: *mut sessync_error,
 ) -> sessync_status {
-    ffi_guard!({
+    ffi_guard!(error, {
         with_store(store, |h| {
             let id = try_id(id, "id")?;
             let text = try_utf8(json, json_len, "json")?;
@@ -300,8 +305,9 @@ pub extern "C" fn sessync_store_patch(
     token: u64,
     flags: u32,
     version_out: *mut u64,
+    error: *mut sessync_error,
 ) -> sessync_status {
-    ffi_guard!({
+    ffi_guard!(error, {
         with_store(store, |h| {
             let id = try_id(id, "id")?;
             let text = try_utf8(json, json_len, "json")?;
@@ -328,8 +334,9 @@ pub extern "C" fn sessync_store_incr(
     token: u64,
     flags: u32,
     value_out: *mut i64,
+    error: *mut sessync_error,
 ) -> sessync_status {
-    ffi_guard!({
+    ffi_guard!(error, {
         with_store(store, |h| {
             let id = try_id(id, "id")?;
             let key = try_str(key, "key")?;
@@ -358,8 +365,9 @@ pub extern "C" fn sessync_store_lock(
     lease_ms: u64,
     wait_ms: u64,
     token_out: *mut u64,
+    error: *mut sessync_error,
 ) -> sessync_status {
-    ffi_guard!({
+    ffi_guard!(error, {
         with_store(store, |h| {
             let id = try_id(id, "id")?;
             let out = try_mut(token_out, "token_out")?;
@@ -382,8 +390,9 @@ pub extern "C" fn sessync_store_unlock(
     store: *const sessync_store,
     id: *const c_char,
     token: u64,
+    error: *mut sessync_error,
 ) -> sessync_status {
-    ffi_guard!({
+    ffi_guard!(error, {
         with_store(store, |h| {
             let id = try_id(id, "id")?;
             h.store().unlock(&id, token)?;
@@ -400,8 +409,9 @@ pub extern "C" fn sessync_store_touch(
     store: *const sessync_store,
     id: *const c_char,
     written_out: *mut bool,
+    error: *mut sessync_error,
 ) -> sessync_status {
-    ffi_guard!({
+    ffi_guard!(error, {
         with_store(store, |h| {
             let id = try_id(id, "id")?;
             let t = h.store().touch(&id)?;
@@ -420,8 +430,9 @@ pub extern "C" fn sessync_store_destroy(
     store: *const sessync_store,
     id: *const c_char,
     existed_out: *mut bool,
+    error: *mut sessync_error,
 ) -> sessync_status {
-    ffi_guard!({
+    ffi_guard!(error, {
         with_store(store, |h| {
             let id = try_id(id, "id")?;
             let existed = h.store().destroy(&id)?;
@@ -449,8 +460,9 @@ pub extern "C" fn sessync_store_rotate(
     id_out: *mut c_char,
     id_out_len: usize,
     id_len_out: *mut usize,
+    error: *mut sessync_error,
 ) -> sessync_status {
-    ffi_guard!({
+    ffi_guard!(error, {
         with_store(store, |h| {
             let id = try_id(id, "id")?;
             // Generated ids are 32 characters; refuse a short buffer before rotating.
@@ -463,15 +475,7 @@ pub extern "C" fn sessync_store_rotate(
                 ));
             }
             let new = h.store().rotate(&id, (token != 0).then_some(token))?;
-            let b = new.as_bytes();
-            // SAFETY: `id_out` is not NULL and has `id_out_len > b.len()` writable bytes
-            // (checked above; the header requires the length to be true).
-            unsafe {
-                std::ptr::copy_nonoverlapping(b.as_ptr(), id_out.cast::<u8>(), b.len());
-                *id_out.add(b.len()) = 0;
-            }
-            put(id_len_out, b.len());
-            Ok(())
+            super::id::copy_id(&new, id_out, id_out_len, id_len_out)
         })
     })
 }
@@ -487,8 +491,9 @@ pub extern "C" fn sessync_store_set_owner(
     owner: *const c_char,
     token: u64,
     version_out: *mut u64,
+    error: *mut sessync_error,
 ) -> sessync_status {
-    ffi_guard!({
+    ffi_guard!(error, {
         with_store(store, |h| {
             let id = try_id(id, "id")?;
             let owner = opt_str(owner, "owner")?;
@@ -508,8 +513,9 @@ pub extern "C" fn sessync_store_sessions_of(
     store: *const sessync_store,
     owner: *const c_char,
     json_out: *mut sessync_buf,
+    error: *mut sessync_error,
 ) -> sessync_status {
-    ffi_guard!({
+    ffi_guard!(error, {
         with_store(store, |h| {
             let owner = try_str(owner, "owner")?;
             let out = try_mut(json_out, "json_out")?;
@@ -530,8 +536,9 @@ pub extern "C" fn sessync_store_destroy_all(
     store: *const sessync_store,
     owner: *const c_char,
     count_out: *mut usize,
+    error: *mut sessync_error,
 ) -> sessync_status {
-    ffi_guard!({
+    ffi_guard!(error, {
         with_store(store, |h| {
             let owner = try_str(owner, "owner")?;
             let n = h.store().destroy_all(owner)?;
@@ -541,18 +548,37 @@ pub extern "C" fn sessync_store_destroy_all(
     })
 }
 
-/// Counters and sizes of the store. On `SESSYNC_STATUS_OK`, writes `*stats_out`.
+/// Counters and sizes of the store.
+///
+/// `stats_size` is `sizeof(sessync_stats)` as the caller compiled it, so that the struct
+/// can grow: the library writes the fields that fit in `stats_size` bytes and zeroes any
+/// bytes after its own last field. A size smaller than the first field's is
+/// `SESSYNC_STATUS_INVALID_ARGUMENT`. On `SESSYNC_STATUS_OK`, writes `*stats_out`;
+/// otherwise leaves it unchanged.
 #[must_use]
 #[unsafe(no_mangle)]
 pub extern "C" fn sessync_store_stats(
     store: *const sessync_store,
     stats_out: *mut sessync_stats,
+    stats_size: usize,
+    error: *mut sessync_error,
 ) -> sessync_status {
-    ffi_guard!({
+    ffi_guard!(error, {
         with_store(store, |h| {
-            let out = try_mut(stats_out, "stats_out")?;
+            if stats_out.is_null() {
+                return Err(fail(
+                    sessync_status::NullArgument,
+                    "argument `stats_out` is NULL",
+                ));
+            }
+            if stats_size < std::mem::size_of::<u64>() {
+                return Err(fail(
+                    sessync_status::InvalidArgument,
+                    &format!("stats_size {stats_size} is smaller than one field (8 bytes)"),
+                ));
+            }
             let s = h.store().stats();
-            *out = sessync_stats {
+            let ours = sessync_stats {
                 sessions: s.sessions,
                 tombstones: s.tombstones,
                 aliases: s.aliases,
@@ -562,6 +588,19 @@ pub extern "C" fn sessync_store_stats(
                 expirations: s.expirations,
                 evictions: s.evictions,
             };
+            let own = std::mem::size_of::<sessync_stats>();
+            // Whole fields only: every field is a u64.
+            let fit = stats_size.min(own) / 8 * 8;
+            let dst = stats_out.cast::<u8>();
+            // SAFETY: the header requires `stats_out` to point to `stats_size` writable
+            // bytes; `fit <= own` bytes are read from `ours`, and the zeroed tail stays
+            // within `stats_size`.
+            unsafe {
+                std::ptr::copy_nonoverlapping((&raw const ours).cast::<u8>(), dst, fit);
+                if stats_size > own {
+                    std::ptr::write_bytes(dst.add(own), 0, stats_size - own);
+                }
+            }
             Ok(())
         })
     })

@@ -26,7 +26,7 @@ fn open(url: &str) -> *mut sessync_store {
     let url = CString::new(url).unwrap();
     let mut s = ptr::null_mut();
     assert_eq!(
-        sessync_store_open(url.as_ptr(), ptr::null(), &mut s),
+        sessync_store_open(url.as_ptr(), ptr::null(), &mut s, ptr::null_mut()),
         sessync_status::Ok
     );
     s
@@ -52,6 +52,7 @@ fn nulls_are_refused_and_outputs_untouched() {
         0,
         0,
         &mut v,
+        ptr::null_mut(),
     );
     assert_eq!(rc, sessync_status::NullArgument);
     assert!(last_error().contains("store"));
@@ -64,9 +65,20 @@ fn nulls_are_refused_and_outputs_untouched() {
         0,
         0,
         &mut v,
+        ptr::null_mut(),
     );
     assert_eq!(rc, sessync_status::NullArgument);
-    let rc = sessync_store_write(st, id.as_ptr(), ptr::null(), 2, ptr::null(), 0, 0, &mut v);
+    let rc = sessync_store_write(
+        st,
+        id.as_ptr(),
+        ptr::null(),
+        2,
+        ptr::null(),
+        0,
+        0,
+        &mut v,
+        ptr::null_mut(),
+    );
     assert_eq!(rc, sessync_status::NullArgument);
     assert_eq!(v, 77);
     let mut out = sessync_buf {
@@ -74,7 +86,7 @@ fn nulls_are_refused_and_outputs_untouched() {
         len: 5,
     };
     assert_eq!(
-        sessync_store_fetch(st, id.as_ptr(), &mut out, ptr::null_mut()),
+        sessync_store_fetch(st, id.as_ptr(), &mut out, ptr::null_mut(), ptr::null_mut()),
         sessync_status::NotFound
     );
     assert_eq!(out.len, 5, "untouched on failure");
@@ -97,6 +109,7 @@ fn bad_utf8_bad_json_and_bad_ids_each_have_their_status() {
             0,
             0,
             ptr::null_mut(),
+            ptr::null_mut(),
         )
     };
     assert_eq!(w(b"{\"a\":1}"), sessync_status::Ok);
@@ -111,6 +124,7 @@ fn bad_utf8_bad_json_and_bad_ids_each_have_their_status() {
         bad_utf8.as_ptr().cast::<c_char>(),
         &mut sessync_buf::empty(),
         ptr::null_mut(),
+        ptr::null_mut(),
     );
     assert_eq!(rc, sessync_status::InvalidUtf8);
     let short = CString::new("short").unwrap();
@@ -119,12 +133,13 @@ fn bad_utf8_bad_json_and_bad_ids_each_have_their_status() {
         short.as_ptr(),
         &mut sessync_buf::empty(),
         ptr::null_mut(),
+        ptr::null_mut(),
     );
     assert_eq!(rc, sessync_status::InvalidArgument);
     let mut out = sessync_buf::empty();
     let mut ver = 0;
     assert_eq!(
-        sessync_store_fetch(st, id.as_ptr(), &mut out, &mut ver),
+        sessync_store_fetch(st, id.as_ptr(), &mut out, &mut ver, ptr::null_mut()),
         sessync_status::Ok
     );
     assert_eq!(text(&out), "{\"a\":1}");
@@ -146,6 +161,7 @@ fn rotate_with_a_short_buffer_says_how_much_and_does_not_rotate() {
             ptr::null(),
             0,
             0,
+            ptr::null_mut(),
             ptr::null_mut()
         ),
         sessync_status::Ok
@@ -160,24 +176,41 @@ fn rotate_with_a_short_buffer_says_how_much_and_does_not_rotate() {
             ptr::null(),
             0,
             SESSYNC_WRITE_CREATE,
+            ptr::null_mut(),
             ptr::null_mut()
         ),
         sessync_status::Ok
     );
     let mut small = [0 as c_char; 8];
     let mut n = 0usize;
-    let rc = sessync_store_rotate(st, id.as_ptr(), 0, small.as_mut_ptr(), small.len(), &mut n);
+    let rc = sessync_store_rotate(
+        st,
+        id.as_ptr(),
+        0,
+        small.as_mut_ptr(),
+        small.len(),
+        &mut n,
+        ptr::null_mut(),
+    );
     assert_eq!(rc, sessync_status::InsufficientSize);
     assert_eq!(n, 32);
     let mut out = sessync_buf::empty();
     assert_eq!(
-        sessync_store_fetch(st, id.as_ptr(), &mut out, ptr::null_mut()),
+        sessync_store_fetch(st, id.as_ptr(), &mut out, ptr::null_mut(), ptr::null_mut()),
         sessync_status::Ok
     );
     sessync_buf_free(&mut out);
     let mut big = [0 as c_char; SESSYNC_ID_MAX_LEN + 1];
     assert_eq!(
-        sessync_store_rotate(st, id.as_ptr(), 0, big.as_mut_ptr(), big.len(), &mut n),
+        sessync_store_rotate(
+            st,
+            id.as_ptr(),
+            0,
+            big.as_mut_ptr(),
+            big.len(),
+            &mut n,
+            ptr::null_mut()
+        ),
         sessync_status::Ok
     );
     // SAFETY: the library wrote a NUL-terminated id into `big`.
@@ -192,10 +225,10 @@ fn an_injected_panic_comes_back_as_panic_and_poisons_the_store() {
     let st = open("mem://");
     let id = CString::new("abcdefghijklmnopqrstuvwxyz012345").unwrap();
     INJECT_PANIC.with(|p| p.set(true));
-    let rc = sessync_store_touch(st, id.as_ptr(), ptr::null_mut());
+    let rc = sessync_store_touch(st, id.as_ptr(), ptr::null_mut(), ptr::null_mut());
     assert_eq!(rc, sessync_status::Panic);
     assert!(last_error().contains("injected panic"), "{}", last_error());
-    let rc = sessync_store_touch(st, id.as_ptr(), ptr::null_mut());
+    let rc = sessync_store_touch(st, id.as_ptr(), ptr::null_mut(), ptr::null_mut());
     assert_eq!(rc, sessync_status::Panic, "poisoned: fails closed");
     assert!(last_error().contains("poisoned"));
     sessync_store_free(st);
@@ -206,23 +239,42 @@ fn a_session_round_trip_through_the_extern_functions() {
     let st = open("mem://");
     let mut s = ptr::null_mut();
     assert_eq!(
-        sessync_session_begin(st, ptr::null(), 0, SESSYNC_BEGIN_LOCK, &mut s),
+        sessync_session_begin(
+            st,
+            ptr::null(),
+            0,
+            SESSYNC_BEGIN_LOCK,
+            -1,
+            &mut s,
+            ptr::null_mut()
+        ),
         sessync_status::Ok
     );
     assert!(sessync_session_is_new(s));
     let key = CString::new("n").unwrap();
     let mut v = 0i64;
     assert_eq!(
-        sessync_session_incr(s, key.as_ptr(), 5, &mut v),
+        sessync_session_incr(s, key.as_ptr(), 5, &mut v, ptr::null_mut()),
         sessync_status::Ok
     );
     assert_eq!(v, 5);
     assert_eq!(
-        sessync_session_begin(st, ptr::null(), 0, 8, &mut ptr::null_mut()),
+        sessync_session_begin(
+            st,
+            ptr::null(),
+            0,
+            8,
+            -1,
+            &mut ptr::null_mut(),
+            ptr::null_mut()
+        ),
         sessync_status::InvalidArgument
     );
     let mut cookie = sessync_buf::empty();
-    assert_eq!(sessync_session_commit(s, &mut cookie), sessync_status::Ok);
+    assert_eq!(
+        sessync_session_commit(s, &mut cookie, ptr::null_mut()),
+        sessync_status::Ok
+    );
     let header = text(&cookie);
     assert!(header.starts_with("sync_sess="), "{header}");
     let pair = header.split(';').next().unwrap().to_string();
@@ -230,26 +282,37 @@ fn a_session_round_trip_through_the_extern_functions() {
 
     let mut s = ptr::null_mut();
     assert_eq!(
-        sessync_session_begin(st, pair.as_ptr(), pair.len(), SESSYNC_BEGIN_LOCK, &mut s),
+        sessync_session_begin(
+            st,
+            pair.as_ptr(),
+            pair.len(),
+            SESSYNC_BEGIN_LOCK,
+            -1,
+            &mut s,
+            ptr::null_mut()
+        ),
         sessync_status::Ok
     );
     assert!(!sessync_session_is_new(s));
     let mut got = sessync_buf::empty();
     assert_eq!(
-        sessync_session_get(s, key.as_ptr(), &mut got),
+        sessync_session_get(s, key.as_ptr(), &mut got, ptr::null_mut()),
         sessync_status::Ok
     );
     assert_eq!(text(&got), "5");
     sessync_buf_free(&mut got);
     let missing = CString::new("missing").unwrap();
     assert_eq!(
-        sessync_session_get(s, missing.as_ptr(), &mut got),
+        sessync_session_get(s, missing.as_ptr(), &mut got, ptr::null_mut()),
         sessync_status::NotFound
     );
     assert!(got.data.is_null());
-    assert_eq!(sessync_session_abort(s), sessync_status::Ok);
     assert_eq!(
-        sessync_session_abort(ptr::null_mut()),
+        sessync_session_abort(s, ptr::null_mut()),
+        sessync_status::Ok
+    );
+    assert_eq!(
+        sessync_session_abort(ptr::null_mut(), ptr::null_mut()),
         sessync_status::NullArgument
     );
     sessync_session_free(ptr::null_mut());
@@ -258,20 +321,23 @@ fn a_session_round_trip_through_the_extern_functions() {
 
 fn set(o: *mut sessync_options, key: &str, value: &str) -> sessync_status {
     let (k, v) = (CString::new(key).unwrap(), CString::new(value).unwrap());
-    sessync_options_set(o, k.as_ptr(), v.as_ptr())
+    sessync_options_set(o, k.as_ptr(), v.as_ptr(), ptr::null_mut())
 }
 
 #[test]
 fn the_cookie_format_option() {
     let mut o = ptr::null_mut();
-    assert_eq!(sessync_options_new(&mut o), sessync_status::Ok);
     assert_eq!(
-        sessync_options_set_cookie_format(ptr::null_mut(), 1),
+        sessync_options_new(&mut o, ptr::null_mut()),
+        sessync_status::Ok
+    );
+    assert_eq!(
+        sessync_options_set_cookie_format(ptr::null_mut(), 1, ptr::null_mut()),
         sessync_status::NullArgument
     );
     assert!(last_error().contains("options"));
     assert_eq!(
-        sessync_options_set_cookie_format(o, 2),
+        sessync_options_set_cookie_format(o, 2, ptr::null_mut()),
         sessync_status::InvalidArgument
     );
     assert!(last_error().contains("cookie format 2"), "{}", last_error());
@@ -286,13 +352,17 @@ fn the_cookie_format_option() {
 
     // The express format without a key: refused when the store opens.
     assert_eq!(
-        sessync_options_set_cookie_format(o, sessync_cookie_format::Express as u32),
+        sessync_options_set_cookie_format(
+            o,
+            sessync_cookie_format::Express as u32,
+            ptr::null_mut()
+        ),
         sessync_status::Ok
     );
     let url = CString::new("mem://").unwrap();
     let mut st = ptr::null_mut();
     assert_eq!(
-        sessync_store_open(url.as_ptr(), o, &mut st),
+        sessync_store_open(url.as_ptr(), o, &mut st, ptr::null_mut()),
         sessync_status::InvalidArgument
     );
     assert!(st.is_null());
@@ -306,37 +376,51 @@ fn the_cookie_format_option() {
     assert_eq!(set(o, "cookie_name", "connect.sid"), sessync_status::Ok);
     let key = b"the express app's secret";
     assert_eq!(
-        sessync_options_add_signing_key(o, key.as_ptr(), key.len()),
+        sessync_options_add_signing_key(o, key.as_ptr(), key.len(), ptr::null_mut()),
         sessync_status::Ok
     );
     assert_eq!(
-        sessync_store_open(url.as_ptr(), o, &mut st),
+        sessync_store_open(url.as_ptr(), o, &mut st, ptr::null_mut()),
         sessync_status::Ok
     );
     sessync_options_free(o);
     let mut s = ptr::null_mut();
     assert_eq!(
-        sessync_session_begin(st, ptr::null(), 0, 0, &mut s),
+        sessync_session_begin(st, ptr::null(), 0, 0, -1, &mut s, ptr::null_mut()),
         sessync_status::Ok
     );
     let n = CString::new("n").unwrap();
     let mut v = 0i64;
     assert_eq!(
-        sessync_session_incr(s, n.as_ptr(), 1, &mut v),
+        sessync_session_incr(s, n.as_ptr(), 1, &mut v, ptr::null_mut()),
         sessync_status::Ok
     );
     let mut cookie = sessync_buf::empty();
-    assert_eq!(sessync_session_commit(s, &mut cookie), sessync_status::Ok);
+    assert_eq!(
+        sessync_session_commit(s, &mut cookie, ptr::null_mut()),
+        sessync_status::Ok
+    );
     let header = text(&cookie);
     sessync_buf_free(&mut cookie);
     assert!(header.starts_with("connect.sid=s%3A"), "{header}");
     let pair = header.split(';').next().unwrap().to_string();
     let mut s = ptr::null_mut();
     assert_eq!(
-        sessync_session_begin(st, pair.as_ptr(), pair.len(), 0, &mut s),
+        sessync_session_begin(
+            st,
+            pair.as_ptr(),
+            pair.len(),
+            0,
+            -1,
+            &mut s,
+            ptr::null_mut()
+        ),
         sessync_status::Ok
     );
     assert!(!sessync_session_is_new(s));
-    assert_eq!(sessync_session_abort(s), sessync_status::Ok);
+    assert_eq!(
+        sessync_session_abort(s, ptr::null_mut()),
+        sessync_status::Ok
+    );
     sessync_store_free(st);
 }

@@ -84,7 +84,7 @@ static inline int has_data(const sessync_store *store, const char *id, const cha
                            uint64_t version) {
   sessync_buf b = {NULL, 0};
   uint64_t v = 0;
-  if (sessync_store_fetch(store, id, &b, &v) != SESSYNC_STATUS_OK) {
+  if (sessync_store_fetch(store, id, &b, &v, NULL) != SESSYNC_STATUS_OK) {
     return 0;
   }
   int same = buf_is(&b, json) && v == version;

@@ -38,14 +38,14 @@ static sessync_buf sentinel_buf(void) {
 
 static sessync_store *open_store(const char *url) {
   sessync_store *store = NULL;
-  CHECK_OK(sessync_store_open(url, NULL, &store));
+  CHECK_OK(sessync_store_open(url, NULL, &store, NULL));
   CHECK(store != NULL);
   return store;
 }
 
 static sessync_session *begin_plain(const sessync_store *store) {
   sessync_session *s = NULL;
-  CHECK_OK(sessync_session_begin(store, NULL, 0, 0, &s));
+  CHECK_OK(sessync_session_begin(store, NULL, 0, 0, -1, &s, NULL));
   return s;
 }
 
@@ -60,118 +60,118 @@ static void null_arguments(sessync_store *store) {
   memset(&stats, 0x5e, sizeof stats);
   sessync_store *store_out = (sessync_store *)SENTINEL_PTR;
 
-  CHECK_FAILS(sessync_store_open(NULL, NULL, &store_out), NUL, "`url`");
+  CHECK_FAILS(sessync_store_open(NULL, NULL, &store_out, NULL), NUL, "`url`");
   CHECK(store_out == (sessync_store *)SENTINEL_PTR);
-  CHECK_FAILS(sessync_store_open("mem://", NULL, NULL), NUL, "`store_out`");
+  CHECK_FAILS(sessync_store_open("mem://", NULL, NULL, NULL), NUL, "`store_out`");
 
-  CHECK_FAILS(sessync_store_fetch(NULL, ID, &b, &v), NUL, "`store`");
-  CHECK_FAILS(sessync_store_fetch(store, NULL, &b, &v), NUL, "`id`");
-  CHECK_FAILS(sessync_store_fetch(store, ID, NULL, &v), NUL, "`json_out`");
+  CHECK_FAILS(sessync_store_fetch(NULL, ID, &b, &v, NULL), NUL, "`store`");
+  CHECK_FAILS(sessync_store_fetch(store, NULL, &b, &v, NULL), NUL, "`id`");
+  CHECK_FAILS(sessync_store_fetch(store, ID, NULL, &v, NULL), NUL, "`json_out`");
   CHECK_SENTINEL_BUF(b);
   CHECK(v == SENTINEL_U64);
-  CHECK_FAILS(sessync_store_fetch_record(NULL, ID, &b), NUL, "`store`");
-  CHECK_FAILS(sessync_store_fetch_record(store, NULL, &b), NUL, "`id`");
-  CHECK_FAILS(sessync_store_fetch_record(store, ID, NULL), NUL, "`json_out`");
+  CHECK_FAILS(sessync_store_fetch_record(NULL, ID, &b, NULL), NUL, "`store`");
+  CHECK_FAILS(sessync_store_fetch_record(store, NULL, &b, NULL), NUL, "`id`");
+  CHECK_FAILS(sessync_store_fetch_record(store, ID, NULL, NULL), NUL, "`json_out`");
   CHECK_SENTINEL_BUF(b);
 
-  CHECK_FAILS(sessync_store_write(NULL, ID, BYTES("{}"), NULL, 0, 0, &v), NUL, "`store`");
-  CHECK_FAILS(sessync_store_write(store, NULL, BYTES("{}"), NULL, 0, 0, &v), NUL, "`id`");
-  CHECK_FAILS(sessync_store_write(store, ID, NULL, 2, NULL, 0, 0, &v), NUL, "`json`");
-  CHECK_FAILS(sessync_store_patch(NULL, ID, BYTES("{}"), 0, 0, &v), NUL, "`store`");
-  CHECK_FAILS(sessync_store_patch(store, NULL, BYTES("{}"), 0, 0, &v), NUL, "`id`");
-  CHECK_FAILS(sessync_store_patch(store, ID, NULL, 2, 0, 0, &v), NUL, "`json`");
+  CHECK_FAILS(sessync_store_write(NULL, ID, BYTES("{}"), NULL, 0, 0, &v, NULL), NUL, "`store`");
+  CHECK_FAILS(sessync_store_write(store, NULL, BYTES("{}"), NULL, 0, 0, &v, NULL), NUL, "`id`");
+  CHECK_FAILS(sessync_store_write(store, ID, NULL, 2, NULL, 0, 0, &v, NULL), NUL, "`json`");
+  CHECK_FAILS(sessync_store_patch(NULL, ID, BYTES("{}"), 0, 0, &v, NULL), NUL, "`store`");
+  CHECK_FAILS(sessync_store_patch(store, NULL, BYTES("{}"), 0, 0, &v, NULL), NUL, "`id`");
+  CHECK_FAILS(sessync_store_patch(store, ID, NULL, 2, 0, 0, &v, NULL), NUL, "`json`");
   CHECK(v == SENTINEL_U64);
-  CHECK_FAILS(sessync_store_incr(NULL, ID, "n", 1, 0, 0, &n), NUL, "`store`");
-  CHECK_FAILS(sessync_store_incr(store, NULL, "n", 1, 0, 0, &n), NUL, "`id`");
-  CHECK_FAILS(sessync_store_incr(store, ID, NULL, 1, 0, 0, &n), NUL, "`key`");
+  CHECK_FAILS(sessync_store_incr(NULL, ID, "n", 1, 0, 0, &n, NULL), NUL, "`store`");
+  CHECK_FAILS(sessync_store_incr(store, NULL, "n", 1, 0, 0, &n, NULL), NUL, "`id`");
+  CHECK_FAILS(sessync_store_incr(store, ID, NULL, 1, 0, 0, &n, NULL), NUL, "`key`");
   CHECK(n == (int64_t)SENTINEL_U64);
 
-  CHECK_FAILS(sessync_store_lock(NULL, ID, 1000, 0, &v), NUL, "`store`");
-  CHECK_FAILS(sessync_store_lock(store, NULL, 1000, 0, &v), NUL, "`id`");
+  CHECK_FAILS(sessync_store_lock(NULL, ID, 1000, 0, &v, NULL), NUL, "`store`");
+  CHECK_FAILS(sessync_store_lock(store, NULL, 1000, 0, &v, NULL), NUL, "`id`");
   /* Without somewhere to put the token, the lock must not be taken. */
-  CHECK_FAILS(sessync_store_lock(store, ID, 1000, 0, NULL), NUL, "`token_out`");
+  CHECK_FAILS(sessync_store_lock(store, ID, 1000, 0, NULL, NULL), NUL, "`token_out`");
   CHECK(v == SENTINEL_U64);
   uint64_t t = 0;
-  CHECK_OK(sessync_store_lock(store, ID, 1000, 0, &t));
-  CHECK_FAILS(sessync_store_unlock(NULL, ID, t), NUL, "`store`");
-  CHECK_FAILS(sessync_store_unlock(store, NULL, t), NUL, "`id`");
-  CHECK_OK(sessync_store_unlock(store, ID, t));
+  CHECK_OK(sessync_store_lock(store, ID, 1000, 0, &t, NULL));
+  CHECK_FAILS(sessync_store_unlock(NULL, ID, t, NULL), NUL, "`store`");
+  CHECK_FAILS(sessync_store_unlock(store, NULL, t, NULL), NUL, "`id`");
+  CHECK_OK(sessync_store_unlock(store, ID, t, NULL));
 
-  CHECK_FAILS(sessync_store_touch(NULL, ID, &flag), NUL, "`store`");
-  CHECK_FAILS(sessync_store_touch(store, NULL, &flag), NUL, "`id`");
-  CHECK_FAILS(sessync_store_destroy(NULL, ID, &flag), NUL, "`store`");
-  CHECK_FAILS(sessync_store_destroy(store, NULL, &flag), NUL, "`id`");
+  CHECK_FAILS(sessync_store_touch(NULL, ID, &flag, NULL), NUL, "`store`");
+  CHECK_FAILS(sessync_store_touch(store, NULL, &flag, NULL), NUL, "`id`");
+  CHECK_FAILS(sessync_store_destroy(NULL, ID, &flag, NULL), NUL, "`store`");
+  CHECK_FAILS(sessync_store_destroy(store, NULL, &flag, NULL), NUL, "`id`");
   CHECK(flag);
 
   char id_out[SESSYNC_ID_MAX_LEN + 1] = "untouched";
-  CHECK_FAILS(sessync_store_rotate(NULL, ID, 0, id_out, sizeof id_out, &len), NUL, "`store`");
-  CHECK_FAILS(sessync_store_rotate(store, NULL, 0, id_out, sizeof id_out, &len), NUL, "`id`");
+  CHECK_FAILS(sessync_store_rotate(NULL, ID, 0, id_out, sizeof id_out, &len, NULL), NUL, "`store`");
+  CHECK_FAILS(sessync_store_rotate(store, NULL, 0, id_out, sizeof id_out, &len, NULL), NUL, "`id`");
   CHECK(strcmp(id_out, "untouched") == 0);
   CHECK(len == SENTINEL_LEN);
 
-  CHECK_FAILS(sessync_store_set_owner(NULL, ID, "u", 0, &v), NUL, "`store`");
-  CHECK_FAILS(sessync_store_set_owner(store, NULL, "u", 0, &v), NUL, "`id`");
+  CHECK_FAILS(sessync_store_set_owner(NULL, ID, "u", 0, &v, NULL), NUL, "`store`");
+  CHECK_FAILS(sessync_store_set_owner(store, NULL, "u", 0, &v, NULL), NUL, "`id`");
   CHECK(v == SENTINEL_U64);
-  CHECK_FAILS(sessync_store_sessions_of(NULL, "u", &b), NUL, "`store`");
-  CHECK_FAILS(sessync_store_sessions_of(store, NULL, &b), NUL, "`owner`");
-  CHECK_FAILS(sessync_store_sessions_of(store, "u", NULL), NUL, "`json_out`");
+  CHECK_FAILS(sessync_store_sessions_of(NULL, "u", &b, NULL), NUL, "`store`");
+  CHECK_FAILS(sessync_store_sessions_of(store, NULL, &b, NULL), NUL, "`owner`");
+  CHECK_FAILS(sessync_store_sessions_of(store, "u", NULL, NULL), NUL, "`json_out`");
   CHECK_SENTINEL_BUF(b);
-  CHECK_FAILS(sessync_store_destroy_all(NULL, "u", &len), NUL, "`store`");
-  CHECK_FAILS(sessync_store_destroy_all(store, NULL, &len), NUL, "`owner`");
+  CHECK_FAILS(sessync_store_destroy_all(NULL, "u", &len, NULL), NUL, "`store`");
+  CHECK_FAILS(sessync_store_destroy_all(store, NULL, &len, NULL), NUL, "`owner`");
   CHECK(len == SENTINEL_LEN);
-  CHECK_FAILS(sessync_store_stats(NULL, &stats), NUL, "`store`");
-  CHECK_FAILS(sessync_store_stats(store, NULL), NUL, "`stats_out`");
+  CHECK_FAILS(sessync_store_stats(NULL, &stats, sizeof stats, NULL), NUL, "`store`");
+  CHECK_FAILS(sessync_store_stats(store, NULL, sizeof(sessync_stats), NULL), NUL, "`stats_out`");
   CHECK(stats.sessions == UINT64_C(0x5e5e5e5e5e5e5e5e));
 
   /* The request flow. */
   sessync_session *s = (sessync_session *)SENTINEL_PTR;
-  CHECK_FAILS(sessync_session_begin(NULL, NULL, 0, 0, &s), NUL, "`store`");
-  CHECK_FAILS(sessync_session_begin(store, NULL, 0, 0, NULL), NUL, "`session_out`");
-  CHECK_FAILS(sessync_session_begin(store, NULL, 5, 0, &s), NUL, "`cookie`");
+  CHECK_FAILS(sessync_session_begin(NULL, NULL, 0, 0, -1, &s, NULL), NUL, "`store`");
+  CHECK_FAILS(sessync_session_begin(store, NULL, 0, 0, -1, NULL, NULL), NUL, "`session_out`");
+  CHECK_FAILS(sessync_session_begin(store, NULL, 5, 0, -1, &s, NULL), NUL, "`cookie`");
   CHECK(s == (sessync_session *)SENTINEL_PTR);
 
-  CHECK_FAILS(sessync_session_get(NULL, "k", &b), NUL, "`session`");
-  CHECK_FAILS(sessync_session_data(NULL, &b), NUL, "`session`");
-  CHECK_FAILS(sessync_session_set(NULL, "k", BYTES("1")), NUL, "`session`");
-  CHECK_FAILS(sessync_session_remove(NULL, "k"), NUL, "`session`");
-  CHECK_FAILS(sessync_session_incr(NULL, "k", 1, &n), NUL, "`session`");
-  CHECK_FAILS(sessync_session_set_owner(NULL, "u"), NUL, "`session`");
-  CHECK_FAILS(sessync_session_rotate(NULL), NUL, "`session`");
-  CHECK_FAILS(sessync_session_destroy(NULL), NUL, "`session`");
-  CHECK_FAILS(sessync_session_commit(NULL, &b), NUL, "`session`");
-  CHECK_FAILS(sessync_session_abort(NULL), NUL, "`session`");
+  CHECK_FAILS(sessync_session_get(NULL, "k", &b, NULL), NUL, "`session`");
+  CHECK_FAILS(sessync_session_data(NULL, &b, NULL), NUL, "`session`");
+  CHECK_FAILS(sessync_session_set(NULL, "k", BYTES("1"), NULL), NUL, "`session`");
+  CHECK_FAILS(sessync_session_remove(NULL, "k", NULL), NUL, "`session`");
+  CHECK_FAILS(sessync_session_incr(NULL, "k", 1, &n, NULL), NUL, "`session`");
+  CHECK_FAILS(sessync_session_set_owner(NULL, "u", NULL), NUL, "`session`");
+  CHECK_FAILS(sessync_session_rotate(NULL, NULL), NUL, "`session`");
+  CHECK_FAILS(sessync_session_destroy(NULL, NULL), NUL, "`session`");
+  CHECK_FAILS(sessync_session_commit(NULL, &b, NULL), NUL, "`session`");
+  CHECK_FAILS(sessync_session_abort(NULL, NULL), NUL, "`session`");
   CHECK(sessync_session_id(NULL) == NULL);
   CHECK(!sessync_session_is_new(NULL));
   CHECK_SENTINEL_BUF(b);
 
   s = begin_plain(store);
-  CHECK_OK(sessync_session_set(s, "k", BYTES("1")));
-  CHECK_FAILS(sessync_session_get(s, NULL, &b), NUL, "`key`");
-  CHECK_FAILS(sessync_session_get(s, "k", NULL), NUL, "`json_out`");
-  CHECK_FAILS(sessync_session_data(s, NULL), NUL, "`json_out`");
-  CHECK_FAILS(sessync_session_set(s, NULL, BYTES("2")), NUL, "`key`");
-  CHECK_FAILS(sessync_session_set(s, "k", NULL, 1), NUL, "`json`");
-  CHECK_FAILS(sessync_session_remove(s, NULL), NUL, "`key`");
-  CHECK_FAILS(sessync_session_incr(s, NULL, 1, &n), NUL, "`key`");
+  CHECK_OK(sessync_session_set(s, "k", BYTES("1"), NULL));
+  CHECK_FAILS(sessync_session_get(s, NULL, &b, NULL), NUL, "`key`");
+  CHECK_FAILS(sessync_session_get(s, "k", NULL, NULL), NUL, "`json_out`");
+  CHECK_FAILS(sessync_session_data(s, NULL, NULL), NUL, "`json_out`");
+  CHECK_FAILS(sessync_session_set(s, NULL, BYTES("2"), NULL), NUL, "`key`");
+  CHECK_FAILS(sessync_session_set(s, "k", NULL, 1, NULL), NUL, "`json`");
+  CHECK_FAILS(sessync_session_remove(s, NULL, NULL), NUL, "`key`");
+  CHECK_FAILS(sessync_session_incr(s, NULL, 1, &n, NULL), NUL, "`key`");
   CHECK_SENTINEL_BUF(b);
   CHECK(n == (int64_t)SENTINEL_U64);
   /* The failures changed nothing in the session. */
   sessync_buf d = {NULL, 0};
-  CHECK_OK(sessync_session_data(s, &d));
+  CHECK_OK(sessync_session_data(s, &d, NULL));
   CHECK(buf_is(&d, "{\"k\":1}"));
   sessync_buf_free(&d);
   sessync_session_free(s);
 
   sessync_options *o = (sessync_options *)SENTINEL_PTR;
-  CHECK_FAILS(sessync_options_new(NULL), NUL, "`options_out`");
-  CHECK_OK(sessync_options_new(&o));
-  CHECK_FAILS(sessync_options_set(NULL, "ttl", "1m"), NUL, "`options`");
-  CHECK_FAILS(sessync_options_set(o, NULL, "1m"), NUL, "`key`");
-  CHECK_FAILS(sessync_options_set(o, "ttl", NULL), NUL, "`value`");
-  CHECK_FAILS(sessync_options_add_signing_key(NULL, BYTES("0123456789abcdef")), NUL,
+  CHECK_FAILS(sessync_options_new(NULL, NULL), NUL, "`options_out`");
+  CHECK_OK(sessync_options_new(&o, NULL));
+  CHECK_FAILS(sessync_options_set(NULL, "ttl", "1m", NULL), NUL, "`options`");
+  CHECK_FAILS(sessync_options_set(o, NULL, "1m", NULL), NUL, "`key`");
+  CHECK_FAILS(sessync_options_set(o, "ttl", NULL, NULL), NUL, "`value`");
+  CHECK_FAILS(sessync_options_add_signing_key(NULL, BYTES("0123456789abcdef"), NULL), NUL,
               "`options`");
-  CHECK_FAILS(sessync_options_add_signing_key(o, NULL, 16), NUL, "`key`");
-  CHECK_FAILS(sessync_options_set_cookie_format(NULL, SESSYNC_COOKIE_FORMAT_EXPRESS), NUL,
+  CHECK_FAILS(sessync_options_add_signing_key(o, NULL, 16, NULL), NUL, "`key`");
+  CHECK_FAILS(sessync_options_set_cookie_format(NULL, SESSYNC_COOKIE_FORMAT_EXPRESS, NULL), NUL,
               "`options`");
   sessync_options_free(o);
 
@@ -185,17 +185,17 @@ static void invalid_utf8(sessync_store *store) {
   int64_t n = (int64_t)SENTINEL_U64;
   size_t len = SENTINEL_LEN;
 
-  CHECK_FAILS(sessync_store_fetch(store, BAD_UTF8_ID, &b, &v), U, "`id`");
-  CHECK_FAILS(sessync_store_write(store, BAD_UTF8_ID, BYTES("{}"), NULL, 0, 0, &v), U, "`id`");
-  CHECK_FAILS(sessync_store_destroy(store, BAD_UTF8_ID, NULL), U, "`id`");
-  CHECK_FAILS(sessync_store_incr(store, ID, "\xc3\x28", 1, 0, 0, &n), U, "`key`");
-  CHECK_FAILS(sessync_store_set_owner(store, ID, "user-\xe2\x82", 0, &v), U, "`owner`");
-  CHECK_FAILS(sessync_store_sessions_of(store, "\x80user", &b), U, "`owner`");
-  CHECK_FAILS(sessync_store_destroy_all(store, "\x80user", &len), U, "`owner`");
+  CHECK_FAILS(sessync_store_fetch(store, BAD_UTF8_ID, &b, &v, NULL), U, "`id`");
+  CHECK_FAILS(sessync_store_write(store, BAD_UTF8_ID, BYTES("{}"), NULL, 0, 0, &v, NULL), U, "`id`");
+  CHECK_FAILS(sessync_store_destroy(store, BAD_UTF8_ID, NULL, NULL), U, "`id`");
+  CHECK_FAILS(sessync_store_incr(store, ID, "\xc3\x28", 1, 0, 0, &n, NULL), U, "`key`");
+  CHECK_FAILS(sessync_store_set_owner(store, ID, "user-\xe2\x82", 0, &v, NULL), U, "`owner`");
+  CHECK_FAILS(sessync_store_sessions_of(store, "\x80user", &b, NULL), U, "`owner`");
+  CHECK_FAILS(sessync_store_destroy_all(store, "\x80user", &len, NULL), U, "`owner`");
   /* JSON bytes that are not UTF-8 (a bare \xff inside a string). */
-  CHECK_FAILS(sessync_store_write(store, ID, BYTES("{\"a\":\"\xff\"}"), NULL, 0, 0, &v), U,
+  CHECK_FAILS(sessync_store_write(store, ID, BYTES("{\"a\":\"\xff\"}"), NULL, 0, 0, &v, NULL), U,
               "`json`");
-  CHECK_FAILS(sessync_store_patch(store, ID, BYTES("{\"a\":\"\xc0\xaf\"}"), 0, 0, &v), U,
+  CHECK_FAILS(sessync_store_patch(store, ID, BYTES("{\"a\":\"\xc0\xaf\"}"), 0, 0, &v, NULL), U,
               "`json`");
   CHECK_SENTINEL_BUF(b);
   CHECK(v == SENTINEL_U64);
@@ -203,28 +203,28 @@ static void invalid_utf8(sessync_store *store) {
   CHECK(len == SENTINEL_LEN);
 
   sessync_store *st = (sessync_store *)SENTINEL_PTR;
-  CHECK_FAILS(sessync_store_open("mem://?ttl=\xff", NULL, &st), U, "`url`");
+  CHECK_FAILS(sessync_store_open("mem://?ttl=\xff", NULL, &st, NULL), U, "`url`");
   CHECK(st == (sessync_store *)SENTINEL_PTR);
   sessync_options *o = NULL;
-  CHECK_OK(sessync_options_new(&o));
-  CHECK_FAILS(sessync_options_set(o, "cookie_\xff", "x"), U, "`key`");
-  CHECK_FAILS(sessync_options_set(o, "cookie_name", "sid\xff"), U, "`value`");
+  CHECK_OK(sessync_options_new(&o, NULL));
+  CHECK_FAILS(sessync_options_set(o, "cookie_\xff", "x", NULL), U, "`key`");
+  CHECK_FAILS(sessync_options_set(o, "cookie_name", "sid\xff", NULL), U, "`value`");
   sessync_options_free(o);
 
   sessync_session *s = begin_plain(store);
-  CHECK_OK(sessync_session_set(s, "k", BYTES("\"v\"")));
-  CHECK_FAILS(sessync_session_set(s, "\xfe", BYTES("1")), U, "`key`");
-  CHECK_FAILS(sessync_session_set(s, "k", BYTES("\"\xff\"")), U, "`json`");
-  CHECK_FAILS(sessync_session_get(s, "\xfe", &b), U, "`key`");
-  CHECK_FAILS(sessync_session_remove(s, "k\xfe"), U, "`key`");
-  CHECK_FAILS(sessync_session_incr(s, "k\xfe", 1, &n), U, "`key`");
-  CHECK_FAILS(sessync_session_set_owner(s, "\xfe"), U, "`owner`");
+  CHECK_OK(sessync_session_set(s, "k", BYTES("\"v\""), NULL));
+  CHECK_FAILS(sessync_session_set(s, "\xfe", BYTES("1"), NULL), U, "`key`");
+  CHECK_FAILS(sessync_session_set(s, "k", BYTES("\"\xff\""), NULL), U, "`json`");
+  CHECK_FAILS(sessync_session_get(s, "\xfe", &b, NULL), U, "`key`");
+  CHECK_FAILS(sessync_session_remove(s, "k\xfe", NULL), U, "`key`");
+  CHECK_FAILS(sessync_session_incr(s, "k\xfe", 1, &n, NULL), U, "`key`");
+  CHECK_FAILS(sessync_session_set_owner(s, "\xfe", NULL), U, "`owner`");
   CHECK_SENTINEL_BUF(b);
   sessync_buf d = {NULL, 0};
-  CHECK_OK(sessync_session_data(s, &d));
+  CHECK_OK(sessync_session_data(s, &d, NULL));
   CHECK(buf_is(&d, "{\"k\":\"v\"}"));
   sessync_buf_free(&d);
-  CHECK_OK(sessync_session_abort(s));
+  CHECK_OK(sessync_session_abort(s, NULL));
 
   CHECK(has_data(store, ID, DATA, 1));
 }
@@ -237,28 +237,28 @@ static void invalid_json(sessync_store *store) {
       "{'a':1}", "{\"a\":1,}", " ",
   };
   for (size_t i = 0; i < sizeof not_objects / sizeof not_objects[0]; i++) {
-    CHECK_FAILS(sessync_store_write(store, ID, BYTES(not_objects[i]), NULL, 0, 0, &v), J,
+    CHECK_FAILS(sessync_store_write(store, ID, BYTES(not_objects[i]), NULL, 0, 0, &v, NULL), J,
                 "JSON");
-    CHECK_FAILS(sessync_store_patch(store, ID, BYTES(not_objects[i]), 0, 0, &v), J, "JSON");
+    CHECK_FAILS(sessync_store_patch(store, ID, BYTES(not_objects[i]), 0, 0, &v, NULL), J, "JSON");
   }
   /* No bytes at all (NULL is allowed with length 0) is not JSON either. */
-  CHECK_FAILS(sessync_store_write(store, ID, NULL, 0, NULL, 0, 0, &v), J, "JSON");
-  CHECK_FAILS(sessync_store_patch(store, ID, NULL, 0, 0, 0, &v), J, "JSON");
-  CHECK_FAILS(sessync_store_write(store, ID, BYTES("[1,2]"), NULL, 0, 0, &v), J, "object");
+  CHECK_FAILS(sessync_store_write(store, ID, NULL, 0, NULL, 0, 0, &v, NULL), J, "JSON");
+  CHECK_FAILS(sessync_store_patch(store, ID, NULL, 0, 0, 0, &v, NULL), J, "JSON");
+  CHECK_FAILS(sessync_store_write(store, ID, BYTES("[1,2]"), NULL, 0, 0, &v, NULL), J, "object");
   CHECK(v == SENTINEL_U64);
   /* A new id is not created by a refused write. */
   sessync_buf b = sentinel_buf();
-  CHECK_FAILS(sessync_store_write(store, "errors-never-created-1", BYTES("[]"), NULL, 0, 0, &v),
+  CHECK_FAILS(sessync_store_write(store, "errors-never-created-1", BYTES("[]"), NULL, 0, 0, &v, NULL),
               J, "object");
-  CHECK_STATUS(sessync_store_fetch(store, "errors-never-created-1", &b, &v),
+  CHECK_STATUS(sessync_store_fetch(store, "errors-never-created-1", &b, &v, NULL),
                SESSYNC_STATUS_NOT_FOUND);
   CHECK_SENTINEL_BUF(b);
 
   sessync_session *s = begin_plain(store);
-  CHECK_FAILS(sessync_session_set(s, "k", BYTES("{")), J, "JSON");
-  CHECK_FAILS(sessync_session_set(s, "k", NULL, 0), J, "JSON");
-  CHECK_FAILS(sessync_session_set(s, "k", BYTES("1 2")), J, "JSON");
-  CHECK_STATUS(sessync_session_get(s, "k", &b), SESSYNC_STATUS_NOT_FOUND);
+  CHECK_FAILS(sessync_session_set(s, "k", BYTES("{"), NULL), J, "JSON");
+  CHECK_FAILS(sessync_session_set(s, "k", NULL, 0, NULL), J, "JSON");
+  CHECK_FAILS(sessync_session_set(s, "k", BYTES("1 2"), NULL), J, "JSON");
+  CHECK_STATUS(sessync_session_get(s, "k", &b, NULL), SESSYNC_STATUS_NOT_FOUND);
   CHECK_SENTINEL_BUF(b);
   sessync_session_free(s);
 
@@ -282,13 +282,13 @@ static void malformed_ids(sessync_store *store) {
     uint64_t v = SENTINEL_U64;
     char out[SESSYNC_ID_MAX_LEN + 1] = "untouched";
     size_t len = SENTINEL_LEN;
-    CHECK_FAILS(sessync_store_fetch(store, id, &b, &v), A, "session id");
-    CHECK_FAILS(sessync_store_write(store, id, BYTES("{}"), NULL, 0, 0, &v), A, "session id");
-    CHECK_FAILS(sessync_store_patch(store, id, BYTES("{}"), 0, SESSYNC_WRITE_CREATE, &v), A,
+    CHECK_FAILS(sessync_store_fetch(store, id, &b, &v, NULL), A, "session id");
+    CHECK_FAILS(sessync_store_write(store, id, BYTES("{}"), NULL, 0, 0, &v, NULL), A, "session id");
+    CHECK_FAILS(sessync_store_patch(store, id, BYTES("{}"), 0, SESSYNC_WRITE_CREATE, &v, NULL), A,
                 "session id");
-    CHECK_FAILS(sessync_store_lock(store, id, 1000, 0, &v), A, "session id");
-    CHECK_FAILS(sessync_store_destroy(store, id, NULL), A, "session id");
-    CHECK_FAILS(sessync_store_rotate(store, id, 0, out, sizeof out, &len), A, "session id");
+    CHECK_FAILS(sessync_store_lock(store, id, 1000, 0, &v, NULL), A, "session id");
+    CHECK_FAILS(sessync_store_destroy(store, id, NULL, NULL), A, "session id");
+    CHECK_FAILS(sessync_store_rotate(store, id, 0, out, sizeof out, &len, NULL), A, "session id");
     CHECK_SENTINEL_BUF(b);
     CHECK(v == SENTINEL_U64);
     CHECK(strcmp(out, "untouched") == 0 && len == SENTINEL_LEN);
@@ -298,7 +298,7 @@ static void malformed_ids(sessync_store *store) {
 
 static void expect_open_fails(const char *url, const sessync_options *opts, const char *text) {
   sessync_store *st = (sessync_store *)SENTINEL_PTR;
-  CHECK_FAILS(sessync_store_open(url, opts, &st), SESSYNC_STATUS_INVALID_ARGUMENT, text);
+  CHECK_FAILS(sessync_store_open(url, opts, &st, NULL), SESSYNC_STATUS_INVALID_ARGUMENT, text);
   CHECK(st == (sessync_store *)SENTINEL_PTR);
 }
 
@@ -317,26 +317,26 @@ static void bad_urls_and_options(void) {
   expect_open_fails("mem://?evict=fifo", NULL, "evict");
 
   sessync_options *o = NULL;
-  CHECK_OK(sessync_options_new(&o));
-  CHECK_FAILS(sessync_options_set(o, "colour", "red"), A, "colour");
-  CHECK_FAILS(sessync_options_set(o, "lock_lease", "abc"), A, "lock_lease");
-  CHECK_FAILS(sessync_options_set(o, "lock_wait", "5 minutes"), A, "lock_wait");
-  CHECK_FAILS(sessync_options_set(o, "cookie_secure", "maybe"), A, "cookie_secure");
-  CHECK_FAILS(sessync_options_set(o, "cookie_same_site", "Sideways"), A, "cookie_same_site");
-  CHECK_FAILS(sessync_options_set(o, "cookie_max_age", "soon"), A, "cookie_max_age");
-  CHECK_FAILS(sessync_options_set(o, "cookie_format", "connect"), A, "cookie_format");
-  CHECK_FAILS(sessync_options_set_cookie_format(o, 2), A, "cookie format 2");
+  CHECK_OK(sessync_options_new(&o, NULL));
+  CHECK_FAILS(sessync_options_set(o, "colour", "red", NULL), A, "colour");
+  CHECK_FAILS(sessync_options_set(o, "lock_lease", "abc", NULL), A, "lock_lease");
+  CHECK_FAILS(sessync_options_set(o, "lock_wait", "5 minutes", NULL), A, "lock_wait");
+  CHECK_FAILS(sessync_options_set(o, "cookie_secure", "maybe", NULL), A, "cookie_secure");
+  CHECK_FAILS(sessync_options_set(o, "cookie_same_site", "Sideways", NULL), A, "cookie_same_site");
+  CHECK_FAILS(sessync_options_set(o, "cookie_max_age", "soon", NULL), A, "cookie_max_age");
+  CHECK_FAILS(sessync_options_set(o, "cookie_format", "connect", NULL), A, "cookie_format");
+  CHECK_FAILS(sessync_options_set_cookie_format(o, 2, NULL), A, "cookie format 2");
   /* A store option given both in the URL and in the options. */
-  CHECK_OK(sessync_options_set(o, "ttl", "5m"));
+  CHECK_OK(sessync_options_set(o, "ttl", "5m", NULL));
   expect_open_fails("mem://?ttl=10m", o, "twice");
 
   /* The failed sets changed nothing: the cookie is still the default one. */
   sessync_store *store = NULL;
-  CHECK_OK(sessync_store_open("mem://", o, &store));
+  CHECK_OK(sessync_store_open("mem://", o, &store, NULL));
   sessync_session *s = begin_plain(store);
-  CHECK_OK(sessync_session_set(s, "k", BYTES("1")));
+  CHECK_OK(sessync_session_set(s, "k", BYTES("1"), NULL));
   sessync_buf c = {NULL, 0};
-  CHECK_OK(sessync_session_commit(s, &c));
+  CHECK_OK(sessync_session_commit(s, &c, NULL));
   CHECK(c.data != NULL);
   CHECK(strncmp((const char *)c.data, "sync_sess=", 10) == 0);
   CHECK(strstr((const char *)c.data, "; Path=/; HttpOnly; SameSite=Lax") != NULL);
@@ -346,8 +346,8 @@ static void bad_urls_and_options(void) {
   sessync_options_free(o);
 
   /* A malformed store option in the options object is refused, by the set or the open. */
-  CHECK_OK(sessync_options_new(&o));
-  sessync_status rc = sessync_options_set(o, "ttl", "abc");
+  CHECK_OK(sessync_options_new(&o, NULL));
+  sessync_status rc = sessync_options_set(o, "ttl", "abc", NULL);
   if (rc == SESSYNC_STATUS_OK) {
     expect_open_fails("mem://", o, "ttl");
   } else {
@@ -357,13 +357,13 @@ static void bad_urls_and_options(void) {
   sessync_options_free(o);
 
   /* Cookie settings are checked as a whole when the store opens. */
-  CHECK_OK(sessync_options_new(&o));
-  CHECK_OK(sessync_options_set(o, "cookie_same_site", "None"));
+  CHECK_OK(sessync_options_new(&o, NULL));
+  CHECK_OK(sessync_options_set(o, "cookie_same_site", "None", NULL));
   expect_open_fails("mem://", o, "secure");
-  CHECK_OK(sessync_options_set(o, "cookie_secure", "true"));
-  CHECK_OK(sessync_store_open("mem://", o, &store));
+  CHECK_OK(sessync_options_set(o, "cookie_secure", "true", NULL));
+  CHECK_OK(sessync_store_open("mem://", o, &store, NULL));
   sessync_store_free(store);
-  rc = sessync_options_set(o, "cookie_name", "bad name");
+  rc = sessync_options_set(o, "cookie_name", "bad name", NULL);
   if (rc == SESSYNC_STATUS_OK) {
     expect_open_fails("mem://", o, "cookie name");
   } else {
@@ -371,8 +371,8 @@ static void bad_urls_and_options(void) {
   }
   sessync_options_free(o);
 
-  CHECK_OK(sessync_options_new(&o));
-  CHECK_OK(sessync_options_set(o, "lock_lease", "0"));
+  CHECK_OK(sessync_options_new(&o, NULL));
+  CHECK_OK(sessync_options_set(o, "lock_lease", "0", NULL));
   expect_open_fails("mem://", o, "lock_lease");
   sessync_options_free(o);
 }
@@ -382,29 +382,29 @@ static void signing_keys(void) {
   static uint8_t big[1025];
   memset(big, 'k', sizeof big);
   sessync_options *o = NULL;
-  CHECK_OK(sessync_options_new(&o));
-  CHECK_FAILS(sessync_options_add_signing_key(o, BYTES("fifteen-bytes!!")), A, "16");
-  CHECK_FAILS(sessync_options_add_signing_key(o, NULL, 0), A, "16");
-  CHECK_FAILS(sessync_options_add_signing_key(o, big, sizeof big), A, "1024");
+  CHECK_OK(sessync_options_new(&o, NULL));
+  CHECK_FAILS(sessync_options_add_signing_key(o, BYTES("fifteen-bytes!!"), NULL), A, "16");
+  CHECK_FAILS(sessync_options_add_signing_key(o, NULL, 0, NULL), A, "16");
+  CHECK_FAILS(sessync_options_add_signing_key(o, big, sizeof big, NULL), A, "1024");
 
   /* No key was added: cookies are unsigned (no "." in the value). */
   sessync_store *store = NULL;
-  CHECK_OK(sessync_store_open("mem://", o, &store));
+  CHECK_OK(sessync_store_open("mem://", o, &store, NULL));
   sessync_session *s = begin_plain(store);
-  CHECK_OK(sessync_session_set(s, "k", BYTES("1")));
+  CHECK_OK(sessync_session_set(s, "k", BYTES("1"), NULL));
   sessync_buf c = {NULL, 0};
-  CHECK_OK(sessync_session_commit(s, &c));
+  CHECK_OK(sessync_session_commit(s, &c, NULL));
   CHECK(c.data != NULL && strchr((const char *)c.data, '.') == NULL);
   sessync_buf_free(&c);
   sessync_store_free(store);
 
   /* The limits themselves are accepted; now cookies are signed. */
-  CHECK_OK(sessync_options_add_signing_key(o, BYTES("sixteen-bytes!!!")));
-  CHECK_OK(sessync_options_add_signing_key(o, big, sizeof big - 1));
-  CHECK_OK(sessync_store_open("mem://", o, &store));
+  CHECK_OK(sessync_options_add_signing_key(o, BYTES("sixteen-bytes!!!"), NULL));
+  CHECK_OK(sessync_options_add_signing_key(o, big, sizeof big - 1, NULL));
+  CHECK_OK(sessync_store_open("mem://", o, &store, NULL));
   s = begin_plain(store);
-  CHECK_OK(sessync_session_set(s, "k", BYTES("1")));
-  CHECK_OK(sessync_session_commit(s, &c));
+  CHECK_OK(sessync_session_set(s, "k", BYTES("1"), NULL));
+  CHECK_OK(sessync_session_commit(s, &c, NULL));
   CHECK(c.data != NULL && strchr((const char *)c.data, '.') != NULL);
   sessync_buf_free(&c);
   sessync_store_free(store);
@@ -415,13 +415,13 @@ static void unknown_flags(sessync_store *store) {
   const sessync_status A = SESSYNC_STATUS_INVALID_ARGUMENT;
   uint64_t v = SENTINEL_U64;
   int64_t n = (int64_t)SENTINEL_U64;
-  CHECK_FAILS(sessync_store_write(store, ID, BYTES("{}"), NULL, 0, 4, &v), A, "flags");
-  CHECK_FAILS(sessync_store_patch(store, ID, BYTES("{\"x\":1}"), 0, 4, &v), A, "flags");
-  CHECK_FAILS(sessync_store_incr(store, ID, "n", 1, 0, UINT32_C(0x80000000), &n), A, "flags");
+  CHECK_FAILS(sessync_store_write(store, ID, BYTES("{}"), NULL, 0, 4, &v, NULL), A, "flags");
+  CHECK_FAILS(sessync_store_patch(store, ID, BYTES("{\"x\":1}"), 0, 4, &v, NULL), A, "flags");
+  CHECK_FAILS(sessync_store_incr(store, ID, "n", 1, 0, UINT32_C(0x80000000), &n, NULL), A, "flags");
   CHECK(v == SENTINEL_U64);
   CHECK(n == (int64_t)SENTINEL_U64);
   sessync_session *s = (sessync_session *)SENTINEL_PTR;
-  CHECK_FAILS(sessync_session_begin(store, NULL, 0, 2, &s), A, "flags");
+  CHECK_FAILS(sessync_session_begin(store, NULL, 0, 2, -1, &s, NULL), A, "flags");
   CHECK(s == (sessync_session *)SENTINEL_PTR);
   CHECK(has_data(store, ID, DATA, 1));
 }
@@ -430,7 +430,7 @@ static void too_large(void) {
   const sessync_status L = SESSYNC_STATUS_TOO_LARGE;
   sessync_store *store = open_store("mem://?max_session_bytes=100");
   const char *id = "errors-small-session-1";
-  CHECK_OK(sessync_store_write(store, id, BYTES("{\"a\":1}"), NULL, 0, 0, NULL));
+  CHECK_OK(sessync_store_write(store, id, BYTES("{\"a\":1}"), NULL, 0, 0, NULL, NULL));
 
   char big[256];
   memset(big, 0, sizeof big);
@@ -439,21 +439,21 @@ static void too_large(void) {
   strcat(big, "\"}");
   CHECK(strlen(big) == 200);
   uint64_t v = SENTINEL_U64;
-  CHECK_FAILS(sessync_store_write(store, id, BYTES(big), NULL, 0, 0, &v), L, "max_session_bytes");
-  CHECK_FAILS(sessync_store_patch(store, id, BYTES(big), 0, 0, &v), L, "max_session_bytes");
-  CHECK_FAILS(sessync_store_write(store, "errors-small-session-2", BYTES(big), NULL, 0, 0, &v), L,
+  CHECK_FAILS(sessync_store_write(store, id, BYTES(big), NULL, 0, 0, &v, NULL), L, "max_session_bytes");
+  CHECK_FAILS(sessync_store_patch(store, id, BYTES(big), 0, 0, &v, NULL), L, "max_session_bytes");
+  CHECK_FAILS(sessync_store_write(store, "errors-small-session-2", BYTES(big), NULL, 0, 0, &v, NULL), L,
               "max_session_bytes");
   CHECK(v == SENTINEL_U64);
   CHECK(has_data(store, id, "{\"a\":1}", 1));
   sessync_buf b = sentinel_buf();
-  CHECK_STATUS(sessync_store_fetch(store, "errors-small-session-2", &b, &v),
+  CHECK_STATUS(sessync_store_fetch(store, "errors-small-session-2", &b, &v, NULL),
                SESSYNC_STATUS_NOT_FOUND);
 
   /* A key over 1024 bytes. */
   static char long_key[1026];
   memset(long_key, 'k', 1025);
   int64_t n = (int64_t)SENTINEL_U64;
-  CHECK_FAILS(sessync_store_incr(store, id, long_key, 1, 0, 0, &n), L, "key");
+  CHECK_FAILS(sessync_store_incr(store, id, long_key, 1, 0, 0, &n, NULL), L, "key");
   CHECK(n == (int64_t)SENTINEL_U64);
 
   /* In a request: one value too big is refused at once ... */
@@ -463,25 +463,25 @@ static void too_large(void) {
   memset(big_value + 1, 'x', 150);
   big_value[151] = '"';
   sessync_session *s = begin_plain(store);
-  CHECK_FAILS(sessync_session_set(s, "big", BYTES(big_value)), L, "max_session_bytes");
-  CHECK_STATUS(sessync_session_get(s, "big", &b), SESSYNC_STATUS_NOT_FOUND);
+  CHECK_FAILS(sessync_session_set(s, "big", BYTES(big_value), NULL), L, "max_session_bytes");
+  CHECK_STATUS(sessync_session_get(s, "big", &b, NULL), SESSYNC_STATUS_NOT_FOUND);
   CHECK_SENTINEL_BUF(b);
   sessync_session_free(s);
 
   /* ... values small enough one by one but too big together are refused at commit. */
   char header[128];
   snprintf(header, sizeof header, "sync_sess=%s", id);
-  CHECK_OK(sessync_session_begin(store, BYTES(header), 0, &s));
+  CHECK_OK(sessync_session_begin(store, BYTES(header), 0, -1, &s, NULL));
   CHECK(!sessync_session_is_new(s));
   char value[64];
   memset(value, 0, sizeof value);
   value[0] = '"';
   memset(value + 1, 'v', 60);
   value[61] = '"';
-  CHECK_OK(sessync_session_set(s, "v1", BYTES(value)));
-  CHECK_OK(sessync_session_set(s, "v2", BYTES(value)));
+  CHECK_OK(sessync_session_set(s, "v1", BYTES(value), NULL));
+  CHECK_OK(sessync_session_set(s, "v2", BYTES(value), NULL));
   b = sentinel_buf();
-  CHECK_FAILS(sessync_session_commit(s, &b), L, "max_session_bytes");
+  CHECK_FAILS(sessync_session_commit(s, &b, NULL), L, "max_session_bytes");
   CHECK_SENTINEL_BUF(b);
   CHECK(has_data(store, id, "{\"a\":1}", 1));
 
@@ -490,7 +490,7 @@ static void too_large(void) {
   uint8_t *bytes = malloc(huge);
   CHECK(bytes != NULL);
   memset(bytes, ' ', huge);
-  CHECK_FAILS(sessync_store_write(store, id, bytes, huge, NULL, 0, 0, &v), L, "over the limit");
+  CHECK_FAILS(sessync_store_write(store, id, bytes, huge, NULL, 0, 0, &v, NULL), L, "over the limit");
   free(bytes);
 
   CHECK(has_data(store, id, "{\"a\":1}", 1));
@@ -503,33 +503,33 @@ static void insufficient_size(sessync_store *store) {
   size_t len = SENTINEL_LEN;
 
   /* Ten bytes, and no buffer at all: the needed length comes back, nothing rotates. */
-  CHECK_FAILS(sessync_store_rotate(store, ID, 0, small, 10, &len),
+  CHECK_FAILS(sessync_store_rotate(store, ID, 0, small, 10, &len, NULL),
               SESSYNC_STATUS_INSUFFICIENT_SIZE, "bytes");
   CHECK(len == 32);
   for (size_t i = 0; i < sizeof small; i++) {
     CHECK(small[i] == 'x');
   }
   len = SENTINEL_LEN;
-  CHECK_STATUS(sessync_store_rotate(store, ID, 0, NULL, 0, &len),
+  CHECK_STATUS(sessync_store_rotate(store, ID, 0, NULL, 0, &len, NULL),
                SESSYNC_STATUS_INSUFFICIENT_SIZE);
   CHECK(len == 32);
   /* The id's length is not enough: the NUL needs one more byte. */
   len = SENTINEL_LEN;
-  CHECK_STATUS(sessync_store_rotate(store, ID, 0, small, 32, &len),
+  CHECK_STATUS(sessync_store_rotate(store, ID, 0, small, 32, &len, NULL),
                SESSYNC_STATUS_INSUFFICIENT_SIZE);
   CHECK(len == 32);
   CHECK(small[0] == 'x');
 
   /* The id was not rotated: it still takes writes, and no alias exists. */
   sessync_stats st;
-  CHECK_OK(sessync_store_stats(store, &st));
+  CHECK_OK(sessync_store_stats(store, &st, sizeof st, NULL));
   CHECK(st.aliases == 0);
   CHECK(has_data(store, ID, DATA, 1));
 
   /* 33 bytes are enough (on a copy, so ID stays as it is for the other checks). */
   const char *copy = "errors-rotate-copy-01";
-  CHECK_OK(sessync_store_write(store, copy, BYTES("{}"), NULL, 0, 0, NULL));
-  CHECK_OK(sessync_store_rotate(store, copy, 0, small, 33, &len));
+  CHECK_OK(sessync_store_write(store, copy, BYTES("{}"), NULL, 0, 0, NULL, NULL));
+  CHECK_OK(sessync_store_rotate(store, copy, 0, small, 33, &len, NULL));
   CHECK(len == 32 && strlen(small) == 32);
   CHECK(has_data(store, small, "{}", 1));
 }
@@ -538,43 +538,43 @@ static void not_a_number(sessync_store *store) {
   const sessync_status N = SESSYNC_STATUS_NOT_A_NUMBER;
   const char *id = "errors-numbers-000001";
   const char *data = "{\"big\":9223372036854775807,\"f\":1.5,\"o\":{},\"s\":\"text\"}";
-  CHECK_OK(sessync_store_write(store, id, BYTES(data), NULL, 0, 0, NULL));
+  CHECK_OK(sessync_store_write(store, id, BYTES(data), NULL, 0, 0, NULL, NULL));
   int64_t n = (int64_t)SENTINEL_U64;
-  CHECK_FAILS(sessync_store_incr(store, id, "s", 1, 0, 0, &n), N, "\"s\"");
-  CHECK_FAILS(sessync_store_incr(store, id, "f", 1, 0, 0, &n), N, "\"f\"");
-  CHECK_FAILS(sessync_store_incr(store, id, "o", 1, 0, 0, &n), N, "\"o\"");
-  CHECK_FAILS(sessync_store_incr(store, id, "big", 1, 0, 0, &n), N, "overflow");
+  CHECK_FAILS(sessync_store_incr(store, id, "s", 1, 0, 0, &n, NULL), N, "\"s\"");
+  CHECK_FAILS(sessync_store_incr(store, id, "f", 1, 0, 0, &n, NULL), N, "\"f\"");
+  CHECK_FAILS(sessync_store_incr(store, id, "o", 1, 0, 0, &n, NULL), N, "\"o\"");
+  CHECK_FAILS(sessync_store_incr(store, id, "big", 1, 0, 0, &n, NULL), N, "overflow");
   CHECK(n == (int64_t)SENTINEL_U64);
   CHECK(has_data(store, id, data, 1));
 
   char header[128];
   sessync_session *s = NULL;
   snprintf(header, sizeof header, "sync_sess=%s", id);
-  CHECK_OK(sessync_session_begin(store, BYTES(header), 0, &s));
-  CHECK_FAILS(sessync_session_incr(s, "s", 1, &n), N, "\"s\"");
-  CHECK_FAILS(sessync_session_incr(s, "big", 1, &n), N, "overflow");
+  CHECK_OK(sessync_session_begin(store, BYTES(header), 0, -1, &s, NULL));
+  CHECK_FAILS(sessync_session_incr(s, "s", 1, &n, NULL), N, "\"s\"");
+  CHECK_FAILS(sessync_session_incr(s, "big", 1, &n, NULL), N, "overflow");
   CHECK(n == (int64_t)SENTINEL_U64);
   sessync_buf d = {NULL, 0};
-  CHECK_OK(sessync_session_data(s, &d));
+  CHECK_OK(sessync_session_data(s, &d, NULL));
   CHECK(buf_is(&d, data));
   sessync_buf_free(&d);
   /* Nothing changed, so nothing is written. */
-  CHECK_OK(sessync_session_commit(s, NULL));
+  CHECK_OK(sessync_session_commit(s, NULL, NULL));
   CHECK(has_data(store, id, data, 1));
 }
 
 static void other_argument_errors(sessync_store *store) {
   const sessync_status A = SESSYNC_STATUS_INVALID_ARGUMENT;
   uint64_t v = SENTINEL_U64;
-  CHECK_FAILS(sessync_store_set_owner(store, ID, "", 0, &v), A, "owner");
-  CHECK_FAILS(sessync_store_lock(store, ID, 0, 0, &v), A, "lease");
+  CHECK_FAILS(sessync_store_set_owner(store, ID, "", 0, &v, NULL), A, "owner");
+  CHECK_FAILS(sessync_store_lock(store, ID, 0, 0, &v, NULL), A, "lease");
   CHECK(v == SENTINEL_U64);
   CHECK(has_data(store, ID, DATA, 1));
 }
 
 static void status_texts(void) {
-  const char *texts[21];
-  for (uint32_t i = 0; i <= 20; i++) {
+  const char *texts[22];
+  for (uint32_t i = 0; i <= 21; i++) {
     texts[i] = sessync_status_str(i);
     CHECK(texts[i] != NULL && texts[i][0] != 0);
     for (uint32_t j = 0; j < i; j++) {
@@ -586,7 +586,7 @@ static void status_texts(void) {
   CHECK(strcmp(sessync_status_str(SESSYNC_STATUS_PANIC), "internal error (panic)") == 0);
   /* Unknown numbers read as INVALID_ARGUMENT. */
   const char *invalid = sessync_status_str(SESSYNC_STATUS_INVALID_ARGUMENT);
-  CHECK(strcmp(sessync_status_str(21), invalid) == 0);
+  CHECK(strcmp(sessync_status_str(22), invalid) == 0);
   CHECK(strcmp(sessync_status_str(999), invalid) == 0);
   CHECK(strcmp(sessync_status_str(UINT32_MAX), invalid) == 0);
 }
@@ -601,7 +601,7 @@ static void frees(sessync_store *store) {
   CHECK(empty.data == NULL && empty.len == 0);
 
   sessync_buf b = {NULL, 0};
-  CHECK_OK(sessync_store_fetch(store, ID, &b, NULL));
+  CHECK_OK(sessync_store_fetch(store, ID, &b, NULL, NULL));
   CHECK(b.data != NULL);
   sessync_buf_free(&b);
   CHECK(b.data == NULL && b.len == 0);
@@ -615,14 +615,14 @@ static void *fresh_thread(void *arg) {
   /* Nothing failed on this thread yet. */
   CHECK(strcmp(sessync_last_error_message(), "") == 0);
   sessync_buf b = {NULL, 0};
-  CHECK_STATUS(sessync_store_fetch(NULL, ID, &b, NULL), SESSYNC_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(sessync_store_fetch(NULL, ID, &b, NULL, NULL), SESSYNC_STATUS_NULL_ARGUMENT);
   CHECK_ERROR_HAS("`store`");
   return NULL;
 }
 
 static void last_error_is_per_thread(sessync_store *store) {
   sessync_buf b = {NULL, 0};
-  CHECK_STATUS(sessync_store_fetch(store, "errors-no-such-session", &b, NULL),
+  CHECK_STATUS(sessync_store_fetch(store, "errors-no-such-session", &b, NULL, NULL),
                SESSYNC_STATUS_NOT_FOUND);
   CHECK_ERROR_HAS("not found");
   pthread_t th;
@@ -636,7 +636,7 @@ static void last_error_is_per_thread(sessync_store *store) {
 int main(void) {
   sessync_store *store = open_store("mem://");
   uint64_t v = 0;
-  CHECK_OK(sessync_store_write(store, ID, BYTES(DATA), NULL, 0, 0, &v));
+  CHECK_OK(sessync_store_write(store, ID, BYTES(DATA), NULL, 0, 0, &v, NULL));
   CHECK(v == 1);
 
   null_arguments(store);

@@ -36,14 +36,14 @@ int main(void) {
   }
 
   struct sessync_options *options = NULL;
-  if (sessync_options_new(&options) != SESSYNC_STATUS_OK) {
+  if (sessync_options_new(&options, NULL) != SESSYNC_STATUS_OK) {
     return 4;
   }
-  if (sessync_options_set(options, "ttl", "5m") != SESSYNC_STATUS_OK) {
+  if (sessync_options_set(options, "ttl", "5m", NULL) != SESSYNC_STATUS_OK) {
     return 5;
   }
   sessync_store *store = NULL;
-  sessync_status rc = sessync_store_open("mem://", options, &store);
+  sessync_status rc = sessync_store_open("mem://", options, &store, NULL);
   sessync_options_free(options);
   if (rc != SESSYNC_STATUS_OK) {
     return 6;
@@ -56,25 +56,25 @@ int main(void) {
     json_len++;
   }
   uint64_t version = 0;
-  if (sessync_store_write(store, id, (const uint8_t *)json, json_len, NULL, 0, 0, &version) !=
+  if (sessync_store_write(store, id, (const uint8_t *)json, json_len, NULL, 0, 0, &version, NULL) !=
           SESSYNC_STATUS_OK ||
       version != 1) {
     return 7;
   }
   sessync_buf buf = {NULL, 0};
-  if (sessync_store_fetch(store, id, &buf, &version) != SESSYNC_STATUS_OK ||
+  if (sessync_store_fetch(store, id, &buf, &version, NULL) != SESSYNC_STATUS_OK ||
       !same_text(buf.data, buf.len, json)) {
     return 8;
   }
   sessync_buf_free(&buf);
 
   sessync_stats stats;
-  if (sessync_store_stats(store, &stats) != SESSYNC_STATUS_OK || stats.sessions != 1) {
+  if (sessync_store_stats(store, &stats, sizeof stats, NULL) != SESSYNC_STATUS_OK || stats.sessions != 1) {
     return 9;
   }
 
   struct sessync_session *session = NULL;
-  if (sessync_session_begin(store, NULL, 0, SESSYNC_BEGIN_LOCK, &session) !=
+  if (sessync_session_begin(store, NULL, 0, SESSYNC_BEGIN_LOCK, -1, &session, NULL) !=
           SESSYNC_STATUS_OK ||
       !sessync_session_is_new(session) || sessync_session_id(session) == NULL) {
     return 10;
@@ -83,7 +83,7 @@ int main(void) {
 
   char new_id[SESSYNC_ID_MAX_LEN + 1];
   size_t new_len = 0;
-  if (sessync_store_rotate(store, id, 0, new_id, sizeof new_id, &new_len) !=
+  if (sessync_store_rotate(store, id, 0, new_id, sizeof new_id, &new_len, NULL) !=
       SESSYNC_STATUS_OK) {
     return 11;
   }

@@ -34,18 +34,18 @@ static void *locked_rmw(void *arg) {
   char value[32];
   for (int i = 0; i < sh->iterations; i++) {
     sessync_session *s = NULL;
-    CHECK_OK(sessync_session_begin(sh->store, BYTES(sh->cookie), SESSYNC_BEGIN_LOCK, &s));
+    CHECK_OK(sessync_session_begin(sh->store, BYTES(sh->cookie), SESSYNC_BEGIN_LOCK, -1, &s, NULL));
     CHECK(!sessync_session_is_new(s));
     sessync_buf b = {NULL, 0};
-    CHECK_OK(sessync_session_get(s, "n", &b));
+    CHECK_OK(sessync_session_get(s, "n", &b, NULL));
     char *end = NULL;
     long long n = strtoll((const char *)b.data, &end, 10);
     CHECK(end == (char *)b.data + b.len);
     sessync_buf_free(&b);
     snprintf(value, sizeof value, "%lld", n + 1);
-    CHECK_OK(sessync_session_set(s, "n", BYTES(value)));
+    CHECK_OK(sessync_session_set(s, "n", BYTES(value), NULL));
     sessync_buf cookie = {NULL, 0};
-    CHECK_OK(sessync_session_commit(s, &cookie));
+    CHECK_OK(sessync_session_commit(s, &cookie, NULL));
     /* The session already exists and its id does not change: no cookie to send. */
     CHECK(cookie.data == NULL);
     sessync_buf_free(&cookie);
@@ -58,10 +58,10 @@ static void *unlocked_incr(void *arg) {
   const struct shared *sh = arg;
   for (int i = 0; i < sh->iterations; i++) {
     sessync_session *s = NULL;
-    CHECK_OK(sessync_session_begin(sh->store, BYTES(sh->cookie), 0, &s));
-    CHECK_OK(sessync_session_incr(s, "hits", 1, NULL));
-    CHECK_OK(sessync_session_commit(s, NULL));
-    CHECK_OK(sessync_store_incr(sh->store, sh->id, "direct", 2, 0, 0, NULL));
+    CHECK_OK(sessync_session_begin(sh->store, BYTES(sh->cookie), 0, -1, &s, NULL));
+    CHECK_OK(sessync_session_incr(s, "hits", 1, NULL, NULL));
+    CHECK_OK(sessync_session_commit(s, NULL, NULL));
+    CHECK_OK(sessync_store_incr(sh->store, sh->id, "direct", 2, 0, 0, NULL, NULL));
   }
   return NULL;
 }
@@ -83,12 +83,12 @@ static void no_lost_updates(sessync_store *store) {
   sh.store = store;
 
   sessync_session *s = NULL;
-  CHECK_OK(sessync_session_begin(store, NULL, 0, 0, &s));
-  CHECK_OK(sessync_session_set(s, "n", BYTES("0")));
+  CHECK_OK(sessync_session_begin(store, NULL, 0, 0, -1, &s, NULL));
+  CHECK_OK(sessync_session_set(s, "n", BYTES("0"), NULL));
   const char *id = sessync_session_id(s);
   CHECK(id != NULL && strlen(id) < sizeof sh.id);
   memcpy(sh.id, id, strlen(id) + 1);
-  CHECK_OK(sessync_session_commit(s, NULL));
+  CHECK_OK(sessync_session_commit(s, NULL, NULL));
   snprintf(sh.cookie, sizeof sh.cookie, "lang=en; sync_sess=%s", sh.id);
 
   sh.iterations = ITERATIONS;
@@ -117,7 +117,7 @@ struct abandon {
 /* Takes the lock with a short lease and returns without unlocking. */
 static void *take_and_abandon(void *arg) {
   struct abandon *a = arg;
-  CHECK_OK(sessync_store_lock(a->store, ABANDONED_ID, LEASE_MS, 0, &a->token));
+  CHECK_OK(sessync_store_lock(a->store, ABANDONED_ID, LEASE_MS, 0, &a->token, NULL));
   CHECK(a->token != 0);
   return NULL;
 }
@@ -125,15 +125,16 @@ static void *take_and_abandon(void *arg) {
 /* Waits (up to a minute) for the lock. */
 static void *wait_for_lock(void *arg) {
   struct abandon *a = arg;
-  CHECK_OK(sessync_store_lock(a->store, ABANDONED_ID, 60000, 60000, &a->token));
+  CHECK_OK(sessync_store_lock(a->store, ABANDONED_ID, 60000, 60000, &a->token, NULL));
   return NULL;
 }
 
 static void abandoned_lock(sessync_store *store) {
   CHECK_OK(sessync_store_write(store, ABANDONED_ID, BYTES("{\"owner\":\"none\"}"), NULL, 0, 0,
+                               NULL,
                                NULL));
   sessync_stats before;
-  CHECK_OK(sessync_store_stats(store, &before));
+  CHECK_OK(sessync_store_stats(store, &before, sizeof before, NULL));
 
   struct abandon first = {store, 0}, second = {store, 0};
   pthread_t th;
@@ -147,40 +148,42 @@ static void abandoned_lock(sessync_store *store) {
   CHECK(second.token > first.token);
 
   sessync_stats after;
-  CHECK_OK(sessync_store_stats(store, &after));
+  CHECK_OK(sessync_store_stats(store, &after, sizeof after, NULL));
   CHECK(after.lock_timeouts == before.lock_timeouts);
 
   /* The abandoned holder wakes up late: everything it tries is refused. */
   uint64_t v = 99;
   CHECK_STATUS(sessync_store_write(store, ABANDONED_ID, BYTES("{\"owner\":\"first\"}"), NULL,
-                                   first.token, 0, &v),
+                                   first.token, 0, &v,
+                                   NULL),
                SESSYNC_STATUS_STALE_TOKEN);
   CHECK(v == 99);
-  CHECK_STATUS(sessync_store_incr(store, ABANDONED_ID, "n", 1, first.token, 0, NULL),
+  CHECK_STATUS(sessync_store_incr(store, ABANDONED_ID, "n", 1, first.token, 0, NULL, NULL),
                SESSYNC_STATUS_STALE_TOKEN);
-  CHECK_STATUS(sessync_store_unlock(store, ABANDONED_ID, first.token),
+  CHECK_STATUS(sessync_store_unlock(store, ABANDONED_ID, first.token, NULL),
                SESSYNC_STATUS_STALE_TOKEN);
   /* Without a token, writes are refused as locked: the second holder has it. */
-  CHECK_STATUS(sessync_store_write(store, ABANDONED_ID, BYTES("{}"), NULL, 0, 0, NULL),
+  CHECK_STATUS(sessync_store_write(store, ABANDONED_ID, BYTES("{}"), NULL, 0, 0, NULL, NULL),
                SESSYNC_STATUS_LOCKED);
   CHECK(has_data(store, ABANDONED_ID, "{\"owner\":\"none\"}", 1));
 
   /* The new holder writes and releases. */
   CHECK_OK(sessync_store_write(store, ABANDONED_ID, BYTES("{\"owner\":\"second\"}"), NULL,
-                               second.token, SESSYNC_WRITE_RELEASE, &v));
+                               second.token, SESSYNC_WRITE_RELEASE, &v,
+                               NULL));
   CHECK(v == 2);
   CHECK(has_data(store, ABANDONED_ID, "{\"owner\":\"second\"}", 2));
   uint64_t t = 0;
-  CHECK_OK(sessync_store_lock(store, ABANDONED_ID, 1000, 0, &t));
+  CHECK_OK(sessync_store_lock(store, ABANDONED_ID, 1000, 0, &t, NULL));
   CHECK(t > second.token);
-  CHECK_OK(sessync_store_unlock(store, ABANDONED_ID, t));
+  CHECK_OK(sessync_store_unlock(store, ABANDONED_ID, t, NULL));
   printf("locks_threads: abandoned token %" PRIu64 " refused after token %" PRIu64 "\n",
          first.token, second.token);
 }
 
 int main(void) {
   sessync_store *store = NULL;
-  CHECK_OK(sessync_store_open("mem://", NULL, &store));
+  CHECK_OK(sessync_store_open("mem://", NULL, &store, NULL));
 
   no_lost_updates(store);
   abandoned_lock(store);

@@ -22,9 +22,9 @@ static void copy_id(const sessync_session *s, char out[SESSYNC_ID_MAX_LEN + 1]) 
 static sessync_session *begin(const sessync_store *store, const char *cookie, uint32_t flags) {
   sessync_session *s = NULL;
   if (cookie == NULL) {
-    CHECK_OK(sessync_session_begin(store, NULL, 0, flags, &s));
+    CHECK_OK(sessync_session_begin(store, NULL, 0, flags, -1, &s, NULL));
   } else {
-    CHECK_OK(sessync_session_begin(store, BYTES(cookie), flags, &s));
+    CHECK_OK(sessync_session_begin(store, BYTES(cookie), flags, -1, &s, NULL));
   }
   CHECK(s != NULL);
   return s;
@@ -33,7 +33,7 @@ static sessync_session *begin(const sessync_store *store, const char *cookie, ui
 /* Checks that `key` holds exactly the JSON text `json` in the session. */
 static void check_get(sessync_session *s, const char *key, const char *json) {
   sessync_buf b = {NULL, 0};
-  CHECK_OK(sessync_session_get(s, key, &b));
+  CHECK_OK(sessync_session_get(s, key, &b, NULL));
   if (!buf_is(&b, json)) {
     fprintf(stderr, "  key %s holds %s, expected %s\n", key,
             b.data ? (const char *)b.data : "(empty)", json);
@@ -45,7 +45,7 @@ static void check_get(sessync_session *s, const char *key, const char *json) {
 /* Commits and checks the Set-Cookie value (NULL: none must be sent). */
 static void commit_expecting(sessync_session *s, const char *set_cookie) {
   sessync_buf c = {NULL, 0};
-  CHECK_OK(sessync_session_commit(s, &c));
+  CHECK_OK(sessync_session_commit(s, &c, NULL));
   if (set_cookie == NULL) {
     CHECK(c.data == NULL && c.len == 0);
   } else {
@@ -70,24 +70,24 @@ static void first_and_second_request(sessync_store *store) {
   copy_id(s, id);
   CHECK(strlen(id) == 32);
   sessync_buf b = {NULL, 0};
-  CHECK_STATUS(sessync_store_fetch(store, id, &b, NULL), SESSYNC_STATUS_NOT_FOUND);
+  CHECK_STATUS(sessync_store_fetch(store, id, &b, NULL, NULL), SESSYNC_STATUS_NOT_FOUND);
 
-  CHECK_OK(sessync_session_set(s, "user", BYTES("\"ann\"")));
-  CHECK_OK(sessync_session_set(s, "theme", BYTES("\"dark\"")));
-  CHECK_OK(sessync_session_set(s, "cart", BYTES("[1,{\"sku\":\"x\"}]")));
+  CHECK_OK(sessync_session_set(s, "user", BYTES("\"ann\""), NULL));
+  CHECK_OK(sessync_session_set(s, "theme", BYTES("\"dark\""), NULL));
+  CHECK_OK(sessync_session_set(s, "cart", BYTES("[1,{\"sku\":\"x\"}]"), NULL));
   check_get(s, "user", "\"ann\"");
   check_get(s, "cart", "[1,{\"sku\":\"x\"}]");
   int64_t visits = 0;
-  CHECK_OK(sessync_session_incr(s, "visits", 1, &visits));
+  CHECK_OK(sessync_session_incr(s, "visits", 1, &visits, NULL));
   CHECK(visits == 1);
-  CHECK_OK(sessync_session_incr(s, "visits", 2, &visits));
+  CHECK_OK(sessync_session_incr(s, "visits", 2, &visits, NULL));
   CHECK(visits == 3);
-  CHECK_OK(sessync_session_incr(s, "visits", 0, NULL));
-  CHECK_OK(sessync_session_remove(s, "theme"));
-  CHECK_OK(sessync_session_remove(s, "never-set"));
-  CHECK_STATUS(sessync_session_get(s, "theme", &b), SESSYNC_STATUS_NOT_FOUND);
+  CHECK_OK(sessync_session_incr(s, "visits", 0, NULL, NULL));
+  CHECK_OK(sessync_session_remove(s, "theme", NULL));
+  CHECK_OK(sessync_session_remove(s, "never-set", NULL));
+  CHECK_STATUS(sessync_session_get(s, "theme", &b, NULL), SESSYNC_STATUS_NOT_FOUND);
   CHECK(b.data == NULL);
-  CHECK_OK(sessync_session_data(s, &b));
+  CHECK_OK(sessync_session_data(s, &b, NULL));
   CHECK(buf_is(&b, "{\"cart\":[1,{\"sku\":\"x\"}],\"user\":\"ann\",\"visits\":3}"));
   sessync_buf_free(&b);
 
@@ -103,7 +103,7 @@ static void first_and_second_request(sessync_store *store) {
   CHECK(strcmp(sessync_session_id(s), id) == 0);
   check_get(s, "user", "\"ann\"");
   check_get(s, "visits", "3");
-  CHECK_OK(sessync_session_incr(s, "visits", 1, &visits));
+  CHECK_OK(sessync_session_incr(s, "visits", 1, &visits, NULL));
   CHECK(visits == 4);
   /* Nothing new to tell the browser: no Set-Cookie. */
   commit_expecting(s, NULL);
@@ -116,12 +116,12 @@ static void first_and_second_request(sessync_store *store) {
 
   /* set_cookie_out may be NULL. */
   s = begin(store, header, 0);
-  CHECK_OK(sessync_session_set(s, "seen", BYTES("true")));
-  CHECK_OK(sessync_session_commit(s, NULL));
+  CHECK_OK(sessync_session_set(s, "seen", BYTES("true"), NULL));
+  CHECK_OK(sessync_session_commit(s, NULL, NULL));
   /* Even when a cookie would have been sent (a new session): nothing may leak. */
   s = begin(store, NULL, 0);
-  CHECK_OK(sessync_session_set(s, "x", BYTES("1")));
-  CHECK_OK(sessync_session_commit(s, NULL));
+  CHECK_OK(sessync_session_set(s, "x", BYTES("1"), NULL));
+  CHECK_OK(sessync_session_commit(s, NULL, NULL));
 
   /* A forged id (well formed, never issued) is not adopted, and nothing is made for it. */
   const char *forged_id = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
@@ -129,12 +129,12 @@ static void first_and_second_request(sessync_store *store) {
   s = begin(store, header, 0);
   CHECK(sessync_session_is_new(s));
   CHECK(strcmp(sessync_session_id(s), forged_id) != 0);
-  CHECK_OK(sessync_session_set(s, "k", BYTES("1")));
+  CHECK_OK(sessync_session_set(s, "k", BYTES("1"), NULL));
   char fresh[SESSYNC_ID_MAX_LEN + 1];
   copy_id(s, fresh);
   snprintf(expected, sizeof expected, "sync_sess=%s" COOKIE_TAIL, fresh);
   commit_expecting(s, expected);
-  CHECK_STATUS(sessync_store_fetch(store, forged_id, &b, NULL), SESSYNC_STATUS_NOT_FOUND);
+  CHECK_STATUS(sessync_store_fetch(store, forged_id, &b, NULL, NULL), SESSYNC_STATUS_NOT_FOUND);
 
   /* Malformed cookies are ignored, never adopted. */
   static const char *const junk[] = {
@@ -149,17 +149,17 @@ static void first_and_second_request(sessync_store *store) {
   for (size_t i = 0; i < sizeof junk / sizeof junk[0]; i++) {
     s = begin(store, junk[i], 0);
     CHECK(sessync_session_is_new(s));
-    CHECK_OK(sessync_session_abort(s));
+    CHECK_OK(sessync_session_abort(s, NULL));
   }
 
   /* Logout: destroy + commit sends a removal cookie; the id is dead for good. */
   snprintf(header, sizeof header, "sync_sess=%s", id);
   s = begin(store, header, 0);
   CHECK(!sessync_session_is_new(s));
-  CHECK_OK(sessync_session_destroy(s));
+  CHECK_OK(sessync_session_destroy(s, NULL));
   commit_expecting(s, "sync_sess=" REMOVAL_TAIL);
-  CHECK_STATUS(sessync_store_fetch(store, id, &b, NULL), SESSYNC_STATUS_NOT_FOUND);
-  CHECK_STATUS(sessync_store_write(store, id, BYTES("{}"), NULL, 0, 0, NULL),
+  CHECK_STATUS(sessync_store_fetch(store, id, &b, NULL, NULL), SESSYNC_STATUS_NOT_FOUND);
+  CHECK_STATUS(sessync_store_write(store, id, BYTES("{}"), NULL, 0, 0, NULL, NULL),
                SESSYNC_STATUS_DESTROYED);
   /* The old cookie now gets a fresh session. */
   s = begin(store, header, 0);
@@ -173,24 +173,24 @@ static void login_rotates(sessync_store *store) {
   char before[SESSYNC_ID_MAX_LEN + 1], after[SESSYNC_ID_MAX_LEN + 1];
   char header[256], expected[256];
   sessync_session *s = begin(store, NULL, 0);
-  CHECK_OK(sessync_session_set(s, "cart", BYTES("[7]")));
+  CHECK_OK(sessync_session_set(s, "cart", BYTES("[7]"), NULL));
   copy_id(s, before);
   snprintf(expected, sizeof expected, "sync_sess=%s" COOKIE_TAIL, before);
   commit_expecting(s, expected);
 
   snprintf(header, sizeof header, "sync_sess=%s", before);
   s = begin(store, header, SESSYNC_BEGIN_LOCK);
-  CHECK_OK(sessync_session_rotate(s));
+  CHECK_OK(sessync_session_rotate(s, NULL));
   copy_id(s, after);
   CHECK(strcmp(before, after) != 0);
-  CHECK_OK(sessync_session_set_owner(s, "user-42"));
-  CHECK_OK(sessync_session_set(s, "user", BYTES("42")));
+  CHECK_OK(sessync_session_set_owner(s, "user-42", NULL));
+  CHECK_OK(sessync_session_set(s, "user", BYTES("42"), NULL));
   snprintf(expected, sizeof expected, "sync_sess=%s" COOKIE_TAIL, after);
   commit_expecting(s, expected);
 
   CHECK(has_data(store, after, "{\"cart\":[7],\"user\":42}", 2));
   sessync_buf b = {NULL, 0};
-  CHECK_OK(sessync_store_sessions_of(store, "user-42", &b));
+  CHECK_OK(sessync_store_sessions_of(store, "user-42", &b, NULL));
   snprintf(expected, sizeof expected, "[\"%s\"]", after);
   CHECK(buf_is(&b, expected));
   sessync_buf_free(&b);
@@ -204,31 +204,31 @@ static void login_rotates(sessync_store *store) {
 
   /* Log out everywhere. */
   size_t n = 0;
-  CHECK_OK(sessync_store_destroy_all(store, "user-42", &n));
+  CHECK_OK(sessync_store_destroy_all(store, "user-42", &n, NULL));
   CHECK(n == 1);
 }
 
 /* An options object: cookie name, signing key, TTL; a signed cookie's round trip. */
 static void options_and_signed_cookies(void) {
   sessync_options *opts = NULL;
-  CHECK_OK(sessync_options_new(&opts));
+  CHECK_OK(sessync_options_new(&opts, NULL));
   CHECK(opts != NULL);
-  CHECK_OK(sessync_options_set(opts, "cookie_name", "app_sid"));
-  CHECK_OK(sessync_options_set(opts, "ttl", "10m"));
-  CHECK_OK(sessync_options_set(opts, "cookie_same_site", "Strict"));
+  CHECK_OK(sessync_options_set(opts, "cookie_name", "app_sid", NULL));
+  CHECK_OK(sessync_options_set(opts, "ttl", "10m", NULL));
+  CHECK_OK(sessync_options_set(opts, "cookie_same_site", "Strict", NULL));
   static const uint8_t key[32] = "0123456789abcdef0123456789abcde";
-  CHECK_OK(sessync_options_add_signing_key(opts, key, sizeof key));
+  CHECK_OK(sessync_options_add_signing_key(opts, key, sizeof key, NULL));
   sessync_store *store = NULL;
-  CHECK_OK(sessync_store_open("mem://?max_sessions=1000", opts, &store));
+  CHECK_OK(sessync_store_open("mem://?max_sessions=1000", opts, &store, NULL));
   /* The store copied the options. */
   sessync_options_free(opts);
 
   sessync_session *s = begin(store, NULL, 0);
   char id[SESSYNC_ID_MAX_LEN + 1];
   copy_id(s, id);
-  CHECK_OK(sessync_session_set(s, "k", BYTES("1")));
+  CHECK_OK(sessync_session_set(s, "k", BYTES("1"), NULL));
   sessync_buf c = {NULL, 0};
-  CHECK_OK(sessync_session_commit(s, &c));
+  CHECK_OK(sessync_session_commit(s, &c, NULL));
   CHECK(c.data != NULL);
   const char *text = (const char *)c.data;
 
@@ -255,7 +255,7 @@ static void options_and_signed_cookies(void) {
   CHECK(!sessync_session_is_new(s));
   CHECK(strcmp(sessync_session_id(s), id) == 0);
   check_get(s, "k", "1");
-  CHECK_OK(sessync_session_abort(s));
+  CHECK_OK(sessync_session_abort(s, NULL));
 
   /* A signature with one character changed is refused. */
   char bad[128];
@@ -276,7 +276,7 @@ static void options_and_signed_cookies(void) {
   sessync_session_free(s);
 
   /* The idle TTL came from the options: expires_at is last_access + 10 min. */
-  CHECK_OK(sessync_store_fetch_record(store, id, &c));
+  CHECK_OK(sessync_store_fetch_record(store, id, &c, NULL));
   const char *la = strstr((const char *)c.data, "\"last_access\":");
   const char *ex = strstr((const char *)c.data, "\"expires_at\":");
   CHECK(la != NULL && ex != NULL);
@@ -292,24 +292,24 @@ static void options_and_signed_cookies(void) {
  * same store refuses the bare id, and a store without a key cannot be opened. */
 static void express_cookies(void) {
   sessync_options *opts = NULL;
-  CHECK_OK(sessync_options_new(&opts));
-  CHECK_OK(sessync_options_set_cookie_format(opts, SESSYNC_COOKIE_FORMAT_EXPRESS));
-  CHECK_OK(sessync_options_set(opts, "cookie_name", "connect.sid"));
+  CHECK_OK(sessync_options_new(&opts, NULL));
+  CHECK_OK(sessync_options_set_cookie_format(opts, SESSYNC_COOKIE_FORMAT_EXPRESS, NULL));
+  CHECK_OK(sessync_options_set(opts, "cookie_name", "connect.sid", NULL));
   sessync_store *store = NULL;
-  CHECK(sessync_store_open("mem://", opts, &store) == SESSYNC_STATUS_INVALID_ARGUMENT);
+  CHECK(sessync_store_open("mem://", opts, &store, NULL) == SESSYNC_STATUS_INVALID_ARGUMENT);
   CHECK(store == NULL);
   CHECK(strstr(sessync_last_error_message(), "express") != NULL);
   static const char secret[] = "the express app's secret";
-  CHECK_OK(sessync_options_add_signing_key(opts, (const uint8_t *)secret, strlen(secret)));
-  CHECK_OK(sessync_store_open("mem://", opts, &store));
+  CHECK_OK(sessync_options_add_signing_key(opts, (const uint8_t *)secret, strlen(secret), NULL));
+  CHECK_OK(sessync_store_open("mem://", opts, &store, NULL));
   sessync_options_free(opts);
 
   sessync_session *s = begin(store, NULL, 0);
   char id[SESSYNC_ID_MAX_LEN + 1];
   copy_id(s, id);
-  CHECK_OK(sessync_session_set(s, "k", BYTES("1")));
+  CHECK_OK(sessync_session_set(s, "k", BYTES("1"), NULL));
   sessync_buf c = {NULL, 0};
-  CHECK_OK(sessync_session_commit(s, &c));
+  CHECK_OK(sessync_session_commit(s, &c, NULL));
   const char *text = (const char *)c.data;
   size_t id_len = strlen(id);
   CHECK(strncmp(text, "connect.sid=s%3A", 16) == 0);
@@ -325,7 +325,7 @@ static void express_cookies(void) {
   CHECK(!sessync_session_is_new(s));
   CHECK(strcmp(sessync_session_id(s), id) == 0);
   check_get(s, "k", "1");
-  CHECK_OK(sessync_session_abort(s));
+  CHECK_OK(sessync_session_abort(s, NULL));
 
   snprintf(header, sizeof header, "connect.sid=%s", id);
   s = begin(store, header, 0);
@@ -338,65 +338,65 @@ static void express_cookies(void) {
 static void request_lock(sessync_store *store) {
   char id[SESSYNC_ID_MAX_LEN + 1], header[256];
   sessync_session *s = begin(store, NULL, 0);
-  CHECK_OK(sessync_session_set(s, "n", BYTES("0")));
+  CHECK_OK(sessync_session_set(s, "n", BYTES("0"), NULL));
   copy_id(s, id);
-  CHECK_OK(sessync_session_commit(s, NULL));
+  CHECK_OK(sessync_session_commit(s, NULL, NULL));
   snprintf(header, sizeof header, "sync_sess=%s", id);
 
   /* While a locked request runs, nobody else gets the lock. */
   s = begin(store, header, SESSYNC_BEGIN_LOCK);
   uint64_t t = 0;
-  CHECK_STATUS(sessync_store_lock(store, id, 1000, 0, &t), SESSYNC_STATUS_LOCK_TIMEOUT);
-  CHECK_OK(sessync_session_set(s, "n", BYTES("1")));
+  CHECK_STATUS(sessync_store_lock(store, id, 1000, 0, &t, NULL), SESSYNC_STATUS_LOCK_TIMEOUT);
+  CHECK_OK(sessync_session_set(s, "n", BYTES("1"), NULL));
   /* Abort writes nothing and releases the lock. */
-  CHECK_OK(sessync_session_abort(s));
+  CHECK_OK(sessync_session_abort(s, NULL));
   CHECK(has_data(store, id, "{\"n\":0}", 1));
-  CHECK_OK(sessync_store_lock(store, id, 1000, 0, &t));
+  CHECK_OK(sessync_store_lock(store, id, 1000, 0, &t, NULL));
   CHECK(t != 0);
-  CHECK_OK(sessync_store_unlock(store, id, t));
+  CHECK_OK(sessync_store_unlock(store, id, t, NULL));
 
   /* So does freeing a session that was neither committed nor aborted. */
   s = begin(store, header, SESSYNC_BEGIN_LOCK);
-  CHECK_OK(sessync_session_set(s, "n", BYTES("2")));
-  CHECK_STATUS(sessync_store_lock(store, id, 1000, 0, &t), SESSYNC_STATUS_LOCK_TIMEOUT);
+  CHECK_OK(sessync_session_set(s, "n", BYTES("2"), NULL));
+  CHECK_STATUS(sessync_store_lock(store, id, 1000, 0, &t, NULL), SESSYNC_STATUS_LOCK_TIMEOUT);
   sessync_session_free(s);
   CHECK(has_data(store, id, "{\"n\":0}", 1));
   uint64_t t2 = 0;
-  CHECK_OK(sessync_store_lock(store, id, 1000, 0, &t2));
+  CHECK_OK(sessync_store_lock(store, id, 1000, 0, &t2, NULL));
   CHECK(t2 > t);
-  CHECK_OK(sessync_store_unlock(store, id, t2));
+  CHECK_OK(sessync_store_unlock(store, id, t2, NULL));
 
   /* A locked request's commit writes and releases in one step. */
   s = begin(store, header, SESSYNC_BEGIN_LOCK);
-  CHECK_OK(sessync_session_set(s, "n", BYTES("3")));
+  CHECK_OK(sessync_session_set(s, "n", BYTES("3"), NULL));
   commit_expecting(s, NULL);
   CHECK(has_data(store, id, "{\"n\":3}", 2));
-  CHECK_OK(sessync_store_lock(store, id, 1000, 0, &t));
-  CHECK_OK(sessync_store_unlock(store, id, t));
+  CHECK_OK(sessync_store_lock(store, id, 1000, 0, &t, NULL));
+  CHECK_OK(sessync_store_unlock(store, id, t, NULL));
 
   /* A locked request with nothing to write releases the lock at commit. */
   s = begin(store, header, SESSYNC_BEGIN_LOCK);
   commit_expecting(s, NULL);
-  CHECK_OK(sessync_store_lock(store, id, 1000, 0, &t));
-  CHECK_OK(sessync_store_unlock(store, id, t));
+  CHECK_OK(sessync_store_lock(store, id, 1000, 0, &t, NULL));
+  CHECK_OK(sessync_store_unlock(store, id, t, NULL));
 
   /* A request whose session was destroyed meanwhile cannot write it back. */
   s = begin(store, header, SESSYNC_BEGIN_LOCK);
-  CHECK_OK(sessync_session_set(s, "n", BYTES("4")));
-  CHECK_OK(sessync_store_destroy(store, id, NULL));
-  CHECK_STATUS(sessync_session_commit(s, NULL), SESSYNC_STATUS_DESTROYED);
+  CHECK_OK(sessync_session_set(s, "n", BYTES("4"), NULL));
+  CHECK_OK(sessync_store_destroy(store, id, NULL, NULL));
+  CHECK_STATUS(sessync_session_commit(s, NULL, NULL), SESSYNC_STATUS_DESTROYED);
   sessync_buf b = {NULL, 0};
-  CHECK_STATUS(sessync_store_fetch(store, id, &b, NULL), SESSYNC_STATUS_NOT_FOUND);
+  CHECK_STATUS(sessync_store_fetch(store, id, &b, NULL, NULL), SESSYNC_STATUS_NOT_FOUND);
 }
 
 /* A session begun on a store keeps it alive after the caller's handle is freed. */
 static void session_outlives_store_handle(void) {
   sessync_store *store = NULL;
-  CHECK_OK(sessync_store_open("mem://", NULL, &store));
+  CHECK_OK(sessync_store_open("mem://", NULL, &store, NULL));
   sessync_session *s = begin(store, NULL, SESSYNC_BEGIN_LOCK);
   sessync_session *t = begin(store, NULL, 0);
   sessync_store_free(store);
-  CHECK_OK(sessync_session_set(s, "k", BYTES("1")));
+  CHECK_OK(sessync_session_set(s, "k", BYTES("1"), NULL));
   check_get(s, "k", "1");
   char expected[256];
   snprintf(expected, sizeof expected, "sync_sess=%s" COOKIE_TAIL, sessync_session_id(s));
@@ -487,7 +487,7 @@ static void run_smoke_case(const struct smoke_case *c) {
   uint64_t tokens[4] = {0, 0, 0, 0};
   uint64_t max_token = 0;
   sessync_store *store = NULL;
-  CHECK_OK(sessync_store_open(BASE_URL, NULL, &store));
+  CHECK_OK(sessync_store_open(BASE_URL, NULL, &store, NULL));
   for (const struct step *s = c->steps; s->op != STOP; s++) {
     uint64_t v = 0;
     int64_t got = 0;
@@ -495,26 +495,26 @@ static void run_smoke_case(const struct smoke_case *c) {
     uint64_t token = tokens[s->token];
     switch (s->op) {
       case WRITE:
-        rc = sessync_store_write(store, id, BYTES(s->json), NULL, token, 0, &v);
+        rc = sessync_store_write(store, id, BYTES(s->json), NULL, token, 0, &v, NULL);
         got = (int64_t)v;
         break;
       case CAS: {
         uint64_t expected = (uint64_t)s->n;
-        rc = sessync_store_write(store, id, BYTES(s->json), &expected, token, 0, &v);
+        rc = sessync_store_write(store, id, BYTES(s->json), &expected, token, 0, &v, NULL);
         got = (int64_t)v;
         break;
       }
       case PATCH:
-        rc = sessync_store_patch(store, id, BYTES(s->json), token, 0, &v);
+        rc = sessync_store_patch(store, id, BYTES(s->json), token, 0, &v, NULL);
         got = (int64_t)v;
         break;
       case INCR:
-        rc = sessync_store_incr(store, id, s->json, s->n, token, 0, &got);
+        rc = sessync_store_incr(store, id, s->json, s->n, token, 0, &got, NULL);
         break;
       case FETCH:
       case ABSENT: {
         sessync_buf b = {NULL, 0};
-        rc = sessync_store_fetch(store, id, &b, &v);
+        rc = sessync_store_fetch(store, id, &b, &v, NULL);
         got = (int64_t)v;
         if (rc == OK && !buf_is(&b, s->json)) {
           fprintf(stderr, "%s: fetched %s, expected %s\n", c->name, (const char *)b.data,
@@ -525,7 +525,7 @@ static void run_smoke_case(const struct smoke_case *c) {
         break;
       }
       case LOCK:
-        rc = sessync_store_lock(store, id, 10000, (uint64_t)s->n, &tokens[s->token]);
+        rc = sessync_store_lock(store, id, 10000, (uint64_t)s->n, &tokens[s->token], NULL);
         if (rc == OK) {
           /* Every token is greater than every earlier one. */
           CHECK(tokens[s->token] > max_token);
@@ -533,11 +533,11 @@ static void run_smoke_case(const struct smoke_case *c) {
         }
         break;
       case UNLOCK:
-        rc = sessync_store_unlock(store, id, token);
+        rc = sessync_store_unlock(store, id, token, NULL);
         break;
       case DESTROY: {
         bool existed = false;
-        rc = sessync_store_destroy(store, id, &existed);
+        rc = sessync_store_destroy(store, id, &existed, NULL);
         got = existed;
         break;
       }
@@ -557,7 +557,7 @@ static void run_smoke_case(const struct smoke_case *c) {
 
 int main(void) {
   sessync_store *store = NULL;
-  CHECK_OK(sessync_store_open("mem://", NULL, &store));
+  CHECK_OK(sessync_store_open("mem://", NULL, &store, NULL));
 
   first_and_second_request(store);
   login_rotates(store);

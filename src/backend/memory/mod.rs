@@ -499,6 +499,10 @@ impl Backend for Memory {
         Box::pin(self.inner.lock_async(id, lease_ms, wait_ms))
     }
 
+    fn waits_without_thread(&self) -> bool {
+        true
+    }
+
     fn stats(&self) -> Stats {
         let mut st = Stats::default();
         for s in self.inner.shards.iter() {

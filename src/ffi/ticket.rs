@@ -1,0 +1,474 @@
+//! Calls that complete later, through a callback from a library thread: the lock, `begin`
+//! and `commit` for event loops (Node, asyncio) that must never block a thread of theirs.
+//!
+//! Each call returns at once with a ticket. Its work runs on the library's own runtime:
+//! a lock wait on the in-process store parks no thread at all (it is a task woken when the
+//! lock is handed over); with other backends it blocks one thread of the library's pool,
+//! never the caller's. The callback is called exactly once per ticket, from a library
+//! thread, never from inside the call that made the ticket. `sessync_ticket_cancel`
+//! decides once and for all between "the callback gets `SESSYNC_STATUS_CANCELLED`" and
+//! "it gets the result": a lock or session won after a cancel is given back.
+
+use std::{
+    collections::HashMap,
+    ffi::{c_char, c_void},
+    future::Future,
+    panic::{AssertUnwindSafe, catch_unwind},
+    pin::Pin,
+    sync::atomic::{AtomicU64, Ordering},
+    task::{Context, Poll, Waker},
+    time::Duration,
+};
+
+use once_cell::sync::Lazy;
+use parking_lot::Mutex;
+use tokio::sync::oneshot;
+
+use super::{
+    buf::sessync_buf,
+    error::sessync_error,
+    guard::{Fail, fail, put, status, try_bytes, try_id},
+    session::{SESSYNC_BEGIN_LOCK, begin_flags, sessync_session, wait_of, wrap},
+    status::sessync_status,
+    store::{sessync_store, with_store},
+};
+use crate::{
+    error::Error,
+    flow::{Committed, Session},
+    store::Store,
+};
+
+/// Called once when `sessync_store_lock_async` completes: `status` is
+/// `SESSYNC_STATUS_OK` with the fencing `token`, or the failure (`token` 0) with `error`
+/// (NULL on success; borrowed for the call). Runs on a library thread: it must not block
+/// for long, and must not unwind (no C++ exception, no `longjmp`) out of the callback.
+pub type sessync_lock_callback = Option<
+    extern "C" fn(
+        userdata: *mut c_void,
+        status: sessync_status,
+        token: u64,
+        error: *const sessync_error,
+    ),
+>;
+
+/// Called once when `sessync_session_begin_async` completes: on `SESSYNC_STATUS_OK`,
+/// `session` is the caller's to end (commit, abort or free) exactly as one from
+/// `sessync_session_begin`; otherwise it is NULL and `error` says why. Runs on a library
+/// thread; the same rules as `sessync_lock_callback`.
+pub type sessync_session_callback = Option<
+    extern "C" fn(
+        userdata: *mut c_void,
+        status: sessync_status,
+        session: *mut sessync_session,
+        error: *const sessync_error,
+    ),
+>;
+
+/// Called once when `sessync_session_commit_async` completes: on `SESSYNC_STATUS_OK`,
+/// `set_cookie` is the `Set-Cookie` value to send (empty when none), borrowed for the
+/// call: copy what you need, do not free it. Otherwise it is NULL and `error` says why.
+/// Runs on a library thread; the same rules as `sessync_lock_callback`.
+pub type sessync_commit_callback = Option<
+    extern "C" fn(
+        userdata: *mut c_void,
+        status: sessync_status,
+        set_cookie: *const sessync_buf,
+        error: *const sessync_error,
+    ),
+>;
+
+/// The caller's `userdata`, carried to the callback's thread untouched.
+#[derive(Clone, Copy)]
+struct UserData(*mut c_void);
+
+// SAFETY: the library never dereferences `userdata`; it only hands it back to the
+// caller's callback, which the header says may run on any library thread.
+unsafe impl Send for UserData {}
+
+/// The library's runtime for calls that complete later: one worker thread for tasks (a
+/// lock wait on the in-process store is a task, not a thread) and a pool for calls that
+/// block (other backends' locks, commits).
+static RUNTIME: Lazy<Option<tokio::runtime::Runtime>> = Lazy::new(|| {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .max_blocking_threads(512)
+        .thread_name("sessync-async")
+        .thread_keep_alive(Duration::from_secs(10))
+        .enable_time()
+        .build()
+        .ok()
+});
+
+fn runtime() -> Result<&'static tokio::runtime::Runtime, Fail> {
+    RUNTIME.as_ref().ok_or_else(|| {
+        fail(
+            sessync_status::Io,
+            "could not start the library's runtime thread",
+        )
+    })
+}
+
+/// Pending tickets: a cancel removes its entry and signals the task.
+static PENDING: Lazy<Mutex<HashMap<u64, oneshot::Sender<()>>>> =
+    Lazy::new(|| Mutex::new(HashMap::new()));
+static NEXT_TICKET: AtomicU64 = AtomicU64::new(1);
+
+/// How the result of a call is given back when its ticket was cancelled.
+type GiveBack<T> = Box<dyn FnOnce(T) + Send>;
+
+/// A failure as the callback sees it.
+struct Failure {
+    status: sessync_status,
+    message: String,
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Failure {
+        Failure {
+            status: sessync_status::from(&e),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// An error for a callback, filled from a failure.
+fn error_of(f: &Failure) -> sessync_error {
+    let mut e = sessync_error {
+        status: f.status,
+        len: 0,
+        message: [0 as c_char; 504],
+    };
+    e.fill(f.status, &f.message);
+    e
+}
+
+/// Starts `work` on the library's runtime and returns its ticket. `native`: the future
+/// waits without blocking a thread, so it runs as a task (first polled here, so that
+/// waiters queue in call order); otherwise it runs on the blocking pool. `deliver` is
+/// called exactly once, on a library thread.
+fn start<T: Send + 'static>(
+    native: bool,
+    work: Pin<Box<dyn Future<Output = Result<T, Error>> + Send>>,
+    give_back: GiveBack<T>,
+    deliver: impl FnOnce(Result<T, Failure>) + Send + 'static,
+) -> Result<u64, Fail> {
+    let rt = runtime()?;
+    let ticket = NEXT_TICKET.fetch_add(1, Ordering::Relaxed);
+    let (tx, rx) = oneshot::channel::<()>();
+    PENDING.lock().insert(ticket, tx);
+    let deliver = move |r: Result<T, Failure>| {
+        // A panic must not unwind out of the task: the callback then hears of it.
+        let _ = catch_unwind(AssertUnwindSafe(|| deliver(r)));
+    };
+    let mut work = work;
+    if native {
+        // The first poll, on the caller's thread: the waiter joins the queue now.
+        let _enter = rt.enter();
+        let mut cx = Context::from_waker(Waker::noop());
+        let first = catch_unwind(AssertUnwindSafe(|| work.as_mut().poll(&mut cx)));
+        let first = match first {
+            Ok(p) => p,
+            Err(_) => Poll::Ready(Err(Error::Backend("internal error (panic)".into()))),
+        };
+        if let Poll::Ready(r) = first {
+            rt.spawn(async move { finish(ticket, r, give_back, deliver) });
+            return Ok(ticket);
+        }
+        rt.spawn(async move {
+            tokio::select! {
+                biased;
+                _ = rx => {
+                    // Cancelled: dropping the future leaves the queue (and gives back
+                    // a lock handed over meanwhile).
+                    drop(work);
+                    deliver(Err(cancelled()));
+                }
+                r = &mut work => finish(ticket, r, give_back, deliver),
+            }
+        });
+    } else {
+        let handle = rt.spawn_blocking(move || {
+            let rt = tokio::runtime::Handle::current();
+            rt.block_on(work)
+        });
+        rt.spawn(async move {
+            let mut handle = handle;
+            tokio::select! {
+                biased;
+                _ = rx => {
+                    deliver(Err(cancelled()));
+                    // The blocked call cannot be stopped: give back what it wins.
+                    if let Ok(Ok(v)) = handle.await {
+                        give_back(v);
+                    }
+                }
+                r = &mut handle => {
+                    let r = r.unwrap_or_else(|_| Err(Error::Backend("internal error (panic)".into())));
+                    finish(ticket, r, give_back, deliver)
+                }
+            }
+        });
+    }
+    Ok(ticket)
+}
+
+/// Delivers a result, unless a cancel took the ticket first (then it is given back).
+fn finish<T>(
+    ticket: u64,
+    r: Result<T, Error>,
+    give_back: GiveBack<T>,
+    deliver: impl FnOnce(Result<T, Failure>),
+) {
+    if PENDING.lock().remove(&ticket).is_none() {
+        if let Ok(v) = r {
+            give_back(v);
+        }
+        deliver(Err(cancelled()));
+        return;
+    }
+    deliver(r.map_err(Failure::from));
+}
+
+fn cancelled() -> Failure {
+    Failure {
+        status: sessync_status::Cancelled,
+        message: "the call was cancelled (sessync_ticket_cancel)".into(),
+    }
+}
+
+/// Gives a lock back on the library's blocking pool (the unlock may be network I/O).
+fn unlock_later(store: Store, id: crate::session::SessionId) -> GiveBack<u64> {
+    Box::new(move |token| {
+        let Ok(rt) = runtime() else { return };
+        rt.spawn_blocking(move || {
+            let _ = store.unlock(&id, token);
+        });
+    })
+}
+
+/// Aborts a session on the library's blocking pool.
+fn abort_later() -> GiveBack<Session> {
+    Box::new(|s: Session| {
+        let Ok(rt) = runtime() else { return };
+        rt.spawn_blocking(move || {
+            let _ = s.abort();
+        });
+    })
+}
+
+/// Takes a session's lock like `sessync_store_lock`, without blocking the calling thread:
+/// returns at once, and `callback(userdata, ...)` is called once, from a library thread,
+/// with the fencing token or the failure (`SESSYNC_STATUS_LOCK_TIMEOUT` after `wait_ms`,
+/// `SESSYNC_STATUS_CANCELLED` after `sessync_ticket_cancel`).
+///
+/// Waiters are served in the order of their calls, with those of `sessync_store_lock`. On
+/// the in-process store a waiting call holds no thread; with a daemon or Redis it blocks
+/// one thread of the library's pool. On `SESSYNC_STATUS_OK`, writes a ticket for
+/// `sessync_ticket_cancel` to `*ticket_out` (if not NULL) and the callback will come;
+/// otherwise (bad arguments) the callback is never called.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sessync_store_lock_async(
+    store: *const sessync_store,
+    id: *const c_char,
+    lease_ms: u64,
+    wait_ms: u64,
+    callback: sessync_lock_callback,
+    userdata: *mut c_void,
+    ticket_out: *mut u64,
+    error: *mut sessync_error,
+) -> sessync_status {
+    ffi_guard!(error, {
+        with_store(store, |h| {
+            let id = try_id(id, "id")?;
+            let cb = callback
+                .ok_or_else(|| fail(sessync_status::NullArgument, "argument `callback` is NULL"))?;
+            let store = h.sessions.store().clone();
+            let lease = Duration::from_millis(lease_ms);
+            let wait = Duration::from_millis(wait_ms);
+            // Arguments are checked now, so a bad one fails the call, not the callback.
+            crate::store::check_lock_args(lease, wait)?;
+            let native = store.waits_without_thread();
+            let s2 = store.clone();
+            let work = Box::pin(async move { s2.lock_async(&id, lease, wait).await.map(|r| r.0) });
+            let ud = UserData(userdata);
+            let ticket = start(native, work, unlock_later(store, id), move |r| {
+                let ud = ud;
+                match r {
+                    Ok(token) => cb(ud.0, sessync_status::Ok, token, std::ptr::null()),
+                    Err(f) => {
+                        let e = error_of(&f);
+                        cb(ud.0, f.status, 0, &e);
+                    }
+                }
+            })?;
+            put(ticket_out, ticket);
+            Ok(())
+        })
+    })
+}
+
+/// `sessync_session_begin` without blocking the calling thread: returns at once, and
+/// `callback(userdata, ...)` is called once, from a library thread, with the session (the
+/// callback's to end) or the failure (`SESSYNC_STATUS_CANCELLED` after
+/// `sessync_ticket_cancel`).
+///
+/// `cookie`, `cookie_len`, `flags` and `wait_ms` as for `sessync_session_begin`; the bytes
+/// are copied before it returns. A lock wait on the in-process store holds no thread; other
+/// backends run the whole begin on a thread of the library's pool. On
+/// `SESSYNC_STATUS_OK`, writes the ticket to `*ticket_out` (if not NULL) and the callback
+/// will come; otherwise it never is.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sessync_session_begin_async(
+    store: *const sessync_store,
+    cookie: *const u8,
+    cookie_len: usize,
+    flags: u32,
+    wait_ms: i64,
+    callback: sessync_session_callback,
+    userdata: *mut c_void,
+    ticket_out: *mut u64,
+    error: *mut sessync_error,
+) -> sessync_status {
+    ffi_guard!(error, {
+        with_store(store, |h| {
+            let lock = begin_flags(flags, SESSYNC_BEGIN_LOCK)?;
+            let wait = wait_of(h, wait_ms)?;
+            let header =
+                String::from_utf8_lossy(try_bytes(cookie, cookie_len, "cookie")?).into_owned();
+            let cb = callback
+                .ok_or_else(|| fail(sessync_status::NullArgument, "argument `callback` is NULL"))?;
+            let sessions = h.sessions.clone();
+            let native = sessions.store().waits_without_thread();
+            let work =
+                Box::pin(async move { sessions.begin_async(Some(&header), lock, wait).await });
+            let ticket = start(native, work, abort_later(), deliver_session(cb, userdata))?;
+            put(ticket_out, ticket);
+            Ok(())
+        })
+    })
+}
+
+/// `sessync_session_begin_id` without blocking the calling thread, completing as
+/// `sessync_session_begin_async` does.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sessync_session_begin_id_async(
+    store: *const sessync_store,
+    id: *const c_char,
+    flags: u32,
+    wait_ms: i64,
+    callback: sessync_session_callback,
+    userdata: *mut c_void,
+    ticket_out: *mut u64,
+    error: *mut sessync_error,
+) -> sessync_status {
+    ffi_guard!(error, {
+        with_store(store, |h| {
+            let lock = begin_flags(flags, SESSYNC_BEGIN_LOCK)?;
+            let wait = wait_of(h, wait_ms)?;
+            let id = try_id(id, "id")?;
+            let cb = callback
+                .ok_or_else(|| fail(sessync_status::NullArgument, "argument `callback` is NULL"))?;
+            let sessions = h.sessions.clone();
+            let native = sessions.store().waits_without_thread();
+            let work = Box::pin(async move { sessions.begin_id_async(id, lock, wait).await });
+            let ticket = start(native, work, abort_later(), deliver_session(cb, userdata))?;
+            put(ticket_out, ticket);
+            Ok(())
+        })
+    })
+}
+
+fn deliver_session(
+    cb: extern "C" fn(*mut c_void, sessync_status, *mut sessync_session, *const sessync_error),
+    userdata: *mut c_void,
+) -> impl FnOnce(Result<Session, Failure>) + Send + 'static {
+    let ud = UserData(userdata);
+    move |r| {
+        let ud = ud;
+        match r {
+            Ok(s) => cb(ud.0, sessync_status::Ok, wrap(s), std::ptr::null()),
+            Err(f) => {
+                let e = error_of(&f);
+                cb(ud.0, f.status, std::ptr::null_mut(), &e);
+            }
+        }
+    }
+}
+
+/// `sessync_session_commit` without blocking the calling thread: returns at once, and
+/// `callback(userdata, ...)` is called once, from a library thread, with the `Set-Cookie`
+/// value or the failure. The commit runs on a thread of the library's pool (it may wait
+/// for the session's lock, or talk to a daemon or Redis).
+///
+/// Consumes `session`, even if an error is returned: do not use or free it afterwards. On
+/// `SESSYNC_STATUS_OK` the callback will come; otherwise (a NULL argument, a poisoned
+/// session) it never is.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sessync_session_commit_async(
+    session: *mut sessync_session,
+    callback: sessync_commit_callback,
+    userdata: *mut c_void,
+    error: *mut sessync_error,
+) -> sessync_status {
+    ffi_guard!(error, {
+        status((|| {
+            let s = super::session::take_checked(session)?;
+            let cb = callback
+                .ok_or_else(|| fail(sessync_status::NullArgument, "argument `callback` is NULL"))?;
+            let rt = runtime()?;
+            let ud = UserData(userdata);
+            rt.spawn_blocking(move || {
+                let ud = ud;
+                let r: Result<Committed, Error> = catch_unwind(AssertUnwindSafe(|| s.commit()))
+                    .unwrap_or_else(|_| Err(Error::Backend("internal error (panic)".into())));
+                let _ = catch_unwind(AssertUnwindSafe(|| match r {
+                    Ok(done) => {
+                        let mut b = done
+                            .set_cookie
+                            .map(|c| sessync_buf::from_bytes(c.as_bytes()))
+                            .unwrap_or_else(sessync_buf::empty);
+                        cb(ud.0, sessync_status::Ok, &b, std::ptr::null());
+                        super::buf::sessync_buf_free(&mut b);
+                    }
+                    Err(e) => {
+                        let f = Failure::from(e);
+                        let err = error_of(&f);
+                        cb(ud.0, f.status, std::ptr::null(), &err);
+                    }
+                }));
+            });
+            Ok(())
+        })())
+    })
+}
+
+/// Cancels the pending call of `ticket` (from `sessync_store_lock_async`,
+/// `sessync_session_begin_async` or `sessync_session_begin_id_async`).
+///
+/// `*cancelled_out` (if not NULL) is true when the call was still pending: its callback
+/// then comes with `SESSYNC_STATUS_CANCELLED` (a lock or session it won meanwhile is given
+/// back); false when it had already completed (its callback came or is coming with the
+/// result) or the ticket is unknown. Never blocks; the callback is not called from here.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sessync_ticket_cancel(
+    ticket: u64,
+    cancelled_out: *mut bool,
+    error: *mut sessync_error,
+) -> sessync_status {
+    ffi_guard!(error, {
+        status((|| {
+            let tx = PENDING.lock().remove(&ticket);
+            let found = tx.is_some();
+            if let Some(tx) = tx {
+                let _ = tx.send(());
+            }
+            put(cancelled_out, found);
+            Ok(())
+        })())
+    })
+}
