@@ -305,3 +305,8 @@ fn headertest_cxx17() {
     let exe = compile(Lang::Cxx, "headertest.c", "headertest_cxx");
     run(&exe);
 }
+
+#[test]
+fn for_bindings() {
+    c_program("for_bindings");
+}

@@ -144,10 +144,20 @@ pub(crate) fn begin_flags(flags: u32, allowed: u32) -> Result<bool, Fail> {
 
 /// A call's lock wait: `wait_ms`, or the flow's `lock_wait` when negative.
 pub(crate) fn wait_of(h: &sessync_store, wait_ms: i64) -> Result<Duration, Fail> {
-    Ok(match u64::try_from(wait_ms) {
+    let wait = match u64::try_from(wait_ms) {
         Ok(ms) => Duration::from_millis(ms),
         Err(_) => h.sessions.options().lock_wait,
-    })
+    };
+    if wait > crate::store::MAX_WAIT {
+        return Err(fail(
+            sessync_status::InvalidArgument,
+            &format!(
+                "lock wait of {wait_ms} ms is over the limit of {} s",
+                crate::store::MAX_WAIT.as_secs()
+            ),
+        ));
+    }
+    Ok(wait)
 }
 
 /// A session handle for the caller to own.
