@@ -1,6 +1,7 @@
 //! Writes `OUT_DIR/version.rs` with the crate version split into its parts, so that the
-//! library (and later the C ABI) reports the same version as `Cargo.toml`. It never runs
-//! cbindgen and never writes into the source tree.
+//! library (and later the C ABI) reports the same version as `Cargo.toml`, and gives the
+//! shared library (the cdylib) its SONAME, `libsessync.so.<major>`, on ELF targets. It
+//! never runs cbindgen and never writes into the source tree.
 
 use std::{env, fs, path::Path};
 
@@ -26,6 +27,24 @@ fn main() {
          pub const VERSION_NUMBER: u32 = {number};\n"
     );
     fs::write(Path::new(&out).join("version.rs"), text).expect("OUT_DIR is writable");
+    // The dynamic loader finds the library by this name (`dlopen("libsessync.so.0")`),
+    // and programs linked with `-lsessync` record it as their NEEDED entry, so that
+    // `scripts/install.sh`'s `libsessync.so.<major>` symlink is what they load.
+    let os = env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
+    let elf = matches!(
+        os.as_str(),
+        "linux"
+            | "android"
+            | "freebsd"
+            | "netbsd"
+            | "openbsd"
+            | "dragonfly"
+            | "illumos"
+            | "solaris"
+    );
+    if elf {
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libsessync.so.{major}");
+    }
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=Cargo.toml");
 }

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Makes sure the tools the tests need are here, installing what is missing when it can:
-# a C and a C++ compiler, valgrind, pkg-config, redis-cli and redis-server (Debian
-# packages, as root; the tests start their own servers on free ports),
-# redis-py (PyPI), and the
-# pinned cbindgen (from crates.io). Otherwise it says exactly what is missing.
+# a C and a C++ compiler, valgrind, pkg-config, readelf (binutils), redis-cli and
+# redis-server (Debian packages, as root; the tests start their own servers on free
+# ports), the loaders that parse include/sessync_ffi.h (PHP's CLI with FFI, Ruby with
+# Fiddle: Debian packages; Python's cffi: PyPI), redis-py (PyPI), and the pinned
+# cbindgen (from crates.io). Otherwise it says exactly what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CBINDGEN=0.29.4
@@ -17,6 +18,9 @@ command -v cc >/dev/null 2>&1 || packages+=(gcc)
 command -v c++ >/dev/null 2>&1 || packages+=(g++)
 command -v valgrind >/dev/null 2>&1 || packages+=(valgrind)
 command -v pkg-config >/dev/null 2>&1 || packages+=(pkg-config)
+command -v readelf >/dev/null 2>&1 || packages+=(binutils)
+command -v php >/dev/null 2>&1 || packages+=(php-cli)
+command -v ruby >/dev/null 2>&1 || packages+=(ruby)
 command -v curl >/dev/null 2>&1 || packages+=(curl)
 command -v redis-cli >/dev/null 2>&1 || packages+=(redis-tools)
 command -v redis-server >/dev/null 2>&1 || packages+=(redis-server)
@@ -41,6 +45,16 @@ if ! python3 -c 'import redis' >/dev/null 2>&1; then
   python3 -m pip install -q redis 2>&1 | grep -v -i warning || true
   python3 -c 'import redis' || { echo "missing: redis-py (python3 -m pip install redis)" >&2; exit 1; }
 fi
+
+# cffi, for the test that Python's loader parses include/sessync_ffi.h.
+if ! python3 -c 'import cffi' >/dev/null 2>&1; then
+  echo "installing cffi"
+  python3 -m pip install -q cffi 2>&1 | grep -v -i warning || true
+  python3 -c 'import cffi' || { echo "missing: cffi (python3 -m pip install cffi)" >&2; exit 1; }
+fi
+# PHP's FFI extension (in php8.2-common on Debian) and Ruby's Fiddle, for the same test.
+php -m 2>/dev/null | grep -x FFI >/dev/null || { echo "missing: PHP's FFI extension (php -m lists no FFI)" >&2; exit 1; }
+ruby -e 'require "fiddle/import"' >/dev/null 2>&1 || { echo "missing: Ruby's Fiddle (ruby -e 'require \"fiddle/import\"' fails)" >&2; exit 1; }
 
 if ! command -v cbindgen >/dev/null 2>&1 || [ "$(cbindgen --version | awk '{print $2}')" != "$CBINDGEN" ]; then
   echo "installing cbindgen $CBINDGEN"
