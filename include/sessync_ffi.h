@@ -35,6 +35,7 @@ enum sessync_status {
   SESSYNC_STATUS_AUTH = 18,
   SESSYNC_STATUS_PROTOCOL = 19,
   SESSYNC_STATUS_PANIC = 20,
+  SESSYNC_STATUS_CANCELLED = 21,
 };
 typedef uint32_t sessync_status;
 
@@ -57,6 +58,12 @@ typedef struct sessync_buf {
   size_t len;
 } sessync_buf;
 
+typedef struct sessync_error {
+  sessync_status status;
+  uint32_t len;
+  char message[504];
+} sessync_error;
+
 typedef struct sessync_stats {
   uint64_t sessions;
   uint64_t tombstones;
@@ -68,21 +75,31 @@ typedef struct sessync_stats {
   uint64_t evictions;
 } sessync_stats;
 
+typedef void (*sessync_lock_callback)(void *userdata, sessync_status status, uint64_t token, const struct sessync_error *error);
+
+typedef void (*sessync_session_callback)(void *userdata, sessync_status status, struct sessync_session *session, const struct sessync_error *error);
+
+typedef void (*sessync_commit_callback)(void *userdata, sessync_status status, const struct sessync_buf *set_cookie, const struct sessync_error *error);
+
 void sessync_buf_free(struct sessync_buf *buf);
+
+sessync_status sessync_id_generate(char *id_out, size_t id_out_len, size_t *id_len_out, struct sessync_error *error);
+
+sessync_status sessync_id_check(const char *id, struct sessync_error *error);
 
 const char *sessync_last_error_message(void);
 
-sessync_status sessync_options_new(struct sessync_options **options_out);
+sessync_status sessync_options_new(struct sessync_options **options_out, struct sessync_error *error);
 
-sessync_status sessync_options_set(struct sessync_options *options, const char *key, const char *value);
+sessync_status sessync_options_set(struct sessync_options *options, const char *key, const char *value, struct sessync_error *error);
 
-sessync_status sessync_options_add_signing_key(struct sessync_options *options, const uint8_t *key, size_t key_len);
+sessync_status sessync_options_add_signing_key(struct sessync_options *options, const uint8_t *key, size_t key_len, struct sessync_error *error);
 
-sessync_status sessync_options_set_cookie_format(struct sessync_options *options, uint32_t format);
+sessync_status sessync_options_set_cookie_format(struct sessync_options *options, uint32_t format, struct sessync_error *error);
 
 void sessync_options_free(struct sessync_options *options);
 
-sessync_status sessync_store_get(const struct sessync_store *store, const char *id, struct sessync_record **record_out);
+sessync_status sessync_store_get(const struct sessync_store *store, const char *id, struct sessync_record **record_out, struct sessync_error *error);
 
 const char *sessync_record_json(const struct sessync_record *record, size_t *len_out);
 
@@ -96,69 +113,93 @@ uint64_t sessync_record_created(const struct sessync_record *record);
 
 void sessync_record_free(struct sessync_record *record);
 
-sessync_status sessync_session_begin(const struct sessync_store *store, const uint8_t *cookie, size_t cookie_len, uint32_t flags, struct sessync_session **session_out);
+sessync_status sessync_session_begin(const struct sessync_store *store, const uint8_t *cookie, size_t cookie_len, uint32_t flags, int64_t wait_ms, struct sessync_session **session_out, struct sessync_error *error);
+
+sessync_status sessync_session_begin_id(const struct sessync_store *store, const char *id, uint32_t flags, int64_t wait_ms, struct sessync_session **session_out, struct sessync_error *error);
 
 const char *sessync_session_id(const struct sessync_session *session);
 
 bool sessync_session_is_new(const struct sessync_session *session);
 
-sessync_status sessync_session_get(struct sessync_session *session, const char *key, struct sessync_buf *json_out);
+uint64_t sessync_session_version(const struct sessync_session *session);
 
-sessync_status sessync_session_get_i64(struct sessync_session *session, const char *key, int64_t *value_out);
+uint64_t sessync_session_expires_at(const struct sessync_session *session);
 
-sessync_status sessync_session_data(struct sessync_session *session, struct sessync_buf *json_out);
+uint64_t sessync_session_token(const struct sessync_session *session);
 
-sessync_status sessync_session_set(struct sessync_session *session, const char *key, const uint8_t *json, size_t json_len);
+bool sessync_session_changed(const struct sessync_session *session);
 
-sessync_status sessync_session_remove(struct sessync_session *session, const char *key);
+sessync_status sessync_session_set_bytes(struct sessync_session *session, const char *key, const uint8_t *bytes, size_t len, struct sessync_error *error);
 
-sessync_status sessync_session_incr(struct sessync_session *session, const char *key, int64_t by, int64_t *value_out);
+sessync_status sessync_session_get_bytes(struct sessync_session *session, const char *key, struct sessync_buf *bytes_out, struct sessync_error *error);
 
-sessync_status sessync_session_set_owner(struct sessync_session *session, const char *owner);
+sessync_status sessync_session_get(struct sessync_session *session, const char *key, struct sessync_buf *json_out, struct sessync_error *error);
 
-sessync_status sessync_session_rotate(struct sessync_session *session);
+sessync_status sessync_session_get_i64(struct sessync_session *session, const char *key, int64_t *value_out, struct sessync_error *error);
 
-sessync_status sessync_session_destroy(struct sessync_session *session);
+sessync_status sessync_session_data(struct sessync_session *session, struct sessync_buf *json_out, struct sessync_error *error);
 
-sessync_status sessync_session_commit(struct sessync_session *session, struct sessync_buf *set_cookie_out);
+sessync_status sessync_session_set(struct sessync_session *session, const char *key, const uint8_t *json, size_t json_len, struct sessync_error *error);
 
-sessync_status sessync_session_abort(struct sessync_session *session);
+sessync_status sessync_session_remove(struct sessync_session *session, const char *key, struct sessync_error *error);
+
+sessync_status sessync_session_incr(struct sessync_session *session, const char *key, int64_t by, int64_t *value_out, struct sessync_error *error);
+
+sessync_status sessync_session_set_owner(struct sessync_session *session, const char *owner, struct sessync_error *error);
+
+sessync_status sessync_session_rotate(struct sessync_session *session, struct sessync_error *error);
+
+sessync_status sessync_session_destroy(struct sessync_session *session, struct sessync_error *error);
+
+sessync_status sessync_session_commit(struct sessync_session *session, struct sessync_buf *set_cookie_out, struct sessync_error *error);
+
+sessync_status sessync_session_abort(struct sessync_session *session, struct sessync_error *error);
 
 void sessync_session_free(struct sessync_session *session);
 
 const char *sessync_status_str(uint32_t status);
 
-sessync_status sessync_store_open(const char *url, const struct sessync_options *options, struct sessync_store **store_out);
+sessync_status sessync_store_open(const char *url, const struct sessync_options *options, struct sessync_store **store_out, struct sessync_error *error);
 
 void sessync_store_free(struct sessync_store *store);
 
-sessync_status sessync_store_fetch(const struct sessync_store *store, const char *id, struct sessync_buf *json_out, uint64_t *version_out);
+sessync_status sessync_store_fetch(const struct sessync_store *store, const char *id, struct sessync_buf *json_out, uint64_t *version_out, struct sessync_error *error);
 
-sessync_status sessync_store_fetch_record(const struct sessync_store *store, const char *id, struct sessync_buf *json_out);
+sessync_status sessync_store_fetch_record(const struct sessync_store *store, const char *id, struct sessync_buf *json_out, struct sessync_error *error);
 
-sessync_status sessync_store_write(const struct sessync_store *store, const char *id, const uint8_t *json, size_t json_len, const uint64_t *expected_version, uint64_t token, uint32_t flags, uint64_t *version_out);
+sessync_status sessync_store_write(const struct sessync_store *store, const char *id, const uint8_t *json, size_t json_len, const uint64_t *expected_version, uint64_t token, uint32_t flags, uint64_t *version_out, struct sessync_error *error);
 
-sessync_status sessync_store_patch(const struct sessync_store *store, const char *id, const uint8_t *json, size_t json_len, uint64_t token, uint32_t flags, uint64_t *version_out);
+sessync_status sessync_store_patch(const struct sessync_store *store, const char *id, const uint8_t *json, size_t json_len, uint64_t token, uint32_t flags, uint64_t *version_out, struct sessync_error *error);
 
-sessync_status sessync_store_incr(const struct sessync_store *store, const char *id, const char *key, int64_t by, uint64_t token, uint32_t flags, int64_t *value_out);
+sessync_status sessync_store_incr(const struct sessync_store *store, const char *id, const char *key, int64_t by, uint64_t token, uint32_t flags, int64_t *value_out, struct sessync_error *error);
 
-sessync_status sessync_store_lock(const struct sessync_store *store, const char *id, uint64_t lease_ms, uint64_t wait_ms, uint64_t *token_out);
+sessync_status sessync_store_lock(const struct sessync_store *store, const char *id, uint64_t lease_ms, uint64_t wait_ms, uint64_t *token_out, struct sessync_error *error);
 
-sessync_status sessync_store_unlock(const struct sessync_store *store, const char *id, uint64_t token);
+sessync_status sessync_store_unlock(const struct sessync_store *store, const char *id, uint64_t token, struct sessync_error *error);
 
-sessync_status sessync_store_touch(const struct sessync_store *store, const char *id, bool *written_out);
+sessync_status sessync_store_touch(const struct sessync_store *store, const char *id, bool *written_out, struct sessync_error *error);
 
-sessync_status sessync_store_destroy(const struct sessync_store *store, const char *id, bool *existed_out);
+sessync_status sessync_store_destroy(const struct sessync_store *store, const char *id, bool *existed_out, struct sessync_error *error);
 
-sessync_status sessync_store_rotate(const struct sessync_store *store, const char *id, uint64_t token, char *id_out, size_t id_out_len, size_t *id_len_out);
+sessync_status sessync_store_rotate(const struct sessync_store *store, const char *id, uint64_t token, char *id_out, size_t id_out_len, size_t *id_len_out, struct sessync_error *error);
 
-sessync_status sessync_store_set_owner(const struct sessync_store *store, const char *id, const char *owner, uint64_t token, uint64_t *version_out);
+sessync_status sessync_store_set_owner(const struct sessync_store *store, const char *id, const char *owner, uint64_t token, uint64_t *version_out, struct sessync_error *error);
 
-sessync_status sessync_store_sessions_of(const struct sessync_store *store, const char *owner, struct sessync_buf *json_out);
+sessync_status sessync_store_sessions_of(const struct sessync_store *store, const char *owner, struct sessync_buf *json_out, struct sessync_error *error);
 
-sessync_status sessync_store_destroy_all(const struct sessync_store *store, const char *owner, size_t *count_out);
+sessync_status sessync_store_destroy_all(const struct sessync_store *store, const char *owner, size_t *count_out, struct sessync_error *error);
 
-sessync_status sessync_store_stats(const struct sessync_store *store, struct sessync_stats *stats_out);
+sessync_status sessync_store_stats(const struct sessync_store *store, struct sessync_stats *stats_out, size_t stats_size, struct sessync_error *error);
+
+sessync_status sessync_store_lock_async(const struct sessync_store *store, const char *id, uint64_t lease_ms, uint64_t wait_ms, sessync_lock_callback callback, void *userdata, uint64_t *ticket_out, struct sessync_error *error);
+
+sessync_status sessync_session_begin_async(const struct sessync_store *store, const uint8_t *cookie, size_t cookie_len, uint32_t flags, int64_t wait_ms, sessync_session_callback callback, void *userdata, uint64_t *ticket_out, struct sessync_error *error);
+
+sessync_status sessync_session_begin_id_async(const struct sessync_store *store, const char *id, uint32_t flags, int64_t wait_ms, sessync_session_callback callback, void *userdata, uint64_t *ticket_out, struct sessync_error *error);
+
+sessync_status sessync_session_commit_async(struct sessync_session *session, sessync_commit_callback callback, void *userdata, struct sessync_error *error);
+
+sessync_status sessync_ticket_cancel(uint64_t ticket, bool *cancelled_out, struct sessync_error *error);
 
 const char *sessync_version(void);
 

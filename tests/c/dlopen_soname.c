@@ -66,7 +66,7 @@ int main(void) {
   CHECK(strcmp(status_str(SESSYNC_STATUS_NOT_FOUND), "not found") == 0);
 
   sessync_store *store = NULL;
-  CHECK(store_open("mem://", NULL, &store) == SESSYNC_STATUS_OK);
+  CHECK(store_open("mem://", NULL, &store, NULL) == SESSYNC_STATUS_OK);
   CHECK(store != NULL);
   store_free(store);
 
