@@ -28,7 +28,26 @@
  * SESSYNC_STATUS_PANIC (or NULL/false from a getter) and poisons the handle involved.
  *
  * Tokens and versions. Fencing tokens are never 0, so a `token` argument of 0 means "no
- * lock held". Session ids are at most SESSYNC_ID_MAX_LEN bytes.
+ * lock held".
+ *
+ * Ids. A session id is 16 to SESSYNC_ID_MAX_LEN (48) characters of `A-Z a-z 0-9 - _`;
+ * anything else is SESSYNC_STATUS_INVALID_ARGUMENT. Ids the library makes are 32
+ * characters of 192 random bits (sessync_id_generate). sessync_session_begin never adopts
+ * an id a client invents (the cookie must name a live session); sessync_session_begin_id
+ * takes the caller's word for its id.
+ *
+ * Blocking. Calls on the in-process store (mem://) take microseconds, except those that
+ * wait for a session's lock: sessync_store_lock, sessync_session_begin with
+ * SESSYNC_BEGIN_LOCK, and sessync_session_commit of a session begun without the lock
+ * while another request holds it. With a daemon or Redis every store call is a network
+ * round trip. Event loops use the _async calls instead: they return at once and complete
+ * through a callback from a library thread, and a lock wait holds no thread on mem://.
+ *
+ * Fork. A store never crosses fork(): open it in each process after forking (a prefork
+ * server opens one per worker), and do not use in the child a store, session or pending
+ * ticket of the parent: the library's own threads (an in-process store's background
+ * thread, started when it is opened; the runtime of the _async calls, started on first
+ * use) do not survive a fork.
  */
 
 

@@ -369,3 +369,88 @@ fn express_format_cookies_go_through_the_flow() {
     .unwrap_err();
     assert!(err.to_string().contains("express"), "{err}");
 }
+
+#[test]
+fn a_session_named_by_the_caller_sends_no_cookie_and_starts_under_that_id() {
+    let f = flow("mem://");
+    let id = SessionId::parse("framework-issued-id-000001").unwrap();
+    let mut s = f.begin_id(id, true, Duration::ZERO).unwrap();
+    assert!(s.is_new());
+    assert_eq!(s.id(), id);
+    assert_eq!(s.token(), None, "nothing to lock yet");
+    assert!(!s.is_changed());
+    s.set("user", &"ann").unwrap();
+    assert!(s.is_changed());
+    let c = s.commit().unwrap();
+    assert_eq!(c.set_cookie, None);
+    assert_eq!(c.id, id);
+
+    let s = f.begin_id(id, true, Duration::ZERO).unwrap();
+    assert!(!s.is_new());
+    assert!(s.token().is_some());
+    // Held: a second request with no wait gives up at once.
+    assert_eq!(
+        f.begin_id(id, true, Duration::ZERO).unwrap_err(),
+        Error::LockTimeout
+    );
+    let mut s = s;
+    s.destroy();
+    assert_eq!(
+        s.commit().unwrap().set_cookie,
+        None,
+        "no removal cookie either"
+    );
+}
+
+#[test]
+fn bytes_round_trip_as_json_strings_or_base64() {
+    let f = flow("mem://");
+    let id = SessionId::parse("framework-issued-id-000002").unwrap();
+    let mut s = f.begin_id(id, false, Duration::ZERO).unwrap();
+    s.set_bytes("text", "a|s:1:\"b\";".as_bytes()).unwrap();
+    s.set_bytes("blob", &[0, 255, 1]).unwrap();
+    s.set("n", &3).unwrap();
+    s.commit().unwrap();
+    let rec = f.store().fetch(&id).unwrap().unwrap();
+    assert_eq!(
+        rec.data.to_json(),
+        r#"{"blob":{"$base64":"AP8B"},"n":3,"text":"a|s:1:\"b\";"}"#
+    );
+    let s = f.begin_id(id, false, Duration::ZERO).unwrap();
+    assert_eq!(s.get_bytes("blob").unwrap().unwrap(), vec![0, 255, 1]);
+    assert_eq!(s.get_bytes("text").unwrap().unwrap(), b"a|s:1:\"b\";");
+    assert_eq!(s.get_bytes("absent").unwrap(), None);
+    assert!(matches!(s.get_bytes("n"), Err(Error::InvalidJson(_))));
+}
+
+#[tokio::test]
+async fn an_async_begin_waits_for_the_lock_without_a_thread() {
+    let f = flow("mem://");
+    assert!(f.store().waits_without_thread());
+    let mut first = f.begin(None, true).unwrap();
+    first.incr("n", 1).unwrap();
+    let c = first.commit().unwrap();
+    let header = cookie_of(&c.set_cookie.unwrap());
+    let held = f.begin(Some(&header), true).unwrap();
+    let f2 = f.clone();
+    let h2 = header.clone();
+    let waiter = tokio::spawn(async move {
+        f2.begin_async(Some(&h2), true, Duration::from_secs(60))
+            .await
+    });
+    while f.store().stats().lock_waits < 1 {
+        tokio::task::yield_now().await;
+    }
+    let mut held = held;
+    held.incr("n", 10).unwrap();
+    held.commit().unwrap();
+    let s = waiter.await.unwrap().unwrap();
+    assert_eq!(s.get("n").unwrap().as_i64(), Some(11));
+    assert!(s.token().is_some());
+    assert_eq!(
+        f.begin_with(Some(&header), true, Duration::from_secs(3601))
+            .unwrap_err()
+            .kind(),
+        "invalid_argument"
+    );
+}

@@ -461,14 +461,12 @@ pub extern "C" fn sessync_ticket_cancel(
     error: *mut sessync_error,
 ) -> sessync_status {
     ffi_guard!(error, {
-        status((|| {
-            let tx = PENDING.lock().remove(&ticket);
-            let found = tx.is_some();
-            if let Some(tx) = tx {
-                let _ = tx.send(());
-            }
-            put(cancelled_out, found);
-            Ok(())
-        })())
+        let tx = PENDING.lock().remove(&ticket);
+        let found = tx.is_some();
+        if let Some(tx) = tx {
+            let _ = tx.send(());
+        }
+        put(cancelled_out, found);
+        sessync_status::Ok
     })
 }
