@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import datetime
 import json
 import threading
+import time
 from typing import (
     Any,
     Dict,
@@ -52,6 +54,7 @@ def _init() -> Any:
             if cls is not None:
                 _BY_NUMBER[number] = cls
         _make_callbacks()
+        atexit.register(_at_exit)
         _lib = lib
         return lib
 
@@ -333,12 +336,12 @@ class Store:
         w = _wait(wait_ms)
         ptr = self._enter()
         try:
-            _pending.add(p)
+            p.start(ticket)
             rc = fn(ptr, *args, flags, w, _callbacks["session"], p.handle, ticket, p.err)
         finally:
             self._leave()
         if rc:
-            _pending.discard(p)
+            p.failed_to_start()
             raise _error(rc, p.err)
         try:
             return await p.future
@@ -733,10 +736,10 @@ class Session(MutableMapping[str, Any]):
         p = _Pending(loop, self._store)
         with self._guard:
             h = self._take("committed")
-            _pending.add(p)
+            p.start(None)
             rc = _lib.sessync_session_commit_async(h, _callbacks["commit"], p.handle, p.err)
         if rc:
-            _pending.discard(p)
+            p.failed_to_start()
             raise _error(rc, p.err)
         return await p.future
 
@@ -785,8 +788,30 @@ class Session(MutableMapping[str, Any]):
 
 
 # --- async completion: one cffi callback per kind, userdata names a _Pending.
+#
+# The callbacks run Python on the library's threads. A thread that enters Python (or
+# takes the GIL back, e.g. after call_soon_threadsafe wrote to the loop's socket) once the
+# interpreter is finalizing is ended by Python with pthread_exit, whose unwinding through
+# the library's frames aborts the process. So every async call is counted until its
+# callback has returned, and at exit the pending ones are cancelled and waited for.
 _pending: Set["_Pending"] = set()
 _callbacks: Dict[str, Any] = {}
+_inflight = 0
+_inflight_lock = threading.Lock()
+
+
+def _at_exit() -> None:
+    if not _pending and not _inflight:
+        return
+    for p in list(_pending):
+        if p.ticket is not None:
+            _lib.sessync_ticket_cancel(p.ticket[0], ffi.new("bool *"), ffi.new("sessync_error *"))
+    deadline = time.monotonic() + 10.0
+    while _inflight and time.monotonic() < deadline:
+        time.sleep(0.002)
+    # The last callback's thread may still be a few bytecodes from returning to the
+    # library; give it the GIL before finalization starts.
+    time.sleep(0.02)
 
 
 class _Pending:
@@ -798,6 +823,19 @@ class _Pending:
         self.future: "asyncio.Future[Any]" = loop.create_future()
         self.handle = ffi.new_handle(self)
         self.err = ffi.new("sessync_error *")
+        self.ticket: Any = None
+
+    def start(self, ticket: Any) -> None:
+        global _inflight
+        self.ticket = ticket
+        with _inflight_lock:
+            _inflight += 1
+        _pending.add(self)
+
+    def failed_to_start(self) -> None:
+        """The call returned an error: its callback will never come."""
+        _pending.discard(self)
+        _done()
 
     def deliver(self, status: int, message: str, value: Any, session: Any) -> None:
         """On the library's thread: hand the result to the loop."""
@@ -827,20 +865,32 @@ def _message(error: Any, status: int) -> str:
     return ""
 
 
+def _done() -> None:
+    global _inflight
+    with _inflight_lock:
+        _inflight -= 1
+
+
 def _on_session(userdata: Any, status: int, session: Any, error: Any) -> None:
-    p = ffi.from_handle(userdata)
-    _pending.discard(p)
-    s = session if (status == 0 and session != ffi.NULL) else None
-    p.deliver(status, _message(error, status), None, s)
+    try:
+        p = ffi.from_handle(userdata)
+        _pending.discard(p)
+        s = session if (status == 0 and session != ffi.NULL) else None
+        p.deliver(status, _message(error, status), None, s)
+    finally:
+        _done()
 
 
 def _on_commit(userdata: Any, status: int, set_cookie: Any, error: Any) -> None:
-    p = ffi.from_handle(userdata)
-    _pending.discard(p)
-    value = None
-    if status == 0 and set_cookie != ffi.NULL and set_cookie.data != ffi.NULL:
-        value = ffi.buffer(set_cookie.data, set_cookie.len)[:].decode("latin-1")
-    p.deliver(status, _message(error, status), value, None)
+    try:
+        p = ffi.from_handle(userdata)
+        _pending.discard(p)
+        value = None
+        if status == 0 and set_cookie != ffi.NULL and set_cookie.data != ffi.NULL:
+            value = ffi.buffer(set_cookie.data, set_cookie.len)[:].decode("latin-1")
+        p.deliver(status, _message(error, status), value, None)
+    finally:
+        _done()
 
 
 def _make_callbacks() -> None:

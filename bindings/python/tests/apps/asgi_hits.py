@@ -1,5 +1,6 @@
 """Starlette on sessync's ASGI middleware, for tests/test_servers.py (uvicorn with 4
 workers): request.session is the sessync session."""
+import asyncio
 import os
 
 from starlette.applications import Starlette
@@ -21,6 +22,7 @@ async def start(request):
 
 async def hit(request):
     i = request.path_params["i"]
+    await asyncio.sleep(0.05)  # as in flask_hits: the result must not depend on it
     n = request.session.incr("count")
     request.session[f"a{i}"] = i
     request.session[f"b{i}"] = f"v{i}"

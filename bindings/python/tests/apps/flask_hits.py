@@ -1,5 +1,6 @@
 """Flask on sessync, for tests/test_servers.py (gunicorn with 4 workers)."""
 import os
+import time
 
 from flask import Flask, jsonify, session
 
@@ -22,6 +23,9 @@ def start():
 
 @app.get("/hit/<int:i>")
 def hit(i):
+    # Keeps this worker busy a little, so that the burst spreads over the workers; the
+    # result must not depend on it.
+    time.sleep(0.05)
     n = session.incr("count")
     session[f"a{i}"] = i
     session[f"b{i}"] = f"v{i}"
