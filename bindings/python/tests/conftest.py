@@ -122,8 +122,8 @@ def cookie_pair(headers: Dict[str, List[str]], name: str) -> str:
 
 @contextlib.contextmanager
 def serve(argv: List[str], port: int, env: Dict[str, str], log: Path,
-          cwd: Path = APPS) -> Iterator[subprocess.Popen]:
-    """Runs a server until the block ends; ready when GET /health answers 200."""
+          cwd: Path = APPS, health: str = "/health") -> Iterator[subprocess.Popen]:
+    """Runs a server until the block ends; ready when GET `health` answers 200."""
     full_env = dict(os.environ)
     full_env.update(env)
     full_env["PYTHONPATH"] = os.pathsep.join([str(cwd), full_env.get("PYTHONPATH", "")])
@@ -132,7 +132,7 @@ def serve(argv: List[str], port: int, env: Dict[str, str], log: Path,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     try:
         _poll(argv[2] if len(argv) > 2 else argv[0],
-              lambda: get(port, "/health", timeout=5)[0] == 200, proc, log)
+              lambda: get(port, health, timeout=5)[0] == 200, proc, log)
         yield proc
     finally:
         _stop(proc)
