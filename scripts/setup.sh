@@ -3,8 +3,9 @@
 # a C and a C++ compiler, valgrind, pkg-config, readelf (binutils), redis-cli and
 # redis-server (Debian packages, as root; the tests start their own servers on free
 # ports), the loaders that parse include/sessync_ffi.h (PHP's CLI with FFI, Ruby with
-# Fiddle: Debian packages; Python's cffi: PyPI), redis-py (PyPI), and the pinned
-# cbindgen (from crates.io). Otherwise it says exactly what is missing.
+# Fiddle: Debian packages; Python's cffi: PyPI), redis-py (PyPI), python3-venv (for the
+# Python binding's tests, whose own script installs their PyPI packages in a venv), and
+# the pinned cbindgen (from crates.io). Otherwise it says exactly what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CBINDGEN=0.29.4
@@ -26,6 +27,8 @@ command -v redis-cli >/dev/null 2>&1 || packages+=(redis-tools)
 command -v redis-server >/dev/null 2>&1 || packages+=(redis-server)
 command -v openssl >/dev/null 2>&1 || packages+=(openssl)
 command -v python3 >/dev/null 2>&1 || packages+=(python3 python3-pip)
+# The Python binding's tests run in a venv (bindings/python/run-tests.sh).
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || packages+=(python3-venv)
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 if [ ${#packages[@]} -gt 0 ]; then

@@ -16,6 +16,8 @@ echo "== header"
 ./scripts/gen-header.sh --check
 echo "== tests"
 cargo test --locked
+echo "== Python binding (pytest: Flask/gunicorn, Django, ASGI/uvicorn, the API)"
+./bindings/python/run-tests.sh
 echo "== C tests under valgrind"
 ./scripts/c-tests.sh
 echo "== C tests with AddressSanitizer and UBSan"
