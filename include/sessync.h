@@ -1110,6 +1110,24 @@ sessync_status sessync_ticket_cancel(uint64_t ticket,
                                      struct sessync_error *error);
 
 /**
+ * Waits until no call that completes through a callback is pending or running, for a
+ * program about to exit (or a runtime about to stop the threads that callbacks enter:
+ * Python's interpreter ends a foreign thread that calls into it while it shuts down).
+ *
+ * With `cancel`, first cancels every pending ticket (their callbacks come with
+ * `SESSYNC_STATUS_CANCELLED`; commits in progress are not cancelled). Then waits up to
+ * `wait_ms` for the callbacks of every call made so far to return, and writes how many
+ * are still pending or running to `*pending_out` (if not NULL): 0 means none is running
+ * and none will come until new calls are made. Blocks the calling thread; do not call it
+ * from a callback (it would wait for itself until `wait_ms` runs out).
+ */
+SESSYNC_MUST_USE
+sessync_status sessync_async_drain(bool cancel,
+                                   uint64_t wait_ms,
+                                   size_t *pending_out,
+                                   struct sessync_error *error);
+
+/**
  * The library's version as text, such as `"0.1.0"`. Static: do not free it.
  */
 const char *sessync_version(void);

@@ -201,6 +201,8 @@ sessync_status sessync_session_commit_async(struct sessync_session *session, ses
 
 sessync_status sessync_ticket_cancel(uint64_t ticket, bool *cancelled_out, struct sessync_error *error);
 
+sessync_status sessync_async_drain(bool cancel, uint64_t wait_ms, size_t *pending_out, struct sessync_error *error);
+
 const char *sessync_version(void);
 
 uint32_t sessync_version_number(void);

@@ -21,7 +21,7 @@ use std::{
 };
 
 use once_cell::sync::Lazy;
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 use tokio::sync::oneshot;
 
 use super::{
@@ -113,6 +113,31 @@ static PENDING: Lazy<Mutex<HashMap<u64, oneshot::Sender<()>>>> =
     Lazy::new(|| Mutex::new(HashMap::new()));
 static NEXT_TICKET: AtomicU64 = AtomicU64::new(1);
 
+/// Calls whose callback has not returned yet, and the condition `sessync_async_drain`
+/// waits on.
+static IN_FLIGHT: Mutex<usize> = Mutex::new(0);
+static IDLE: Condvar = Condvar::new();
+
+/// One call in flight, from its start until its callback has returned.
+struct Flight;
+
+impl Flight {
+    fn new() -> Flight {
+        *IN_FLIGHT.lock() += 1;
+        Flight
+    }
+}
+
+impl Drop for Flight {
+    fn drop(&mut self) {
+        let mut n = IN_FLIGHT.lock();
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            IDLE.notify_all();
+        }
+    }
+}
+
 /// How the result of a call is given back when its ticket was cancelled.
 type GiveBack<T> = Box<dyn FnOnce(T) + Send>;
 
@@ -156,9 +181,11 @@ fn start<T: Send + 'static>(
     let ticket = NEXT_TICKET.fetch_add(1, Ordering::Relaxed);
     let (tx, rx) = oneshot::channel::<()>();
     PENDING.lock().insert(ticket, tx);
+    let flight = Flight::new();
     let deliver = move |r: Result<T, Failure>| {
         // A panic must not unwind out of the task: the callback then hears of it.
         let _ = catch_unwind(AssertUnwindSafe(|| deliver(r)));
+        drop(flight);
     };
     let mut work = work;
     if native {
@@ -421,8 +448,10 @@ pub extern "C" fn sessync_session_commit_async(
                 .ok_or_else(|| fail(sessync_status::NullArgument, "argument `callback` is NULL"))?;
             let rt = runtime()?;
             let ud = UserData(userdata);
+            let flight = Flight::new();
             rt.spawn_blocking(move || {
                 let ud = ud;
+                let _flight = flight;
                 let r: Result<Committed, Error> = catch_unwind(AssertUnwindSafe(|| s.commit()))
                     .unwrap_or_else(|_| Err(Error::Backend("internal error (panic)".into())));
                 let _ = catch_unwind(AssertUnwindSafe(|| match r {
@@ -467,6 +496,43 @@ pub extern "C" fn sessync_ticket_cancel(
             let _ = tx.send(());
         }
         put(cancelled_out, found);
+        sessync_status::Ok
+    })
+}
+
+/// Waits until no call that completes through a callback is pending or running, for a
+/// program about to exit (or a runtime about to stop the threads that callbacks enter:
+/// Python's interpreter ends a foreign thread that calls into it while it shuts down).
+///
+/// With `cancel`, first cancels every pending ticket (their callbacks come with
+/// `SESSYNC_STATUS_CANCELLED`; commits in progress are not cancelled). Then waits up to
+/// `wait_ms` for the callbacks of every call made so far to return, and writes how many
+/// are still pending or running to `*pending_out` (if not NULL): 0 means none is running
+/// and none will come until new calls are made. Blocks the calling thread; do not call it
+/// from a callback (it would wait for itself until `wait_ms` runs out).
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sessync_async_drain(
+    cancel: bool,
+    wait_ms: u64,
+    pending_out: *mut usize,
+    error: *mut sessync_error,
+) -> sessync_status {
+    ffi_guard!(error, {
+        if cancel {
+            let all: Vec<_> = PENDING.lock().drain().collect();
+            for (_, tx) in all {
+                let _ = tx.send(());
+            }
+        }
+        let deadline = std::time::Instant::now() + Duration::from_millis(wait_ms);
+        let mut n = IN_FLIGHT.lock();
+        while *n > 0 {
+            if IDLE.wait_until(&mut n, deadline).timed_out() {
+                break;
+            }
+        }
+        put(pending_out, *n);
         sessync_status::Ok
     })
 }

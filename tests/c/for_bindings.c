@@ -92,7 +92,7 @@ struct waiter {
   char message[504];
 };
 
-static int order[WAITERS + 2];
+static int order[WAITERS + 8];
 static int finished;
 static struct waiter waiters[WAITERS + 2];
 
@@ -382,6 +382,34 @@ static void stats_sizes(void) {
   CHECK(strstr(err.message, "stats_size") != NULL);
 }
 
+/* ---- draining before exit ---- */
+
+static void drain_before_exit(void) {
+  const char *id = "bindings-drain-session-01";
+  make_session(id);
+  uint64_t holder = 0;
+  CHECK_OK(sessync_store_lock(g_store, id, 30000, 0, &holder, NULL));
+  /* Two waiters that would wait a minute, and a commit. */
+  static struct waiter w[2];
+  for (int i = 0; i < 2; i++) {
+    w[i].index = 100 + i;
+    w[i].status = SESSYNC_STATUS_OK;
+    CHECK_OK(sessync_store_lock_async(g_store, id, 30000, 60000, on_lock, &w[i], NULL, NULL));
+  }
+  size_t pending = 99;
+  /* Without cancelling, they are still waiting when the wait runs out. */
+  CHECK_OK(sessync_async_drain(false, 0, &pending, NULL));
+  CHECK(pending == 2);
+  int before = finished;
+  CHECK_OK(sessync_async_drain(true, 60000, &pending, NULL));
+  /* Both callbacks have returned by the time it does. */
+  CHECK(pending == 0);
+  CHECK(finished == before + 2);
+  CHECK(w[0].status == SESSYNC_STATUS_CANCELLED && w[1].status == SESSYNC_STATUS_CANCELLED);
+  CHECK_OK(sessync_async_drain(true, 0, NULL, NULL));
+  CHECK_OK(sessync_store_unlock(g_store, id, holder, NULL));
+}
+
 /* ---- NULL and garbage for every new function ---- */
 
 static void bad_arguments(void) {
@@ -470,6 +498,7 @@ int main(void) {
   bytes_values();
   stats_sizes();
   bad_arguments();
+  drain_before_exit();
   sessync_store_free(g_store);
   printf("for_bindings: ok\n");
   return 0;
