@@ -484,7 +484,9 @@ impl Inner {
             let mut s = shard.lock();
             let ctx = self.ctx();
             s.idx.counters.ops += 1;
-            for id in s.ids() {
+            // Live sessions only: an expired one is gone already and gets no tombstone,
+            // as on every backend.
+            for id in s.live_ids(ctx.now) {
                 if let Step::Done(Ok(Reply::Destroyed(true))) = s.destroy(id, &ctx) {
                     n += 1;
                 }

@@ -797,9 +797,13 @@ impl Shard {
         }
     }
 
-    /// Every id this shard holds a session for (expired ones not yet swept included).
-    pub(super) fn ids(&self) -> Vec<SessionId> {
-        self.sessions.keys().copied().collect()
+    /// The ids of this shard's live sessions.
+    pub(super) fn live_ids(&self, now: u64) -> Vec<SessionId> {
+        self.sessions
+            .iter()
+            .filter(|(_, e)| e.expires_at > now)
+            .map(|(id, _)| *id)
+            .collect()
     }
 
     /// The least recently used session of this shard, for eviction.
