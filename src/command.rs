@@ -86,6 +86,9 @@ pub enum Command {
         data: Arc<SessionData>,
         /// Conditions and lock context.
         opts: WriteOpts,
+        /// The session's own idle TTL in ms from now on (`None`: keep the one it has,
+        /// or the store's `ttl` for a new session). See [`check_ttl`] for the range.
+        ttl_ms: Option<u64>,
     },
     /// Apply changes atomically: all of them or, on any error, none.
     Patch {
@@ -95,6 +98,9 @@ pub enum Command {
         ops: Vec<PatchOp>,
         /// Conditions and lock context.
         opts: WriteOpts,
+        /// The session's own idle TTL in ms from now on, set with the changes (`None`:
+        /// keep the one it has, or the store's `ttl` for a new session).
+        ttl_ms: Option<u64>,
     },
     /// Take the session's lock, waiting up to `wait_ms` in arrival order.
     Lock {
@@ -113,10 +119,14 @@ pub enum Command {
         token: u64,
     },
     /// Record an access: extends the idle expiry, unless the last recorded access is more
-    /// recent than the store's touch interval (then nothing is written).
+    /// recent than the touch interval (`touch_fraction` × the session's TTL; then nothing
+    /// is written). With `ttl_ms`, the session's own idle TTL is set to it and the access
+    /// is always written.
     Touch {
         /// The session.
         id: SessionId,
+        /// A new idle TTL for the session, in ms.
+        ttl_ms: Option<u64>,
     },
     /// Delete the session and leave a tombstone that refuses late writes.
     Destroy {
@@ -140,6 +150,42 @@ pub enum Command {
         /// The owner.
         owner: Arc<str>,
     },
+    /// One page of the live sessions' ids, as Redis's `SCAN` pages keys: start with
+    /// cursor 0 and pass each reply's `next` back until it is 0. Every session that lives
+    /// for the whole scan is listed at least once; others may or may not be, and an id may
+    /// come twice (on Redis).
+    List {
+        /// 0 to start, else the `next` of the previous page.
+        cursor: u64,
+        /// How many ids a page should hold (a hint: a page may hold fewer or more).
+        count: usize,
+    },
+    /// Destroy every session, leaving tombstones as `Destroy` does.
+    Clear,
+}
+
+/// Longest idle TTL a session may have of its own: one year.
+pub const MAX_SESSION_TTL_MS: u64 = 365 * 24 * 3600 * 1000;
+
+/// Checks a session's own idle TTL: 1 ms to [`MAX_SESSION_TTL_MS`], else
+/// `InvalidArgument`.
+pub fn check_ttl(ttl_ms: Option<u64>) -> crate::error::Result<()> {
+    match ttl_ms {
+        Some(t) if t == 0 || t > MAX_SESSION_TTL_MS => Err(crate::error::Error::invalid(format!(
+            "a session's TTL must be between 1 ms and {MAX_SESSION_TTL_MS} ms (one year), got {t} ms"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Checks the page size of a [`Command::List`]: at least 1.
+pub fn check_count(count: usize) -> crate::error::Result<()> {
+    if count == 0 {
+        return Err(crate::error::Error::invalid(
+            "a list's count must be at least 1",
+        ));
+    }
+    Ok(())
 }
 
 /// The result of a successful [`Command::Patch`].
@@ -192,6 +238,13 @@ pub enum Reply {
     Rotated(SessionId),
     /// For `Owned`.
     Sessions(Vec<SessionId>),
-    /// For `DestroyOwned`: how many sessions were destroyed.
+    /// For `DestroyOwned` and `Clear`: how many sessions were destroyed.
     Count(usize),
+    /// For `List`: one page of ids and the cursor of the next page (0: the scan is done).
+    Page {
+        /// Live sessions' ids.
+        ids: Vec<SessionId>,
+        /// The cursor to pass next; 0 when the scan is complete.
+        next: u64,
+    },
 }

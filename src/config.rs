@@ -101,6 +101,12 @@ impl StoreOptions {
     pub fn touch_interval_ms(&self) -> u64 {
         (self.ttl.as_millis() as f64 * self.touch_fraction) as u64
     }
+
+    /// The touch interval of a session whose own idle TTL is `ttl_ms`:
+    /// `touch_fraction × ttl_ms`.
+    pub fn touch_interval_for(&self, ttl_ms: u64) -> u64 {
+        (ttl_ms as f64 * self.touch_fraction) as u64
+    }
 }
 
 /// A parsed store URL.

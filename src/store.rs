@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::{
     backend::{Backend, Stats, memory::Memory},
     clock::{Clock, SystemClock},
-    command::{Command, PatchOp, Patched, Reply, Touched, WriteOpts},
+    command::{Command, PatchOp, Patched, Reply, Touched, WriteOpts, check_count, check_ttl},
     config::{StoreOptions, Target, parse_url},
     error::{Error, Result},
     session::{Record, SessionData, SessionId},
@@ -48,6 +48,9 @@ impl std::fmt::Debug for Store {
 pub const MAX_LEASE: Duration = Duration::from_secs(86_400);
 /// Longest lock wait accepted: one hour.
 pub const MAX_WAIT: Duration = Duration::from_secs(3_600);
+/// Longest idle TTL a session may have of its own: one year
+/// ([`MAX_SESSION_TTL_MS`](crate::command::MAX_SESSION_TTL_MS)).
+pub const MAX_SESSION_TTL: Duration = Duration::from_millis(crate::command::MAX_SESSION_TTL_MS);
 
 impl Store {
     /// Opens a store from a URL such as `mem://?ttl=30m&max_sessions=100000`.
@@ -147,10 +150,37 @@ impl Store {
     /// Replaces the session's data (creating the session if it does not exist); returns
     /// the new version. With `opts.expected_version`, a compare-and-swap.
     pub fn write(&self, id: &SessionId, data: SessionData, opts: WriteOpts) -> Result<u64> {
+        self.write_ttl(id, data, opts, None)
+    }
+
+    /// [`Store::write`] that also gives the session its own idle TTL (express-session's
+    /// `cookie.maxAge`, Django's `set_expiry`): from now on every write, patch and touch
+    /// of it extends its expiry by `ttl` instead of the store's `ttl` (still capped by
+    /// `absolute_ttl`), and touches are written after `touch_fraction × ttl`. Writes and
+    /// patches without a TTL keep the session's own. `ttl` must be 1 ms to
+    /// [`MAX_SESSION_TTL`], else `InvalidArgument` and nothing changes.
+    pub fn write_with_ttl(
+        &self,
+        id: &SessionId,
+        data: SessionData,
+        opts: WriteOpts,
+        ttl: Duration,
+    ) -> Result<u64> {
+        self.write_ttl(id, data, opts, Some(ttl_ms(ttl)?))
+    }
+
+    fn write_ttl(
+        &self,
+        id: &SessionId,
+        data: SessionData,
+        opts: WriteOpts,
+        ttl_ms: Option<u64>,
+    ) -> Result<u64> {
         match self.execute(Command::Write {
             id: *id,
             data: Arc::new(data),
             opts,
+            ttl_ms,
         })? {
             Reply::Version(v) => Ok(v),
             other => Err(unexpected(other)),
@@ -177,7 +207,35 @@ impl Store {
 
     /// Applies `ops` atomically: all of them, or none on any error.
     pub fn apply(&self, id: &SessionId, ops: Vec<PatchOp>, opts: WriteOpts) -> Result<Patched> {
-        match self.execute(Command::Patch { id: *id, ops, opts })? {
+        self.apply_ttl(id, ops, opts, None)
+    }
+
+    /// [`Store::apply`] that also sets the session's own idle TTL, in the same atomic step
+    /// (see [`Store::write_with_ttl`]); with `opts.create`, a new session starts with it.
+    /// An increment with a TTL is `apply_with_ttl(id, vec![PatchOp::Incr(..)], ..)`.
+    pub fn apply_with_ttl(
+        &self,
+        id: &SessionId,
+        ops: Vec<PatchOp>,
+        opts: WriteOpts,
+        ttl: Duration,
+    ) -> Result<Patched> {
+        self.apply_ttl(id, ops, opts, Some(ttl_ms(ttl)?))
+    }
+
+    fn apply_ttl(
+        &self,
+        id: &SessionId,
+        ops: Vec<PatchOp>,
+        opts: WriteOpts,
+        ttl_ms: Option<u64>,
+    ) -> Result<Patched> {
+        match self.execute(Command::Patch {
+            id: *id,
+            ops,
+            opts,
+            ttl_ms,
+        })? {
             Reply::Patched(p) => Ok(p),
             other => Err(unexpected(other)),
         }
@@ -248,9 +306,21 @@ impl Store {
     }
 
     /// Records an access, extending the idle expiry (capped by the absolute one). Writes
-    /// only when the last recorded access is older than `touch_fraction × ttl`.
+    /// only when the last recorded access is older than `touch_fraction × ttl` (the
+    /// session's own TTL when it has one).
     pub fn touch(&self, id: &SessionId) -> Result<Touched> {
-        match self.execute(Command::Touch { id: *id })? {
+        self.touch_ttl(id, None)
+    }
+
+    /// Gives the session its own idle TTL (see [`Store::write_with_ttl`]) and records an
+    /// access now: always written, the expiry becomes now + `ttl` (capped by the absolute
+    /// TTL). The data and version do not change. A bad `ttl` is `InvalidArgument`.
+    pub fn touch_with_ttl(&self, id: &SessionId, ttl: Duration) -> Result<Touched> {
+        self.touch_ttl(id, Some(ttl_ms(ttl)?))
+    }
+
+    fn touch_ttl(&self, id: &SessionId, ttl_ms: Option<u64>) -> Result<Touched> {
+        match self.execute(Command::Touch { id: *id, ttl_ms })? {
             Reply::Touched(t) => Ok(t),
             other => Err(unexpected(other)),
         }
@@ -293,6 +363,53 @@ impl Store {
             other => Err(unexpected(other)),
         }
     }
+
+    /// One page of the live sessions' ids (not expired, not destroyed, not an id rotated
+    /// away), like Redis's `SCAN`: start with `cursor` 0 and call again with the returned
+    /// cursor until it is 0. Every session alive for the whole scan is listed at least
+    /// once; a session created, destroyed or expiring during the scan may or may not be,
+    /// and on Redis an id may come twice. `count` (at least 1) is a hint of the page size:
+    /// a page may hold fewer ids, even none, before the scan is done, or more.
+    ///
+    /// ```
+    /// # use sessync::{Store, SessionData, SessionId, WriteOpts};
+    /// let store = Store::open("mem://").unwrap();
+    /// let id = SessionId::generate();
+    /// store.write(&id, SessionData::new(), WriteOpts::default()).unwrap();
+    /// let (mut all, mut cursor) = (Vec::new(), 0);
+    /// loop {
+    ///     let (ids, next) = store.list(cursor, 100).unwrap();
+    ///     all.extend(ids);
+    ///     if next == 0 { break; }
+    ///     cursor = next;
+    /// }
+    /// assert_eq!(all, vec![id]);
+    /// ```
+    pub fn list(&self, cursor: u64, count: usize) -> Result<(Vec<SessionId>, u64)> {
+        check_count(count)?;
+        match self.execute(Command::List { cursor, count })? {
+            Reply::Page { ids, next } => Ok((ids, next)),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Destroys every session, as [`Store::destroy`] does each (tombstones refuse late
+    /// writes with `Destroyed`); returns how many live sessions there were. Not one atomic
+    /// step across sessions: a session created while it runs may survive it.
+    pub fn clear(&self) -> Result<usize> {
+        match self.execute(Command::Clear)? {
+            Reply::Count(n) => Ok(n),
+            other => Err(unexpected(other)),
+        }
+    }
+}
+
+/// A session TTL in ms, checked.
+fn ttl_ms(ttl: Duration) -> Result<u64> {
+    let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+    // Under a millisecond rounds down to 0, which is refused.
+    check_ttl(Some(ms))?;
+    Ok(ms)
 }
 
 /// Checks a lock's lease and wait against their limits.

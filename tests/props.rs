@@ -98,6 +98,13 @@ enum Op {
     Unlock(usize, usize),
     Touch(usize),
     Advance(u64),
+    /// A write (no token) that gives the session its own TTL.
+    WriteTtl(usize, i64, u64),
+    /// A touch that gives the session its own TTL.
+    TouchTtl(usize, u64),
+    /// Every page of the list, with this count.
+    List(usize),
+    Clear,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -110,8 +117,12 @@ fn op() -> impl Strategy<Value = Op> {
         id.clone().prop_map(Op::Destroy),
         (id.clone(), 1_000..8_000u64).prop_map(|(i, l)| Op::Lock(i, l)),
         (id.clone(), 0..4usize).prop_map(|(i, t)| Op::Unlock(i, t)),
-        id.prop_map(Op::Touch),
+        id.clone().prop_map(Op::Touch),
         (1..6_000u64).prop_map(Op::Advance),
+        (id.clone(), -3i64..3, 1..20_000u64).prop_map(|(i, v, t)| Op::WriteTtl(i, v, t)),
+        (id, 1..20_000u64).prop_map(|(i, t)| Op::TouchTtl(i, t)),
+        (1..4usize).prop_map(Op::List),
+        Just(Op::Clear),
     ]
 }
 
@@ -124,6 +135,8 @@ struct MSession {
     expires: u64,
     fence: u64,
     lock: Option<(u64, u64)>,
+    /// The session's own TTL.
+    ttl: Option<u64>,
 }
 
 #[derive(Default)]
@@ -143,13 +156,20 @@ enum Out {
     Done,
     Written(bool),
     Existed(bool),
+    Ids(Vec<usize>),
+    Count(usize),
     Err(&'static str),
 }
 
 impl MSession {
     fn access(&mut self, now: u64) {
         self.last = now;
-        self.expires = (now + TTL).min(self.created + ABS);
+        self.expires = (now + self.ttl.unwrap_or(TTL)).min(self.created + ABS);
+    }
+    /// The touch interval: half the session's TTL.
+    fn touch_due(&self, now: u64) -> bool {
+        let interval = self.ttl.map_or(TOUCH, |t| (t as f64 * 0.5) as u64);
+        now - self.last >= interval && now > self.last
     }
     fn expire_lease(&mut self, now: u64) {
         if self.lock.is_some_and(|(_, until)| until <= now) {
@@ -201,6 +221,63 @@ impl Model {
                 self.now += ms;
                 Out::Done
             }
+            Op::WriteTtl(i, v, ttl) => {
+                let mut data = BTreeMap::new();
+                data.insert("v".to_string(), v);
+                match self.find(i) {
+                    Err(e) => Out::Err(e),
+                    Ok(None) => {
+                        let mut s = MSession {
+                            data,
+                            version: 1,
+                            created: now,
+                            last: now,
+                            expires: 0,
+                            fence: 0,
+                            lock: None,
+                            ttl: Some(ttl),
+                        };
+                        s.access(now);
+                        self.live[i] = Some(s);
+                        Out::Version(1)
+                    }
+                    Ok(Some(s)) => match s.check(now, None) {
+                        Err(e) => Out::Err(e),
+                        Ok(()) => {
+                            s.data = data;
+                            s.version += 1;
+                            s.ttl = Some(ttl);
+                            s.access(now);
+                            Out::Version(s.version)
+                        }
+                    },
+                }
+            }
+            Op::TouchTtl(i, ttl) => match self.find(i) {
+                Err(e) => Out::Err(e),
+                Ok(None) => Out::Err("not_found"),
+                Ok(Some(s)) => {
+                    s.ttl = Some(ttl);
+                    s.access(now);
+                    Out::Written(true)
+                }
+            },
+            Op::List(_) => Out::Ids(
+                (0..3)
+                    .filter(|&i| matches!(self.find(i), Ok(Some(_))))
+                    .collect(),
+            ),
+            Op::Clear => {
+                let mut n = 0;
+                for i in 0..3 {
+                    if matches!(self.find(i), Ok(Some(_))) {
+                        n += 1;
+                        self.live[i] = None;
+                        self.tomb[i] = self.tomb[i].max(now + TOMB);
+                    }
+                }
+                Out::Count(n)
+            }
             Op::Write(i, v, t) => {
                 let token = t.map(|t| self.token(i, t));
                 let mut data = BTreeMap::new();
@@ -219,6 +296,7 @@ impl Model {
                             expires: 0,
                             fence: 0,
                             lock: None,
+                            ttl: None,
                         };
                         s.access(now);
                         self.live[i] = Some(s);
@@ -274,7 +352,7 @@ impl Model {
                         }
                         s.fence += 1;
                         s.lock = Some((s.fence, now + lease));
-                        if now - s.last >= TOUCH && now > s.last {
+                        if s.touch_due(now) {
                             s.access(now);
                         }
                         s.fence
@@ -304,7 +382,7 @@ impl Model {
                 Err(e) => Out::Err(e),
                 Ok(None) => Out::Err("not_found"),
                 Ok(Some(s)) => {
-                    let due = now - s.last >= TOUCH && now > s.last;
+                    let due = s.touch_due(now);
                     if due {
                         s.access(now);
                     }
@@ -369,6 +447,44 @@ fn run_store(
         Op::Touch(i) => store
             .touch(&ids[i])
             .map_or_else(err, |t| Out::Written(t.written)),
+        Op::WriteTtl(i, v, ttl) => {
+            let data = SessionData::from_value(&json!({ "v": v })).unwrap();
+            store
+                .write_with_ttl(
+                    &ids[i],
+                    data,
+                    WriteOpts::default(),
+                    Duration::from_millis(ttl),
+                )
+                .map_or_else(err, Out::Version)
+        }
+        Op::TouchTtl(i, ttl) => store
+            .touch_with_ttl(&ids[i], Duration::from_millis(ttl))
+            .map_or_else(err, |t| Out::Written(t.written)),
+        Op::List(count) => {
+            let mut got = Vec::new();
+            let mut cursor = 0;
+            loop {
+                match store.list(cursor, count) {
+                    Ok((page, next)) => {
+                        got.extend(page);
+                        if next == 0 {
+                            break;
+                        }
+                        cursor = next;
+                    }
+                    Err(e) => return err(e),
+                }
+            }
+            // Memory lists each live session once.
+            let mut idx: Vec<usize> = got
+                .iter()
+                .map(|id| ids.iter().position(|x| x == id).unwrap_or(usize::MAX))
+                .collect();
+            idx.sort_unstable();
+            Out::Ids(idx)
+        }
+        Op::Clear => store.clear().map_or_else(err, Out::Count),
     }
 }
 

@@ -480,3 +480,78 @@ fn a_store_outside_the_daemon_is_refused_at_start() {
         assert!(err.contains("its store is mem://"), "{err}");
     }
 }
+
+#[test]
+fn session_ttls_list_and_clear_on_the_wire() {
+    let d = start(&["--manual-clock"]);
+    let mut c = unix(&d);
+    const ID2: &str = "bbcdefghijklmnopqrstuvwxyz012345";
+    assert_eq!(c.call(&["SESS.WRITE", ID, "{}", "TTL", "5000"]), ":1");
+    // A record with a TTL of its own carries it as an eighth item.
+    let rec = c.call(&["SESS.FETCH", ID]);
+    assert!(rec.ends_with(", nil, :5000]"), "{rec}");
+    assert_eq!(c.call(&["SESS.INCR", ID2, "n", "2", "CREATE"]), ":2");
+    let rec = c.call(&["SESS.FETCH", ID2]);
+    assert!(rec.ends_with(", nil]"), "{rec}");
+    assert!(
+        c.call(&["SESS.WRITE", ID, "{}", "TTL", "0"])
+            .starts_with("-ERR invalid argument")
+    );
+    assert!(
+        c.call(&["SESS.TOUCH", ID, "TTL", "x"])
+            .starts_with("-ERR value is not an integer")
+    );
+    assert!(
+        c.call(&["SESS.TOUCH", ID, "BOGUS"])
+            .starts_with("-ERR syntax")
+    );
+    let t = c.call(&["SESS.TOUCH", ID2, "TTL", "2000"]);
+    assert!(t.starts_with("[:1, :"), "{t}");
+    assert_eq!(c.call(&["SESS.INCR", ID2, "n", "1", "TTL", "3000"]), ":3");
+    assert!(c.call(&["SESS.FETCH", ID2]).ends_with(", nil, :3000]"));
+    // Both listed, on one page or over several.
+    let mut seen = Vec::new();
+    let mut cursor = "0".to_string();
+    for _ in 0..100 {
+        let page = c.call(&["SESS.LIST", &cursor, "COUNT", "1"]);
+        let (head, ids) = page
+            .strip_prefix("[\"")
+            .and_then(|p| p.split_once("\", ["))
+            .unwrap_or_else(|| panic!("{page}"));
+        seen.extend(
+            ids.trim_end_matches("]]")
+                .split(", ")
+                .filter(|s| !s.is_empty())
+                .map(|s| s.trim_matches('"').to_string()),
+        );
+        cursor = head.to_string();
+        if cursor == "0" {
+            break;
+        }
+    }
+    seen.sort();
+    assert_eq!(seen, [ID, ID2]);
+    assert!(
+        c.call(&["SESS.LIST", "0", "COUNT", "0"])
+            .starts_with("-ERR invalid argument")
+    );
+    assert!(
+        c.call(&["SESS.LIST", "0", "LIMIT", "1"])
+            .starts_with("-ERR syntax")
+    );
+    assert!(c.call(&["SESS.LIST"]).starts_with("-ERR wrong number"));
+    // ID2's own 3 s pass: only ID is left to clear.
+    assert_eq!(c.call(&["DEBUG.ADVANCE", "3001"]), "+OK");
+    assert_eq!(
+        c.call(&["SESS.LIST", "0", "COUNT", "100"]),
+        format!("[\"0\", [\"{ID}\"]]")
+    );
+    assert!(
+        c.call(&["SESS.CLEAR", "x"])
+            .starts_with("-ERR wrong number")
+    );
+    assert_eq!(c.call(&["SESS.CLEAR"]), ":1");
+    assert!(c.call(&["SESS.WRITE", ID, "{}"]).starts_with("-DESTROYED"));
+    assert_eq!(c.call(&["SESS.LIST", "0"]), "[\"0\", []]");
+    assert_eq!(c.call(&["SESS.CLEAR"]), ":0");
+}

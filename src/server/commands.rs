@@ -101,10 +101,19 @@ impl Args {
         }
     }
 
-    /// Trailing options: `TOKEN t`, `VERSION v`, `CREATE`, `RELEASE`, `TOUCH`.
+    /// Trailing options: `TOKEN t`, `VERSION v`, `CREATE`, `RELEASE`, `TOUCH`, `TTL ms`.
     fn options(&mut self, allowed: &[&str]) -> Result<(WriteOpts, bool), Fail> {
+        Ok(self.options_ttl(allowed)?.0)
+    }
+
+    /// [`Args::options`], with the `TTL ms` option's value (or `None`).
+    fn options_ttl(
+        &mut self,
+        allowed: &[&str],
+    ) -> Result<((WriteOpts, bool), Option<Duration>), Fail> {
         let mut opts = WriteOpts::default();
         let mut touch = false;
+        let mut ttl = None;
         while let Some(word) = self.items.next() {
             let w = String::from_utf8_lossy(&word).to_ascii_uppercase();
             if !allowed.contains(&w.as_str()) {
@@ -116,16 +125,18 @@ impl Args {
                 "CREATE" => opts.create = true,
                 "RELEASE" => opts.release = true,
                 "TOUCH" => touch = true,
+                "TTL" => ttl = Some(Duration::from_millis(self.next_u64()?)),
                 _ => {}
             }
         }
-        Ok((opts, touch))
+        Ok(((opts, touch), ttl))
     }
 }
 
-/// Writes a record: `[id, data, version, created, last_access, expires_at, owner]`.
+/// Writes a record: `[id, data, version, created, last_access, expires_at, owner]`, and
+/// an eighth item, the session's own TTL in ms, when it has one.
 fn record(out: &mut Out, r: &Record) {
-    out.array(7);
+    out.array(if r.ttl_ms.is_some() { 8 } else { 7 });
     out.bulk(r.id.as_bytes());
     out.bulk(r.data.to_json().as_bytes());
     out.int(r.version as i64);
@@ -135,6 +146,9 @@ fn record(out: &mut Out, r: &Record) {
     match &r.owner {
         Some(o) => out.bulk(o.as_bytes()),
         None => out.null(),
+    }
+    if let Some(t) = r.ttl_ms {
+        out.int(t as i64);
     }
 }
 
@@ -202,20 +216,45 @@ pub(crate) fn session(store: &Store, name: &str, mut a: Args, out: &mut Out) -> 
         "SESS.WRITE" => {
             let id = a.next_id()?;
             let data = SessionData::from_json(&a.next_str()?)?;
-            let (opts, _) = a.options(&["TOKEN", "VERSION", "RELEASE"])?;
-            out.int(store.write(&id, data, opts)? as i64);
+            let ((opts, _), ttl) = a.options_ttl(&["TOKEN", "VERSION", "RELEASE", "TTL"])?;
+            let v = match ttl {
+                Some(t) => store.write_with_ttl(&id, data, opts, t)?,
+                None => store.write(&id, data, opts)?,
+            };
+            out.int(v as i64);
         }
         "SESS.PATCH" => {
             let id = a.next_id()?;
             let patch = a.next_str()?;
-            let (opts, _) = a.options(&["TOKEN", "VERSION", "CREATE", "RELEASE"])?;
-            out.int(store.patch(&id, &patch, opts)? as i64);
+            let ((opts, _), ttl) =
+                a.options_ttl(&["TOKEN", "VERSION", "CREATE", "RELEASE", "TTL"])?;
+            let v = match ttl {
+                Some(t) => {
+                    let p: Value = serde_json::from_str(&patch)
+                        .map_err(|e| Error::InvalidJson(e.to_string()))?;
+                    let Value::Object(m) = p else {
+                        return Err(Error::InvalidJson(
+                            "a merge patch of a session must be a JSON object".into(),
+                        )
+                        .into());
+                    };
+                    store
+                        .apply_with_ttl(&id, vec![PatchOp::Merge(m)], opts, t)?
+                        .version
+                }
+                None => store.patch(&id, &patch, opts)?,
+            };
+            out.int(v as i64);
         }
         "SESS.APPLY" => {
             let id = a.next_id()?;
             let list = ops(&a.next_str()?)?;
-            let (opts, _) = a.options(&["TOKEN", "VERSION", "CREATE", "RELEASE"])?;
-            let p = store.apply(&id, list, opts)?;
+            let ((opts, _), ttl) =
+                a.options_ttl(&["TOKEN", "VERSION", "CREATE", "RELEASE", "TTL"])?;
+            let p = match ttl {
+                Some(t) => store.apply_with_ttl(&id, list, opts, t)?,
+                None => store.apply(&id, list, opts)?,
+            };
             out.array(2);
             out.int(p.version as i64);
             out.array(p.values.len());
@@ -227,8 +266,17 @@ pub(crate) fn session(store: &Store, name: &str, mut a: Args, out: &mut Out) -> 
             let id = a.next_id()?;
             let key = a.next_str()?;
             let by = a.next_i64()?;
-            let (opts, _) = a.options(&["TOKEN", "CREATE", "RELEASE"])?;
-            out.int(store.incr(&id, &key, by, opts)?);
+            let ((opts, _), ttl) = a.options_ttl(&["TOKEN", "CREATE", "RELEASE", "TTL"])?;
+            let n = match ttl {
+                Some(t) => {
+                    let p = store.apply_with_ttl(&id, vec![PatchOp::Incr(key, by)], opts, t)?;
+                    p.values.first().copied().ok_or_else(|| {
+                        Fail::from(Error::Backend("increment returned no value".into()))
+                    })?
+                }
+                None => store.incr(&id, &key, by, opts)?,
+            };
+            out.int(n);
         }
         "SESS.UNLOCK" => {
             let id = a.next_id()?;
@@ -239,8 +287,11 @@ pub(crate) fn session(store: &Store, name: &str, mut a: Args, out: &mut Out) -> 
         }
         "SESS.TOUCH" => {
             let id = a.next_id()?;
-            a.done()?;
-            let t = store.touch(&id)?;
+            let (_, ttl) = a.options_ttl(&["TTL"])?;
+            let t = match ttl {
+                Some(ttl) => store.touch_with_ttl(&id, ttl)?,
+                None => store.touch(&id)?,
+            };
             out.array(2);
             out.int(i64::from(t.written));
             out.int(t.expires_at as i64);
@@ -275,6 +326,30 @@ pub(crate) fn session(store: &Store, name: &str, mut a: Args, out: &mut Out) -> 
             let owner = a.next_str()?;
             a.done()?;
             out.int(store.destroy_all(&owner)? as i64);
+        }
+        "SESS.LIST" => {
+            // SESS.LIST cursor [COUNT n] → [next cursor, [id …]], as SCAN answers.
+            let cursor = a.next_u64()?;
+            let mut count = 10;
+            while let Some(word) = a.items.next() {
+                let w = String::from_utf8_lossy(&word).to_ascii_uppercase();
+                if w != "COUNT" {
+                    return Err(err(format!("ERR syntax error: unexpected {w:?}")));
+                }
+                count = usize::try_from(a.next_u64()?)
+                    .map_err(|_| err("ERR value is not an integer or out of range"))?;
+            }
+            let (ids, next) = store.list(cursor, count)?;
+            out.array(2);
+            out.bulk(next.to_string().as_bytes());
+            out.array(ids.len());
+            for id in ids {
+                out.bulk(id.as_bytes());
+            }
+        }
+        "SESS.CLEAR" => {
+            a.done()?;
+            out.int(store.clear()? as i64);
         }
         "SESS.STATS" => {
             a.done()?;

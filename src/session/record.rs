@@ -19,8 +19,11 @@ pub struct Record {
     /// The last write or recorded touch.
     pub last_access: u64,
     /// When the session expires unless touched: `last_access + ttl`, capped by
-    /// `created + absolute_ttl`.
+    /// `created + absolute_ttl` (`ttl` being the session's own TTL when it has one).
     pub expires_at: u64,
     /// The owner (e.g. a user id), if one was set.
     pub owner: Option<Arc<str>>,
+    /// The session's own idle TTL in ms, when one was given (a write, patch or touch with
+    /// a TTL); `None`: the store's `ttl`.
+    pub ttl_ms: Option<u64>,
 }

@@ -9,7 +9,7 @@
 
 use std::{collections::HashMap, time::Duration};
 
-use sessync::{Error, SessionData, SessionId, Store, WriteOpts};
+use sessync::{Error, PatchOp, SessionData, SessionId, Store, WriteOpts};
 
 /// Options every case starts from (a case may add its own): a 60 s idle TTL, a 1 h
 /// absolute TTL, touches written after half the TTL, 120 s tombstones, a 5 s rotation
@@ -80,6 +80,20 @@ pub enum Op {
     Owned(&'static str),
     DestroyAll(&'static str),
     Advance(u64),
+    /// Write with the session's own idle TTL (ms; 0 and huge ones are bad input).
+    WriteTtl(&'static str, &'static str, u64),
+    /// Merge patch with the session's own idle TTL, creating the session if absent.
+    PatchTtl(&'static str, &'static str, u64),
+    /// Increment with the session's own idle TTL, creating the session if absent.
+    IncrTtl(&'static str, &'static str, i64, u64),
+    /// Touch that sets the session's own idle TTL.
+    TouchTtl(&'static str, u64),
+    /// Fetch: the session's own TTL as its record says.
+    OwnTtl(&'static str),
+    /// Every page of the live sessions, with this count per page.
+    List(usize),
+    /// Destroy every session.
+    Clear,
 }
 
 /// The expected outcome of a step.
@@ -109,6 +123,8 @@ pub enum Expect {
     Ids(&'static [&'static str]),
     /// This error kind (`Error::kind`).
     Err(&'static str),
+    /// OwnTtl: the record's `ttl_ms`.
+    Ttl(Option<u64>),
 }
 
 /// One case: a name, extra options, and its steps.
@@ -453,6 +469,176 @@ pub fn cases() -> Vec<Case> {
                 (Fetch("c"), E::Data("{}", 1)),
             ],
         ),
+        case(
+            "a session's own TTL makes it expire earlier or later than the store's",
+            vec![
+                (WriteTtl("short", r#"{"s":1}"#, 10_000), E::Version(1)),
+                (WriteTtl("long", r#"{"l":1}"#, 120_000), E::Version(1)),
+                (Write("plain", r#"{}"#, PLAIN), E::Version(1)),
+                (OwnTtl("short"), E::Ttl(Some(10_000))),
+                (OwnTtl("plain"), E::Ttl(None)),
+                (Advance(9_999), E::Ok),
+                (Fetch("short"), E::Data(r#"{"s":1}"#, 1)),
+                (Advance(2), E::Ok),
+                (Fetch("short"), E::Absent),
+                (Incr("short", "n", 1, PLAIN), E::Err("not_found")),
+                (Advance(60_000), E::Ok),
+                (Fetch("plain"), E::Absent),
+                (Fetch("long"), E::Data(r#"{"l":1}"#, 1)),
+                (Advance(49_998), E::Ok),
+                (Fetch("long"), E::Data(r#"{"l":1}"#, 1)),
+                (Advance(2), E::Ok),
+                (Fetch("long"), E::Absent),
+            ],
+        ),
+        case(
+            "writes, patches and increments keep the session's own TTL and may change it",
+            vec![
+                (WriteTtl("a", r#"{}"#, 10_000), E::Version(1)),
+                (Advance(5_000), E::Ok),
+                (Write("a", r#"{"x":1}"#, PLAIN), E::Version(2)),
+                (Incr("a", "n", 1, PLAIN), E::Int(1)),
+                (Patch("a", r#"{"y":2}"#, PLAIN), E::Version(4)),
+                (OwnTtl("a"), E::Ttl(Some(10_000))),
+                (Advance(9_999), E::Ok),
+                (Fetch("a"), E::Data(r#"{"x":1,"n":1,"y":2}"#, 4)),
+                (Advance(2), E::Ok),
+                (Fetch("a"), E::Absent),
+                (IncrTtl("b", "n", 5, 2_000), E::Int(5)),
+                (Incr("b", "n", 1, PLAIN), E::Int(6)),
+                (PatchTtl("b", r#"{"z":1}"#, 90_000), E::Version(3)),
+                (OwnTtl("b"), E::Ttl(Some(90_000))),
+                (Advance(89_999), E::Ok),
+                (Incr("b", "n", 1, PLAIN), E::Int(7)),
+                (Advance(89_999), E::Ok),
+                (Fetch("b"), E::Data(r#"{"n":7,"z":1}"#, 4)),
+                (Advance(2), E::Ok),
+                (Fetch("b"), E::Absent),
+                (PatchTtl("c", r#"{"c":1}"#, 1_000), E::Version(1)),
+                (Advance(1_001), E::Ok),
+                (Fetch("c"), E::Absent),
+            ],
+        ),
+        case(
+            "touch with a TTL sets it and always writes; touches follow the session's TTL",
+            vec![
+                (Write("a", r#"{"x":1}"#, PLAIN), E::Version(1)),
+                (TouchTtl("a", 100_000), E::Written(true)),
+                (OwnTtl("a"), E::Ttl(Some(100_000))),
+                (Advance(49_000), E::Ok),
+                (Touch("a"), E::Written(false)),
+                (Advance(41_000), E::Ok),
+                (Fetch("a"), E::Data(r#"{"x":1}"#, 1)),
+                (Touch("a"), E::Written(true)),
+                (Advance(99_999), E::Ok),
+                (Fetch("a"), E::Data(r#"{"x":1}"#, 1)),
+                (Advance(2), E::Ok),
+                (Fetch("a"), E::Absent),
+                (Write("b", r#"{}"#, PLAIN), E::Version(1)),
+                (TouchTtl("b", 1_000), E::Written(true)),
+                (TouchTtl("b", 1_000), E::Written(true)),
+                (Advance(1_001), E::Ok),
+                (Fetch("b"), E::Absent),
+                (TouchTtl("b", 1_000), E::Err("not_found")),
+                (Write("c", r#"{}"#, PLAIN), E::Version(1)),
+                (Lock("c", 10_000, 0, "t"), E::Token),
+                (Rotate("c", Some("t"), "c2"), E::Ok),
+                (TouchTtl("c", 5_000), E::Err("rotated")),
+                (TouchTtl("c2", 5_000), E::Written(true)),
+                (Destroy("c2"), E::Existed(true)),
+                (TouchTtl("c2", 5_000), E::Err("destroyed")),
+            ],
+        ),
+        case(
+            "a session's own TTL is capped by the absolute TTL and carried by rotation",
+            vec![
+                (WriteTtl("a", r#"{}"#, 7_200_000), E::Version(1)),
+                (WriteTtl("b", r#"{"b":1}"#, 10_000), E::Version(1)),
+                (Rotate("b", None, "b2"), E::Ok),
+                (OwnTtl("b2"), E::Ttl(Some(10_000))),
+                (Advance(9_999), E::Ok),
+                (Fetch("b2"), E::Data(r#"{"b":1}"#, 1)),
+                (Advance(2), E::Ok),
+                (Fetch("b2"), E::Absent),
+                (Advance(3_589_998), E::Ok),
+                (Fetch("a"), E::Data("{}", 1)),
+                (Advance(1), E::Ok),
+                (Fetch("a"), E::Absent),
+            ],
+        ),
+        case(
+            "a bad TTL is refused and changes nothing",
+            vec![
+                (Write("a", r#"{"x":1}"#, PLAIN), E::Version(1)),
+                (WriteTtl("a", r#"{"x":2}"#, 0), E::Err("invalid_argument")),
+                (
+                    WriteTtl("a", r#"{"x":2}"#, 365 * 86_400_000 + 1),
+                    E::Err("invalid_argument"),
+                ),
+                (IncrTtl("a", "n", 1, 0), E::Err("invalid_argument")),
+                (PatchTtl("a", r#"{"x":3}"#, 0), E::Err("invalid_argument")),
+                (TouchTtl("a", 0), E::Err("invalid_argument")),
+                (TouchTtl("a", u64::MAX), E::Err("invalid_argument")),
+                (Fetch("a"), E::Data(r#"{"x":1}"#, 1)),
+                (OwnTtl("a"), E::Ttl(None)),
+                (WriteTtl("b", r#"{}"#, 0), E::Err("invalid_argument")),
+                (IncrTtl("b", "n", 1, 0), E::Err("invalid_argument")),
+                (Fetch("b"), E::Absent),
+                (WriteTtl("c", r#"{}"#, 365 * 86_400_000), E::Version(1)),
+                (Advance(59_999), E::Ok),
+                (Fetch("a"), E::Data(r#"{"x":1}"#, 1)),
+                (Advance(2), E::Ok),
+                (Fetch("a"), E::Absent),
+            ],
+        ),
+        case(
+            "list pages through exactly the live sessions",
+            vec![
+                (List(2), E::Ids(&[])),
+                (Write("a", r#"{}"#, PLAIN), E::Version(1)),
+                (Write("b", r#"{}"#, PLAIN), E::Version(1)),
+                (Write("c", r#"{}"#, PLAIN), E::Version(1)),
+                (Write("d", r#"{}"#, PLAIN), E::Version(1)),
+                (Write("e", r#"{}"#, PLAIN), E::Version(1)),
+                (Write("f", r#"{}"#, PLAIN), E::Version(1)),
+                (WriteTtl("g", r#"{}"#, 1_000), E::Version(1)),
+                (List(2), E::Ids(&["a", "b", "c", "d", "e", "f", "g"])),
+                (Destroy("b"), E::Existed(true)),
+                (Rotate("c", None, "c2"), E::Ok),
+                (Advance(1_001), E::Ok),
+                (List(2), E::Ids(&["a", "c2", "d", "e", "f"])),
+                (List(1), E::Ids(&["a", "c2", "d", "e", "f"])),
+                (List(1000), E::Ids(&["a", "c2", "d", "e", "f"])),
+                (Advance(59_000), E::Ok),
+                (List(3), E::Ids(&[])),
+            ],
+        ),
+        case(
+            "clear destroys every session; later writes to them are refused",
+            vec![
+                (Clear, E::Count(0)),
+                (Write("a", r#"{}"#, PLAIN), E::Version(1)),
+                (Write("b", r#"{"b":1}"#, PLAIN), E::Version(1)),
+                (WriteTtl("c", r#"{}"#, 1_000), E::Version(1)),
+                (SetOwner("b", Some("u1")), E::Version(2)),
+                (Lock("b", 10_000, 0, "t"), E::Token),
+                (Advance(1_001), E::Ok),
+                (Rotate("a", None, "a2"), E::Ok),
+                (Clear, E::Count(2)),
+                (Fetch("a2"), E::Absent),
+                (Fetch("a"), E::Absent),
+                (Fetch("b"), E::Absent),
+                (Write("b", r#"{}"#, PLAIN), E::Err("destroyed")),
+                (Write("b", r#"{}"#, tok("t")), E::Err("destroyed")),
+                (Incr("a2", "n", 1, CREATE), E::Err("destroyed")),
+                (Patch("a2", r#"{"x":1}"#, CREATE), E::Err("destroyed")),
+                (Owned("u1"), E::Ids(&[])),
+                (List(10), E::Ids(&[])),
+                (Clear, E::Count(0)),
+                (Write("new", r#"{}"#, PLAIN), E::Version(1)),
+                (List(10), E::Ids(&["new"])),
+            ],
+        ),
     ]
 }
 
@@ -562,6 +748,78 @@ fn step(h: &dyn Harness, n: &mut Names, op: &Op, want: &Expect) -> Result<(), St
                 E::Ids(leak_slice(names))
             }
             DestroyAll(o) => E::Count(s.destroy_all(o)?),
+            WriteTtl(a, json, ttl) => {
+                let data = SessionData::from_json(json)?;
+                E::Version(s.write_with_ttl(
+                    &n.id(a),
+                    data,
+                    WriteOpts::default(),
+                    Duration::from_millis(*ttl),
+                )?)
+            }
+            PatchTtl(a, json, ttl) => {
+                let serde_json::Value::Object(m) = serde_json::from_str(json).unwrap_or_default()
+                else {
+                    return Ok(E::Err("a PatchTtl case needs an object"));
+                };
+                E::Version(
+                    s.apply_with_ttl(
+                        &n.id(a),
+                        vec![PatchOp::Merge(m)],
+                        WriteOpts::create(),
+                        Duration::from_millis(*ttl),
+                    )?
+                    .version,
+                )
+            }
+            IncrTtl(a, k, by, ttl) => {
+                let p = s.apply_with_ttl(
+                    &n.id(a),
+                    vec![PatchOp::Incr(k.to_string(), *by)],
+                    WriteOpts::create(),
+                    Duration::from_millis(*ttl),
+                )?;
+                E::Int(p.values.first().copied().unwrap_or(i64::MIN))
+            }
+            TouchTtl(a, ttl) => {
+                // u64::MAX ms stands for a TTL too long to count in ms.
+                let d = if *ttl == u64::MAX {
+                    Duration::MAX
+                } else {
+                    Duration::from_millis(*ttl)
+                };
+                E::Written(s.touch_with_ttl(&n.id(a), d)?.written)
+            }
+            OwnTtl(a) => match s.fetch(&n.id(a))? {
+                Some(r) => E::Ttl(r.ttl_ms),
+                None => E::Absent,
+            },
+            List(count) => {
+                let mut got: Vec<SessionId> = Vec::new();
+                let mut cursor = 0;
+                for _ in 0..100_000 {
+                    let (ids, next) = s.list(cursor, *count)?;
+                    got.extend(ids);
+                    if next == 0 {
+                        break;
+                    }
+                    cursor = next;
+                }
+                got.sort();
+                got.dedup();
+                let mut names: Vec<&'static str> = n
+                    .ids
+                    .iter()
+                    .filter(|(_, id)| got.contains(id))
+                    .map(|(k, _)| *k)
+                    .collect();
+                names.sort();
+                if names.len() != got.len() {
+                    return Ok(E::Err("list returned ids the case never made"));
+                }
+                E::Ids(leak_slice(names))
+            }
+            Clear => E::Count(s.clear()?),
             Advance(ms) => {
                 h.advance(Duration::from_millis(*ms));
                 E::Ok
@@ -615,6 +873,13 @@ fn describe(op: &Op) -> String {
         Owned(o) => format!("sessions of {o}"),
         DestroyAll(o) => format!("destroy all of {o}"),
         Advance(ms) => format!("advance {ms} ms"),
+        WriteTtl(a, j, t) => format!("write {a} {} with ttl {t}", short(j)),
+        PatchTtl(a, j, t) => format!("patch {a} {} with ttl {t}", short(j)),
+        IncrTtl(a, k, by, t) => format!("incr {a}.{k} by {by} with ttl {t}"),
+        TouchTtl(a, t) => format!("touch {a} with ttl {t}"),
+        OwnTtl(a) => format!("own ttl of {a}"),
+        List(c) => format!("list with count {c}"),
+        Clear => "clear".to_string(),
     }
 }
 

@@ -27,7 +27,7 @@ use self::shard::{Ctx, Gone, Shard, Step, Waiter, Wake, WakeFn};
 use super::{Backend, BoxFuture, Stats};
 use crate::{
     clock::{Clock, Parker},
-    command::{Command, Reply},
+    command::{Command, Reply, check_count, check_ttl},
     config::{Eviction, StoreOptions},
     error::{Error, Result},
     session::{IdHash, SessionId},
@@ -432,6 +432,69 @@ impl Inner {
         }
         n
     }
+
+    /// A session's place in the list order: its hash with the bits that choose its shard
+    /// moved to the top, so that each shard's sessions are one run of keys and a cursor
+    /// (the next key) names both the shard and the place in it. The order does not
+    /// depend on the maps' layout, so a session alive for the whole scan is never skipped.
+    fn list_key(id: &SessionId) -> u64 {
+        id.hash64().rotate_right(32).reverse_bits()
+    }
+
+    /// One page of `Command::List`: the live sessions with the smallest keys from
+    /// `cursor` on (at least `count` of them when there are, plus any sharing the last
+    /// one's key), and the key after the last.
+    fn list(&self, cursor: u64, count: usize) -> (Vec<SessionId>, u64) {
+        let bits = self.shards.len().trailing_zeros();
+        let mut out: Vec<SessionId> = Vec::new();
+        let mut from = cursor;
+        loop {
+            // The run of keys of the shard `from` is in.
+            let run = if bits == 0 { 0 } else { from >> (64 - bits) };
+            let to: u128 = (u128::from(run) + 1) << (64 - bits);
+            let slot = (from.reverse_bits() as usize) & (self.shards.len() - 1);
+            let mut found = Vec::new();
+            {
+                let s = self.shards[slot].lock();
+                let now = self.clock.now_ms();
+                s.page(Inner::list_key, from, to, now, &mut found);
+            }
+            let want = count - out.len();
+            if found.len() > want {
+                found.sort_unstable();
+                let last = found[want - 1].0;
+                out.extend(found.iter().take_while(|(k, _)| *k <= last).map(|x| x.1));
+                return (out, last.checked_add(1).unwrap_or(0));
+            }
+            out.extend(found.into_iter().map(|x| x.1));
+            match u64::try_from(to) {
+                Ok(next) => from = next,
+                Err(_) => return (out, 0),
+            }
+            if out.len() >= count {
+                return (out, from);
+            }
+        }
+    }
+
+    /// `Command::Clear`: destroys every session, shard by shard.
+    fn clear(&self) -> usize {
+        let mut n = 0;
+        for shard in self.shards.iter() {
+            let mut s = shard.lock();
+            let ctx = self.ctx();
+            s.idx.counters.ops += 1;
+            // Live sessions only: an expired one is gone already and gets no tombstone,
+            // as on every backend.
+            for id in s.live_ids(ctx.now) {
+                if let Step::Done(Ok(Reply::Destroyed(true))) = s.destroy(id, &ctx) {
+                    n += 1;
+                }
+            }
+            self.sync_owners(&mut s);
+        }
+        n
+    }
 }
 
 /// The first answer to a lock request.
@@ -469,11 +532,23 @@ impl Backend for Memory {
         let inner = &*self.inner;
         match cmd {
             Command::Fetch { id, touch } => inner.fetch(id, touch),
-            Command::Write { id, data, opts } => {
-                inner.creating(&id, |s, ctx| s.write(id, data.clone(), opts, ctx))
+            Command::Write {
+                id,
+                data,
+                opts,
+                ttl_ms,
+            } => {
+                check_ttl(ttl_ms)?;
+                inner.creating(&id, |s, ctx| s.write(id, data.clone(), opts, ttl_ms, ctx))
             }
-            Command::Patch { id, ops, opts } => {
-                inner.creating(&id, |s, ctx| s.patch(id, &ops, opts, ctx))
+            Command::Patch {
+                id,
+                ops,
+                opts,
+                ttl_ms,
+            } => {
+                check_ttl(ttl_ms)?;
+                inner.creating(&id, |s, ctx| s.patch(id, &ops, opts, ttl_ms, ctx))
             }
             Command::Lock {
                 id,
@@ -481,7 +556,10 @@ impl Backend for Memory {
                 wait_ms,
             } => inner.lock(id, lease_ms, wait_ms),
             Command::Unlock { id, token } => inner.on_shard(&id, |s, ctx| s.unlock(id, token, ctx)),
-            Command::Touch { id } => inner.on_shard(&id, |s, ctx| s.touch(id, ctx)),
+            Command::Touch { id, ttl_ms } => {
+                check_ttl(ttl_ms)?;
+                inner.on_shard(&id, |s, ctx| s.touch(id, ttl_ms, ctx))
+            }
             Command::Destroy { id } => inner.destroy(id),
             Command::Rotate { id, token } => inner.rotate(id, token),
             Command::Owned { owner } => {
@@ -492,6 +570,12 @@ impl Backend for Memory {
                 shard::check_owner(&owner)?;
                 Ok(Reply::Count(inner.destroy_owned(&owner)))
             }
+            Command::List { cursor, count } => {
+                check_count(count)?;
+                let (ids, next) = inner.list(cursor, count);
+                Ok(Reply::Page { ids, next })
+            }
+            Command::Clear => Ok(Reply::Count(inner.clear())),
         }
     }
 

@@ -43,9 +43,19 @@ impl Ctx<'_> {
     fn ms(d: std::time::Duration) -> u64 {
         d.as_millis() as u64
     }
-    fn expiry(&self, created: u64) -> u64 {
-        let idle = self.now.saturating_add(Self::ms(self.opts.ttl));
+    /// The expiry of an access now: `now + ttl` (the session's own, else the store's),
+    /// capped by `created + absolute_ttl`.
+    fn expiry(&self, created: u64, own_ttl: Option<u64>) -> u64 {
+        let ttl = own_ttl.unwrap_or_else(|| Self::ms(self.opts.ttl));
+        let idle = self.now.saturating_add(ttl);
         idle.min(created.saturating_add(Self::ms(self.opts.absolute_ttl)))
+    }
+    /// The touch interval of a session with this own TTL.
+    fn interval(&self, own_ttl: Option<u64>) -> u64 {
+        match own_ttl {
+            Some(t) => self.opts.touch_interval_for(t),
+            None => self.touch_interval,
+        }
     }
 }
 
@@ -96,6 +106,8 @@ pub(super) struct Entry {
     last_access: u64,
     expires_at: u64,
     owner: Option<Arc<str>>,
+    /// The session's own idle TTL in ms (`None`: the store's).
+    ttl: Option<u64>,
     /// The last fencing token issued for this session.
     fence: u64,
     lock: Option<Held>,
@@ -187,6 +199,7 @@ fn record(id: SessionId, e: &Entry) -> Record {
         last_access: e.last_access,
         expires_at: e.expires_at,
         owner: e.owner.clone(),
+        ttl_ms: e.ttl,
     }
 }
 
@@ -235,7 +248,7 @@ impl Index {
     fn access(&mut self, e: &mut Entry, id: SessionId, ctx: &Ctx) {
         self.lru_move(ctx, id, Some(e.last_access), Some(ctx.now));
         e.last_access = ctx.now;
-        e.expires_at = ctx.expiry(e.created);
+        e.expires_at = ctx.expiry(e.created, e.ttl);
         if e.expiry_timer.is_none() {
             let at = grid(e.expires_at);
             e.expiry_timer = Some(at);
@@ -244,7 +257,7 @@ impl Index {
     }
 
     fn touch_if_due(&mut self, e: &mut Entry, id: SessionId, ctx: &Ctx) -> bool {
-        if ctx.now.saturating_sub(e.last_access) >= ctx.touch_interval && ctx.now > e.last_access {
+        if ctx.now.saturating_sub(e.last_access) >= ctx.interval(e.ttl) && ctx.now > e.last_access {
             self.access(e, id, ctx);
             true
         } else {
@@ -435,6 +448,7 @@ impl Shard {
         id: SessionId,
         data: SessionData,
         owner: Option<Arc<str>>,
+        ttl: Option<u64>,
         ctx: &Ctx,
     ) -> Result<u64> {
         reserve(ctx)?;
@@ -443,8 +457,9 @@ impl Shard {
             version: 1,
             created: ctx.now,
             last_access: ctx.now,
-            expires_at: ctx.expiry(ctx.now),
+            expires_at: ctx.expiry(ctx.now, ttl),
             owner: owner.clone(),
+            ttl,
             fence: 0,
             lock: None,
             waiters: VecDeque::new(),
@@ -500,6 +515,7 @@ impl Shard {
         id: SessionId,
         data: Arc<SessionData>,
         opts: WriteOpts,
+        ttl: Option<u64>,
         ctx: &Ctx,
     ) -> Result<Reply> {
         check_size(&data, ctx)?;
@@ -512,7 +528,7 @@ impl Shard {
                 }
                 check_expected(opts.expected_version, 0)?;
                 let data = Arc::try_unwrap(data).unwrap_or_else(|d| (*d).clone());
-                self.create(id, data, None, ctx).map(Reply::Version)
+                self.create(id, data, None, ttl, ctx).map(Reply::Version)
             }
             Found::Live => {
                 let Some(e) = self.sessions.get_mut(&id) else {
@@ -522,6 +538,9 @@ impl Shard {
                 check_expected(opts.expected_version, e.version)?;
                 e.data = data;
                 e.version += 1;
+                if ttl.is_some() {
+                    e.ttl = ttl;
+                }
                 self.idx.access(e, id, ctx);
                 if opts.release && opts.token.is_some() {
                     self.idx.release(e, id, ctx);
@@ -537,6 +556,7 @@ impl Shard {
         id: SessionId,
         ops: &[PatchOp],
         opts: WriteOpts,
+        ttl: Option<u64>,
         ctx: &Ctx,
     ) -> Result<Reply> {
         match self.find(&id, ctx) {
@@ -552,7 +572,7 @@ impl Shard {
                 check_expected(opts.expected_version, 0)?;
                 let (data, owner, values) = apply_ops(&SessionData::new(), &None, ops)?;
                 check_size(&data, ctx)?;
-                let version = self.create(id, data, owner, ctx)?;
+                let version = self.create(id, data, owner, ttl, ctx)?;
                 Ok(Reply::Patched(Patched { version, values }))
             }
             Found::Live => {
@@ -572,6 +592,9 @@ impl Shard {
                     }
                     e.data = Arc::new(data);
                     e.version += 1;
+                }
+                if ttl.is_some() {
+                    e.ttl = ttl;
                 }
                 self.idx.access(e, id, ctx);
                 if opts.release && opts.token.is_some() {
@@ -650,7 +673,7 @@ impl Shard {
     }
 
     /// `Touch`.
-    pub(super) fn touch(&mut self, id: SessionId, ctx: &Ctx) -> Result<Reply> {
+    pub(super) fn touch(&mut self, id: SessionId, ttl: Option<u64>, ctx: &Ctx) -> Result<Reply> {
         match self.find(&id, ctx) {
             Found::Alias(to) => Err(Error::Rotated { to }),
             Found::Tomb => Err(Error::Destroyed),
@@ -659,7 +682,14 @@ impl Shard {
                 let Some(e) = self.sessions.get_mut(&id) else {
                     return Err(Error::NotFound);
                 };
-                let written = self.idx.touch_if_due(e, id, ctx);
+                let written = match ttl {
+                    Some(t) => {
+                        e.ttl = Some(t);
+                        self.idx.access(e, id, ctx);
+                        true
+                    }
+                    None => self.idx.touch_if_due(e, id, ctx),
+                };
                 Ok(Reply::Touched(Touched {
                     written,
                     expires_at: e.expires_at,
@@ -747,6 +777,33 @@ impl Shard {
             Found::Live => self.sessions.get(id).and_then(|e| e.owner.clone()),
             _ => None,
         }
+    }
+
+    /// Adds to `out` the live sessions whose list key (see `Memory::list`) is in
+    /// `from..to`, with their keys.
+    pub(super) fn page(
+        &self,
+        key: impl Fn(&SessionId) -> u64,
+        from: u64,
+        to: u128,
+        now: u64,
+        out: &mut Vec<(u64, SessionId)>,
+    ) {
+        for (id, e) in &self.sessions {
+            let k = key(id);
+            if e.expires_at > now && k >= from && u128::from(k) < to {
+                out.push((k, *id));
+            }
+        }
+    }
+
+    /// The ids of this shard's live sessions.
+    pub(super) fn live_ids(&self, now: u64) -> Vec<SessionId> {
+        self.sessions
+            .iter()
+            .filter(|(_, e)| e.expires_at > now)
+            .map(|(id, _)| *id)
+            .collect()
     }
 
     /// The least recently used session of this shard, for eviction.

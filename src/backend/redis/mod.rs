@@ -36,7 +36,7 @@ use super::{
 use crate::{
     backend::memory::check_owner,
     clock::Clock,
-    command::{Command, PatchOp, Patched, Reply, Touched, WriteOpts},
+    command::{Command, PatchOp, Patched, Reply, Touched, WriteOpts, check_count, check_ttl},
     config::{Eviction, RedisLayout, RedisOptions, ScriptMode, StoreOptions},
     error::{Error, Result},
     session::{Record, SessionData, SessionId, check_key},
@@ -174,9 +174,9 @@ fn redirect(v: &Value) -> Option<SessionId> {
 
 fn record(id: SessionId, v: Value) -> Result<Record> {
     let a = items(v)?;
-    if a.len() != 6 {
+    if a.len() != 7 {
         return Err(Error::Backend(format!(
-            "redis: a record has 6 items, got {}",
+            "redis: a record has 7 items, got {}",
             a.len()
         )));
     }
@@ -191,6 +191,8 @@ fn record(id: SessionId, v: Value) -> Result<Record> {
             Value::Nil => None,
             other => Some(Arc::from(text(other)?.as_str())),
         },
+        // 0: none (the store's TTL).
+        ttl_ms: Some(int(&a[6])? as u64).filter(|&t| t > 0),
     })
 }
 
@@ -329,6 +331,7 @@ impl Redis {
             .replace("@TTL@", &ms(store.ttl).to_string())
             .replace("@ABS@", &ms(store.absolute_ttl).to_string())
             .replace("@TOUCH@", &store.touch_interval_ms().to_string())
+            .replace("@FRAC@", &store.touch_fraction.to_string())
             .replace("@TOMB@", &ms(store.tombstone_ttl).to_string())
             .replace("@GRACE@", &ms(store.rotate_grace).to_string())
             .replace("@MAXB@", &store.max_session_bytes.to_string())
@@ -895,6 +898,7 @@ impl Redis {
         };
         let (now, _) = self.now();
         let (mut v, mut c, mut a, mut e, mut owner) = (None, None, None, None, None);
+        let mut own_ttl = None;
         let num = |x: &[u8]| std::str::from_utf8(x).ok()?.parse::<u64>().ok();
         let mut text = String::with_capacity(
             items
@@ -928,6 +932,10 @@ impl Redis {
                 b"a" => a = num(x),
                 b"e" => e = num(x),
                 b"o" => owner = std::str::from_utf8(x).ok().map(Arc::from),
+                b"tt" => match num(x) {
+                    Some(t) => own_ttl = Some(t).filter(|&t| t > 0),
+                    None => return Ok(None),
+                },
                 _ => {}
             }
         }
@@ -936,8 +944,10 @@ impl Redis {
         else {
             return Ok(None);
         };
-        let touch_due =
-            touch && now > last_access && now - last_access >= self.store.touch_interval_ms();
+        // A session with a TTL of its own is touched by the code (with its own TTL).
+        let touch_due = touch
+            && (own_ttl.is_some()
+                || (now > last_access && now - last_access >= self.store.touch_interval_ms()));
         if expires_at <= now || touch_due {
             return Ok(None);
         }
@@ -949,6 +959,7 @@ impl Redis {
             last_access,
             expires_at,
             owner,
+            ttl_ms: own_ttl,
         }))
     }
 
@@ -1015,9 +1026,18 @@ impl Redis {
         }
     }
 
-    fn patch(&self, id: SessionId, ops: &[PatchOp], opts: WriteOpts) -> Result<Reply> {
+    fn patch(
+        &self,
+        id: SessionId,
+        ops: &[PatchOp],
+        opts: WriteOpts,
+        ttl_ms: Option<u64>,
+    ) -> Result<Reply> {
+        check_ttl(ttl_ms)?;
+        // The increment's path uses the store's TTL: not with a TTL given here (and the
+        // code gives up on a record with one of its own).
         if let [PatchOp::Incr(k, by)] = ops {
-            if opts.expected_version.is_none() && !opts.release {
+            if opts.expected_version.is_none() && !opts.release && ttl_ms.is_none() {
                 if let Some(p) = self.fast_incr(&id, k, *by, opts.token)? {
                     self.accessed(&id)?;
                     return Ok(Reply::Patched(p));
@@ -1029,6 +1049,7 @@ impl Redis {
             opt_num(opts.token),
             flag(opts.create),
             flag(opts.release),
+            opt_num(ttl_ms),
         ];
         ops_args(ops, &mut args)?;
         if self.opts.cluster {
@@ -1173,27 +1194,29 @@ impl Redis {
         // Cluster: read, copy, retire-if-unchanged; again from the start if it changed.
         for _ in 0..16 {
             let state = items(self.on("rot_read", &id, &[opt_num(token)])?)?;
-            if state.len() < 9 {
-                return Err(Error::Backend("redis: a rotation state has 9 items".into()));
+            if state.len() < 10 {
+                return Err(Error::Backend(
+                    "redis: a rotation state has 10 items".into(),
+                ));
             }
             let to = SessionId::generate();
             let created = int(&state[2])? as u64;
-            let owner = match &state[8] {
+            let owner = match &state[9] {
                 Value::Nil => None,
                 o => Some(text(o)?),
             };
             if let Some(o) = &owner {
                 self.index_add(o, &to, created + ms(self.store.absolute_ttl))?;
             }
-            let mut args = Vec::with_capacity(10);
-            for v in &state[..8] {
+            let mut args = Vec::with_capacity(11);
+            for v in &state[..9] {
                 args.push(match v {
                     Value::Int(n) => n.to_string(),
                     other => text(other)?,
                 });
             }
             args.push(owner.unwrap_or_default());
-            args.push(match state.get(9) {
+            args.push(match state.get(10) {
                 Some(Value::Nil) | None => String::new(),
                 Some(c) => text(c)?,
             });
@@ -1275,11 +1298,226 @@ impl Redis {
     }
 }
 
+/// Text made literal for a `SCAN … MATCH` pattern.
+fn glob_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Bits of a Cluster list cursor that hold the node's own `SCAN` cursor; the bits above
+/// hold a slot of the node (its lowest), so a cursor names the node and the place in it.
+const NODE_CURSOR_BITS: u32 = 48;
+
+impl Redis {
+    /// The `SCAN … MATCH` pattern of the keys that name sessions: the record hashes
+    /// (`<prefix>{<id>}`), or in connect-redis layout the data keys (`<prefix><id>`).
+    /// It also matches a few other keys (an owner index, the live set), which do not
+    /// read as ids and are skipped.
+    fn list_pattern(&self) -> String {
+        let p = glob_escape(&self.opts.prefix);
+        match self.opts.layout {
+            RedisLayout::Native => format!("{p}{{*}}"),
+            RedisLayout::ConnectRedis => format!("{p}*"),
+        }
+    }
+
+    /// The session id a listed key names, if it names one.
+    fn id_of_key(&self, key: &[u8]) -> Option<SessionId> {
+        let k = std::str::from_utf8(key).ok()?;
+        let rest = k.strip_prefix(self.opts.prefix.as_str())?;
+        let id = match self.opts.layout {
+            RedisLayout::Native => rest.strip_prefix('{')?.strip_suffix('}')?,
+            RedisLayout::ConnectRedis => rest,
+        };
+        SessionId::parse(id).ok()
+    }
+
+    /// `Command::List`: one `SCAN` step (on a Cluster, on one primary: the cursor carries
+    /// which), then the ids whose sessions are live.
+    fn list(&self, cursor: u64, count: usize) -> Result<(Vec<SessionId>, u64)> {
+        let mut scan = ::redis::cmd("SCAN");
+        let pattern = self.list_pattern();
+        let (node_cursor, slot) = if self.opts.cluster {
+            let slot = cursor >> NODE_CURSOR_BITS;
+            if slot >= 16384 {
+                return Err(Error::invalid(format!(
+                    "list cursor {cursor} is not one this store gave"
+                )));
+            }
+            (cursor & ((1 << NODE_CURSOR_BITS) - 1), Some(slot as u16))
+        } else {
+            (cursor, None)
+        };
+        scan.arg(node_cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(count);
+        let reply = match slot {
+            None => self.plain(&scan)?,
+            Some(slot) => {
+                use ::redis::cluster_routing::{
+                    Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr,
+                };
+                self.ops.fetch_add(1, Ordering::Relaxed);
+                let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(
+                    Route::new(slot, SlotAddr::Master),
+                ));
+                self.pooled(|conn| match conn {
+                    Conn::Cluster(c) => c.route_command(&scan, route).map_err(|e| self.failed(e)),
+                    Conn::One(_) => Err(Failed {
+                        err: backend("redis: a Cluster list on a single connection"),
+                        broken: false,
+                    }),
+                })?
+            }
+        };
+        let mut a = items(reply)?;
+        if a.len() != 2 {
+            return Err(Error::Backend("redis: a SCAN reply has 2 items".into()));
+        }
+        let keys = items(a.pop().unwrap_or_default())?;
+        let node_next: u64 = text(&a[0])?
+            .parse()
+            .map_err(|_| Error::Backend("redis: a SCAN cursor is not a number".into()))?;
+        let next = match slot {
+            None => node_next,
+            Some(slot) => {
+                if node_next >> NODE_CURSOR_BITS != 0 {
+                    return Err(Error::Backend(format!(
+                        "redis: a node's SCAN cursor {node_next} is too large to carry"
+                    )));
+                }
+                if node_next != 0 {
+                    (u64::from(slot) << NODE_CURSOR_BITS) | node_next
+                } else {
+                    // This primary is done: on to the one whose lowest slot comes next.
+                    match self.next_primary(slot)? {
+                        Some(s) => u64::from(s) << NODE_CURSOR_BITS,
+                        None => 0,
+                    }
+                }
+            }
+        };
+        let mut ids: Vec<SessionId> = Vec::with_capacity(keys.len());
+        for k in &keys {
+            if let Value::BulkString(b) = k {
+                if let Some(id) = self.id_of_key(b) {
+                    ids.push(id);
+                }
+            }
+        }
+        Ok((self.live_ones(ids)?, next))
+    }
+
+    /// The lowest slot of the primary after the one serving `slot`, in the order of their
+    /// lowest slots (from `CLUSTER SLOTS`); `None` after the last.
+    fn next_primary(&self, slot: u16) -> Result<Option<u16>> {
+        let v = self.query(::redis::cmd("CLUSTER").arg("SLOTS"))?;
+        let mut lowest: std::collections::HashMap<(String, i64), i64> =
+            std::collections::HashMap::new();
+        for range in items(v)? {
+            let r = items(range)?;
+            let (Some(start), Some(Value::Array(node))) = (r.first(), r.get(2)) else {
+                continue;
+            };
+            let (Some(host), Some(port)) = (node.first(), node.get(1)) else {
+                continue;
+            };
+            let start = int(start)?;
+            let e = lowest.entry((text(host)?, int(port)?)).or_insert(start);
+            *e = (*e).min(start);
+        }
+        let mut starts: Vec<i64> = lowest.into_values().collect();
+        starts.sort_unstable();
+        Ok(starts
+            .into_iter()
+            .find(|&s| s > i64::from(slot))
+            .and_then(|s| u16::try_from(s).ok()))
+    }
+
+    /// Those of `ids` whose sessions are live now: a native record's `e` read (one
+    /// pipeline), else the code's `alive` for each.
+    fn live_ones(&self, ids: Vec<SessionId>) -> Result<Vec<SessionId>> {
+        if ids.is_empty() {
+            return Ok(ids);
+        }
+        if self.opts.layout != RedisLayout::Native {
+            let mut live = Vec::with_capacity(ids.len());
+            for id in ids {
+                if int(&self.on("alive", &id, &[])?)? == 1 {
+                    live.push(id);
+                }
+            }
+            return Ok(live);
+        }
+        let (now, _) = self.now();
+        self.ops.fetch_add(1, Ordering::Relaxed);
+        let ends: Vec<Value> = self.pooled(|conn| match conn {
+            Conn::One(c) => {
+                let mut p = ::redis::pipe();
+                for id in &ids {
+                    p.cmd("HGET").arg(self.record_key(id.as_str())).arg("e");
+                }
+                p.query::<Vec<Value>>(c).map_err(|e| self.failed(e))
+            }
+            Conn::Cluster(c) => {
+                let mut p = ::redis::cluster::cluster_pipe();
+                for id in &ids {
+                    p.cmd("HGET").arg(self.record_key(id.as_str())).arg("e");
+                }
+                p.query::<Vec<Value>>(c).map_err(|e| self.failed(e))
+            }
+        })?;
+        Ok(ids
+            .into_iter()
+            .zip(ends)
+            .filter(|(_, e)| {
+                text(e)
+                    .ok()
+                    .and_then(|t| t.parse::<u64>().ok())
+                    .is_some_and(|e| e > now)
+            })
+            .map(|(id, _)| id)
+            .collect())
+    }
+
+    /// `Command::Clear`: every listed session destroyed by the code's `destroy`, one
+    /// atomic call each (not one atomic step across sessions).
+    fn clear(&self) -> Result<Reply> {
+        let (mut n, mut cursor) = (0, 0);
+        loop {
+            let (ids, next) = self.list(cursor, 500)?;
+            for id in ids {
+                if let Reply::Destroyed(true) = self.destroy(id)? {
+                    n += 1;
+                }
+            }
+            if next == 0 {
+                return Ok(Reply::Count(n));
+            }
+            cursor = next;
+        }
+    }
+}
+
 impl Backend for Redis {
     fn execute(&self, cmd: Command) -> Result<Reply> {
         match cmd {
             Command::Fetch { id, touch } => self.fetch(id, touch),
-            Command::Write { id, data, opts } => {
+            Command::Write {
+                id,
+                data,
+                opts,
+                ttl_ms,
+            } => {
+                check_ttl(ttl_ms)?;
                 let n = data.byte_len();
                 if n > self.store.max_session_bytes {
                     return Err(Error::TooLarge(format!(
@@ -1287,11 +1525,12 @@ impl Backend for Redis {
                         self.store.max_session_bytes
                     )));
                 }
-                let mut args = Vec::with_capacity(3 + 2 * data.len());
+                let mut args = Vec::with_capacity(4 + 2 * data.len());
                 args.extend([
                     opt_num(opts.expected_version),
                     opt_num(opts.token),
                     flag(opts.release),
+                    opt_num(ttl_ms),
                 ]);
                 for (k, v) in data.iter() {
                     args.push(serde_json::to_string(&k).map_err(backend)?);
@@ -1302,7 +1541,12 @@ impl Backend for Redis {
                 self.accessed(&id)?;
                 Ok(Reply::Version(v))
             }
-            Command::Patch { id, ops, opts } => self.patch(id, &ops, opts),
+            Command::Patch {
+                id,
+                ops,
+                opts,
+                ttl_ms,
+            } => self.patch(id, &ops, opts, ttl_ms),
             Command::Lock {
                 id,
                 lease_ms,
@@ -1312,8 +1556,9 @@ impl Backend for Redis {
                 self.on("unlock", &id, &[token.to_string()])?;
                 Ok(Reply::Unlocked)
             }
-            Command::Touch { id } => {
-                let a = items(self.on("touch", &id, &[])?)?;
+            Command::Touch { id, ttl_ms } => {
+                check_ttl(ttl_ms)?;
+                let a = items(self.on("touch", &id, &[opt_num(ttl_ms)])?)?;
                 let written = a.first().map(int).transpose()?.unwrap_or(0) != 0;
                 let expires_at = a.get(1).map(int).transpose()?.unwrap_or(0) as u64;
                 if written {
@@ -1328,6 +1573,12 @@ impl Backend for Redis {
             Command::Rotate { id, token } => self.rotate(id, token),
             Command::Owned { owner } => self.owned(&owner, false),
             Command::DestroyOwned { owner } => self.owned(&owner, true),
+            Command::List { cursor, count } => {
+                check_count(count)?;
+                let (ids, next) = self.list(cursor, count)?;
+                Ok(Reply::Page { ids, next })
+            }
+            Command::Clear => self.clear(),
         }
     }
 

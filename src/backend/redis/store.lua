@@ -19,7 +19,7 @@
 local KEY, ARG, cmd, WALL, now, NOW
 -- The store's settings, written into the script's text by the client (one script, and
 -- one SHA, per configuration: no argument to send and convert on every call).
-local TTL, ABS, TOUCH = @TTL@, @ABS@, @TOUCH@
+local TTL, ABS, TOUCH, FRAC = @TTL@, @ABS@, @TOUCH@, @FRAC@
 local TOMB, GRACE, MAXB = @TOMB@, @GRACE@, @MAXB@
 local MAXS, LRU, SAME = @MAXS@, @LRU@, @SAME@
 local PREFIX, LAYOUT = @PREFIX@, @LAYOUT@
@@ -163,10 +163,10 @@ local function iso(ms)
     math.floor(rem / 3600), math.floor(rem % 3600 / 60), rem % 60, ms % 1000)
 end
 
-local function with_cookie(data, cookie, e)
+local function with_cookie(data, cookie, e, ttl)
   local c = cookie
   if not is_object(c) then c = '{"path":"/","httpOnly":true}' end
-  c = at_path(c, { '"originalMaxAge"' }, 1, 'P', string.format('%d', TTL))
+  c = at_path(c, { '"originalMaxAge"' }, 1, 'P', string.format('%d', ttl))
   c = at_path(c, { '"expires"' }, 1, 'P', '"' .. iso(e) .. '"')
   local ks, vs = split(data)
   ks[#ks + 1] = '"cookie"'
@@ -174,21 +174,23 @@ local function with_cookie(data, cookie, e)
   return join(ks, vs)
 end
 
--- A record in memory: its meta fields (v c a e o f lt lu sz) and its members, the data's
+-- A record in memory: its meta fields (v c a e o f lt lu sz, and tt: the session's own
+-- idle TTL, 0 or absent for the store's) and its members, the data's
 -- top-level keys (as JSON strings) with their values (as JSON texts). In the native
 -- layout each member is a field of the record hash, so a change of one key reads and
 -- writes that key alone; `sz` keeps the size the data has as one JSON text.
 
-local META = { 'v', 'c', 'a', 'e', 'o', 'f', 'lt', 'lu', 'sz', 'k' }
+local META = { 'v', 'c', 'a', 'e', 'o', 'f', 'lt', 'lu', 'sz', 'k', 'tt' }
 
-local NUMS = { 'v', 'c', 'a', 'e', 'f', 'lt', 'lu', 'sz' }
+local NUMS = { 'v', 'c', 'a', 'e', 'f', 'lt', 'lu', 'sz', 'tt' }
 
 -- Fields as numbers, and a copy of them as loaded (save writes only what changed).
 local function numbers(rec)
   local v, c, a, e = tonumber(rec.v) or 0, tonumber(rec.c) or 0, tonumber(rec.a) or 0, tonumber(rec.e) or 0
   local f, lt, lu, sz = tonumber(rec.f) or 0, tonumber(rec.lt) or 0, tonumber(rec.lu) or 0, tonumber(rec.sz) or 0
-  rec.v, rec.c, rec.a, rec.e, rec.f, rec.lt, rec.lu, rec.sz = v, c, a, e, f, lt, lu, sz
-  rec.was = { v = v, c = c, a = a, e = e, f = f, lt = lt, lu = lu, sz = sz }
+  local tt = tonumber(rec.tt) or 0
+  rec.v, rec.c, rec.a, rec.e, rec.f, rec.lt, rec.lu, rec.sz, rec.tt = v, c, a, e, f, lt, lu, sz, tt
+  rec.was = { v = v, c = c, a = a, e = e, f = f, lt = lt, lu = lu, sz = sz, tt = tt }
   rec.px = tonumber(rec.px) or 0
   if not rec.o then rec.o = nil end
   rec.o0 = rec.o
@@ -196,8 +198,8 @@ local function numbers(rec)
 end
 
 local function blank()
-  if LAYOUT == 'c' then return { ks = {}, vs = {}, sz = 0 } end
-  return { mem = {}, dirty = {}, sz = 0, fresh = true }
+  if LAYOUT == 'c' then return { ks = {}, vs = {}, sz = 0, tt = 0 } end
+  return { mem = {}, dirty = {}, sz = 0, tt = 0, fresh = true }
 end
 
 local function mget(rec, k)
@@ -271,12 +273,12 @@ local function load(S, want)
     local r = redis.call('HMGET', S.m, unpack(META))
     local pttl = redis.call('PTTL', S.d)
     if r[1] and r[10] == json then
-      rec = numbers({ v = r[1], c = r[2], a = r[3], e = r[4], o = r[5], f = r[6], lt = r[7], lu = r[8] })
+      rec = numbers({ v = r[1], c = r[2], a = r[3], e = r[4], o = r[5], f = r[6], lt = r[7], lu = r[8], tt = r[11] })
     else
-      local keep = r[1] and numbers({ v = r[1], c = r[2], a = r[3], f = r[6], lt = r[7], lu = r[8], o = r[5] }) or {}
+      local keep = r[1] and numbers({ v = r[1], c = r[2], a = r[3], f = r[6], lt = r[7], lu = r[8], o = r[5], tt = r[11] }) or {}
       rec = { v = (keep.v or 0) + 1, c = keep.c or now, a = keep.a or now, f = keep.f or 0,
-        lt = keep.lt or 0, lu = keep.lu or 0, o = keep.o }
-      rec.e = pttl > 0 and now + pttl or now + TTL
+        lt = keep.lt or 0, lu = keep.lu or 0, o = keep.o, tt = keep.tt or 0 }
+      rec.e = pttl > 0 and now + pttl or now + ((rec.tt > 0) and rec.tt or TTL)
     end
     -- On the server's clock the data key's TTL is the truth: express-session's touch
     -- (connect-redis: EXPIRE) extends it without rewriting the session.
@@ -298,15 +300,15 @@ local function load(S, want)
     end
     return numbers(rec)
   end
-  local fields = { 'v', 'c', 'a', 'e', 'o', 'f', 'lt', 'lu', 'sz', 'px' }
+  local fields = { 'v', 'c', 'a', 'e', 'o', 'f', 'lt', 'lu', 'sz', 'px', 'tt' }
   if want then for _, k in ipairs(want) do fields[#fields + 1] = k end end
   local r = redis.call('HMGET', S.m, unpack(fields))
   if not r[1] then return nil end
-  rec = numbers({ v = r[1], c = r[2], a = r[3], e = r[4], o = r[5], f = r[6], lt = r[7], lu = r[8], sz = r[9], px = r[10] })
+  rec = numbers({ v = r[1], c = r[2], a = r[3], e = r[4], o = r[5], f = r[6], lt = r[7], lu = r[8], sz = r[9], px = r[10], tt = r[11] })
   rec.mem, rec.dirty = {}, {}
   if want then
     for j, k in ipairs(want) do
-      if r[10 + j] then rec.mem[k] = r[10 + j] end
+      if r[11 + j] then rec.mem[k] = r[11 + j] end
     end
   end
   return rec
@@ -327,7 +329,8 @@ local function save(S, rec)
   local args = {}
   local was = (not rec.fresh and not S.d and rec.was) or {}
   for _, f in ipairs(NUMS) do
-    if rec[f] ~= was[f] then
+    -- tt is written only once a session has a TTL of its own (it is never taken away).
+    if rec[f] ~= was[f] and not (f == 'tt' and (rec.tt or 0) == 0) then
       args[#args + 1] = f
       args[#args + 1] = rec[f]
     end
@@ -340,7 +343,7 @@ local function save(S, rec)
   end
   local del = {}
   if S.d then
-    local json = with_cookie(join(rec.ks, rec.vs), rec.cookie, rec.e)
+    local json = with_cookie(join(rec.ks, rec.vs), rec.cookie, rec.e, ((rec.tt or 0) > 0) and rec.tt or TTL)
     redis.call('SET', S.d, json, 'EX', math.max(1, math.ceil((rec.e - now) / 1000)))
     args[#args + 1] = 'k'
     args[#args + 1] = json
@@ -371,7 +374,7 @@ local function save(S, rec)
 end
 
 local function reply(rec)
-  return { text_of(rec), rec.v, rec.c, rec.a, rec.e, rec.o or false }
+  return { text_of(rec), rec.v, rec.c, rec.a, rec.e, rec.o or false, rec.tt or 0 }
 end
 
 ---------------------------------------------------------------------------------------
@@ -518,14 +521,24 @@ end
 ---------------------------------------------------------------------------------------
 -- Life and death of sessions.
 
+-- The session's idle TTL (its own, else the store's) and its touch interval.
+local function ttl_of(rec)
+  if (rec.tt or 0) > 0 then return rec.tt end
+  return TTL
+end
+local function interval_of(rec)
+  if (rec.tt or 0) > 0 then return math.floor(rec.tt * FRAC) end
+  return TOUCH
+end
+
 local function access(S, rec)
   rec.a = now
-  rec.e = math.min(now + TTL, rec.c + ABS)
+  rec.e = math.min(now + ttl_of(rec), rec.c + ABS)
   if SAME and MAXS > 0 then redis.call('ZADD', LIVE, now, S.id) end
 end
 
 local function touch_if_due(S, rec)
-  if now - rec.a >= TOUCH and now > rec.a then
+  if now - rec.a >= interval_of(rec) and now > rec.a then
     access(S, rec)
     return true
   end
@@ -584,7 +597,8 @@ end
 -- Room for one more session: refuses with FULL, or evicts the least recently used.
 local function reserve()
   if MAXS == 0 or not SAME then return end
-  redis.call('ZREMRANGEBYSCORE', LIVE, '-inf', now - TTL)
+  -- A live session was accessed within its TTL, and within ABS whatever its own TTL.
+  redis.call('ZREMRANGEBYSCORE', LIVE, '-inf', now - math.max(TTL, ABS))
   while redis.call('ZCARD', LIVE) >= MAXS do
     local first = redis.call('ZRANGE', LIVE, 0, 0)[1]
     local S2 = keys_of(first)
@@ -603,7 +617,7 @@ end
 local function create(S, rec)
   check_size(rec)
   reserve()
-  rec.v, rec.c, rec.a, rec.e, rec.f, rec.lt, rec.lu = 1, now, now, math.min(now + TTL, now + ABS), 0, 0, 0
+  rec.v, rec.c, rec.a, rec.e, rec.f, rec.lt, rec.lu = 1, now, now, math.min(now + ttl_of(rec), now + ABS), 0, 0, 0
   local owner = rec.o
   local q, qd = qkeys(S)
   redis.call('DEL', q, qd)
@@ -659,22 +673,24 @@ local function fill(rec, i)
   check_size(rec)
 end
 
--- write expected token release key value … → version
+-- write expected token release ttl key value … → version
 if cmd == 'write' then f = function()
-  local expected, token, rel = opt(A + 1), opt(A + 2), ARG[A + 3] == '1'
+  local expected, token, rel, ttl = opt(A + 1), opt(A + 2), ARG[A + 3] == '1', opt(A + 4)
   local st, rec = find_writable(S)
   if st == 'absent' then
     if token then fail('STALETOKEN') end
     if expected and expected ~= 0 then fail('CONFLICT ' .. expected .. ' 0') end
     rec = blank()
-    fill(rec, A + 4)
+    rec.tt = ttl or 0
+    fill(rec, A + 5)
     create(S, rec)
     return 1
   end
   check_token(S, rec, token)
   if expected and expected ~= rec.v then fail('CONFLICT ' .. expected .. ' ' .. rec.v) end
   clear(rec)
-  fill(rec, A + 4)
+  fill(rec, A + 5)
+  if ttl then rec.tt = ttl end
   rec.v = rec.v + 1
   access(S, rec)
   if rel and token then release(S, rec) end
@@ -682,17 +698,17 @@ if cmd == 'write' then f = function()
   return rec.v
 end end
 
--- patch expected token create release ops… → {version, {values…}, old owner|false}
+-- patch expected token create release ttl ops… → {version, {values…}, old owner|false}
 if cmd == 'patch' then f = function()
   local expected, token = opt(A + 1), opt(A + 2)
-  local mk, rel = ARG[A + 3] == '1', ARG[A + 4] == '1'
+  local mk, rel, ttl = ARG[A + 3] == '1', ARG[A + 4] == '1', opt(A + 5)
   -- The common case on its own path: a live, unexpired native record, changed only by
   -- top-level sets, removals and increments (a request's commit, an increment). It
   -- reads the fields it needs and writes the ones that change; anything else (absent,
   -- expired, a lease that ran out, merges, owners, the connect-redis layout) takes the
   -- general path below, which gives the same results in every case.
-  local simple = not S.d and A + 5 <= #ARG
-  local i = A + 5
+  local simple = not S.d and A + 6 <= #ARG
+  local i = A + 6
   local keys = {}
   while simple and i <= #ARG do
     local op = ARG[i]
@@ -707,9 +723,9 @@ if cmd == 'patch' then f = function()
     end
   end
   if simple and #keys <= 400 then
-    local r = redis.call('HMGET', S.m, 'v', 'c', 'e', 'lt', 'lu', 'sz', 'px', unpack(keys))
+    local r = redis.call('HMGET', S.m, 'v', 'c', 'e', 'lt', 'lu', 'sz', 'px', 'tt', unpack(keys))
     local v, e, c0, lu = tonumber(r[1]), tonumber(r[3]), tonumber(r[2]), tonumber(r[5])
-    local sz0, px0 = tonumber(r[6]), tonumber(r[7])
+    local sz0, px0, tt0 = tonumber(r[6]), tonumber(r[7]), tonumber(r[8])
     -- Every field there (else the general path, which does without any of them).
     if v and e and c0 and sz0 and px0 and r[4] and e > now
       and (r[4] == '0' or (lu and lu > now)) then
@@ -721,9 +737,9 @@ if cmd == 'patch' then f = function()
       end
       if expected and expected ~= v then fail('CONFLICT ' .. expected .. ' ' .. v) end
       local cur, sz, values = {}, sz0, {}
-      for n, k in ipairs(keys) do cur[k] = r[7 + n] or false end
+      for n, k in ipairs(keys) do cur[k] = r[8 + n] or false end
       local changed = {}
-      i = A + 5
+      i = A + 6
       while i <= #ARG do
         local op, k = ARG[i], ARG[i + (ARG[i] == 'I' and 1 or 2)]
         local old, new = cur[k] or nil, nil
@@ -745,8 +761,14 @@ if cmd == 'patch' then f = function()
       end
       limit_size(size_of(sz))
       v = v + 1
-      local e2 = math.min(now + TTL, c0 + ABS)
+      local own = ttl or tt0
+      if own == 0 then own = nil end
+      local e2 = math.min(now + (own or TTL), c0 + ABS)
       local args = { 'v', v, 'a', NOW, 'e', e2 }
+      if ttl and ttl ~= tt0 then
+        args[#args + 1] = 'tt'
+        args[#args + 1] = ttl
+      end
       if sz ~= sz0 then
         args[#args + 1] = 'sz'
         args[#args + 1] = sz
@@ -782,20 +804,22 @@ if cmd == 'patch' then f = function()
       return { v, values, false }
     end
   end
-  local st, rec = find_writable(S, keys_of_ops(A + 5))
+  local st, rec = find_writable(S, keys_of_ops(A + 6))
   if st == 'absent' then
     if not mk then fail('NOTFOUND') end
     if token then fail('STALETOKEN') end
     if expected and expected ~= 0 then fail('CONFLICT ' .. expected .. ' 0') end
     rec = blank()
-    local values = apply_ops(rec, A + 5)
+    rec.tt = ttl or 0
+    local values = apply_ops(rec, A + 6)
     create(S, rec)
     return { 1, values, false }
   end
   check_token(S, rec, token)
   if expected and expected ~= rec.v then fail('CONFLICT ' .. expected .. ' ' .. rec.v) end
   local before = rec.o
-  local values, count = apply_ops(rec, A + 5)
+  local values, count = apply_ops(rec, A + 6)
+  if ttl then rec.tt = ttl end
   local old = false
   if count > 0 then
     if before ~= rec.o then
@@ -874,11 +898,19 @@ if cmd == 'unlock' then f = function()
   return 'OK'
 end end
 
--- touch → {written, expires_at}
+-- touch ttl → {written, expires_at} (with a ttl: the session's own from now, and written)
 if cmd == 'touch' then f = function()
+  local ttl = opt(A + 1)
   local st, rec = find_writable(S)
   if st == 'absent' then fail('NOTFOUND') end
-  local written = touch_if_due(S, rec)
+  local written
+  if ttl then
+    rec.tt = ttl
+    access(S, rec)
+    written = true
+  else
+    written = touch_if_due(S, rec)
+  end
   if written then save(S, rec) end
   return { written and 1 or 0, rec.e }
 end end
@@ -966,7 +998,7 @@ end end
 -- (the old id retired, only if nothing changed since rot_read; else the client deletes
 -- the copy and starts again). A crash in between leaves at most an unreferenced copy,
 -- which expires; no step can lose a write or bring back a destroyed session.
-local STATE = { 'd', 'v', 'c', 'a', 'e', 'f', 'lt', 'lu' }
+local STATE = { 'd', 'v', 'c', 'a', 'e', 'f', 'lt', 'lu', 'tt' }
 
 -- rot_read token → {state…, owner|false}
 if cmd == 'rot_read' then f = function()
@@ -991,8 +1023,8 @@ if cmd == 'rot_in' then f = function()
     if n > 1 then rec[f] = tonumber(ARG[A + n]) end
   end
   from_text(rec, ARG[A + 1])
-  if ARG[A + 9] ~= '' then rec.o = ARG[A + 9] end
-  if ARG[A + 10] and ARG[A + 10] ~= '' then rec.cookie = ARG[A + 10] end
+  if ARG[A + 10] ~= '' then rec.o = ARG[A + 10] end
+  if ARG[A + 11] and ARG[A + 11] ~= '' then rec.cookie = ARG[A + 11] end
   install(S, rec)
   return 'OK'
 end end
@@ -1065,7 +1097,7 @@ end end
 -- live_reserve id max → 'OK' (counted) | {'FULL', the least recently used ids…}
 if cmd == 'live_reserve' then f = function()
   local id, max = ARG[A + 1], tonumber(ARG[A + 2])
-  redis.call('ZREMRANGEBYSCORE', KEY[1], '-inf', now - TTL)
+  redis.call('ZREMRANGEBYSCORE', KEY[1], '-inf', now - math.max(TTL, ABS))
   if redis.call('ZSCORE', KEY[1], id) or redis.call('ZCARD', KEY[1]) < max then
     redis.call('ZADD', KEY[1], now, id)
     return 'OK'
@@ -1124,11 +1156,12 @@ end
 -- ARG: '+', now, now + TTL, now + TTL - ABS (zero-padded), the key (JSON), by[, token].
 local function fast_incr(k, a)
   local m, now, e2, lowc, key, by, token = k[1], a[2], a[3], a[4], a[5], a[6], a[7]
-  local r = redis.call('HMGET', m, 'e', 'c', 'lt', 'lu', 'sz', 'px', 'v', key)
+  local r = redis.call('HMGET', m, 'e', 'c', 'lt', 'lu', 'sz', 'px', 'v', key, 'tt')
   local e, c, lt, lu, sz, px, v, old = r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8]
-  -- Live, not near its absolute end (then the new end is now + TTL), times comparable.
+  -- Live, not near its absolute end (then the new end is now + TTL), times comparable,
+  -- and no TTL of its own (the end sent is the store's).
   if not (e and c and px and sz and v) or #e ~= 13 or e <= now or #c ~= 13 or c <= lowc
-    or #px ~= 13 then
+    or #px ~= 13 or (r[9] and r[9] ~= '0') then
     return 0
   end
   -- Unlocked and no token, or locked by this token with time left on its lease.

@@ -46,7 +46,7 @@ use super::{
     },
 };
 use crate::{
-    command::{Command, PatchOp, Patched, Reply, Touched, WriteOpts},
+    command::{Command, PatchOp, Patched, Reply, Touched, WriteOpts, check_count, check_ttl},
     config::{RemoteAddr, RemoteOptions, TlsOptions},
     error::{Error, Result},
     session::{Record, SessionData, SessionId},
@@ -369,9 +369,9 @@ fn record(r: Resp) -> Result<Record> {
     let Resp::Array(v) = r else {
         return Err(unexpected(r));
     };
-    if v.len() != 7 {
+    if v.len() != 7 && v.len() != 8 {
         return Err(Error::Backend(format!(
-            "a record has 7 items, got {}",
+            "a record has 7 or 8 items, got {}",
             v.len()
         )));
     }
@@ -386,7 +386,18 @@ fn record(r: Resp) -> Result<Record> {
             Resp::Null => None,
             other => Some(Arc::from(text(other)?.as_str())),
         },
+        ttl_ms: match v.get(7) {
+            None | Some(Resp::Null) => None,
+            Some(t) => Some(int(t)? as u64),
+        },
     })
+}
+
+fn ttl_args(ttl_ms: Option<u64>, out: &mut Vec<Vec<u8>>) {
+    if let Some(t) = ttl_ms {
+        out.push(b"TTL".to_vec());
+        out.push(t.to_string().into_bytes());
+    }
 }
 
 fn opts_args(o: &WriteOpts, out: &mut Vec<Vec<u8>>) {
@@ -432,7 +443,13 @@ impl Backend for Remote {
                 }
                 b"SESS.FETCH"
             }
-            Command::Write { id, data, opts } => {
+            Command::Write {
+                id,
+                data,
+                opts,
+                ttl_ms,
+            } => {
+                check_ttl(*ttl_ms)?;
                 a.push(id.as_bytes().to_vec());
                 a.push(data.to_json().as_bytes().to_vec());
                 opts_args(
@@ -442,12 +459,20 @@ impl Backend for Remote {
                     },
                     &mut a,
                 );
+                ttl_args(*ttl_ms, &mut a);
                 b"SESS.WRITE"
             }
-            Command::Patch { id, ops, opts } => {
+            Command::Patch {
+                id,
+                ops,
+                opts,
+                ttl_ms,
+            } => {
+                check_ttl(*ttl_ms)?;
                 a.push(id.as_bytes().to_vec());
                 a.push(ops_json(ops).into_bytes());
                 opts_args(opts, &mut a);
+                ttl_args(*ttl_ms, &mut a);
                 b"SESS.APPLY"
             }
             Command::Lock {
@@ -466,8 +491,10 @@ impl Backend for Remote {
                 a.push(token.to_string().into_bytes());
                 b"SESS.UNLOCK"
             }
-            Command::Touch { id } => {
+            Command::Touch { id, ttl_ms } => {
+                check_ttl(*ttl_ms)?;
                 a.push(id.as_bytes().to_vec());
+                ttl_args(*ttl_ms, &mut a);
                 b"SESS.TOUCH"
             }
             Command::Destroy { id } => {
@@ -490,6 +517,14 @@ impl Backend for Remote {
                 a.push(owner.as_bytes().to_vec());
                 b"SESS.DESTROYALL"
             }
+            Command::List { cursor, count } => {
+                check_count(*count)?;
+                a.push(cursor.to_string().into_bytes());
+                a.push(b"COUNT".to_vec());
+                a.push(count.to_string().into_bytes());
+                b"SESS.LIST"
+            }
+            Command::Clear => b"SESS.CLEAR",
         };
         let mut args: Vec<&[u8]> = vec![name];
         args.extend(a.iter().map(|x| x.as_slice()));
@@ -565,7 +600,23 @@ impl Backend for Remote {
                     .collect::<Result<Vec<_>>>()?;
                 Reply::Sessions(ids)
             }
-            Command::DestroyOwned { .. } => Reply::Count(int(&resp)? as usize),
+            Command::DestroyOwned { .. } | Command::Clear => Reply::Count(int(&resp)? as usize),
+            Command::List { .. } => {
+                let Resp::Array(v) = resp else {
+                    return Err(unexpected(resp));
+                };
+                let (Some(next), Some(Resp::Array(xs))) = (v.first(), v.get(1)) else {
+                    return Err(Error::Backend("a list reply has 2 items".into()));
+                };
+                let next = text(next)?
+                    .parse::<u64>()
+                    .map_err(|_| Error::Backend("a list reply's cursor is not a number".into()))?;
+                let ids = xs
+                    .iter()
+                    .map(|x| text(x).and_then(|t| SessionId::parse(&t)))
+                    .collect::<Result<Vec<_>>>()?;
+                Reply::Page { ids, next }
+            }
         })
     }
 
