@@ -56,8 +56,12 @@ function resolveConfig(options) {
     lockWait: options.lockWait,
   };
   const storeOptions = { ...(options.storeOptions || {}) };
-  // express-session's sessions live as long as the cookie (connect-redis's TTL too).
-  if (storeOptions.ttl === undefined && typeof cookie.maxAge === 'number') storeOptions.ttl = cookie.maxAge;
+  // express-session's sessions live as long as the cookie (connect-redis's TTL too). A
+  // sessyncd's store options are the daemon's own (its --store), not the client URL's.
+  const daemon = /^(unix|tcp|tls):\/\//.test(options.url || '');
+  if (!daemon && options.store === undefined && storeOptions.ttl === undefined && typeof cookie.maxAge === 'number') {
+    storeOptions.ttl = cookie.maxAge;
+  }
   if (Object.keys(storeOptions).length > 0) storeOpts.storeOptions = storeOptions;
 
   let store = options.store;
