@@ -23,3 +23,5 @@ echo "== C tests with AddressSanitizer and UBSan"
 ./scripts/c-tests.sh --sanitize
 echo "== Node binding (bindings/node)"
 ./bindings/node/run-tests.sh
+echo "== C++ wrappers (bindings/cpp) under valgrind"
+./bindings/cpp/run-tests.sh
