@@ -425,7 +425,7 @@ class Store {
   beginSync(cookieHeader, opts = {}) {
     const { flags, wait } = beginFlags(opts);
     const cookie = cookieBytes(cookieHeader);
-    const out = new BigUint64Array(1);
+    const out = scratch.u64;
     check(n().fn.sessync_session_begin(this.handle, cookie, cookie.length, flags, wait, out, scratch.err), scratch.err);
     return new Session(out[0], this);
   }
@@ -626,7 +626,7 @@ class Session {
   // Returns { setCookie } (null when no cookie needs sending).
   commitSync() {
     const ptr = this._take();
-    const buf = Buffer.alloc(BUF_SIZE);
+    const buf = scratch.buf;
     check(n().fn.sessync_session_commit(ptr, buf, scratch.err), scratch.err);
     const cookie = takeBuf(buf);
     return { setCookie: cookie === '' ? null : cookie };
