@@ -12,11 +12,14 @@ const path = require('node:path');
 const { Store } = require('./core');
 const { bindingError } = require('./errors');
 
-// express-session's Store, from this package's resolution, the main module's, or the
-// working directory's (a package installed by a link resolves from its real path).
+// express-session's Store: the app's copy first (the main module's resolution, then the
+// working directory's), so that `store instanceof session.Store` holds in the app; this
+// package's own last (a package installed by `npm install <folder>` is a link and
+// resolves from its real path, which may hold another copy).
 function findExpressSession() {
-  const tries = [undefined, require.main && require.main.paths, [process.cwd(), path.join(process.cwd(), 'node_modules')]];
+  const tries = [require.main ? require.main.paths : null, [process.cwd(), path.join(process.cwd(), 'node_modules')], undefined];
   for (const paths of tries) {
+    if (paths === null) continue;
     try {
       const where = paths === undefined ? require.resolve('express-session') : require.resolve('express-session', { paths });
       return require(where);
