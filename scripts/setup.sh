@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure the tools the tests need are here, installing what is missing when it can:
-# a C and a C++ compiler, valgrind, pkg-config, readelf (binutils), redis-cli and
+# a C and a C++ compiler (the C tests, the C++ wrappers), valgrind, pkg-config, readelf (binutils), redis-cli and
 # redis-server (Debian packages, as root; the tests start their own servers on free
 # ports), the loaders that parse include/sessync_ffi.h (PHP's CLI with FFI, Ruby with
 # Fiddle: Debian packages; Python's cffi: PyPI), redis-py (PyPI), python3-venv (for the
@@ -41,6 +41,10 @@ if [ ${#packages[@]} -gt 0 ]; then
     exit 1
   fi
 fi
+
+# The Node binding (bindings/node) needs Node 20 or later (Debian 12's nodejs is 18).
+node_major="$(node -p 'process.versions.node.split(".")[0]')"
+[ "$node_major" -ge 20 ] || { echo "missing: Node 20 or later for bindings/node (node $(node --version) is installed)" >&2; exit 1; }
 
 # redis-py, for the test that a real Redis client library connects to sessyncd.
 if ! python3 -c 'import redis' >/dev/null 2>&1; then

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check and every test of the project, as CI does: format, lint, docs, the
-# generated header, the Rust and C tests, then the C tests again under valgrind.
+# generated header, the Rust and C tests, then the C tests again under valgrind, and the
+# bindings' tests (Node, C++).
 # Installs what it needs first (scripts/setup.sh), or says what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,3 +23,7 @@ echo "== C tests under valgrind"
 ./scripts/c-tests.sh
 echo "== C tests with AddressSanitizer and UBSan"
 ./scripts/c-tests.sh --sanitize
+echo "== Node binding (bindings/node)"
+./bindings/node/run-tests.sh
+echo "== C++ wrappers (bindings/cpp) under valgrind"
+./bindings/cpp/run-tests.sh

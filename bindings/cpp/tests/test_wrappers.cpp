@@ -1,0 +1,236 @@
+// Tests of sessync.hpp: RAII and move-only handles, the request flow, errors as
+// exceptions (status, engine message, std::error_code), async calls with callables.
+// Built with -Wall -Wextra -Werror and run under valgrind by bindings/cpp/run-tests.sh.
+#include <sessync.hpp>
+
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <vector>
+
+#define CHECK(cond)                                                              \
+  do {                                                                           \
+    if (!(cond)) {                                                               \
+      std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+      std::exit(1);                                                              \
+    }                                                                            \
+  } while (0)
+
+template <class F>
+sessync::error expect_error(F &&f, sessync::status want) {
+  try {
+    f();
+  } catch (const sessync::error &e) {
+    if (e.status() != want) {
+      std::fprintf(stderr, "expected status %u, got %u: %s\n", static_cast<unsigned>(want),
+                   static_cast<unsigned>(e.status()), e.what());
+      std::exit(1);
+    }
+    return e;
+  }
+  std::fprintf(stderr, "expected an exception of status %u\n", static_cast<unsigned>(want));
+  std::exit(1);
+}
+
+// A one-shot latch for callbacks from library threads.
+template <class T>
+struct slot {
+  std::mutex m;
+  std::condition_variable cv;
+  bool done = false;
+  T value{};
+  void put(T v) {
+    std::lock_guard<std::mutex> g(m);
+    value = std::move(v);
+    done = true;
+    cv.notify_all();
+  }
+  T take() {
+    std::unique_lock<std::mutex> g(m);
+    cv.wait(g, [&] { return done; });
+    return std::move(value);
+  }
+};
+
+static_assert(!std::is_copy_constructible_v<sessync::store>);
+static_assert(!std::is_copy_assignable_v<sessync::session>);
+static_assert(!std::is_copy_constructible_v<sessync::record>);
+static_assert(!std::is_copy_constructible_v<sessync::buffer>);
+static_assert(!std::is_copy_constructible_v<sessync::options>);
+static_assert(std::is_nothrow_move_constructible_v<sessync::store>);
+static_assert(std::is_nothrow_move_assignable_v<sessync::session>);
+static_assert(std::is_nothrow_move_constructible_v<sessync::buffer>);
+static_assert(std::is_base_of_v<std::system_error, sessync::error>);
+
+static void test_version() {
+  CHECK(sessync::version_matches());
+  CHECK(sessync::version_number() == SESSYNC_VERSION_NUMBER);
+  CHECK(!sessync::version().empty());
+  CHECK(sessync::status_str(sessync::status::not_found) == std::string_view(sessync_status_str(1)));
+}
+
+static void test_flow() {
+  sessync::options opts;
+  opts.set("cookie_name", "sid").set("lock_wait", "2s").add_signing_key("a signing key of 16+ bytes");
+  sessync::store st = sessync::store::open("mem://?ttl=30m", &opts);
+  CHECK(st);
+
+  sessync::session s = st.begin("");
+  CHECK(s.is_new());
+  CHECK(s.token() == 0);  // a new session has no lock to take
+  s.set("user", R"({"name":"ada"})");
+  CHECK(s.incr("visits") == 1);
+  CHECK(s.incr("visits", 2) == 3);
+  CHECK(s.get_i64("visits").value() == 3);
+  CHECK(!s.get("absent").has_value());
+  s.set_bytes("blob", std::string_view("\x01\x02\x03", 3));
+  CHECK(s.get_bytes("blob")->size() == 3);
+  s.set_owner(std::string("user-1"));
+  CHECK(s.changed());
+  std::string id = s.id();
+  sessync::buffer cookie = s.commit();
+  CHECK(!s);  // consumed
+  CHECK(cookie.view().rfind("sid=", 0) == 0);
+
+  std::optional<sessync::fetched> f = st.fetch(id);
+  CHECK(f && f->version == 1);
+  CHECK(f->json.view().find("\"visits\":3") != std::string_view::npos);
+  std::optional<sessync::record> r = st.get(id);
+  CHECK(r && r->id() == id && r->version() == 1 && r->created() > 0 && r->expires_at() > r->created());
+  CHECK(st.fetch_record(id)->view().find("\"owner\":\"user-1\"") != std::string_view::npos);
+  CHECK(st.sessions_of("user-1").view() == "[\"" + id + "\"]");
+
+  // Move semantics: the moved-from handles are empty and destroy nothing.
+  sessync::store st2 = std::move(st);
+  CHECK(!st && st2);
+  st = std::move(st2);
+
+  // The cookie brings the visitor back to the same session.
+  std::string pair = cookie.str().substr(0, cookie.str().find(';'));
+  sessync::session s2 = st.begin(pair);
+  CHECK(!s2.is_new() && s2.id() == id);
+  CHECK(s2.data().view().find("\"user\"") != std::string_view::npos);
+  s2.remove("blob");
+  s2.rotate();
+  CHECK(s2.id() != id);
+  sessync::buffer c2 = s2.commit();
+  CHECK(!c2.empty());
+
+  CHECK(st.write(id + "x", R"({"a":1})") == 1);  // a new id of 33 characters
+  CHECK(st.patch(id + "x", R"({"b":2})") == 2);
+  CHECK(st.incr(id + "x", "n", 5) == 5);
+  CHECK(st.write(id + "x", R"({"a":2})", 3) == 4);
+  std::uint64_t token = st.lock(id + "x", 1000, 0);
+  st.unlock(id + "x", token);
+  (void)st.touch(id + "x");
+  std::string moved = st.rotate(id + "x");
+  CHECK(moved.size() == 32);
+  CHECK(st.destroy(moved));
+  CHECK(st.stats().sessions >= 1);
+  CHECK(st.destroy_all("user-1") == 1);
+
+  sessync::session s3 = st.begin("");
+  s3.set("k", "1");
+  s3.abort();
+  CHECK(!s3);
+  {
+    sessync::session dropped = st.begin_id(sessync::id_generate());
+    dropped.set("k", "1");
+  }  // destroyed unended: aborted, freed
+}
+
+static void test_errors() {
+  sessync::store st = sessync::store::open("mem://");
+  sessync::error e = expect_error([&] { (void)sessync::store::open("bogus://x"); }, sessync::status::invalid_argument);
+  CHECK(e.message().find("scheme") != std::string::npos);
+  CHECK(e.code().category() == sessync::sessync_category());
+  CHECK(e.code() == sessync::status::invalid_argument);
+  CHECK(e.code().value() == SESSYNC_STATUS_INVALID_ARGUMENT);
+  CHECK(std::string(e.code().category().name()) == "sessync");
+  CHECK(std::string(e.what()).find(e.message()) != std::string::npos);
+
+  expect_error([&] { sessync::id_check("short"); }, sessync::status::invalid_argument);
+  expect_error([&] { (void)st.write(sessync::id_generate(), "[1]"); }, sessync::status::invalid_json);
+  expect_error([&] { (void)st.write(sessync::id_generate(), "{bad"); }, sessync::status::invalid_json);
+  std::string id = sessync::id_generate();
+  (void)st.write(id, R"({"s":"x"})");
+  expect_error([&] { (void)st.write(id, "{}", 7); }, sessync::status::conflict);
+  expect_error([&] { (void)st.incr(id, "s"); }, sessync::status::not_a_number);
+  CHECK(!st.fetch(sessync::id_generate()).has_value());
+  sessync::options bad;
+  expect_error([&] { bad.set("nope", "1"); }, sessync::status::invalid_argument);
+  expect_error([&] { bad.set_cookie_format(static_cast<sessync_cookie_format>(9)); }, sessync::status::invalid_argument);
+  expect_error([&] { bad.add_signing_key("short"); }, sessync::status::invalid_argument);
+
+  sessync::session s = st.begin("");
+  expect_error([&] { s.set("k", "not json"); }, sessync::status::invalid_json);
+  expect_error([&] { s.set("k", "\xff"); }, sessync::status::invalid_utf8);
+  // A session already ended: the C ABI's NULL check, as an exception.
+  s.abort();
+  expect_error([&] { s.set("k", "1"); }, sessync::status::null_argument);
+  expect_error([&] { (void)s.commit(); }, sessync::status::null_argument);
+
+  sessync::session holder = st.begin_id(id);
+  expect_error([&] { (void)st.begin_id(id, SESSYNC_BEGIN_LOCK, 0); }, sessync::status::lock_timeout);
+  holder.abort();
+  sessync::store closed;
+  expect_error([&] { (void)closed.fetch(id); }, sessync::status::null_argument);
+}
+
+static void test_async() {
+  sessync::store st = sessync::store::open("mem://");
+  std::string id = sessync::id_generate();
+  (void)st.write(id, R"({"n":0})");
+
+  // begin_async → commit_async through callables, with the lock waits in call order.
+  sessync::session holder = st.begin_id(id);
+  std::vector<std::unique_ptr<slot<std::string>>> done;
+  for (int i = 0; i < 4; i++) done.push_back(std::make_unique<slot<std::string>>());
+  for (int i = 0; i < 4; i++) {
+    slot<std::string> *out = done[static_cast<std::size_t>(i)].get();
+    (void)st.begin_id_async(id, [out](sessync::session s, const sessync::error *err) {
+      if (err) {
+        out->put("begin: " + err->message());
+        return;
+      }
+      (void)s.incr("n");
+      s.commit_async([out](std::string_view, const sessync::error *err2) { out->put(err2 ? err2->message() : "ok"); });
+    });
+  }
+  holder.abort();
+  for (auto &d : done) CHECK(d->take() == "ok");
+  CHECK(st.fetch(id)->json.view() == R"({"n":4})");
+
+  // A lock wait cancelled by its ticket, and one timed out.
+  std::uint64_t token = st.lock(id, 10000, 0);
+  slot<std::string> cancelled, timed_out;
+  std::uint64_t ticket = st.lock_async(id, 1000, 60000, [&](std::uint64_t, const sessync::error *err) {
+    cancelled.put(err ? std::string(sessync::status_str(err->status())) : "locked");
+  });
+  CHECK(sessync::ticket_cancel(ticket));
+  CHECK(!cancelled.take().empty());
+  (void)st.begin_async("", [&](sessync::session s, const sessync::error *err) {
+    timed_out.put(err ? "error" : (s ? "session" : "empty"));
+  }, 0);
+  CHECK(timed_out.take() == "session");  // no cookie: a new session, no lock to wait for
+  slot<int> lt;
+  (void)st.lock_async(id, 1000, 20, [&](std::uint64_t, const sessync::error *err) {
+    lt.put(err ? static_cast<int>(err->status()) : 0);
+  });
+  CHECK(lt.take() == static_cast<int>(sessync::status::lock_timeout));
+  st.unlock(id, token);
+  CHECK(!sessync::ticket_cancel(ticket));  // already completed
+}
+
+int main() {
+  test_version();
+  test_flow();
+  test_errors();
+  test_async();
+  std::puts("test_wrappers: ok");
+  return 0;
+}

@@ -1,0 +1,672 @@
+// Store and Session: thin classes over the C ABI. Every fallible call passes a
+// sessync_error (a 512-byte Buffer) and throws a SessyncError built from its status and
+// message. Synchronous methods (`…Sync`) run on the calling thread; the others return
+// Promises: the request flow (`begin`, `commit`) through the C ABI's async calls, whose
+// callbacks come from a library thread and are queued to the event loop by koffi; the
+// store calls through koffi's `.async()` on the libuv pool (they never wait on a lock).
+'use strict';
+
+const { native } = require('./native');
+const { SessyncError, errorFromBuffer, errorFromPointer, bindingError, ERROR_SIZE } = require('./errors');
+
+const BUF_SIZE = 16; // sizeof(sessync_buf): data, len
+const STATS_FIELDS = ['sessions', 'tombstones', 'aliases', 'operations', 'lockWaits', 'lockTimeouts',
+  'expirations', 'evictions'];
+
+// Scratch space for synchronous calls (one JS thread; no call re-enters another).
+const scratch = {
+  err: Buffer.alloc(ERROR_SIZE),
+  buf: Buffer.alloc(BUF_SIZE),
+  u64: new BigUint64Array(1),
+  i64: new BigInt64Array(1),
+  bool: new Uint8Array(1),
+  size: new BigUint64Array(1),
+  id: Buffer.alloc(64),
+};
+
+function n() {
+  return native();
+}
+
+function check(rc, err) {
+  if (rc !== 0) throw errorFromBuffer(err);
+}
+
+// Takes the bytes out of a filled sessync_buf (a Buffer of 16 bytes) and frees them.
+function takeBuf(buf) {
+  const { fn, koffi } = n();
+  const data = buf.readBigUInt64LE(0);
+  const len = Number(buf.readBigUInt64LE(8));
+  if (data === 0n) return '';
+  const text = koffi.decode(data, 'char', len);
+  fn.sessync_buf_free(buf);
+  return text;
+}
+
+function toNumber(big) {
+  const v = Number(big);
+  return v;
+}
+
+function requireString(name, value, { nullable = false } = {}) {
+  if (value === null || value === undefined) {
+    if (nullable) return null;
+    // NULL reaches the engine, which names the argument.
+    return null;
+  }
+  if (typeof value !== 'string') {
+    throw bindingError('INVALID_ARGUMENT', `argument \`${name}\` must be a string, not ${describe(value)}`);
+  }
+  if (value.includes('\0')) {
+    throw bindingError('INVALID_ARGUMENT', `argument \`${name}\` contains a NUL character`);
+  }
+  return value;
+}
+
+function describe(value) {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+}
+
+// JSON bytes of a value. A value that JSON cannot represent (undefined, a function, a
+// symbol) goes to the engine as empty bytes, so the engine's INVALID_JSON error is what
+// the caller sees; one that JSON.stringify refuses (a BigInt, a cycle) is INVALID_JSON too.
+function jsonBytes(what, value) {
+  let text;
+  try {
+    text = JSON.stringify(value);
+  } catch (e) {
+    throw bindingError('INVALID_JSON', `${what} cannot be serialized as JSON: ${e.message}`, { cause: e });
+  }
+  return text === undefined ? Buffer.alloc(0) : Buffer.from(text, 'utf8');
+}
+
+function parseJson(text) {
+  return JSON.parse(text);
+}
+
+// ---------------------------------------------------------------------------------------
+// Library callbacks: one registered function per callback type, userdata an integer key.
+
+let nextKey = 1;
+const pending = new Map();
+let keepAlive = null;
+let callbacks = null;
+
+function addPending(handler) {
+  if (keepAlive === null) {
+    // A pending library callback holds no libuv handle: keep the loop alive meanwhile.
+    keepAlive = setInterval(() => {}, 1 << 30);
+    keepAlive.unref();
+  }
+  const key = nextKey++;
+  if (nextKey > Number.MAX_SAFE_INTEGER) nextKey = 1;
+  pending.set(key, handler);
+  if (pending.size === 1) keepAlive.ref();
+  return key;
+}
+
+function takePending(key) {
+  const handler = pending.get(key);
+  pending.delete(key);
+  if (pending.size === 0 && keepAlive) keepAlive.unref();
+  return handler;
+}
+
+function dispatch(userdata, run) {
+  const handler = takePending(Number(userdata));
+  if (!handler) return;
+  try {
+    run(handler);
+  } catch (e) {
+    // Never let an exception unwind into the library; surface it as JS would.
+    process.nextTick(() => { throw e; });
+  }
+}
+
+function registered() {
+  if (callbacks === null) {
+    const { koffi, callbackTypes } = n();
+    callbacks = {
+      session: koffi.register((userdata, status, session, error) => {
+        dispatch(userdata, (h) => h(status, session, status === 0 ? null : errorFromPointer(error, status)));
+      }, callbackTypes.sessync_session_callback),
+      commit: koffi.register((userdata, status, setCookie, error) => {
+        dispatch(userdata, (h) => {
+          if (status !== 0) return h(status, null, errorFromPointer(error, status));
+          let cookie = null;
+          if (setCookie !== null && setCookie !== 0n) {
+            const b = koffi.decode(setCookie, 'sessync_buf');
+            if (b.data !== null && b.data !== 0n && Number(b.len) > 0) cookie = koffi.decode(b.data, 'char', Number(b.len));
+          }
+          return h(status, cookie, null);
+        });
+      }, callbackTypes.sessync_commit_callback),
+    };
+  }
+  return callbacks;
+}
+
+// Runs a store function on the libuv pool (koffi's `.async`); resolves with `done(err)`.
+function poolCall(fnName, args, done) {
+  const { fn } = n();
+  const err = Buffer.alloc(ERROR_SIZE);
+  return new Promise((resolve, reject) => {
+    fn[fnName].async(...args, err, (e, rc) => {
+      if (e) return reject(e);
+      try {
+        resolve(done(rc, err));
+      } catch (x) {
+        reject(x);
+      }
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+
+const storeRegistry = new FinalizationRegistry((ptr) => n().fn.sessync_store_free(ptr));
+const sessionRegistry = new FinalizationRegistry((ptr) => n().fn.sessync_session_free(ptr));
+
+const OPTION_KEYS = {
+  cookieName: 'cookie_name',
+  cookiePath: 'cookie_path',
+  cookieDomain: 'cookie_domain',
+  cookieMaxAge: 'cookie_max_age',
+  cookieSecure: 'cookie_secure',
+  cookieHttpOnly: 'cookie_http_only',
+  cookieSameSite: 'cookie_same_site',
+  cookieFormat: 'cookie_format',
+  lockLease: 'lock_lease',
+  lockWait: 'lock_wait',
+};
+
+function optionText(key, value) {
+  if (typeof value === 'number') {
+    // Durations given as numbers are milliseconds.
+    if (['cookie_max_age', 'lock_lease', 'lock_wait', 'ttl', 'absolute_ttl', 'tombstone_ttl', 'rotate_grace']
+      .includes(key)) return `${value}ms`;
+    return String(value);
+  }
+  if (typeof value === 'boolean') return value ? 'true' : 'false';
+  if (typeof value === 'string') return value;
+  throw bindingError('INVALID_ARGUMENT', `option \`${key}\` must be a string, a number or a boolean, not ${describe(value)}`);
+}
+
+function buildOptions(options) {
+  const { fn } = n();
+  const err = Buffer.alloc(ERROR_SIZE);
+  const out = new BigUint64Array(1);
+  check(fn.sessync_options_new(out, err), err);
+  const opts = out[0];
+  try {
+    for (const [name, value] of Object.entries(options)) {
+      if (value === undefined) continue;
+      if (name === 'secrets' || name === 'secret') {
+        const list = Array.isArray(value) ? value : [value];
+        for (const s of list) {
+          const bytes = Buffer.isBuffer(s) ? s : typeof s === 'string' ? Buffer.from(s, 'utf8') : null;
+          if (bytes === null) throw bindingError('INVALID_ARGUMENT', `a secret must be a string or a Buffer, not ${describe(s)}`);
+          check(fn.sessync_options_add_signing_key(opts, bytes, bytes.length, err), err);
+        }
+      } else if (name === 'storeOptions') {
+        for (const [k, v] of Object.entries(value || {})) {
+          check(fn.sessync_options_set(opts, requireString('key', k), optionText(k, v), err), err);
+        }
+      } else if (OPTION_KEYS[name]) {
+        check(fn.sessync_options_set(opts, OPTION_KEYS[name], optionText(OPTION_KEYS[name], value), err), err);
+      } else {
+        throw bindingError('INVALID_ARGUMENT', `unknown option \`${name}\``);
+      }
+    }
+  } catch (e) {
+    fn.sessync_options_free(opts);
+    throw e;
+  }
+  return opts;
+}
+
+class Store {
+  // new Store('mem://?ttl=30m', { cookieName, secrets, cookieFormat, lockWait, storeOptions: { ttl: '1h' }, … })
+  constructor(url = 'mem://', options = {}) {
+    const { fn } = n();
+    if (options === null || typeof options !== 'object') {
+      throw bindingError('INVALID_ARGUMENT', `options must be an object, not ${describe(options)}`);
+    }
+    const u = requireString('url', url);
+    const opts = buildOptions(options);
+    const err = Buffer.alloc(ERROR_SIZE);
+    const out = new BigUint64Array(1);
+    try {
+      check(fn.sessync_store_open(u, opts, out, err), err);
+    } finally {
+      fn.sessync_options_free(opts);
+    }
+    this._ptr = out[0];
+    this.url = u;
+    storeRegistry.register(this, this._ptr, this);
+  }
+
+  get closed() {
+    return this._ptr === null;
+  }
+
+  get handle() {
+    if (this._ptr === null) throw bindingError('INVALID_ARGUMENT', 'the store is closed');
+    return this._ptr;
+  }
+
+  // Releases the handle. Sessions still open keep the engine's store alive until they end.
+  close() {
+    if (this._ptr === null) return;
+    storeRegistry.unregister(this);
+    n().fn.sessync_store_free(this._ptr);
+    this._ptr = null;
+  }
+
+  fetchSync(id) {
+    const { fn } = n();
+    const { err, buf, u64 } = scratch;
+    const rc = fn.sessync_store_fetch(this.handle, requireString('id', id), buf, u64, err);
+    if (rc === n().status.SESSYNC_STATUS_NOT_FOUND) return null;
+    check(rc, err);
+    return parseJson(takeBuf(buf));
+  }
+
+  fetch(id) {
+    const args = [this.handle, requireString('id', id), Buffer.alloc(BUF_SIZE), new BigUint64Array(1)];
+    return poolCall('sessync_store_fetch', args, (rc, err) => {
+      if (rc === n().status.SESSYNC_STATUS_NOT_FOUND) return null;
+      check(rc, err);
+      return parseJson(takeBuf(args[2]));
+    });
+  }
+
+  _writeArgs(id, data, opts = {}) {
+    const bytes = jsonBytes('the session data', data);
+    let expected = null;
+    if (opts.expectedVersion !== undefined && opts.expectedVersion !== null) {
+      expected = new BigUint64Array([BigInt(opts.expectedVersion)]);
+    }
+    const flags = opts.release ? n().consts.SESSYNC_WRITE_RELEASE : 0;
+    return [this.handle, requireString('id', id), bytes, bytes.length, expected, BigInt(opts.token || 0), flags,
+      new BigUint64Array(1)];
+  }
+
+  // Replaces the whole session (creating it); returns the new version.
+  writeSync(id, data, opts) {
+    const args = this._writeArgs(id, data, opts);
+    check(n().fn.sessync_store_write(...args, scratch.err), scratch.err);
+    return toNumber(args[7][0]);
+  }
+
+  write(id, data, opts) {
+    const args = this._writeArgs(id, data, opts);
+    return poolCall('sessync_store_write', args, (rc, err) => {
+      check(rc, err);
+      return toNumber(args[7][0]);
+    });
+  }
+
+  _patchArgs(id, patch, opts = {}) {
+    const bytes = jsonBytes('the patch', patch);
+    const c = n().consts;
+    const flags = (opts.create ? c.SESSYNC_WRITE_CREATE : 0) | (opts.release ? c.SESSYNC_WRITE_RELEASE : 0);
+    return [this.handle, requireString('id', id), bytes, bytes.length, BigInt(opts.token || 0), flags,
+      new BigUint64Array(1)];
+  }
+
+  // Applies a JSON Merge Patch atomically; returns the new version.
+  patchSync(id, patch, opts) {
+    const args = this._patchArgs(id, patch, opts);
+    check(n().fn.sessync_store_patch(...args, scratch.err), scratch.err);
+    return toNumber(args[6][0]);
+  }
+
+  patch(id, patch, opts) {
+    const args = this._patchArgs(id, patch, opts);
+    return poolCall('sessync_store_patch', args, (rc, err) => {
+      check(rc, err);
+      return toNumber(args[6][0]);
+    });
+  }
+
+  _incrArgs(id, key, by, opts = {}) {
+    const c = n().consts;
+    const flags = (opts.create ? c.SESSYNC_WRITE_CREATE : 0) | (opts.release ? c.SESSYNC_WRITE_RELEASE : 0);
+    return [this.handle, requireString('id', id), requireString('key', key), toI64('by', by),
+      BigInt(opts.token || 0), flags, new BigInt64Array(1)];
+  }
+
+  // Adds `by` to the integer at `key` atomically; returns the sum.
+  incrSync(id, key, by = 1, opts) {
+    const args = this._incrArgs(id, key, by, opts);
+    check(n().fn.sessync_store_incr(...args, scratch.err), scratch.err);
+    return toNumber(args[6][0]);
+  }
+
+  incr(id, key, by = 1, opts) {
+    const args = this._incrArgs(id, key, by, opts);
+    return poolCall('sessync_store_incr', args, (rc, err) => {
+      check(rc, err);
+      return toNumber(args[6][0]);
+    });
+  }
+
+  // Destroys a session (tombstoned); true when a live session was there.
+  destroySync(id) {
+    const { err, bool } = scratch;
+    check(n().fn.sessync_store_destroy(this.handle, requireString('id', id), bool, err), err);
+    return bool[0] !== 0;
+  }
+
+  destroy(id) {
+    const out = new Uint8Array(1);
+    return poolCall('sessync_store_destroy', [this.handle, requireString('id', id), out], (rc, err) => {
+      check(rc, err);
+      return out[0] !== 0;
+    });
+  }
+
+  // Records an access; true when it wrote.
+  touchSync(id) {
+    const { err, bool } = scratch;
+    check(n().fn.sessync_store_touch(this.handle, requireString('id', id), bool, err), err);
+    return bool[0] !== 0;
+  }
+
+  touch(id) {
+    const out = new Uint8Array(1);
+    return poolCall('sessync_store_touch', [this.handle, requireString('id', id), out], (rc, err) => {
+      check(rc, err);
+      return out[0] !== 0;
+    });
+  }
+
+  // Moves a session to a fresh id; returns it.
+  rotateSync(id, opts = {}) {
+    const { err, id: idBuf, size } = scratch;
+    check(n().fn.sessync_store_rotate(this.handle, requireString('id', id), BigInt(opts.token || 0), idBuf,
+      idBuf.length, size, err), err);
+    return idBuf.toString('latin1', 0, Number(size[0]));
+  }
+
+  setOwnerSync(id, owner, opts = {}) {
+    const { err, u64 } = scratch;
+    check(n().fn.sessync_store_set_owner(this.handle, requireString('id', id), requireString('owner', owner, { nullable: true }),
+      BigInt(opts.token || 0), u64, err), err);
+    return toNumber(u64[0]);
+  }
+
+  sessionsOfSync(owner) {
+    const { err, buf } = scratch;
+    check(n().fn.sessync_store_sessions_of(this.handle, requireString('owner', owner), buf, err), err);
+    return parseJson(takeBuf(buf));
+  }
+
+  destroyAllSync(owner) {
+    const { err, size } = scratch;
+    check(n().fn.sessync_store_destroy_all(this.handle, requireString('owner', owner), size, err), err);
+    return toNumber(size[0]);
+  }
+
+  statsSync() {
+    const out = new BigUint64Array(STATS_FIELDS.length);
+    check(n().fn.sessync_store_stats(this.handle, out, out.byteLength, scratch.err), scratch.err);
+    const stats = {};
+    STATS_FIELDS.forEach((f, i) => { stats[f] = toNumber(out[i]); });
+    return stats;
+  }
+
+  // Starts a request from the raw Cookie header (a string, a Buffer, or null/undefined
+  // for none), on the calling thread: blocks it for a lock wait. For mem:// and scripts;
+  // servers use begin().
+  beginSync(cookieHeader, opts = {}) {
+    const { flags, wait } = beginFlags(opts);
+    const cookie = cookieBytes(cookieHeader);
+    const out = scratch.u64;
+    check(n().fn.sessync_session_begin(this.handle, cookie, cookie.length, flags, wait, out, scratch.err), scratch.err);
+    return new Session(out[0], this);
+  }
+
+  beginIdSync(id, opts = {}) {
+    const { flags, wait } = beginFlags(opts);
+    const out = new BigUint64Array(1);
+    check(n().fn.sessync_session_begin_id(this.handle, requireString('id', id), flags, wait, out, scratch.err),
+      scratch.err);
+    return new Session(out[0], this);
+  }
+
+  // Starts a request without blocking: the lock wait parks no thread on mem:// and runs
+  // on the library's own pool otherwise. `opts.signal` (an AbortSignal) cancels the wait.
+  begin(cookieHeader, opts = {}) {
+    const cookie = cookieBytes(cookieHeader);
+    return this._beginAsync('sessync_session_begin_async', [cookie, cookie.length], opts);
+  }
+
+  beginId(id, opts = {}) {
+    return this._beginAsync('sessync_session_begin_id_async', [requireString('id', id)], opts);
+  }
+
+  _beginAsync(fnName, head, opts) {
+    const { fn } = n();
+    const { flags, wait } = beginFlags(opts);
+    const handle = this.handle;
+    const cb = registered().session;
+    const signal = opts.signal;
+    if (signal && signal.aborted) {
+      return Promise.reject(bindingError('CANCELLED', 'the request was aborted before its session began'));
+    }
+    return new Promise((resolve, reject) => {
+      let onAbort = null;
+      const key = addPending((status, session, error) => {
+        if (onAbort) signal.removeEventListener('abort', onAbort);
+        if (status === 0) resolve(new Session(session, this));
+        else reject(error);
+      });
+      const err = Buffer.alloc(ERROR_SIZE);
+      const ticket = new BigUint64Array(1);
+      let rc;
+      try {
+        rc = fn[fnName](handle, ...head, flags, wait, cb, key, ticket, err);
+      } catch (e) {
+        takePending(key);
+        reject(e);
+        return;
+      }
+      if (rc !== 0) {
+        takePending(key);
+        reject(errorFromBuffer(err));
+        return;
+      }
+      if (signal) {
+        onAbort = () => cancelTicket(ticket[0]);
+        signal.addEventListener('abort', onAbort, { once: true });
+      }
+    });
+  }
+}
+
+function cancelTicket(ticket) {
+  const err = Buffer.alloc(ERROR_SIZE);
+  const out = new Uint8Array(1);
+  check(n().fn.sessync_ticket_cancel(ticket, out, err), err);
+  return out[0] !== 0;
+}
+
+function toI64(name, value) {
+  if (typeof value === 'bigint') return value;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value)) {
+    throw bindingError('INVALID_ARGUMENT', `argument \`${name}\` must be a safe integer, not ${describe(value)}${typeof value === 'number' ? ` ${value}` : ''}`);
+  }
+  return BigInt(value);
+}
+
+function beginFlags(opts) {
+  if (opts === null || typeof opts !== 'object') {
+    throw bindingError('INVALID_ARGUMENT', `begin options must be an object, not ${describe(opts)}`);
+  }
+  const lock = opts.lock === undefined ? true : Boolean(opts.lock);
+  const wait = opts.waitMs === undefined || opts.waitMs === null ? -1n : toI64('waitMs', opts.waitMs);
+  return { flags: lock ? n().consts.SESSYNC_BEGIN_LOCK : 0, wait };
+}
+
+function cookieBytes(header) {
+  if (header === null || header === undefined) return Buffer.alloc(0);
+  if (Buffer.isBuffer(header)) return header;
+  if (Array.isArray(header)) return Buffer.from(header.join('; '), 'latin1');
+  if (typeof header !== 'string') {
+    throw bindingError('INVALID_ARGUMENT', `the Cookie header must be a string or a Buffer, not ${describe(header)}`);
+  }
+  return Buffer.from(header, 'latin1');
+}
+
+class Session {
+  constructor(ptr, store) {
+    this._ptr = ptr;
+    this._store = store;
+    this._id = null;
+    sessionRegistry.register(this, ptr, this);
+  }
+
+  get handle() {
+    if (this._ptr === null) {
+      throw bindingError('INVALID_ARGUMENT', 'the session has ended (committed or aborted): begin a new one');
+    }
+    return this._ptr;
+  }
+
+  get ended() {
+    return this._ptr === null;
+  }
+
+  get id() {
+    if (this._id === null) this._id = n().fn.sessync_session_id(this.handle);
+    return this._id;
+  }
+
+  get isNew() { return n().fn.sessync_session_is_new(this.handle); }
+  get changed() { return n().fn.sessync_session_changed(this.handle); }
+  get version() { return toNumber(n().fn.sessync_session_version(this.handle)); }
+  get token() { return n().fn.sessync_session_token(this.handle); }
+  get expiresAt() { return toNumber(n().fn.sessync_session_expires_at(this.handle)); }
+
+  // The value at `key` (parsed JSON), or undefined when absent.
+  get(key) {
+    const text = this.getJSON(key);
+    return text === undefined ? undefined : parseJson(text);
+  }
+
+  // The value at `key` as JSON text, or undefined when absent.
+  getJSON(key) {
+    const { err, buf } = scratch;
+    const rc = n().fn.sessync_session_get(this.handle, requireString('key', key), buf, err);
+    if (rc === n().status.SESSYNC_STATUS_NOT_FOUND) return undefined;
+    check(rc, err);
+    return takeBuf(buf);
+  }
+
+  set(key, value) {
+    const bytes = jsonBytes(`the value of \`${key}\``, value);
+    this.setJSON(key, bytes);
+  }
+
+  // Sets `key` to JSON text (a string or a Buffer) as it is.
+  setJSON(key, json) {
+    const bytes = Buffer.isBuffer(json) ? json : Buffer.from(requireString('json', json) ?? '', 'utf8');
+    check(n().fn.sessync_session_set(this.handle, requireString('key', key), bytes, bytes.length, scratch.err),
+      scratch.err);
+  }
+
+  remove(key) {
+    check(n().fn.sessync_session_remove(this.handle, requireString('key', key), scratch.err), scratch.err);
+  }
+
+  // Adds `by` to the integer at `key` (absent: 0), applied at commit as an atomic
+  // increment; returns the value as this request sees it.
+  incr(key, by = 1) {
+    const out = scratch.i64;
+    check(n().fn.sessync_session_incr(this.handle, requireString('key', key), toI64('by', by), out, scratch.err),
+      scratch.err);
+    return toNumber(out[0]);
+  }
+
+  data() {
+    const { err, buf } = scratch;
+    check(n().fn.sessync_session_data(this.handle, buf, err), err);
+    return parseJson(takeBuf(buf));
+  }
+
+  setOwner(owner) {
+    check(n().fn.sessync_session_set_owner(this.handle, requireString('owner', owner, { nullable: true }), scratch.err),
+      scratch.err);
+  }
+
+  // A fresh id now, data kept; returns it.
+  rotate() {
+    check(n().fn.sessync_session_rotate(this.handle, scratch.err), scratch.err);
+    this._id = null;
+    return this.id;
+  }
+
+  // Marks the session for destruction at commit.
+  destroy() {
+    check(n().fn.sessync_session_destroy(this.handle, scratch.err), scratch.err);
+  }
+
+  _take() {
+    const ptr = this.handle;
+    this._ptr = null;
+    sessionRegistry.unregister(this);
+    return ptr;
+  }
+
+  // Writes the changes as one atomic patch and releases the lock, on the calling thread.
+  // Returns { setCookie } (null when no cookie needs sending).
+  commitSync() {
+    const ptr = this._take();
+    const buf = scratch.buf;
+    check(n().fn.sessync_session_commit(ptr, buf, scratch.err), scratch.err);
+    const cookie = takeBuf(buf);
+    return { setCookie: cookie === '' ? null : cookie };
+  }
+
+  // The same on the library's pool; resolves with { setCookie }.
+  commit() {
+    let ptr;
+    try {
+      ptr = this._take();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return new Promise((resolve, reject) => {
+      const key = addPending((status, setCookie, error) => {
+        if (status === 0) resolve({ setCookie });
+        else reject(error);
+      });
+      const err = Buffer.alloc(ERROR_SIZE);
+      let rc;
+      try {
+        rc = n().fn.sessync_session_commit_async(ptr, registered().commit, key, err);
+      } catch (e) {
+        takePending(key);
+        reject(e);
+        return;
+      }
+      if (rc !== 0) {
+        takePending(key);
+        reject(errorFromBuffer(err));
+      }
+    });
+  }
+
+  // Ends the request without writing; releases the lock.
+  abort() {
+    if (this._ptr === null) return;
+    const ptr = this._take();
+    check(n().fn.sessync_session_abort(ptr, scratch.err), scratch.err);
+  }
+}
+
+module.exports = { Store, Session, SessyncError, cancelTicket, pendingCount: () => pending.size };

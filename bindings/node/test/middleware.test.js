@@ -1,0 +1,177 @@
+'use strict';
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const express = require('express');
+const sessync = require('..');
+const { request, listen, startSessyncd } = require('./helpers');
+
+const SECRET = 'a secret of sixteen bytes or more';
+
+function app(opts, routes) {
+  const a = express();
+  a.use(sessync.expressSession(opts));
+  routes(a);
+  a.use((err, req, res, next) => { // eslint-disable-line no-unused-vars
+    res.status(500).json({ name: err.name, code: err.code, status: err.status, message: err.message,
+      isError: err instanceof Error });
+  });
+  return a;
+}
+
+test('req.session behaves as express-session\'s: set, read, delete, nested changes, id, cookie', async (t) => {
+  const port = await listen(t, app({ secret: SECRET, cookie: { maxAge: 60_000 } }, (a) => {
+    a.get('/set', (req, res) => {
+      req.session.user = { name: 'ada', roles: ['admin'] };
+      req.session.theme = 'dark';
+      res.json({ id: req.session.id, sid: req.sessionID, cookie: req.session.cookie });
+    });
+    a.get('/mutate', (req, res) => {
+      req.session.user.roles.push('ops'); // in place: detected at commit
+      delete req.session.theme;
+      res.json({ has: 'theme' in req.session, keys: Object.keys(req.session) });
+    });
+    a.get('/show', (req, res) => res.json(req.session));
+  }));
+  const r1 = await request(port, 'GET', '/set');
+  assert.equal(r1.status, 200);
+  assert.match(r1.cookie, /^connect\.sid=s%3A[A-Za-z0-9_-]{32}\./, 'express-session\'s cookie format');
+  assert.equal(r1.json.id, r1.json.sid);
+  assert.equal(r1.json.cookie.path, '/');
+  assert.equal(r1.json.cookie.httpOnly, true);
+  const r2 = await request(port, 'GET', '/mutate', { cookie: r1.cookie });
+  assert.deepEqual(r2.json, { has: false, keys: ['cookie', 'user'] });
+  const r3 = await request(port, 'GET', '/show', { cookie: r1.cookie });
+  assert.deepEqual(r3.json.user, { name: 'ada', roles: ['admin', 'ops'] });
+  assert.equal(r3.json.theme, undefined);
+  // With a maxAge the cookie is sent again to extend it; it names the same session.
+  for (const c of r3.setCookie) assert.equal(c.split(';')[0], r1.cookie);
+});
+
+test('regenerate, save, reload and destroy', async (t) => {
+  const port = await listen(t, app({ secret: SECRET }, (a) => {
+    a.get('/login', (req, res, next) => {
+      req.session.cart = 3;
+      const before = req.sessionID;
+      req.session.regenerate((err) => {
+        if (err) return next(err);
+        req.session.user = 'ada';
+        res.json({ before, after: req.sessionID, cart: req.session.cart ?? null });
+      });
+    });
+    a.get('/save', (req, res, next) => {
+      req.session.saved = 1;
+      req.session.save((err) => {
+        if (err) return next(err);
+        req.session.after = 2;
+        res.json({ id: req.sessionID });
+      });
+    });
+    a.get('/reload', (req, res, next) => {
+      req.session.unsaved = true;
+      req.session.reload((err) => {
+        if (err) return next(err);
+        res.json({ unsaved: req.session.unsaved ?? null, user: req.session.user });
+      });
+    });
+    a.get('/logout', (req, res, next) => {
+      req.session.destroy((err) => {
+        if (err) return next(err);
+        res.json({ session: req.session === undefined });
+      });
+    });
+    a.get('/show', (req, res) => res.json(req.session));
+  }));
+  const first = await request(port, 'GET', '/save');
+  assert.equal(first.status, 200, first.body);
+  const cookie = first.cookie;
+  assert.ok(cookie, 'a new session saved early still gets its cookie');
+  let r = await request(port, 'GET', '/show', { cookie });
+  assert.equal(r.json.saved, 1);
+  assert.equal(r.json.after, 2, 'changes after save() are committed too');
+  r = await request(port, 'GET', '/login', { cookie });
+  assert.notEqual(r.json.after, r.json.before);
+  assert.equal(r.json.cart, null, 'regenerate starts an empty session, as express-session does');
+  const cookie2 = r.cookie;
+  assert.ok(cookie2 && cookie2 !== cookie);
+  r = await request(port, 'GET', '/reload', { cookie: cookie2 });
+  assert.deepEqual(r.json, { unsaved: null, user: 'ada' });
+  r = await request(port, 'GET', '/logout', { cookie: cookie2 });
+  assert.equal(r.json.session, true);
+  assert.ok(r.setCookie.some((c) => /Expires=Thu, 01 Jan 1970|Max-Age=0/.test(c)), `a removal cookie: ${r.setCookie}`);
+  r = await request(port, 'GET', '/show', { cookie: cookie2 });
+  assert.equal(r.json.user, undefined, 'destroyed');
+});
+
+test('32 concurrent requests of one visitor lose nothing (one process, mem://)', async (t) => {
+  const { setTimeout: sleep } = require('node:timers/promises');
+  const port = await listen(t, app({ secret: SECRET }, (a) => {
+    a.post('/change', async (req, res) => {
+      const i = Number(req.query.i);
+      const list = req.session.list || [];
+      if (!req.session.seen) req.session.seen = {};
+      const seen = req.session.seen;
+      await sleep(2);
+      req.session.list = [...list, i];
+      seen[i] = true;
+      res.json({ count: req.session.incr('count') });
+    });
+    a.get('/show', (req, res) => res.json(req.session));
+  }));
+  const { cookie } = await request(port, 'POST', '/change?i=-1');
+  await Promise.all(Array.from({ length: 32 }, (_, i) => request(port, 'POST', `/change?i=${i}`, { cookie })));
+  const s = (await request(port, 'GET', '/show', { cookie })).json;
+  assert.equal(s.count, 33);
+  assert.equal(s.list.length, 33);
+  assert.equal(Object.keys(s.seen).length, 33);
+});
+
+test('bad input in a handler is an ordinary Error with the engine\'s message; the process lives on', async (t) => {
+  let after = null;
+  const port = await listen(t, app({}, (a) => {
+    a.get('/bigint', (req) => { req.session.x = 10n; });
+    a.get('/cycle', (req) => { const c = {}; c.self = c; req.session.x = c; });
+    a.get('/explicit-undefined', (req) => { req.session.sessync.set('x', undefined); });
+    a.get('/reserved', (req) => { req.session.cookie = {}; });
+    a.get('/late', (req, res) => {
+      res.on('finish', () => {
+        try { req.session.x = 1; } catch (e) { after = { code: e.code, message: e.message, isError: e instanceof Error }; }
+      });
+      res.json({ ok: true });
+    });
+    a.get('/undefined-deletes', (req, res) => { req.session.a = 1; req.session.a = undefined; res.json({ a: 'a' in req.session }); });
+  }));
+  let r = await request(port, 'GET', '/bigint');
+  assert.equal(r.status, 500);
+  assert.equal(r.json.code, 'SESSYNC_INVALID_JSON');
+  assert.equal(r.json.isError, true);
+  r = await request(port, 'GET', '/cycle');
+  assert.equal(r.json.code, 'SESSYNC_INVALID_JSON');
+  assert.match(r.json.message, /circular/);
+  r = await request(port, 'GET', '/explicit-undefined');
+  assert.equal(r.json.code, 'SESSYNC_INVALID_JSON');
+  assert.equal(r.json.status, 13);
+  assert.match(r.json.message, /^invalid JSON/, 'the engine\'s message');
+  r = await request(port, 'GET', '/reserved');
+  assert.equal(r.json.code, 'SESSYNC_INVALID_ARGUMENT');
+  r = await request(port, 'GET', '/late');
+  assert.equal(r.status, 200);
+  assert.deepEqual(after && after.code, 'SESSYNC_INVALID_ARGUMENT');
+  assert.equal(after.isError, true);
+  assert.match(after.message, /after its commit/);
+  r = await request(port, 'GET', '/undefined-deletes');
+  assert.deepEqual(r.json, { a: false });
+});
+
+test('over sessyncd: a session shared by two apps on one daemon', async (t) => {
+  const d = await startSessyncd(t);
+  const mk = () => app({ url: d.url, secret: SECRET }, (a) => {
+    a.get('/', (req, res) => res.json({ visits: req.session.incr('visits') }));
+  });
+  const p1 = await listen(t, mk());
+  const p2 = await listen(t, mk());
+  const r1 = await request(p1, 'GET', '/');
+  const r2 = await request(p2, 'GET', '/', { cookie: r1.cookie });
+  const r3 = await request(p1, 'GET', '/', { cookie: r1.cookie });
+  assert.deepEqual([r1.json.visits, r2.json.visits, r3.json.visits], [1, 2, 3]);
+});
