@@ -553,6 +553,12 @@ uint64_t sessync_record_expires_at(const struct sessync_record *record);
 uint64_t sessync_record_created(const struct sessync_record *record);
 
 /**
+ * The session's own idle TTL in ms, or 0 when it follows the store's `ttl` (or if
+ * `record` is NULL).
+ */
+uint64_t sessync_record_ttl(const struct sessync_record *record);
+
+/**
  * Frees a record. NULL is a no-op.
  */
 void sessync_record_free(struct sessync_record *record);
@@ -637,6 +643,19 @@ uint64_t sessync_session_token(const struct sessync_session *session);
  * destroy. False if `session` is NULL.
  */
 bool sessync_session_changed(const struct sessync_session *session);
+
+/**
+ * Gives the session its own idle TTL of `ttl_ms` (1 ms to one year), from commit on:
+ * express-session's `cookie.maxAge`, Django's `set_expiry`. Commit applies it in the same
+ * atomic step as the request's changes (or, without changes, touches the session with
+ * it); later writes and touches keep it until another TTL is set. A new session with
+ * nothing set is still not stored. A TTL out of range is
+ * `SESSYNC_STATUS_INVALID_ARGUMENT` and changes nothing.
+ */
+SESSYNC_MUST_USE
+sessync_status sessync_session_set_ttl(struct sessync_session *session,
+                                       uint64_t ttl_ms,
+                                       struct sessync_error *error);
 
 /**
  * Sets `key` to opaque bytes (`len` bytes at `bytes`; NULL only with 0): a PHP session's
@@ -835,8 +854,9 @@ sessync_status sessync_store_fetch(const struct sessync_store *store,
 
 /**
  * Fetches a session's whole record as JSON: `{"id","data","version","created",
- * "last_access","expires_at","owner"}` (times in ms since the Unix epoch; `owner` is
- * null when unset).
+ * "last_access","expires_at","owner","ttl"}` (times in ms since the Unix epoch; `owner`
+ * is null when unset; `ttl` is the session's own idle TTL in ms, null when it follows the
+ * store's).
  *
  * On `SESSYNC_STATUS_OK`, writes `*json_out` (free it with `sessync_buf_free`);
  * otherwise leaves it unchanged. Absent or expired: `SESSYNC_STATUS_NOT_FOUND`.
@@ -939,6 +959,50 @@ SESSYNC_MUST_USE
 sessync_status sessync_store_touch(const struct sessync_store *store,
                                    const char *id,
                                    bool *written_out,
+                                   struct sessync_error *error);
+
+/**
+ * Touches a session and gives it its own idle TTL of `ttl_ms` (1 ms to one year) in the
+ * same step: its expiry becomes now + `ttl_ms` (capped by the store's `absolute_ttl`),
+ * and later writes and touches keep that TTL (express-session's `touch` with the
+ * session's `cookie.maxAge`). Always written; `*written_out` (if not NULL) says so. An
+ * absent session is `SESSYNC_STATUS_NOT_FOUND`; a TTL out of range is
+ * `SESSYNC_STATUS_INVALID_ARGUMENT` and changes nothing.
+ */
+SESSYNC_MUST_USE
+sessync_status sessync_store_touch_ttl(const struct sessync_store *store,
+                                       const char *id,
+                                       uint64_t ttl_ms,
+                                       bool *written_out,
+                                       struct sessync_error *error);
+
+/**
+ * One page of the live sessions' ids, like Redis's `SCAN`: start with `cursor` 0, pass
+ * back each `*next_cursor_out` until it is 0. Every session alive for the whole scan is
+ * listed at least once (Redis may repeat one); `count` (at least 1) is a hint of the
+ * page size. For express-session's `all`/`length`, admin pages, "who is logged in".
+ *
+ * On `SESSYNC_STATUS_OK`, writes `*ids_out` (a JSON array of ids; free it with
+ * `sessync_buf_free`) and `*next_cursor_out`; otherwise leaves them unchanged. A cursor
+ * this store did not hand out may be `SESSYNC_STATUS_INVALID_ARGUMENT`.
+ */
+SESSYNC_MUST_USE
+sessync_status sessync_store_list(const struct sessync_store *store,
+                                  uint64_t cursor,
+                                  size_t count,
+                                  struct sessync_buf *ids_out,
+                                  uint64_t *next_cursor_out,
+                                  struct sessync_error *error);
+
+/**
+ * Destroys every session of the store (tombstoned as `sessync_store_destroy` does, so
+ * requests in flight cannot bring one back) and writes how many live sessions there were
+ * to `*count_out` (if not NULL). On Redis, session by session: atomic per session, not
+ * across them.
+ */
+SESSYNC_MUST_USE
+sessync_status sessync_store_clear(const struct sessync_store *store,
+                                   size_t *count_out,
                                    struct sessync_error *error);
 
 /**

@@ -111,6 +111,8 @@ uint64_t sessync_record_expires_at(const struct sessync_record *record);
 
 uint64_t sessync_record_created(const struct sessync_record *record);
 
+uint64_t sessync_record_ttl(const struct sessync_record *record);
+
 void sessync_record_free(struct sessync_record *record);
 
 sessync_status sessync_session_begin(const struct sessync_store *store, const uint8_t *cookie, size_t cookie_len, uint32_t flags, int64_t wait_ms, struct sessync_session **session_out, struct sessync_error *error);
@@ -128,6 +130,8 @@ uint64_t sessync_session_expires_at(const struct sessync_session *session);
 uint64_t sessync_session_token(const struct sessync_session *session);
 
 bool sessync_session_changed(const struct sessync_session *session);
+
+sessync_status sessync_session_set_ttl(struct sessync_session *session, uint64_t ttl_ms, struct sessync_error *error);
 
 sessync_status sessync_session_set_bytes(struct sessync_session *session, const char *key, const uint8_t *bytes, size_t len, struct sessync_error *error);
 
@@ -178,6 +182,12 @@ sessync_status sessync_store_lock(const struct sessync_store *store, const char 
 sessync_status sessync_store_unlock(const struct sessync_store *store, const char *id, uint64_t token, struct sessync_error *error);
 
 sessync_status sessync_store_touch(const struct sessync_store *store, const char *id, bool *written_out, struct sessync_error *error);
+
+sessync_status sessync_store_touch_ttl(const struct sessync_store *store, const char *id, uint64_t ttl_ms, bool *written_out, struct sessync_error *error);
+
+sessync_status sessync_store_list(const struct sessync_store *store, uint64_t cursor, size_t count, struct sessync_buf *ids_out, uint64_t *next_cursor_out, struct sessync_error *error);
+
+sessync_status sessync_store_clear(const struct sessync_store *store, size_t *count_out, struct sessync_error *error);
 
 sessync_status sessync_store_destroy(const struct sessync_store *store, const char *id, bool *existed_out, struct sessync_error *error);
 

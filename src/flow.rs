@@ -88,6 +88,8 @@ pub struct Session {
     cookie_needed: bool,
     /// The flow manages the cookie (false for sessions begun by id: the framework does).
     own_cookie: bool,
+    /// The session's own idle TTL in ms, set by this request (applied at commit).
+    ttl_ms: Option<u64>,
     destroy: bool,
     finished: bool,
 }
@@ -285,6 +287,7 @@ impl Sessions {
             had_cookie,
             cookie_needed,
             own_cookie: named.is_none(),
+            ttl_ms: None,
             destroy: false,
             finished: false,
         }
@@ -371,9 +374,20 @@ impl Session {
     }
 
     /// True when the request changed something that `commit` would write (a key, the
-    /// owner) or destroy.
+    /// owner, the TTL) or destroy.
     pub fn is_changed(&self) -> bool {
-        !self.changes.is_empty() || self.owner.is_some() || self.destroy
+        !self.changes.is_empty() || self.owner.is_some() || self.ttl_ms.is_some() || self.destroy
+    }
+
+    /// Gives the session its own idle TTL from `commit` on (express-session's
+    /// `cookie.maxAge`, Django's `set_expiry`): see [`Store::write_with_ttl`]. Applied in
+    /// the same atomic step as the request's changes; without changes, commit touches the
+    /// session with it. A new session with nothing set is still not stored. `ttl` must be
+    /// 1 ms to [`crate::store::MAX_SESSION_TTL`], else `InvalidArgument` and nothing
+    /// changes.
+    pub fn set_ttl(&mut self, ttl: Duration) -> Result<()> {
+        self.ttl_ms = Some(crate::store::ttl_ms(ttl)?);
+        Ok(())
     }
 
     /// The bytes at `key`, as [`Session::set_bytes`] stored them: a JSON string gives its
@@ -574,8 +588,13 @@ impl Session {
         let is_new = self.base.is_none();
         if !self.changes.is_empty() || self.owner.is_some() {
             version = Some(self.write(store, is_new)?);
-        } else if let Some(t) = self.token {
-            self.unlock_following(store, t)?;
+        } else {
+            if let (Some(ttl), false) = (self.ttl_ms, is_new) {
+                self.touch_following(store, ttl)?;
+            }
+            if let Some(t) = self.token {
+                self.unlock_following(store, t)?;
+            }
         }
         let saved_new = is_new && version.is_some();
         Ok(Committed {
@@ -597,7 +616,7 @@ impl Session {
         let mut taken: Option<u64> = None;
         let mut result = Err(Error::Backend("too many rotations in a row".into()));
         for _ in 0..MAX_HOPS {
-            match store.apply(&self.id, self.ops(), opts) {
+            match store.apply_ttl(&self.id, self.ops(), opts, self.ttl_ms) {
                 Err(Error::Rotated { to }) => {
                     self.id = to;
                     self.cookie_needed = true;
@@ -623,6 +642,20 @@ impl Session {
             }
         }
         result
+    }
+
+    fn touch_following(&mut self, store: &Store, ttl_ms: u64) -> Result<()> {
+        let ttl = Duration::from_millis(ttl_ms);
+        for _ in 0..MAX_HOPS {
+            match store.touch_with_ttl(&self.id, ttl) {
+                Err(Error::Rotated { to }) => {
+                    self.id = to;
+                    self.cookie_needed = true;
+                }
+                other => return other.map(|_| ()),
+            }
+        }
+        Ok(())
     }
 
     fn unlock_following(&mut self, store: &Store, token: u64) -> Result<()> {

@@ -223,7 +223,7 @@ impl Store {
         self.apply_ttl(id, ops, opts, Some(ttl_ms(ttl)?))
     }
 
-    fn apply_ttl(
+    pub(crate) fn apply_ttl(
         &self,
         id: &SessionId,
         ops: Vec<PatchOp>,
@@ -405,7 +405,7 @@ impl Store {
 }
 
 /// A session TTL in ms, checked.
-fn ttl_ms(ttl: Duration) -> Result<u64> {
+pub(crate) fn ttl_ms(ttl: Duration) -> Result<u64> {
     let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
     // Under a millisecond rounds down to 0, which is refused.
     check_ttl(Some(ms))?;

@@ -99,6 +99,13 @@ pub extern "C" fn sessync_record_created(record: *const sessync_record) -> u64 {
     ffi_guard!({ try_ref(record, "record").map_or(0, |r| r.inner.created) })
 }
 
+/// The session's own idle TTL in ms, or 0 when it follows the store's `ttl` (or if
+/// `record` is NULL).
+#[unsafe(no_mangle)]
+pub extern "C" fn sessync_record_ttl(record: *const sessync_record) -> u64 {
+    ffi_guard!({ try_ref(record, "record").map_or(0, |r| r.inner.ttl_ms.unwrap_or(0)) })
+}
+
 /// Frees a record. NULL is a no-op.
 #[unsafe(no_mangle)]
 pub extern "C" fn sessync_record_free(record: *mut sessync_record) {

@@ -232,6 +232,27 @@ pub extern "C" fn sessync_session_changed(session: *const sessync_session) -> bo
     ffi_guard!({ try_ref(session, "session").is_ok_and(|s| s.inner.is_changed()) })
 }
 
+/// Gives the session its own idle TTL of `ttl_ms` (1 ms to one year), from commit on:
+/// express-session's `cookie.maxAge`, Django's `set_expiry`. Commit applies it in the same
+/// atomic step as the request's changes (or, without changes, touches the session with
+/// it); later writes and touches keep it until another TTL is set. A new session with
+/// nothing set is still not stored. A TTL out of range is
+/// `SESSYNC_STATUS_INVALID_ARGUMENT` and changes nothing.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sessync_session_set_ttl(
+    session: *mut sessync_session,
+    ttl_ms: u64,
+    error: *mut sessync_error,
+) -> sessync_status {
+    ffi_guard!(error, {
+        with_session(session, |s| {
+            s.inner.set_ttl(Duration::from_millis(ttl_ms))?;
+            Ok(())
+        })
+    })
+}
+
 /// Sets `key` to opaque bytes (`len` bytes at `bytes`; NULL only with 0): a PHP session's
 /// serialized string, a Go gob. Kept as a JSON string when the bytes are UTF-8, otherwise
 /// as `{"$base64": "..."}`, so the session stays JSON; `sessync_session_get_bytes` reads

@@ -214,8 +214,9 @@ pub extern "C" fn sessync_store_fetch(
 }
 
 /// Fetches a session's whole record as JSON: `{"id","data","version","created",
-/// "last_access","expires_at","owner"}` (times in ms since the Unix epoch; `owner` is
-/// null when unset).
+/// "last_access","expires_at","owner","ttl"}` (times in ms since the Unix epoch; `owner`
+/// is null when unset; `ttl` is the session's own idle TTL in ms, null when it follows the
+/// store's).
 ///
 /// On `SESSYNC_STATUS_OK`, writes `*json_out` (free it with `sessync_buf_free`);
 /// otherwise leaves it unchanged. Absent or expired: `SESSYNC_STATUS_NOT_FOUND`.
@@ -236,15 +237,17 @@ pub extern "C" fn sessync_store_fetch_record(
                 Some(o) => serde_json::Value::String(o.to_string()).to_string(),
                 None => "null".to_string(),
             };
+            let ttl = r.ttl_ms.map_or("null".to_string(), |t| t.to_string());
             let text = format!(
-                r#"{{"id":"{}","data":{},"version":{},"created":{},"last_access":{},"expires_at":{},"owner":{}}}"#,
+                r#"{{"id":"{}","data":{},"version":{},"created":{},"last_access":{},"expires_at":{},"owner":{},"ttl":{}}}"#,
                 r.id,
                 r.data.to_json(),
                 r.version,
                 r.created,
                 r.last_access,
                 r.expires_at,
-                owner
+                owner,
+                ttl
             );
             *out = sessync_buf::from_bytes(text.as_bytes());
             Ok(())
@@ -416,6 +419,85 @@ pub extern "C" fn sessync_store_touch(
             let id = try_id(id, "id")?;
             let t = h.store().touch(&id)?;
             put(written_out, t.written);
+            Ok(())
+        })
+    })
+}
+
+/// Touches a session and gives it its own idle TTL of `ttl_ms` (1 ms to one year) in the
+/// same step: its expiry becomes now + `ttl_ms` (capped by the store's `absolute_ttl`),
+/// and later writes and touches keep that TTL (express-session's `touch` with the
+/// session's `cookie.maxAge`). Always written; `*written_out` (if not NULL) says so. An
+/// absent session is `SESSYNC_STATUS_NOT_FOUND`; a TTL out of range is
+/// `SESSYNC_STATUS_INVALID_ARGUMENT` and changes nothing.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sessync_store_touch_ttl(
+    store: *const sessync_store,
+    id: *const c_char,
+    ttl_ms: u64,
+    written_out: *mut bool,
+    error: *mut sessync_error,
+) -> sessync_status {
+    ffi_guard!(error, {
+        with_store(store, |h| {
+            let id = try_id(id, "id")?;
+            let t = h
+                .store()
+                .touch_with_ttl(&id, Duration::from_millis(ttl_ms))?;
+            put(written_out, t.written);
+            Ok(())
+        })
+    })
+}
+
+/// One page of the live sessions' ids, like Redis's `SCAN`: start with `cursor` 0, pass
+/// back each `*next_cursor_out` until it is 0. Every session alive for the whole scan is
+/// listed at least once (Redis may repeat one); `count` (at least 1) is a hint of the
+/// page size. For express-session's `all`/`length`, admin pages, "who is logged in".
+///
+/// On `SESSYNC_STATUS_OK`, writes `*ids_out` (a JSON array of ids; free it with
+/// `sessync_buf_free`) and `*next_cursor_out`; otherwise leaves them unchanged. A cursor
+/// this store did not hand out may be `SESSYNC_STATUS_INVALID_ARGUMENT`.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sessync_store_list(
+    store: *const sessync_store,
+    cursor: u64,
+    count: usize,
+    ids_out: *mut sessync_buf,
+    next_cursor_out: *mut u64,
+    error: *mut sessync_error,
+) -> sessync_status {
+    ffi_guard!(error, {
+        with_store(store, |h| {
+            let out = try_mut(ids_out, "ids_out")?;
+            let next_out = try_mut(next_cursor_out, "next_cursor_out")?;
+            let (ids, next) = h.store().list(cursor, count)?;
+            let list: Vec<&str> = ids.iter().map(|i| i.as_str()).collect();
+            let text = serde_json::to_string(&list).unwrap_or_else(|_| "[]".into());
+            *out = sessync_buf::from_bytes(text.as_bytes());
+            *next_out = next;
+            Ok(())
+        })
+    })
+}
+
+/// Destroys every session of the store (tombstoned as `sessync_store_destroy` does, so
+/// requests in flight cannot bring one back) and writes how many live sessions there were
+/// to `*count_out` (if not NULL). On Redis, session by session: atomic per session, not
+/// across them.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sessync_store_clear(
+    store: *const sessync_store,
+    count_out: *mut usize,
+    error: *mut sessync_error,
+) -> sessync_status {
+    ffi_guard!(error, {
+        with_store(store, |h| {
+            let n = h.store().clear()?;
+            put(count_out, n);
             Ok(())
         })
     })

@@ -32,9 +32,11 @@ static void mark(int *done) {
 
 static sessync_store *g_store;
 
-static void make_session(const char *id) {
-  CHECK_OK(sessync_store_write(g_store, id, BYTES("{\"n\":0}"), NULL, 0, 0, NULL, NULL));
+static void make_session_in(sessync_store *store, const char *id) {
+  CHECK_OK(sessync_store_write(store, id, BYTES("{\"n\":0}"), NULL, 0, 0, NULL, NULL));
 }
+
+static void make_session(const char *id) { make_session_in(g_store, id); }
 
 /* ---- errors that survive a thread hop ---- */
 
@@ -410,6 +412,117 @@ static void drain_before_exit(void) {
   CHECK_OK(sessync_store_unlock(g_store, id, holder, NULL));
 }
 
+/* ---- per-session TTL, listing and clearing ---- */
+
+static uint64_t ttl_of(sessync_store *store, const char *id) {
+  sessync_record *r = NULL;
+  CHECK_OK(sessync_store_get(store, id, &r, NULL));
+  uint64_t t = sessync_record_ttl(r);
+  sessync_record_free(r);
+  return t;
+}
+
+static void ttl_list_and_clear(void) {
+  sessync_store *st = NULL;
+  CHECK_OK(sessync_store_open("mem://?ttl=30m", NULL, &st, NULL));
+  const char *ids[5] = {"bindings-list-session-0001", "bindings-list-session-0002",
+                        "bindings-list-session-0003", "bindings-list-session-0004",
+                        "bindings-list-session-0005"};
+
+  /* A TTL set in a request is applied with its changes. */
+  sessync_session *s = NULL;
+  CHECK_OK(sessync_session_begin_id(st, ids[0], 0, -1, &s, NULL));
+  CHECK_OK(sessync_session_set_ttl(s, 120000, NULL));
+  CHECK(sessync_session_changed(s));
+  CHECK_OK(sessync_session_set(s, "a", BYTES("1"), NULL));
+  CHECK_OK(sessync_session_commit(s, NULL, NULL));
+  CHECK(ttl_of(st, ids[0]) == 120000);
+  sessync_record *r = NULL;
+  CHECK_OK(sessync_store_get(st, ids[0], &r, NULL));
+  uint64_t expires = sessync_record_expires_at(r);
+  uint64_t created = sessync_record_created(r);
+  sessync_record_free(r);
+  CHECK(expires - created <= 120000 + 10 && expires - created >= 120000 - 10);
+  sessync_buf b = {NULL, 0};
+  CHECK_OK(sessync_store_fetch_record(st, ids[0], &b, NULL));
+  CHECK(strstr((const char *)b.data, "\"ttl\":120000") != NULL);
+  sessync_buf_free(&b);
+
+  /* Without other changes, the commit touches with the new TTL; a write keeps it. */
+  CHECK_OK(sessync_session_begin_id(st, ids[0], SESSYNC_BEGIN_LOCK, 0, &s, NULL));
+  CHECK_OK(sessync_session_set_ttl(s, 600000, NULL));
+  CHECK_OK(sessync_session_commit(s, NULL, NULL));
+  CHECK(ttl_of(st, ids[0]) == 600000);
+  CHECK_OK(sessync_store_patch(st, ids[0], BYTES("{\"b\":2}"), 0, 0, NULL, NULL));
+  CHECK(ttl_of(st, ids[0]) == 600000);
+
+  /* The store call. */
+  for (int i = 1; i < 5; i++) {
+    make_session_in(st, ids[i]);
+  }
+  CHECK(ttl_of(st, ids[1]) == 0);
+  bool written = false;
+  CHECK_OK(sessync_store_touch_ttl(st, ids[1], 5000, &written, NULL));
+  CHECK(written && ttl_of(st, ids[1]) == 5000);
+
+  /* Bad TTLs change nothing. */
+  sessync_error err;
+  CHECK_STATUS(sessync_store_touch_ttl(st, ids[1], 0, NULL, &err), SESSYNC_STATUS_INVALID_ARGUMENT);
+  CHECK_STATUS(sessync_store_touch_ttl(st, ids[1], 366ULL * 24 * 3600 * 1000, NULL, &err),
+               SESSYNC_STATUS_INVALID_ARGUMENT);
+  CHECK(ttl_of(st, ids[1]) == 5000);
+  CHECK_STATUS(sessync_store_touch_ttl(st, "bindings-never-there-0", 5000, NULL, &err),
+               SESSYNC_STATUS_NOT_FOUND);
+  CHECK_OK(sessync_session_begin_id(st, ids[2], 0, -1, &s, NULL));
+  CHECK_STATUS(sessync_session_set_ttl(s, 0, &err), SESSYNC_STATUS_INVALID_ARGUMENT);
+  CHECK(strstr(err.message, "TTL") != NULL || strstr(err.message, "ttl") != NULL);
+  CHECK(!sessync_session_changed(s));
+  sessync_session_free(s);
+  CHECK_STATUS(sessync_session_set_ttl(NULL, 1000, &err), SESSYNC_STATUS_NULL_ARGUMENT);
+
+  /* Listing in pages of two finds each of the five once. */
+  int seen[5] = {0};
+  uint64_t cursor = 0;
+  int pages = 0;
+  do {
+    uint64_t next = 0;
+    CHECK_OK(sessync_store_list(st, cursor, 2, &b, &next, NULL));
+    for (int i = 0; i < 5; i++) {
+      if (b.data && strstr((const char *)b.data, ids[i])) {
+        seen[i]++;
+      }
+    }
+    sessync_buf_free(&b);
+    cursor = next;
+    pages++;
+  } while (cursor != 0 && pages < 1000);
+  for (int i = 0; i < 5; i++) {
+    CHECK(seen[i] == 1);
+  }
+  uint64_t next = 7;
+  CHECK_STATUS(sessync_store_list(st, 0, 0, &b, &next, &err), SESSYNC_STATUS_INVALID_ARGUMENT);
+  CHECK_STATUS(sessync_store_list(st, 0, 10, NULL, &next, &err), SESSYNC_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(sessync_store_list(st, 0, 10, &b, NULL, &err), SESSYNC_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(sessync_store_list(NULL, 0, 10, &b, &next, &err), SESSYNC_STATUS_NULL_ARGUMENT);
+  CHECK(next == 7 && b.data == NULL);
+
+  /* Clearing destroys them all; a late write is refused. */
+  size_t n = 0;
+  CHECK_OK(sessync_store_clear(st, &n, NULL));
+  CHECK(n == 5);
+  CHECK_OK(sessync_store_list(st, 0, 100, &b, &next, NULL));
+  CHECK(buf_is(&b, "[]") && next == 0);
+  sessync_buf_free(&b);
+  CHECK_STATUS(sessync_store_write(st, ids[3], BYTES("{}"), NULL, 0, 0, NULL, NULL),
+               SESSYNC_STATUS_DESTROYED);
+  CHECK_OK(sessync_store_clear(st, &n, NULL));
+  CHECK(n == 0);
+  CHECK_OK(sessync_store_clear(st, NULL, NULL));
+  CHECK_STATUS(sessync_store_clear(NULL, &n, NULL), SESSYNC_STATUS_NULL_ARGUMENT);
+  CHECK(sessync_record_ttl(NULL) == 0);
+  sessync_store_free(st);
+}
+
 /* ---- NULL and garbage for every new function ---- */
 
 static void bad_arguments(void) {
@@ -497,6 +610,7 @@ int main(void) {
   ids();
   bytes_values();
   stats_sizes();
+  ttl_list_and_clear();
   bad_arguments();
   drain_before_exit();
   sessync_store_free(g_store);
