@@ -38,6 +38,24 @@ pub(crate) fn copy_id(
     Ok(())
 }
 
+/// Fails with `INSUFFICIENT_SIZE` (and the length needed in `*id_len_out`) unless
+/// `id_out` has room for a generated id: checked before a rotation, so that a short buffer
+/// changes nothing.
+pub(crate) fn check_room(
+    id_out: *mut c_char,
+    id_out_len: usize,
+    id_len_out: *mut usize,
+) -> Result<(), Fail> {
+    if id_out.is_null() || id_out_len <= GENERATED_LEN {
+        put(id_len_out, GENERATED_LEN);
+        return Err(fail(
+            sessync_status::InsufficientSize,
+            &format!("id_out needs {} bytes", GENERATED_LEN + 1),
+        ));
+    }
+    Ok(())
+}
+
 /// Makes a fresh session id: 192 bits from the operating system's CSPRNG, as 32
 /// base64url characters (`A-Z a-z 0-9 - _`), the kind `sessync_session_begin` issues. For
 /// frameworks that ask their store for new ids (PHP's `create_sid`, Django's
@@ -57,13 +75,7 @@ pub extern "C" fn sessync_id_generate(
 ) -> sessync_status {
     ffi_guard!(error, {
         status((|| {
-            if id_out.is_null() || id_out_len <= GENERATED_LEN {
-                put(id_len_out, GENERATED_LEN);
-                return Err(fail(
-                    sessync_status::InsufficientSize,
-                    &format!("id_out needs {} bytes", GENERATED_LEN + 1),
-                ));
-            }
+            check_room(id_out, id_out_len, id_len_out)?;
             copy_id(&SessionId::generate(), id_out, id_out_len, id_len_out)
         })())
     })

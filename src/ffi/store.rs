@@ -547,15 +547,8 @@ pub extern "C" fn sessync_store_rotate(
     ffi_guard!(error, {
         with_store(store, |h| {
             let id = try_id(id, "id")?;
-            // Generated ids are 32 characters; refuse a short buffer before rotating.
-            let need = crate::session::GENERATED_ID_BYTES.div_ceil(3) * 4;
-            if id_out.is_null() || id_out_len <= need {
-                put(id_len_out, need);
-                return Err(fail(
-                    sessync_status::InsufficientSize,
-                    &format!("id_out needs {} bytes", need + 1),
-                ));
-            }
+            // Refuse a short buffer before rotating.
+            super::id::check_room(id_out, id_out_len, id_len_out)?;
             let new = h.store().rotate(&id, (token != 0).then_some(token))?;
             super::id::copy_id(&new, id_out, id_out_len, id_len_out)
         })

@@ -308,8 +308,7 @@ pub extern "C" fn sessync_store_lock_async(
     ffi_guard!(error, {
         with_store(store, |h| {
             let id = try_id(id, "id")?;
-            let cb = callback
-                .ok_or_else(|| fail(sessync_status::NullArgument, "argument `callback` is NULL"))?;
+            let cb = required(callback)?;
             let store = h.sessions.store().clone();
             let lease = Duration::from_millis(lease_ms);
             let wait = Duration::from_millis(wait_ms);
@@ -364,15 +363,9 @@ pub extern "C" fn sessync_session_begin_async(
             let wait = wait_of(h, wait_ms)?;
             let header =
                 String::from_utf8_lossy(try_bytes(cookie, cookie_len, "cookie")?).into_owned();
-            let cb = callback
-                .ok_or_else(|| fail(sessync_status::NullArgument, "argument `callback` is NULL"))?;
-            let sessions = h.sessions.clone();
-            let native = sessions.store().waits_without_thread();
-            let work =
-                Box::pin(async move { sessions.begin_async(Some(&header), lock, wait).await });
-            let ticket = start(native, work, abort_later(), deliver_session(cb, userdata))?;
-            put(ticket_out, ticket);
-            Ok(())
+            begin_ticket(h, callback, userdata, ticket_out, move |sessions| {
+                Box::pin(async move { sessions.begin_async(Some(&header), lock, wait).await })
+            })
         })
     })
 }
@@ -396,16 +389,40 @@ pub extern "C" fn sessync_session_begin_id_async(
             let lock = begin_flags(flags, SESSYNC_BEGIN_LOCK)?;
             let wait = wait_of(h, wait_ms)?;
             let id = try_id(id, "id")?;
-            let cb = callback
-                .ok_or_else(|| fail(sessync_status::NullArgument, "argument `callback` is NULL"))?;
-            let sessions = h.sessions.clone();
-            let native = sessions.store().waits_without_thread();
-            let work = Box::pin(async move { sessions.begin_id_async(id, lock, wait).await });
-            let ticket = start(native, work, abort_later(), deliver_session(cb, userdata))?;
-            put(ticket_out, ticket);
-            Ok(())
+            begin_ticket(h, callback, userdata, ticket_out, move |sessions| {
+                Box::pin(async move { sessions.begin_id_async(id, lock, wait).await })
+            })
         })
     })
+}
+
+/// The work of a begin: a future over the store's request flow.
+type BeginWork = Pin<Box<dyn Future<Output = Result<Session, Error>> + Send>>;
+
+/// Starts a begin made by `work` and writes its ticket.
+fn begin_ticket(
+    h: &sessync_store,
+    callback: sessync_session_callback,
+    userdata: *mut c_void,
+    ticket_out: *mut u64,
+    work: impl FnOnce(crate::flow::Sessions) -> BeginWork,
+) -> Result<(), Fail> {
+    let cb = required(callback)?;
+    let sessions = h.sessions.clone();
+    let native = sessions.store().waits_without_thread();
+    let ticket = start(
+        native,
+        work(sessions),
+        abort_later(),
+        deliver_session(cb, userdata),
+    )?;
+    put(ticket_out, ticket);
+    Ok(())
+}
+
+/// A callback argument, or `NULL_ARGUMENT`.
+fn required<F>(callback: Option<F>) -> Result<F, Fail> {
+    callback.ok_or_else(|| fail(sessync_status::NullArgument, "argument `callback` is NULL"))
 }
 
 fn deliver_session(
@@ -444,8 +461,7 @@ pub extern "C" fn sessync_session_commit_async(
     ffi_guard!(error, {
         status((|| {
             let s = super::session::take_checked(session)?;
-            let cb = callback
-                .ok_or_else(|| fail(sessync_status::NullArgument, "argument `callback` is NULL"))?;
+            let cb = required(callback)?;
             let rt = runtime()?;
             let ud = UserData(userdata);
             let flight = Flight::new();
