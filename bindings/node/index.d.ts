@@ -62,6 +62,25 @@ export interface BeginOptions {
   signal?: AbortSignal;
 }
 
+/** A session's whole record (`record`, `recordSync`): times in ms since the Unix epoch. */
+export interface SessionRecord {
+  id: string;
+  data: Record<string, Json>;
+  version: number;
+  created: number;
+  last_access: number;
+  expires_at: number;
+  owner: string | null;
+  /** The session's own idle TTL in ms, or null when it follows the store's `ttl`. */
+  ttl: number | null;
+}
+
+/** One page of `list`: the ids, and the cursor of the next page (0n: the scan is done). */
+export interface ListPage {
+  ids: string[];
+  cursor: bigint;
+}
+
 export interface Stats {
   sessions: number; tombstones: number; aliases: number; operations: number;
   lockWaits: number; lockTimeouts: number; expirations: number; evictions: number;
@@ -84,8 +103,21 @@ export class Store {
   incrSync(id: string, key: string, by?: number | bigint, options?: PatchOptions): number;
   destroy(id: string): Promise<boolean>;
   destroySync(id: string): boolean;
-  touch(id: string): Promise<boolean>;
-  touchSync(id: string): boolean;
+  /** Records an access; with `ttlMs` (1 ms to one year), also gives the session its own idle TTL. */
+  touch(id: string, ttlMs?: number): Promise<boolean>;
+  touchSync(id: string, ttlMs?: number): boolean;
+  /** The whole record, or null when the session is absent or expired. */
+  record(id: string): Promise<SessionRecord | null>;
+  recordSync(id: string): SessionRecord | null;
+  /** One page of the live sessions' ids, like Redis's SCAN: start with 0n, stop at 0n. */
+  list(cursor?: bigint, count?: number): Promise<ListPage>;
+  listSync(cursor?: bigint, count?: number): ListPage;
+  /** Every live session's id, each once. */
+  listAll(count?: number): Promise<string[]>;
+  listAllSync(count?: number): string[];
+  /** Destroys every session (tombstoned); resolves with how many were live. */
+  clear(): Promise<number>;
+  clearSync(): number;
   rotateSync(id: string, options?: { token?: bigint | number }): string;
   setOwnerSync(id: string, owner: string | null, options?: { token?: bigint | number }): number;
   sessionsOfSync(owner: string): string[];
@@ -117,6 +149,8 @@ export class Session {
   setOwner(owner: string | null): void;
   rotate(): string;
   destroy(): void;
+  /** The session's own idle TTL in ms (1 ms to one year), applied at commit. */
+  setTtl(ttlMs: number): void;
   commit(): Promise<{ setCookie: string | null }>;
   commitSync(): { setCookie: string | null };
   abort(): void;
@@ -145,10 +179,12 @@ export interface ExpressSessionOptions {
   lockWait?: Duration;
   lockLease?: Duration;
   storeOptions?: Record<string, string | number | boolean>;
+  /** With cookie.maxAge: give every request's session the TTL maxAge, changed or not
+   * (without it, only the sessions a request changes get it). */
+  rolling?: boolean;
   /** Accepted for compatibility and ignored: sessync writes only what changed. */
   resave?: boolean;
   saveUninitialized?: boolean;
-  rolling?: boolean;
   proxy?: boolean;
   unset?: 'destroy' | 'keep';
 }
@@ -184,18 +220,20 @@ export interface SessyncStoreOptions {
   storeOptions?: Record<string, string | number | boolean>;
 }
 
-/** A store for express-session (session.Store): last write wins, as with connect-redis. */
+/** A store for express-session (session.Store): last write wins, as with connect-redis;
+ * `set` writes the session and its cookie's TTL in one atomic step. */
 export interface SessyncStoreInstance {
   readonly store: Store;
   get(sid: string, callback: (err: any, session?: any) => void): void;
   set(sid: string, session: any, callback?: (err?: any) => void): void;
   destroy(sid: string, callback?: (err?: any) => void): void;
+  /** Gives the session its cookie's TTL (sessync_store_touch_ttl). */
   touch(sid: string, session: any, callback?: (err?: any) => void): void;
-  /** Not supported until sessync_store_list lands: calls back an Error. */
-  all(callback: (err: any, sessions?: any) => void): void;
-  /** Not supported until sessync_store_list lands: calls back an Error. */
+  /** Every live session, as an array, each with its `id`. */
+  all(callback: (err: any, sessions?: any[]) => void): void;
+  /** How many live sessions there are. */
   length(callback: (err: any, length?: number) => void): void;
-  /** Not supported until sessync_store_clear lands: calls back an Error. */
+  /** Destroys every session. */
   clear(callback?: (err?: any) => void): void;
   close(): void;
 }

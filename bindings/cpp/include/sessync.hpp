@@ -23,6 +23,7 @@
 
 #include <sessync.h>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -31,7 +32,9 @@
 #include <string_view>
 #include <system_error>
 #include <type_traits>
+#include <unordered_set>
 #include <utility>
+#include <vector>
 
 namespace sessync {
 
@@ -111,6 +114,31 @@ inline void check(sessync_status rc, const sessync_error &e) {
 inline error make_error(const sessync_error *e, sessync_status rc) {
   if (e == nullptr) return error(static_cast<sessync::status>(rc), sessync_status_str(rc));
   return make_error(rc, *e);
+}
+
+/// A duration as the C ABI's unsigned milliseconds. A negative one becomes 0, which
+/// every TTL argument refuses (1 ms at least): the engine's invalid_argument and message,
+/// rather than a huge unsigned number.
+inline std::uint64_t to_ms(std::chrono::milliseconds d) noexcept {
+  return d.count() < 0 ? 0 : static_cast<std::uint64_t>(d.count());
+}
+
+/// The ids of a JSON array of session ids (sessync_store_list's page). Ids are
+/// `A-Z a-z 0-9 - _`, so a string holds no escapes.
+inline std::vector<std::string> parse_ids(std::string_view json) {
+  std::vector<std::string> ids;
+  std::size_t i = 0;
+  while (true) {
+    std::size_t open = json.find('"', i);
+    if (open == std::string_view::npos) break;
+    std::size_t close = json.find('"', open + 1);
+    if (close == std::string_view::npos) {
+      throw error(status::invalid_json, "sessync_store_list returned an unterminated id");
+    }
+    ids.emplace_back(json.substr(open + 1, close - open - 1));
+    i = close + 1;
+  }
+  return ids;
 }
 }  // namespace detail
 
@@ -223,6 +251,13 @@ class record {
   [[nodiscard]] std::uint64_t version() const noexcept { return sessync_record_version(ptr_); }
   [[nodiscard]] std::uint64_t expires_at() const noexcept { return sessync_record_expires_at(ptr_); }
   [[nodiscard]] std::uint64_t created() const noexcept { return sessync_record_created(ptr_); }
+  /// The session's own idle TTL (session::set_ttl, store::touch_ttl), or nullopt when it
+  /// follows the store's `ttl` (sessync_record_ttl's 0).
+  [[nodiscard]] std::optional<std::chrono::milliseconds> ttl() const noexcept {
+    std::uint64_t ms = sessync_record_ttl(ptr_);
+    if (ms == 0) return std::nullopt;
+    return std::chrono::milliseconds(static_cast<std::chrono::milliseconds::rep>(ms));
+  }
   [[nodiscard]] const sessync_record *get() const noexcept { return ptr_; }
 
  private:
@@ -327,6 +362,13 @@ class session {
     sessync_error e{};
     detail::check(sessync_session_rotate(ptr_, &e), e);
   }
+  /// Gives the session its own idle TTL (1 ms to one year) from commit on, applied in
+  /// the commit's atomic step (or as a touch when nothing else changed): a cookie's
+  /// Max-Age. Out of range (zero, negative, over a year) throws invalid_argument.
+  void set_ttl(std::chrono::milliseconds ttl) {
+    sessync_error e{};
+    detail::check(sessync_session_set_ttl(ptr_, detail::to_ms(ttl), &e), e);
+  }
   void destroy() {
     sessync_error e{};
     detail::check(sessync_session_destroy(ptr_, &e), e);
@@ -386,6 +428,12 @@ class session {
 struct fetched {
   buffer json;
   std::uint64_t version = 0;
+};
+
+/// One page of store::list: the ids and the cursor of the next page (0: the scan is done).
+struct list_page {
+  std::vector<std::string> ids;
+  std::uint64_t next_cursor = 0;
 };
 
 /// A session store (sessync_store): thread-safe; share one per process.
@@ -488,6 +536,46 @@ class store {
     bool written = false;
     detail::check(sessync_store_touch(ptr_, id.c_str(), &written, &e), e);
     return written;
+  }
+  /// Touches a session and gives it its own idle TTL (1 ms to one year) in one step;
+  /// always writes (returns true). Absent: not_found; out of range: invalid_argument.
+  bool touch_ttl(const std::string &id, std::chrono::milliseconds ttl) const {
+    sessync_error e{};
+    bool written = false;
+    detail::check(sessync_store_touch_ttl(ptr_, id.c_str(), detail::to_ms(ttl), &written, &e), e);
+    return written;
+  }
+  /// One page of the live sessions' ids, like Redis's SCAN: start with cursor 0 and pass
+  /// back next_cursor until it is 0. `count` (at least 1) is a hint of the page size.
+  /// Every session alive for the whole scan is listed at least once (Redis may repeat one).
+  [[nodiscard]] list_page list(std::uint64_t cursor = 0, std::size_t count = 100) const {
+    sessync_error e{};
+    buffer out;
+    list_page page;
+    detail::check(sessync_store_list(ptr_, cursor, count, out.out(), &page.next_cursor, &e), e);
+    page.ids = detail::parse_ids(out.view());
+    return page;
+  }
+  /// Every live session's id: list() page after page, each id once.
+  [[nodiscard]] std::vector<std::string> list_all(std::size_t count = 1000) const {
+    std::vector<std::string> all;
+    std::unordered_set<std::string> seen;
+    std::uint64_t cursor = 0;
+    do {
+      list_page page = list(cursor, count);
+      for (std::string &id : page.ids) {
+        if (seen.insert(id).second) all.push_back(std::move(id));
+      }
+      cursor = page.next_cursor;
+    } while (cursor != 0);
+    return all;
+  }
+  /// Destroys every session (tombstoned, as destroy()); returns how many were live.
+  std::size_t clear() const {
+    sessync_error e{};
+    std::size_t count = 0;
+    detail::check(sessync_store_clear(ptr_, &count, &e), e);
+    return count;
   }
   /// Destroys a session (tombstoned); true when a live one was there.
   bool destroy(const std::string &id) const {
@@ -630,6 +718,18 @@ inline bool ticket_cancel(std::uint64_t ticket) {
   bool cancelled = false;
   detail::check(sessync_ticket_cancel(ticket, &cancelled, &e), e);
   return cancelled;
+}
+
+/// For a program about to exit: with `cancel`, cancels every pending async call (their
+/// callbacks come with status::cancelled; commits in progress are not cancelled), then
+/// waits up to `wait` for the callbacks of every call made so far to return. Returns how
+/// many are still pending or running (0: none runs, none will come). Never call it from a
+/// callback: it would wait for itself until `wait` runs out.
+inline std::size_t async_drain(bool cancel, std::chrono::milliseconds wait) {
+  sessync_error e{};
+  std::size_t pending = 0;
+  detail::check(sessync_async_drain(cancel, detail::to_ms(wait), &pending, &e), e);
+  return pending;
 }
 
 /// A fresh session id (192 random bits, 32 base64url characters).

@@ -1,5 +1,6 @@
 // Tests of sessync.hpp: RAII and move-only handles, the request flow, errors as
-// exceptions (status, engine message, std::error_code), async calls with callables.
+// exceptions (status, engine message, std::error_code), async calls with callables,
+// per-session TTLs, listing and clearing, and async_drain.
 // Built with -Wall -Wextra -Werror and run under valgrind by bindings/cpp/run-tests.sh.
 #include <sessync.hpp>
 
@@ -10,6 +11,7 @@
 #include <string>
 #include <thread>
 #include <type_traits>
+#include <unordered_set>
 #include <vector>
 
 #define CHECK(cond)                                                              \
@@ -226,11 +228,132 @@ static void test_async() {
   CHECK(!sessync::ticket_cancel(ticket));  // already completed
 }
 
+static void test_ttl() {
+  using namespace std::chrono_literals;
+  sessync::store st = sessync::store::open("mem://?ttl=30m");
+  sessync::session s = st.begin("");
+  s.set("k", "1");
+  s.set_ttl(90s);
+  std::string id = s.id();
+  (void)s.commit();
+  std::optional<sessync::record> r = st.get(id);
+  CHECK(r && r->ttl() == std::optional<std::chrono::milliseconds>(90000ms));
+  // The idle TTL is the session's own: it expires in about 90 s, not the store's 30 min.
+  CHECK(r->expires_at() > r->created() && r->expires_at() - r->created() <= 91000);
+  CHECK(st.fetch_record(id)->view().find("\"ttl\":90000") != std::string_view::npos);
+
+  // A session that follows the store's ttl has none of its own.
+  std::string plain = sessync::id_generate();
+  (void)st.write(plain, "{}");
+  CHECK(!st.get(plain)->ttl().has_value());
+  CHECK(st.fetch_record(plain)->view().find("\"ttl\":null") != std::string_view::npos);
+
+  // touch_ttl: a touch with a new TTL in one step, kept by later writes.
+  CHECK(st.touch_ttl(plain, 5min));
+  CHECK(st.get(plain)->ttl() == std::optional<std::chrono::milliseconds>(300000ms));
+  (void)st.patch(plain, R"({"a":1})");
+  CHECK(st.get(plain)->ttl() == std::optional<std::chrono::milliseconds>(300000ms));
+
+  // A later request's set_ttl replaces it, with nothing else changed (a touch at commit).
+  sessync::session s2 = st.begin_id(id);
+  s2.set_ttl(2h);
+  CHECK(s2.commit().empty());
+  CHECK(st.get(id)->ttl() == std::optional<std::chrono::milliseconds>(7200000ms));
+
+  // Out of range: the engine's invalid_argument, nothing changed.
+  sessync::session s3 = st.begin_id(id);
+  sessync::error e = expect_error([&] { s3.set_ttl(0ms); }, sessync::status::invalid_argument);
+  CHECK(!e.message().empty());
+  expect_error([&] { s3.set_ttl(-5s); }, sessync::status::invalid_argument);
+  expect_error([&] { s3.set_ttl(std::chrono::hours(24 * 366)); }, sessync::status::invalid_argument);
+  s3.abort();
+  expect_error([&] { (void)st.touch_ttl(id, 0ms); }, sessync::status::invalid_argument);
+  expect_error([&] { (void)st.touch_ttl(sessync::id_generate(), 1s); }, sessync::status::not_found);
+  CHECK(st.get(id)->ttl() == std::optional<std::chrono::milliseconds>(7200000ms));
+
+  // A new session with only a TTL set is still not stored.
+  sessync::session empty = st.begin("");
+  empty.set_ttl(1min);
+  std::string empty_id = empty.id();
+  (void)empty.commit();
+  CHECK(!st.get(empty_id).has_value());
+}
+
+static void test_list_clear() {
+  sessync::store st = sessync::store::open("mem://?shards=8");
+  CHECK(st.list().ids.empty() && st.list().next_cursor == 0);
+  std::unordered_set<std::string> want;
+  for (int i = 0; i < 250; i++) {
+    std::string id = sessync::id_generate();
+    (void)st.write(id, R"({"i":1})");
+    want.insert(id);
+  }
+  // Page by page, as the C manual says: cursor 0, then each next cursor until 0.
+  std::unordered_set<std::string> got;
+  std::uint64_t cursor = 0;
+  int pages = 0;
+  do {
+    sessync::list_page page = st.list(cursor, 16);
+    for (const std::string &id : page.ids) {
+      sessync::id_check(id);
+      got.insert(id);
+    }
+    cursor = page.next_cursor;
+    pages++;
+  } while (cursor != 0 && pages < 10000);
+  CHECK(cursor == 0 && pages > 1);
+  CHECK(got == want);
+  std::vector<std::string> all = st.list_all();
+  CHECK(all.size() == 250);
+  CHECK(std::unordered_set<std::string>(all.begin(), all.end()) == want);
+  expect_error([&] { (void)st.list(0, 0); }, sessync::status::invalid_argument);
+
+  // An expired-or-destroyed session is not listed; clear counts the live ones.
+  CHECK(st.destroy(all[0]));
+  CHECK(st.list_all().size() == 249);
+  CHECK(st.clear() == 249);
+  CHECK(st.list_all().empty());
+  CHECK(!st.fetch(all[1]).has_value());
+  // Tombstoned as destroy() does: a request in flight cannot bring one back.
+  expect_error([&] { (void)st.patch(all[1], R"({"x":1})"); }, sessync::status::destroyed);
+  CHECK(st.clear() == 0);
+}
+
+static void test_async_drain() {
+  using namespace std::chrono_literals;
+  sessync::store st = sessync::store::open("mem://");
+  std::string id = sessync::id_generate();
+  (void)st.write(id, "{}");
+  CHECK(sessync::async_drain(false, 0ms) == 0);  // nothing in flight
+
+  std::uint64_t token = st.lock(id, 60000, 0);
+  slot<int> first, second;
+  (void)st.lock_async(id, 1000, 60000, [&](std::uint64_t, const sessync::error *err) {
+    first.put(err ? static_cast<int>(err->status()) : 0);
+  });
+  // Without cancel the waiter stays pending: the drain gives up after its wait.
+  CHECK(sessync::async_drain(false, 20ms) == 1);
+  // With cancel, its callback comes with cancelled, and the drain sees it return.
+  CHECK(sessync::async_drain(true, 10000ms) == 0);
+  CHECK(first.take() == static_cast<int>(sessync::status::cancelled));
+
+  // New calls after a drain work as before.
+  (void)st.lock_async(id, 1000, 60000, [&](std::uint64_t t, const sessync::error *err) {
+    second.put(err ? -1 : static_cast<int>(t != 0));
+  });
+  st.unlock(id, token);
+  CHECK(second.take() == 1);
+  CHECK(sessync::async_drain(false, 10000ms) == 0);
+}
+
 int main() {
   test_version();
   test_flow();
   test_errors();
   test_async();
+  test_ttl();
+  test_list_clear();
+  test_async_drain();
   std::puts("test_wrappers: ok");
   return 0;
 }

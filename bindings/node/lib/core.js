@@ -369,18 +369,106 @@ class Store {
     });
   }
 
-  // Records an access; true when it wrote.
-  touchSync(id) {
+  // Records an access; true when it wrote. With `ttlMs` (1 ms to one year), also gives
+  // the session its own idle TTL in the same step (sessync_store_touch_ttl; always
+  // writes), kept by later writes and touches.
+  touchSync(id, ttlMs) {
     const { err, bool } = scratch;
-    check(n().fn.sessync_store_touch(this.handle, requireString('id', id), bool, err), err);
+    const { fn } = n();
+    const rc = ttlMs === undefined || ttlMs === null
+      ? fn.sessync_store_touch(this.handle, requireString('id', id), bool, err)
+      : fn.sessync_store_touch_ttl(this.handle, requireString('id', id), toTtl(ttlMs), bool, err);
+    check(rc, err);
     return bool[0] !== 0;
   }
 
-  touch(id) {
+  touch(id, ttlMs) {
     const out = new Uint8Array(1);
-    return poolCall('sessync_store_touch', [this.handle, requireString('id', id), out], (rc, err) => {
+    const withTtl = ttlMs !== undefined && ttlMs !== null;
+    const args = withTtl ? [this.handle, requireString('id', id), toTtl(ttlMs), out] : [this.handle, requireString('id', id), out];
+    return poolCall(withTtl ? 'sessync_store_touch_ttl' : 'sessync_store_touch', args, (rc, err) => {
       check(rc, err);
       return out[0] !== 0;
+    });
+  }
+
+  // The whole record: { id, data, version, created, last_access, expires_at, owner, ttl }
+  // (ttl: the session's own idle TTL in ms, null when it follows the store's), or null.
+  recordSync(id) {
+    const { err, buf } = scratch;
+    const rc = n().fn.sessync_store_fetch_record(this.handle, requireString('id', id), buf, err);
+    if (rc === n().status.SESSYNC_STATUS_NOT_FOUND) return null;
+    check(rc, err);
+    return parseJson(takeBuf(buf));
+  }
+
+  record(id) {
+    const buf = Buffer.alloc(BUF_SIZE);
+    return poolCall('sessync_store_fetch_record', [this.handle, requireString('id', id), buf], (rc, err) => {
+      if (rc === n().status.SESSYNC_STATUS_NOT_FOUND) return null;
+      check(rc, err);
+      return parseJson(takeBuf(buf));
+    });
+  }
+
+  // One page of the live sessions' ids, like Redis's SCAN (sessync_store_list): start
+  // with cursor 0n and pass back each `cursor` until it is 0n. A cursor is a 64-bit
+  // BigInt (it uses every bit: a Number would lose it). `count` (at least 1) is a hint
+  // of the page size. Every session alive for the whole scan is listed at least once
+  // (Redis may list one twice). Returns { ids, cursor }.
+  listSync(cursor = 0n, count = 100) {
+    const { err, buf, u64 } = scratch;
+    check(n().fn.sessync_store_list(this.handle, toCursor(cursor), toCount(count), buf, u64, err), err);
+    const next = u64[0];
+    return { ids: parseJson(takeBuf(buf)), cursor: next };
+  }
+
+  list(cursor = 0n, count = 100) {
+    const buf = Buffer.alloc(BUF_SIZE);
+    const next = new BigUint64Array(1);
+    return poolCall('sessync_store_list', [this.handle, toCursor(cursor), toCount(count), buf, next], (rc, err) => {
+      check(rc, err);
+      return { ids: parseJson(takeBuf(buf)), cursor: next[0] };
+    });
+  }
+
+  // Every live session's id, each once: list() page after page.
+  async listAll(count = 1000) {
+    const seen = new Set();
+    let cursor = 0n;
+    do {
+      const page = await this.list(cursor, count);
+      for (const id of page.ids) seen.add(id);
+      cursor = page.cursor;
+    } while (cursor !== 0n);
+    return [...seen];
+  }
+
+  listAllSync(count = 1000) {
+    const seen = new Set();
+    let cursor = 0n;
+    do {
+      const page = this.listSync(cursor, count);
+      for (const id of page.ids) seen.add(id);
+      cursor = page.cursor;
+    } while (cursor !== 0n);
+    return [...seen];
+  }
+
+  // Destroys every session (tombstoned as destroy() does, so requests in flight cannot
+  // bring one back); returns how many live sessions there were. On Redis, atomic per
+  // session, not across them.
+  clearSync() {
+    const { err, size } = scratch;
+    check(n().fn.sessync_store_clear(this.handle, size, err), err);
+    return toNumber(size[0]);
+  }
+
+  clear() {
+    const out = new BigUint64Array(1);
+    return poolCall('sessync_store_clear', [this.handle, out], (rc, err) => {
+      check(rc, err);
+      return toNumber(out[0]);
     });
   }
 
@@ -493,6 +581,31 @@ function cancelTicket(ticket) {
   const out = new Uint8Array(1);
   check(n().fn.sessync_ticket_cancel(ticket, out, err), err);
   return out[0] !== 0;
+}
+
+// A TTL in ms for the C ABI's uint64_t. Zero and negative values go to the engine as 0,
+// which it refuses with its own message (1 ms to one year); so do values past 2^53.
+function toTtl(value) {
+  if (typeof value === 'bigint') return value < 0n ? 0n : value;
+  if (typeof value !== 'number' || Number.isNaN(value)) {
+    throw bindingError('INVALID_ARGUMENT', `a TTL must be a number of milliseconds, not ${describe(value)}`);
+  }
+  if (value <= 0) return 0n;
+  if (!Number.isFinite(value) || value > Number.MAX_SAFE_INTEGER) return BigInt(Number.MAX_SAFE_INTEGER);
+  return BigInt(Math.ceil(value));
+}
+
+function toCursor(value) {
+  if (typeof value === 'bigint' && value >= 0n && value < (1n << 64n)) return value;
+  if (typeof value === 'number' && value === 0) return 0n;
+  throw bindingError('INVALID_ARGUMENT', `a list cursor must be 0n or a cursor (a BigInt) that list() returned, not ${describe(value)}`);
+}
+
+function toCount(value) {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw bindingError('INVALID_ARGUMENT', `a list count must be a positive integer, not ${describe(value)}${typeof value === 'number' ? ` ${value}` : ''}`);
+  }
+  return BigInt(value);
 }
 
 function toI64(name, value) {
@@ -613,6 +726,13 @@ class Session {
   // Marks the session for destruction at commit.
   destroy() {
     check(n().fn.sessync_session_destroy(this.handle, scratch.err), scratch.err);
+  }
+
+  // Gives the session its own idle TTL of `ttlMs` (1 ms to one year) from commit on, in
+  // the commit's atomic step (or as a touch when nothing else changed): express-session's
+  // cookie.maxAge. Later writes and touches keep it until another TTL is set.
+  setTtl(ttlMs) {
+    check(n().fn.sessync_session_set_ttl(this.handle, toTtl(ttlMs), scratch.err), scratch.err);
   }
 
   _take() {

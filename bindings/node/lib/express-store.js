@@ -6,6 +6,16 @@
 // express-session hands whole sessions to `set`, so this path is last-write-wins, as with
 // connect-redis: two concurrent requests of one visitor may lose each other's writes.
 // sessync.expressSession() is the lossless one.
+//
+// Each session lives as long as its cookie: `set` and `touch` give it its own idle TTL
+// from sess.cookie (the time left until `cookie.expires`, else `cookie.maxAge`, in ms;
+// connect-redis's rule). `set` writes the data and the TTL in one atomic step, as one
+// request of the engine (sessync_session_begin_id, then a set or remove of each key that
+// differs from the stored session, sessync_session_set_ttl, and the commit's single
+// patch), so no reader ever sees the new data with the old TTL; `touch` is one
+// sessync_store_touch_ttl. A cookie without an expiry (a browser-session cookie) leaves
+// the store's `ttl` (or a TTL the session already had: the C ABI cannot take one back).
+// A cookie that has already expired destroys the session, as connect-redis does.
 'use strict';
 
 const path = require('node:path');
@@ -31,10 +41,17 @@ function findExpressSession() {
     'sessync.sessyncStore(require("express-session"))');
 }
 
-function unsupported(what) {
-  const e = new Error(`SessyncStore.${what}() is not supported until sessync_store_list/clear land in the C ABI`);
-  e.code = 'SESSYNC_UNSUPPORTED';
-  return e;
+// The idle TTL a session's cookie asks for, in ms: the time left until cookie.expires,
+// else cookie.maxAge; null when the cookie has neither (a browser-session cookie).
+function cookieTtl(sess) {
+  const c = sess && sess.cookie;
+  if (!c || typeof c !== 'object') return null;
+  if (c.expires !== undefined && c.expires !== null) {
+    const at = new Date(c.expires).getTime();
+    if (!Number.isNaN(at)) return at - Date.now();
+  }
+  if (typeof c.maxAge === 'number' && !Number.isNaN(c.maxAge)) return c.maxAge;
+  return null;
 }
 
 function done(cb, promise) {
@@ -68,24 +85,93 @@ function sessyncStore(session) {
       done(cb, call(() => this.store.fetch(sid)));
     }
 
-    // The whole session, as express-session's Store API has it: last write wins.
-    // TODO(sessync_session_set_ttl): a per-session TTL from sess.cookie.maxAge; until the
-    // C ABI has it, sessions live for the store's `ttl` (storeOptions.ttl or the URL's).
+    // The whole session, as express-session's Store API has it (last write wins), with
+    // the cookie's TTL, in one atomic step (see the top of this file).
     set(sid, sess, cb) {
-      done(cb, call(() => this.store.write(sid, sess)).then(() => undefined));
+      done(cb, call(() => this._set(sid, sess)));
+    }
+
+    async _set(sid, sess) {
+      const ttl = cookieTtl(sess);
+      if (ttl !== null && ttl <= 0) {
+        await this.store.destroy(sid);
+        return undefined;
+      }
+      // Serialize first: a session JSON cannot represent fails before anything is begun.
+      const data = JSON.parse(JSON.stringify(sess === undefined ? null : sess));
+      if (data === null || typeof data !== 'object' || Array.isArray(data)) {
+        // The engine's own refusal of a non-object session.
+        await this.store.write(sid, sess);
+        return undefined;
+      }
+      const s = await this.store.beginId(sid, { lock: false });
+      try {
+        const stored = s.data();
+        for (const key of Object.keys(stored)) {
+          if (!Object.prototype.hasOwnProperty.call(data, key)) s.remove(key);
+        }
+        for (const [key, value] of Object.entries(data)) {
+          const json = JSON.stringify(value);
+          if (!Object.prototype.hasOwnProperty.call(stored, key) || JSON.stringify(stored[key]) !== json) {
+            s.setJSON(key, json);
+          }
+        }
+        if (ttl !== null) s.setTtl(ttl);
+      } catch (e) {
+        s.abort();
+        throw e;
+      }
+      await s.commit();
+      return undefined;
     }
 
     destroy(sid, cb) {
       done(cb, call(() => this.store.destroy(sid)).then(() => undefined));
     }
 
+    // Refreshes the session's expiry with its cookie's TTL (sessync_store_touch_ttl; a
+    // plain touch for a browser-session cookie). A session that has gone meanwhile is
+    // not an error, as with connect-redis.
     touch(sid, sess, cb) {
-      done(cb, call(() => this.store.touch(sid)).then(() => undefined));
+      done(cb, call(async () => {
+        const ttl = cookieTtl(sess);
+        if (ttl !== null && ttl <= 0) {
+          await this.store.destroy(sid);
+          return undefined;
+        }
+        try {
+          await this.store.touch(sid, ttl === null ? undefined : ttl);
+        } catch (e) {
+          if (e.code !== 'SESSYNC_NOT_FOUND') throw e;
+        }
+        return undefined;
+      }));
     }
 
-    all(cb) { done(cb, Promise.reject(unsupported('all'))); }
-    length(cb) { done(cb, Promise.reject(unsupported('length'))); }
-    clear(cb) { done(cb, Promise.reject(unsupported('clear'))); }
+    // Every live session, as an array (express-session's Store API), each with its `id`
+    // (as connect-redis gives them): the ids from sessync_store_list, then each session
+    // fetched. A session that goes between the two is left out.
+    all(cb) {
+      done(cb, call(async () => {
+        const ids = await this.store.listAll();
+        const sessions = await Promise.all(ids.map((id) => this.store.fetch(id)));
+        const out = [];
+        sessions.forEach((sess, i) => {
+          if (sess !== null) out.push({ ...sess, id: ids[i] });
+        });
+        return out;
+      }));
+    }
+
+    // How many live sessions there are (expired ones are not counted).
+    length(cb) {
+      done(cb, call(async () => (await this.store.listAll()).length));
+    }
+
+    // Destroys every session (tombstoned: requests in flight cannot bring one back).
+    clear(cb) {
+      done(cb, call(() => this.store.clear()).then(() => undefined));
+    }
 
     close() { this.store.close(); }
   }

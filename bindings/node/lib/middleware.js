@@ -4,6 +4,12 @@
 // sets, deletes and increments, and changes in place to values it read, and the commit
 // writes only those keys, as one atomic patch (increments as increments), before the
 // response's headers go out — so concurrent requests of one visitor lose nothing.
+//
+// With cookie.maxAge, each session lives as long as its cookie: the commit of a request
+// that changed the session (or of every request, with `rolling`) gives it the idle TTL
+// maxAge (sessync_session_set_ttl), in the same atomic step as its changes. So a daemon
+// or Redis shared with other apps keeps each app's sessions for its own cookie's life,
+// whatever the store's `ttl`.
 'use strict';
 
 const { Store } = require('./core');
@@ -13,7 +19,10 @@ const { bindingError } = require('./errors');
 const RESERVED = new Set(['id', 'cookie', 'req', 'regenerate', 'destroy', 'reload', 'save', 'touch',
   'resetMaxAge', 'toJSON', 'incr', 'rotate', 'sessync']);
 
-const IGNORED = new Set(['resave', 'saveUninitialized', 'rolling', 'proxy', 'unset']);
+const IGNORED = new Set(['resave', 'saveUninitialized', 'proxy', 'unset']);
+
+// The engine's range of a session's own TTL: 1 ms to one year.
+const MAX_TTL_MS = 365 * 24 * 3600 * 1000;
 
 function sameSiteText(v) {
   if (v === undefined) return undefined;
@@ -28,7 +37,7 @@ function resolveConfig(options) {
     throw bindingError('INVALID_ARGUMENT', 'expressSession(options): options must be an object');
   }
   const known = new Set(['store', 'url', 'name', 'secret', 'cookie', 'lock', 'lockWait', 'lockLease',
-    'storeOptions', 'genid', ...IGNORED]);
+    'storeOptions', 'genid', 'rolling', ...IGNORED]);
   for (const k of Object.keys(options)) {
     if (!known.has(k)) throw bindingError('INVALID_ARGUMENT', `expressSession: unknown option \`${k}\``);
   }
@@ -38,6 +47,12 @@ function resolveConfig(options) {
   const cookie = options.cookie || {};
   if (cookie.secure === 'auto') {
     throw bindingError('INVALID_ARGUMENT', "expressSession: cookie.secure 'auto' is not supported; give true or false");
+  }
+  const maxAge = cookie.maxAge;
+  if (maxAge !== undefined && maxAge !== null &&
+      (typeof maxAge !== 'number' || !Number.isFinite(maxAge) || maxAge < 1 || maxAge > MAX_TTL_MS)) {
+    throw bindingError('INVALID_ARGUMENT', `expressSession: cookie.maxAge must be a number of milliseconds from 1 ` +
+      `to one year (${MAX_TTL_MS}), the range of a session's TTL, or null; got ${JSON.stringify(maxAge)}`);
   }
   const name = options.name || 'connect.sid';
   const secrets = options.secret === undefined ? [] : Array.isArray(options.secret) ? options.secret : [options.secret];
@@ -82,6 +97,8 @@ function resolveConfig(options) {
   return {
     store,
     lock: options.lock === undefined ? true : Boolean(options.lock),
+    rolling: Boolean(options.rolling),
+    ttlMs: typeof maxAge === 'number' ? Math.ceil(maxAge) : null,
     cookieView,
   };
 }
@@ -111,6 +128,7 @@ class RequestSession {
     this.committing = null; // the commit's promise, once started
     this.setCookie = null;
     this.ended = false;
+    this.destroyed = false;
     this.cookie = cookieObject(cfg.cookieView);
     this.proxy = this.makeProxy();
   }
@@ -188,6 +206,13 @@ class RequestSession {
     }
   }
 
+  // The session's own TTL from cookie.maxAge, for a session this request changed (every
+  // session with `rolling`); applied by the commit in the same atomic step.
+  applyTtl(s) {
+    const { ttlMs, rolling } = this.cfg;
+    if (ttlMs !== null && !this.destroyed && (rolling || s.changed)) s.setTtl(ttlMs);
+  }
+
   // Commits once; later calls get the same promise. Resolves with the Set-Cookie value.
   commit() {
     if (this.committing === null) {
@@ -195,6 +220,7 @@ class RequestSession {
         const s = this.live();
         try {
           this.flush();
+          this.applyTtl(s);
         } catch (e) {
           s.abort();
           this.session = null;
@@ -216,6 +242,7 @@ class RequestSession {
     if (this.committing) throw ended();
     const s = this.live();
     this.flush();
+    this.applyTtl(s);
     const wasNew = s.isNew;
     const id = s.id;
     this.session = null;
@@ -278,6 +305,7 @@ class RequestSession {
         let p;
         try {
           self.live().destroy();
+          self.destroyed = true;
           p = self.commit();
         } catch (e) {
           return callLater(cb, e);

@@ -141,6 +141,136 @@ test('bad input throws an ordinary Error with the engine\'s message and never cr
   store.close(); // twice is fine
 });
 
+test('per-session TTLs: session.setTtl, touch with a TTL, record().ttl', async () => {
+  const store = new sessync.Store('mem://?ttl=30m');
+  const s = await store.begin(null);
+  s.set('x', 1);
+  s.setTtl(90_000);
+  const id = s.id;
+  await s.commit();
+  const rec = await store.record(id);
+  assert.equal(rec.ttl, 90_000);
+  assert.ok(rec.expires_at - rec.last_access <= 90_000, 'it expires by its own TTL, not the store\'s 30 min');
+  // With nothing else changed the commit is a touch with the new TTL.
+  const s2 = store.beginIdSync(id);
+  s2.setTtl(7_200_000);
+  await s2.commit();
+  assert.equal(store.recordSync(id).ttl, 7_200_000);
+  store.patchSync(id, { y: 2 });
+  assert.equal(store.recordSync(id).ttl, 7_200_000, 'later writes keep it');
+  assert.equal(await store.touch(id, 30_000), true);
+  assert.equal(store.recordSync(id).ttl, 30_000);
+  assert.equal(store.touchSync(id, 45_000), true);
+  assert.equal(store.recordSync(id).ttl, 45_000);
+  const other = sessync.generateId();
+  store.writeSync(other, {});
+  assert.equal(store.recordSync(other).ttl, null, 'follows the store\'s ttl');
+  assert.equal(store.recordSync(sessync.generateId()), null);
+  assert.equal(await store.record(sessync.generateId()), null);
+
+  // A session with a short TTL of its own expires by it.
+  const s3 = store.beginSync(null);
+  s3.set('x', 1);
+  s3.setTtl(200);
+  const shortId = s3.id;
+  s3.commitSync();
+  assert.notEqual(store.fetchSync(shortId), null);
+  const deadline = Date.now() + 10_000;
+  while (store.fetchSync(shortId) !== null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+  assert.equal(store.fetchSync(shortId), null);
+
+  // Out of range: the engine's INVALID_ARGUMENT, and nothing changes.
+  const s4 = store.beginIdSync(id);
+  for (const bad of [0, -5, 400 * 24 * 3600 * 1000, Infinity]) {
+    engineError(() => s4.setTtl(bad), 'SESSYNC_INVALID_ARGUMENT', /ttl/i);
+  }
+  engineError(() => s4.setTtl('1h'), 'SESSYNC_INVALID_ARGUMENT', /milliseconds/);
+  s4.abort();
+  engineError(() => store.touchSync(id, 0), 'SESSYNC_INVALID_ARGUMENT', /ttl/i);
+  await assert.rejects(store.touch(sessync.generateId(), 1000), (e) => e.code === 'SESSYNC_NOT_FOUND');
+  assert.equal(store.recordSync(id).ttl, 45_000);
+  store.close();
+});
+
+test('list (pages with a BigInt cursor), listAll and clear', async () => {
+  const store = new sessync.Store('mem://?shards=8');
+  assert.deepEqual(store.listSync(), { ids: [], cursor: 0n });
+  assert.deepEqual(await store.listAll(), []);
+  const ids = new Set();
+  for (let i = 0; i < 200; i++) {
+    const id = sessync.generateId();
+    store.patchSync(id, { i }, { create: true });
+    ids.add(id);
+  }
+  const seen = new Set();
+  let cursor = 0n;
+  let pages = 0;
+  do {
+    const page = pages % 2 ? store.listSync(cursor, 16) : await store.list(cursor, 16);
+    assert.equal(typeof page.cursor, 'bigint');
+    for (const id of page.ids) seen.add(id);
+    cursor = page.cursor;
+    pages++;
+  } while (cursor !== 0n);
+  assert.ok(pages > 1);
+  assert.deepEqual([...seen].sort(), [...ids].sort());
+  assert.equal((await store.listAll(7)).length, 200);
+  assert.equal(store.listAllSync().length, 200);
+  engineError(() => store.listSync(0n, 0), 'SESSYNC_INVALID_ARGUMENT');
+  engineError(() => store.listSync(12345), 'SESSYNC_INVALID_ARGUMENT', /BigInt/);
+  store.destroySync([...ids][0]);
+  assert.equal(await store.clear(), 199);
+  assert.equal(store.clearSync(), 0);
+  assert.deepEqual(await store.listAll(), []);
+  engineError(() => store.patchSync([...ids][1], { x: 1 }), 'SESSYNC_DESTROYED');
+  store.close();
+});
+
+test('the process exits cleanly, and at once, with library callbacks in flight', () => {
+  // Library threads complete async calls through koffi, which runs each callback on the
+  // main thread and holds the library thread until it has run. process.exit() with lock
+  // waits pending and commits running must neither crash nor hang (30 runs each, at
+  // several moments). sessync_async_drain is not used: from the main thread it would
+  // wait for callbacks that can only run on the main thread.
+  const script = `
+    const s = require(${JSON.stringify(path.join(__dirname, '..'))});
+    const st = new s.Store('mem://');
+    const ids = [];
+    for (let i = 0; i < 20; i++) { const id = s.generateId(); st.writeSync(id, { n: 0 }); ids.push(id); }
+    const held = ids.map((id) => st.beginIdSync(id));
+    for (const id of ids) for (let k = 0; k < 4; k++) st.beginId(id, { waitMs: 60000 }).then((x) => x.commit()).catch(() => {});
+    for (let i = 0; i < 100; i++) { const x = st.beginSync(null); x.set('y', i); x.commit().catch(() => {}); }
+    let j = 0;
+    setInterval(() => { if (j < held.length) held[j++].abort(); }, 0);
+    const delay = Number(process.argv[1]);
+    if (delay < 0) process.exit(0); else setTimeout(() => process.exit(0), delay);
+  `;
+  for (let run = 0; run < 30; run++) {
+    const delay = [-1, 0, 1, 3, 8][run % 5];
+    const started = Date.now();
+    const r = spawnSync(process.execPath, ['-e', script, '--', String(delay)], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.signal, null, `run ${run} (exit after ${delay} ms) ended by ${r.signal}: ${r.stderr}`);
+    assert.equal(r.status, 0, `run ${run}: ${r.stderr}`);
+    assert.ok(Date.now() - started < 20_000, `run ${run} took ${Date.now() - started} ms`);
+  }
+});
+
+test('a script exits by itself once its pending calls are done', () => {
+  // A pending lock wait keeps the event loop alive (as a timer would) until its callback;
+  // then nothing holds the process.
+  const script = `
+    const s = require(${JSON.stringify(path.join(__dirname, '..'))});
+    const st = new s.Store('mem://');
+    const id = s.generateId(); st.writeSync(id, { n: 0 });
+    const held = st.beginIdSync(id);
+    st.beginId(id, { waitMs: 60000 }).then((x) => { x.incr('n'); return x.commit(); }).then(() => console.log('done'));
+    setTimeout(() => held.abort(), 50);
+  `;
+  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), 'done');
+});
+
 test('a store over sessyncd that is not there fails with the engine\'s Backend error', () => {
   const sock = path.join(os.tmpdir(), `sessync-none-${process.pid}.sock`);
   engineError(() => new sessync.Store(`unix://${sock}?timeout=500ms`), 'SESSYNC_BACKEND', /cannot reach sessyncd/);

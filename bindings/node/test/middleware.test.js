@@ -175,3 +175,55 @@ test('over sessyncd: a session shared by two apps on one daemon', async (t) => {
   const r3 = await request(p1, 'GET', '/', { cookie: r1.cookie });
   assert.deepEqual([r1.json.visits, r2.json.visits, r3.json.visits], [1, 2, 3]);
 });
+
+test('cookie.maxAge is the TTL of the sessions a request changes, and of every one with rolling', async (t) => {
+  const d = await startSessyncd(t);
+  const reader = new sessync.Store(d.url);
+  t.after(() => reader.close());
+  const ttlOf = (id) => reader.recordSync(id).ttl;
+  // Three apps on one daemon, one visitor (the same cookie name and secret).
+  const mk = (opts) => app({ url: d.url, secret: SECRET, ...opts }, (a) => {
+    a.get('/', (req, res) => res.json({ id: req.sessionID, n: req.session.n ?? null }));
+    a.get('/change', (req, res) => res.json({ id: req.sessionID, n: req.session.incr('n') }));
+  });
+  const short = await listen(t, mk({ cookie: { maxAge: 60_000 } }));
+  const long = await listen(t, mk({ cookie: { maxAge: 120_000 } }));
+  const rolling = await listen(t, mk({ cookie: { maxAge: 180_000 }, rolling: true }));
+  const browser = await listen(t, mk({}));
+
+  const r1 = await request(short, 'GET', '/change');
+  const id = r1.json.id;
+  assert.equal(ttlOf(id), 60_000, 'a changed session gets maxAge');
+  const rec = reader.recordSync(id);
+  assert.ok(rec.expires_at - rec.last_access <= 60_000, 'and expires by it');
+  await request(long, 'GET', '/', { cookie: r1.cookie });
+  assert.equal(ttlOf(id), 60_000, 'a request that changes nothing leaves it (without rolling)');
+  await request(long, 'GET', '/change', { cookie: r1.cookie });
+  assert.equal(ttlOf(id), 120_000);
+  const r4 = await request(rolling, 'GET', '/', { cookie: r1.cookie });
+  assert.equal(r4.json.n, 2);
+  assert.equal(ttlOf(id), 180_000, 'rolling: every request gives it maxAge');
+  await request(browser, 'GET', '/change', { cookie: r1.cookie });
+  assert.equal(ttlOf(id), 180_000, 'no maxAge: the TTL is left as it is');
+
+  // A new session with nothing set is still not stored, rolling or not.
+  const r5 = await request(rolling, 'GET', '/');
+  assert.equal(reader.recordSync(r5.json.id), null);
+  // A browser-session cookie app's sessions follow the store's ttl.
+  const r6 = await request(browser, 'GET', '/change');
+  assert.equal(ttlOf(r6.json.id), null);
+  // Logging out with a maxAge destroys the session as before.
+  const out = await listen(t, app({ url: d.url, secret: SECRET, cookie: { maxAge: 60_000 } }, (a) => {
+    a.get('/logout', (req, res, next) => req.session.destroy((e) => (e ? next(e) : res.json({ ok: true }))));
+  }));
+  assert.equal((await request(out, 'GET', '/logout', { cookie: r1.cookie })).json.ok, true);
+  assert.equal(reader.recordSync(id), null);
+});
+
+test('a cookie.maxAge outside a session TTL\'s range is refused at setup', () => {
+  for (const maxAge of [0, -1, 400 * 24 * 3600 * 1000, 'soon', NaN]) {
+    assert.throws(() => sessync.expressSession({ secret: SECRET, cookie: { maxAge } }),
+      (e) => e instanceof Error && e.code === 'SESSYNC_INVALID_ARGUMENT' && /maxAge/.test(e.message));
+  }
+  sessync.expressSession({ cookie: { maxAge: null } });
+});

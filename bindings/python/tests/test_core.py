@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import os
 import subprocess
 import sys
@@ -150,6 +151,143 @@ def test_store_operations(store):
     assert sessync.version() == "0.1.0"
 
 
+def _ttl_of(store, id):
+    """The session's own TTL in ms from the C ABI's record (sessync_store_get +
+    sessync_record_ttl: 0 when it follows the store's ttl), checked against the record
+    JSON's "ttl" (sessync_store_fetch_record: null then)."""
+    lib = sessync._core._lib
+    ffi = sessync._ffi.ffi
+    out = ffi.new("sessync_record **")
+    err = ffi.new("sessync_error *")
+    rc = lib.sessync_store_get(store._ptr, id.encode(), out, err)
+    assert rc == 0, ffi.string(err.message)
+    try:
+        ms = int(lib.sessync_record_ttl(out[0]))
+    finally:
+        lib.sessync_record_free(out[0])
+    assert store.record(id)["ttl"] == (ms or None)
+    return ms
+
+
+def test_set_ttl_gives_the_session_its_own_ttl_at_commit(store):
+    with store.begin(None) as s:
+        s["x"] = 1
+        s.set_ttl(90)
+        sid = s.id
+    assert _ttl_of(store, sid) == 90_000
+    rec = store.record(sid)
+    # Expires 90 s after its last access, not after the store's default ttl.
+    assert 0 < rec["expires_at"] - rec["last_access"] <= 90_000
+    # A timedelta, and a float of seconds; with nothing else changed it is a touch.
+    with store.begin_id(sid) as s:
+        s.set_ttl(datetime.timedelta(minutes=5))
+    assert _ttl_of(store, sid) == 300_000
+    with store.begin_id(sid) as s:
+        s.set_ttl(1.5)
+        s["y"] = 2
+    assert _ttl_of(store, sid) == 1_500 and store.fetch(sid) == {"x": 1, "y": 2}
+    # Later writes keep it; a session that never had one follows the store's.
+    store.patch(sid, {"z": 3})
+    assert _ttl_of(store, sid) == 1_500
+    other = sessync.generate_id()
+    store.write(other, {"a": 1})
+    assert _ttl_of(store, other) == 0 and store.record(other)["ttl"] is None
+    # A new session with only a TTL is still not stored.
+    s = store.begin(None)
+    s.set_ttl(60)
+    new_id = s.id
+    assert s.commit() is None and not store.exists(new_id)
+
+
+def test_a_session_expires_after_its_own_ttl(store):
+    with store.begin(None) as s:
+        s["x"] = 1
+        s.set_ttl(datetime.timedelta(milliseconds=300))
+        sid = s.id
+    assert store.exists(sid)
+    deadline = time.monotonic() + 10
+    while store.exists(sid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not store.exists(sid)
+
+
+def test_bad_ttls_raise_invalid_argument_with_the_engines_message(store):
+    s = store.begin(None)
+    try:
+        for bad in (0, -5, datetime.timedelta(0), datetime.timedelta(days=400), float("inf")):
+            with pytest.raises(sessync.InvalidArgument) as e:
+                s.set_ttl(bad)
+            assert e.value.status_name == "INVALID_ARGUMENT"
+            assert "ttl" in e.value.message.lower(), e.value.message
+        with pytest.raises(TypeError):
+            s.set_ttl("30m")
+        with pytest.raises(TypeError):
+            s.set_ttl(True)
+    finally:
+        s.abort()
+    sid = sessync.generate_id()
+    store.write(sid, {"a": 1})
+    with pytest.raises(sessync.InvalidArgument) as e:
+        store.touch(sid, ttl=0)
+    assert "ttl" in e.value.message.lower(), e.value.message
+    assert _ttl_of(store, sid) == 0  # nothing changed
+
+
+def test_touch_with_a_ttl(store):
+    sid = sessync.generate_id()
+    store.write(sid, {"a": 1})
+    assert store.touch(sid, ttl=datetime.timedelta(hours=2)) is True
+    assert _ttl_of(store, sid) == 7_200_000
+    assert store.touch(sid, 30) is True and _ttl_of(store, sid) == 30_000
+    store.touch(sid)  # a plain touch keeps it
+    assert _ttl_of(store, sid) == 30_000
+    with pytest.raises(sessync.NotFound):
+        store.touch(sessync.generate_id(), ttl=30)
+
+
+def test_list_and_clear():
+    with sessync.Store("mem://", shards=8) as st:
+        assert list(st.list()) == [] and st.list_page() == ([], 0)
+        ids = set()
+        for _ in range(300):
+            sid = sessync.generate_id()
+            st.patch(sid, {"n": 1})
+            ids.add(sid)
+        # Page by page: cursor 0, then each returned cursor until it is 0.
+        seen, cursor, pages = set(), 0, 0
+        while True:
+            page, cursor = st.list_page(cursor, 20)
+            seen.update(page)
+            pages += 1
+            if cursor == 0:
+                break
+        assert seen == ids and pages > 1
+        listed = list(st.list(count=7))
+        assert len(listed) == 300 and set(listed) == ids
+        with pytest.raises(sessync.InvalidArgument):
+            st.list_page(0, 0)
+        gone = next(iter(ids))
+        st.destroy(gone)
+        assert len(list(st.list())) == 299
+        assert st.clear() == 299
+        assert list(st.list()) == [] and st.clear() == 0
+        # Tombstoned: a request in flight cannot bring a cleared session back.
+        with pytest.raises(sessync.Destroyed):
+            st.patch(next(iter(ids - {gone})), {"n": 2}, create=False)
+
+
+def test_list_and_clear_on_sessyncd(sessyncd):
+    with sessync.Store(sessyncd) as st:
+        mine = set()
+        for _ in range(50):
+            sid = sessync.generate_id()
+            st.patch(sid, {"n": 1})
+            mine.add(sid)
+        assert mine <= set(st.list(count=16))  # the daemon may hold other tests' sessions
+        assert st.clear() >= 50
+        assert not any(st.exists(sid) for sid in mine)
+
+
 def test_gil_is_released_while_a_call_waits_for_a_lock(store):
     holder = store.begin(None)
     holder["x"] = 1
@@ -258,9 +396,52 @@ async def main():
 asyncio.run(main())
 print("ok")
 '''
-    for _ in range(12):
-        r = run_python(code)
-        assert r.returncode == 0 and r.stdout.strip() == "ok", (r.returncode, r.stderr[-2000:])
+    run_many(code, 30)
+
+
+def test_exit_with_calls_nobody_cancelled_is_clean():
+    # A loop on a daemon thread is never shut down, so nothing cancels its pending lock
+    # waits, and a commit is still running when the main thread exits: the atexit
+    # handler's sessync_async_drain cancels the waits and waits for every callback.
+    code = r'''
+import asyncio, threading, sessync
+st = sessync.Store("mem://")
+s = st.begin(None); s["x"] = 1; c = s.commit().split(";")[0]
+held = st.begin(c)
+loop = asyncio.new_event_loop()
+threading.Thread(target=loop.run_forever, daemon=True).start()
+waits = [asyncio.run_coroutine_threadsafe(st.begin_async(c, wait_ms=60000), loop) for _ in range(4)]
+async def commit_one():
+    s2 = await st.begin_async(None)
+    s2["y"] = 1
+    asyncio.ensure_future(s2.commit_async())
+    await asyncio.sleep(0)  # the commit has been handed to the library
+asyncio.run_coroutine_threadsafe(commit_one(), loop).result(10)
+# Tasks start in order: once this one is done, every wait above has been made.
+asyncio.run_coroutine_threadsafe(asyncio.sleep(0), loop).result(10)
+print("ok")
+'''
+    run_many(code, 30)
+
+
+def run_many(code: str, runs: int, parallel: int = 4) -> None:
+    """Runs `code` in `runs` fresh interpreters, `parallel` at a time: each must print ok
+    and exit 0 (an abort at exit is -6, a hang the timeout)."""
+    done = 0
+    while done < runs:
+        batch = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+                 for _ in range(min(parallel, runs - done))]
+        for p in batch:
+            try:
+                out, err = p.communicate(timeout=120)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                out, err = p.communicate()
+                raise AssertionError(f"run {done} hung at exit: {err[-2000:]}")
+            assert p.returncode == 0 and out.strip() == "ok", (done, p.returncode, err[-2000:])
+            assert "sessync:" not in err, err[-2000:]  # the drain left nothing running
+            done += 1
 
 
 def run_python(code: str, **env: str) -> subprocess.CompletedProcess:

@@ -113,3 +113,108 @@ def test_async_forms_lose_nothing_and_behave_as_the_sync_ones(SessionStore):
         assert await c.aexists(c.session_key)
 
     asyncio.run(main())
+
+
+def _ttl(key):
+    """The session's own TTL in ms as the store has it (None: the store's ttl)."""
+    from sessync.django import get_store
+
+    return get_store().record(key)["ttl"]
+
+
+def test_set_expiry_gives_the_session_its_own_ttl(SessionStore):
+    import datetime
+
+    from django.utils import timezone
+
+    s = SessionStore()
+    s["a"] = 1
+    s.save()
+    key = s.session_key
+    assert _ttl(key) is None  # no set_expiry: the store's ttl
+
+    s.set_expiry(600)  # seconds of inactivity
+    s.save()
+    assert _ttl(key) == 600_000
+    rec = SessionStore(key)
+    assert rec.get_expiry_age() == 600 and rec["a"] == 1
+
+    s = SessionStore(key)
+    s.set_expiry(datetime.timedelta(hours=2))
+    s.save()
+    assert 7_190_000 <= _ttl(key) <= 7_200_000
+
+    s = SessionStore(key)
+    s.set_expiry(timezone.now() + datetime.timedelta(minutes=10))
+    s.save()
+    assert 590_000 <= _ttl(key) <= 600_000
+
+    # Saves that do not touch the expiry keep applying it.
+    s = SessionStore(key)
+    s["b"] = 2
+    s.save()
+    assert 580_000 <= _ttl(key) <= 600_000
+
+    # set_expiry(None): back to the cookie age (the C ABI cannot clear a session's own
+    # TTL, so the engine gives it SESSION_COOKIE_AGE, what Django's cookie then says).
+    from django.conf import settings
+
+    s = SessionStore(key)
+    s.set_expiry(None)
+    s.save()
+    assert _ttl(key) == settings.SESSION_COOKIE_AGE * 1000
+    assert SessionStore(key).load() == {"a": 1, "b": 2}
+
+    # A new session created with an expiry, and a browser-session cookie (0) that never
+    # had one of its own: the store's ttl.
+    n = SessionStore()
+    n.set_expiry(120)
+    n.create()
+    assert _ttl(n.session_key) == 120_000
+    b = SessionStore()
+    b["x"] = 1
+    b.set_expiry(0)
+    b.save()
+    assert _ttl(b.session_key) is None and b.get_expire_at_browser_close()
+
+
+def test_set_expiry_in_the_past_expires_the_session(SessionStore):
+    import time
+
+    s = SessionStore()
+    s["a"] = 1
+    s.save()
+    key = s.session_key
+    s.set_expiry(-1)
+    s.save()
+    deadline = time.monotonic() + 10
+    while s.exists(key) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not s.exists(key)
+
+
+def test_set_expiry_over_a_year_raises_the_engines_invalid_argument(SessionStore):
+    import datetime
+
+    s = SessionStore()
+    s["a"] = 1
+    s.save()
+    key = s.session_key
+    s.set_expiry(datetime.timedelta(days=400))
+    with pytest.raises(sessync.InvalidArgument) as e:
+        s.save()
+    assert "ttl" in e.value.message.lower(), e.value.message
+    assert _ttl(key) is None  # nothing written
+    assert "_session_expiry" not in SessionStore(key).load()
+
+
+def test_async_save_applies_set_expiry(SessionStore):
+    async def main():
+        s = SessionStore()
+        await s.aset("a", 1)
+        await s.aset_expiry(300)
+        await s.asave()
+        return s.session_key
+
+    key = asyncio.run(main())
+    assert _ttl(key) == 300_000

@@ -6,11 +6,13 @@ import asyncio
 import atexit
 import datetime
 import json
+import math
+import sys
 import threading
-import time
 from typing import (
     Any,
     Dict,
+    Generator,
     Iterable,
     Iterator,
     List,
@@ -29,6 +31,11 @@ from .errors import InvalidArgument, SessionClosed, SessyncError, StoreClosed
 __all__ = ["Store", "Session", "generate_id", "check_id", "version"]
 
 Cookie = Union[str, bytes, None]
+Duration = Union[int, float, datetime.timedelta]
+
+# The C ABI's largest uint64_t: a TTL past it is clamped there (the engine refuses
+# anything over a year with its own message).
+_U64_MAX = 2**64 - 1
 
 # Filled by _init() once the library is loaded.
 _lib: Any = None
@@ -125,6 +132,25 @@ def _opt_text(key: str, value: Any) -> str:
         return value
     raise TypeError(f"store option {key!r} must be str, int, float, bool or timedelta, "
                     f"not {type(value).__name__}")
+
+
+def _ttl_ms(ttl: Any) -> int:
+    """A TTL given in seconds (int or float) or as a timedelta, in milliseconds for the C
+    ABI. A positive TTL under 1 ms counts as 1 ms; zero and negative ones become 0 and
+    out-of-range ones are clamped, so the engine refuses them with its own message
+    (1 ms to one year)."""
+    if isinstance(ttl, datetime.timedelta):
+        seconds = ttl.total_seconds()
+    elif isinstance(ttl, (int, float)) and not isinstance(ttl, bool):
+        seconds = float(ttl)
+    else:
+        raise TypeError(f"a TTL must be seconds (int or float) or a timedelta, "
+                        f"not {type(ttl).__name__}")
+    if math.isnan(seconds) or seconds <= 0:
+        return 0
+    if math.isinf(seconds):
+        return _U64_MAX
+    return min(int(math.ceil(seconds * 1000)), _U64_MAX)
 
 
 def _wait(wait_ms: Optional[int]) -> int:
@@ -365,7 +391,8 @@ class Store:
         return json.loads(_text(buf)), int(ver[0])
 
     def record(self, id: str) -> Dict[str, Any]:
-        """The whole record: id, data, version, created, last_access, expires_at, owner."""
+        """The whole record: id, data, version, created, last_access, expires_at, owner,
+        ttl (the session's own idle TTL in ms, None when it follows the store's ``ttl``)."""
         buf = ffi.new("sessync_buf *")
         self._call(_lib.sessync_store_fetch_record, _cstr(id, "session id"), buf)
         return json.loads(_text(buf))
@@ -414,10 +441,61 @@ class Store:
                    token, _lib.SESSYNC_WRITE_CREATE if create else 0, out)
         return int(out[0])
 
-    def touch(self, id: str) -> bool:
+    def touch(self, id: str, ttl: Optional[Duration] = None) -> bool:
+        """Records an access (`sessync_store_touch`: writes only when the last recorded
+        access is older than the store's touch interval); True when it wrote.
+
+        With ``ttl`` (seconds or a timedelta, 1 ms to one year), also gives the session
+        its own idle TTL in the same step (`sessync_store_touch_ttl`): it then expires
+        ``ttl`` after its last access, and later writes and touches keep that TTL.
+        Always written. NotFound if the session is absent; InvalidArgument if the TTL is
+        out of range."""
         out = ffi.new("bool *")
-        self._call(_lib.sessync_store_touch, _cstr(id, "session id"), out)
+        if ttl is None:
+            self._call(_lib.sessync_store_touch, _cstr(id, "session id"), out)
+        else:
+            self._call(_lib.sessync_store_touch_ttl, _cstr(id, "session id"), _ttl_ms(ttl),
+                       out)
         return bool(out[0])
+
+    def list_page(self, cursor: int = 0, count: int = 100) -> Tuple[List[str], int]:
+        """One page of the live sessions' ids (`sessync_store_list`, like Redis's
+        SCAN): start with cursor 0 and pass back the returned cursor (an opaque 64-bit
+        number) until it is 0.
+        ``count`` (at least 1) is a hint of the page size. Every session alive for the
+        whole scan is listed at least once (Redis may list one twice)."""
+        for v, what in ((cursor, "cursor"), (count, "count")):
+            if not isinstance(v, int) or isinstance(v, bool):
+                raise TypeError(f"{what} must be int, not {type(v).__name__}")
+            if not 0 <= v <= _U64_MAX:  # cursors use all 64 bits
+                raise InvalidArgument(f"{what} must be 0 to 2**64-1, got {v}")
+        buf = ffi.new("sessync_buf *")
+        nxt = ffi.new("uint64_t *")
+        self._call(_lib.sessync_store_list, cursor, count, buf, nxt)
+        return list(json.loads(_text(buf))), int(nxt[0])
+
+    def list(self, count: int = 100) -> Generator[str, None, None]:
+        """The ids of the live sessions, page after page of ``count`` (a hint); each id
+        once. Sessions created or destroyed during the scan may or may not appear; every
+        session alive for the whole scan does."""
+        seen: Set[str] = set()
+        cursor = 0
+        while True:
+            ids, cursor = self.list_page(cursor, count)
+            for id in ids:
+                if id not in seen:
+                    seen.add(id)
+                    yield id
+            if cursor == 0:
+                return
+
+    def clear(self) -> int:
+        """Destroys every session of the store (`sessync_store_clear`; tombstoned as
+        `destroy` does, so requests in flight cannot bring one back). Returns how many
+        live sessions there were. On Redis, atomic per session, not across them."""
+        out = ffi.new("size_t *")
+        self._call(_lib.sessync_store_clear, out)
+        return int(out[0])
 
     def destroy(self, id: str) -> bool:
         """Destroys the session (tombstoned); True if a live one was there."""
@@ -685,6 +763,17 @@ class Session(MutableMapping[str, Any]):
             self._check(_lib.sessync_session_destroy(self._live(), self._err))
             self._cache.clear()
 
+    def set_ttl(self, ttl: Duration) -> None:
+        """Gives the session its own idle TTL from commit on (`sessync_session_set_ttl`):
+        ``ttl`` in seconds (int or float) or a timedelta, 1 ms to one year, e.g. the
+        cookie's max-age. Commit applies it in the same atomic step as the request's
+        changes (or, with none, as a touch); later writes and touches keep it until
+        another TTL is set. A new session with nothing set is still not stored.
+        InvalidArgument (the engine's message) when out of range."""
+        ms = _ttl_ms(ttl)
+        with self._guard:
+            self._check(_lib.sessync_session_set_ttl(self._live(), ms, self._err))
+
     # --- ending
     def _mutated(self) -> List[Tuple[str, str]]:
         out = []
@@ -792,26 +881,27 @@ class Session(MutableMapping[str, Any]):
 # The callbacks run Python on the library's threads. A thread that enters Python (or
 # takes the GIL back, e.g. after call_soon_threadsafe wrote to the loop's socket) once the
 # interpreter is finalizing is ended by Python with pthread_exit, whose unwinding through
-# the library's frames aborts the process. So every async call is counted until its
-# callback has returned, and at exit the pending ones are cancelled and waited for.
+# the library's frames aborts the process. So at exit, before finalization, an atexit
+# handler calls sessync_async_drain: it cancels every pending call (a lock wait that
+# would otherwise end after exit) and waits until no callback is pending or running.
+# cffi releases the GIL for the length of that call, so the callbacks it waits for can
+# still enter Python meanwhile (their loops are closed by then: _Pending.deliver frees
+# what nobody will take).
 _pending: Set["_Pending"] = set()
 _callbacks: Dict[str, Any] = {}
-_inflight = 0
-_inflight_lock = threading.Lock()
+# How long the exit handler waits for callbacks to return, in ms.
+_DRAIN_WAIT_MS = 10_000
 
 
 def _at_exit() -> None:
-    if not _pending and not _inflight:
-        return
-    for p in list(_pending):
-        if p.ticket is not None:
-            _lib.sessync_ticket_cancel(p.ticket[0], ffi.new("bool *"), ffi.new("sessync_error *"))
-    deadline = time.monotonic() + 10.0
-    while _inflight and time.monotonic() < deadline:
-        time.sleep(0.002)
-    # The last callback's thread may still be a few bytecodes from returning to the
-    # library; give it the GIL before finalization starts.
-    time.sleep(0.02)
+    pending = ffi.new("size_t *")
+    err = ffi.new("sessync_error *")
+    rc = _lib.sessync_async_drain(True, _DRAIN_WAIT_MS, pending, err)
+    if rc:
+        print(f"sessync: at exit, sessync_async_drain failed: {_error(rc, err)}", file=sys.stderr)
+    elif pending[0]:
+        print(f"sessync: at exit, {pending[0]} async call(s) still running after "
+              f"{_DRAIN_WAIT_MS} ms", file=sys.stderr)
 
 
 class _Pending:
@@ -826,16 +916,12 @@ class _Pending:
         self.ticket: Any = None
 
     def start(self, ticket: Any) -> None:
-        global _inflight
         self.ticket = ticket
-        with _inflight_lock:
-            _inflight += 1
         _pending.add(self)
 
     def failed_to_start(self) -> None:
         """The call returned an error: its callback will never come."""
         _pending.discard(self)
-        _done()
 
     def deliver(self, status: int, message: str, value: Any, session: Any) -> None:
         """On the library's thread: hand the result to the loop."""
@@ -865,32 +951,20 @@ def _message(error: Any, status: int) -> str:
     return ""
 
 
-def _done() -> None:
-    global _inflight
-    with _inflight_lock:
-        _inflight -= 1
-
-
 def _on_session(userdata: Any, status: int, session: Any, error: Any) -> None:
-    try:
-        p = ffi.from_handle(userdata)
-        _pending.discard(p)
-        s = session if (status == 0 and session != ffi.NULL) else None
-        p.deliver(status, _message(error, status), None, s)
-    finally:
-        _done()
+    p = ffi.from_handle(userdata)
+    _pending.discard(p)
+    s = session if (status == 0 and session != ffi.NULL) else None
+    p.deliver(status, _message(error, status), None, s)
 
 
 def _on_commit(userdata: Any, status: int, set_cookie: Any, error: Any) -> None:
-    try:
-        p = ffi.from_handle(userdata)
-        _pending.discard(p)
-        value = None
-        if status == 0 and set_cookie != ffi.NULL and set_cookie.data != ffi.NULL:
-            value = ffi.buffer(set_cookie.data, set_cookie.len)[:].decode("latin-1")
-        p.deliver(status, _message(error, status), value, None)
-    finally:
-        _done()
+    p = ffi.from_handle(userdata)
+    _pending.discard(p)
+    value = None
+    if status == 0 and set_cookie != ffi.NULL and set_cookie.data != ffi.NULL:
+        value = ffi.buffer(set_cookie.data, set_cookie.len)[:].decode("latin-1")
+    p.deliver(status, _message(error, status), value, None)
 
 
 def _make_callbacks() -> None:

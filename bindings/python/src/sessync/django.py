@@ -18,11 +18,17 @@ Keys: ``create()`` asks sessync for a fresh id (``sessync_id_generate``); ``load
 key that names no live session (or is malformed) gives an empty session whose key is
 dropped, so the next save creates a new key: a key a client invented is never adopted.
 
-Expiry: the store expires sessions itself (its ``ttl`` option), so ``clear_expired()`` is
-a no-op. ``set_expiry()`` works as in Django for the cookie (``_session_expiry`` in the
-data) but does not change the store's TTL of that one session.
-TODO: apply it through ``sessync_session_set_ttl``, the per-session TTL being added to
-the C ABI, once it is there.
+Expiry: the store expires sessions itself, so ``clear_expired()`` is a no-op. A session
+lives for the store's idle ``ttl`` (an option of the store, or of sessyncd's ``--store``)
+unless ``set_expiry()`` gave it its own: then every save gives it, in the same atomic
+step as its changes, the idle TTL ``get_expiry_age()`` (``sessync_session_set_ttl``), so
+the store keeps it as long as Django's cookie says. ``set_expiry(seconds)``,
+``set_expiry(timedelta)`` and ``set_expiry(datetime)`` work so (an age of zero or less
+expires it at once, 1 ms; one over a year raises ``sessync.InvalidArgument`` from
+``save()``, with the engine's message). ``set_expiry(0)`` (a browser-session cookie) and
+no ``set_expiry()`` keep the store's ``ttl``, with one exception: the C ABI cannot take a
+session's own TTL back, so a session that had one and is reset with ``set_expiry(None)``
+or ``set_expiry(0)`` gets ``get_expiry_age()``, i.e. ``SESSION_COOKIE_AGE``, instead.
 
 Async: ``aload``/``aexists``/``adelete`` run the store call in the loop's executor;
 ``asave``/``acreate`` begin and commit through the library's callbacks
@@ -33,6 +39,7 @@ never blocked.
 from __future__ import annotations
 
 import asyncio
+import datetime
 from typing import Any, Dict, Optional, Tuple
 
 from django.conf import settings
@@ -159,8 +166,22 @@ class SessionStore(SessionBase):
         return new
 
     # --- save
+    def _ttl(self, data: Dict[str, Any]) -> Optional[datetime.timedelta]:
+        """The session's own TTL from set_expiry(), or None to keep the store's."""
+        expiry = data.get("_session_expiry")
+        if not expiry and self._loaded_json.get("_session_expiry") in (None, "0", "null"):
+            return None  # never had one of its own (or a browser-session cookie only)
+        age = self.get_expiry_age(expiry=expiry)  # seconds; SESSION_COOKIE_AGE for None/0
+        if age <= 0:
+            return datetime.timedelta(milliseconds=1)  # already expired
+        return datetime.timedelta(seconds=age)
+
     def _apply(self, s: Session, data: Dict[str, Any]) -> Dict[str, str]:
-        """Records this request's changes in `s`, per key; returns the new base."""
+        """Records this request's changes in `s`, per key, and the session's own TTL
+        (set_expiry); returns the new base."""
+        ttl = self._ttl(data)
+        if ttl is not None:
+            s.set_ttl(ttl)
         now = {k: _dumps(v) for k, v in data.items()}
         for key, js in now.items():
             inc = self._increments.get(key)
