@@ -87,7 +87,8 @@ class Handler implements \SessionHandlerInterface, \SessionUpdateTimestampHandle
             throw new \TypeError('Sessync\\Handler option "ttl" must be a bool or an int (seconds), ' . get_debug_type($ttl) . ' given');
         }
         $this->ttl = $ttl;
-        if (($options['strict'] ?? true) && session_status() !== PHP_SESSION_ACTIVE && ini_get('session.use_strict_mode') !== '1') {
+        if (($options['strict'] ?? true) && ini_get('session.use_strict_mode') !== '1'
+            && session_status() !== PHP_SESSION_ACTIVE && !headers_sent()) {
             ini_set('session.use_strict_mode', '1');
         }
     }
