@@ -34,11 +34,21 @@ final class Ffi
     public const SONAME = 'libsessync.so.0';
 
     private static ?\FFI $ffi = null;
+    private static string $source = '';
 
     /** The loaded library (loaded on first use, once per request). */
     public static function get(): \FFI
     {
         return self::$ffi ??= self::load();
+    }
+
+    /**
+     * How the library was loaded in this request: "scope" (ffi.preload), "cdef" (the
+     * header parsed now), or "" before the first use.
+     */
+    public static function source(): string
+    {
+        return self::$source;
     }
 
     private static function load(): \FFI
@@ -50,6 +60,7 @@ final class Ffi
         try {
             $ffi = @\FFI::scope(self::SCOPE);
             self::checkVersion($ffi, 'the preloaded scope "sessync"');
+            self::$source = 'scope';
             return $ffi;
         } catch (\FFI\Exception) {
             // no preloaded scope: load it now
@@ -70,6 +81,7 @@ final class Ffi
                 continue;
             }
             self::checkVersion($ffi, $lib);
+            self::$source = 'cdef';
             return $ffi;
         }
         throw new LoadException(

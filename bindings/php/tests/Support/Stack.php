@@ -86,9 +86,11 @@ final class Stack
      * front of it on a free loopback port, serving $script for every path.
      *
      * @param array<string, string> $env environment of the pool's workers
-     * @param array<string, string> $adminValues extra php_admin_value settings
+     * @param array<string, string> $adminValues php_admin_value settings of the pool
+     *     (default ffi.enable=true)
+     * @param array<string, string> $masterIni -d settings of php-fpm itself (ffi.preload)
      */
-    public function startWeb(string $script, int $workers, array $env = [], array $adminValues = []): int
+    public function startWeb(string $script, int $workers, array $env = [], array $adminValues = [], array $masterIni = []): int
     {
         $fpm = self::program('php-fpm8.2', 'php8.2-fpm');
         $nginx = self::program('nginx', 'nginx');
@@ -99,9 +101,9 @@ final class Stack
         $pool = "[global]\npid = $d/fpm.pid\nerror_log = $d/fpm-error.log\ndaemonize = no\n\n"
             . "[app]\nuser = $user\ngroup = $group\nlisten = $d/fpm.sock\nlisten.mode = 0600\n"
             . "pm = static\npm.max_children = $workers\ncatch_workers_output = yes\nclear_env = yes\n"
-            . "php_admin_value[ffi.enable] = true\nphp_admin_flag[log_errors] = on\n"
+            . "php_admin_flag[log_errors] = on\n"
             . "php_admin_value[error_log] = $d/php-error.log\nphp_admin_flag[display_errors] = off\n";
-        foreach ($adminValues as $k => $v) {
+        foreach ($adminValues + ['ffi.enable' => 'true'] as $k => $v) {
             $pool .= "php_admin_value[$k] = $v\n";
         }
         foreach ($env as $k => $v) {
@@ -112,6 +114,9 @@ final class Stack
         // as root when the tests do (sessyncd's socket is mode 0600: the pool runs as the
         // user that started sessyncd).
         $args = [$fpm, '-F', '-y', "$d/fpm.conf"];
+        foreach ($masterIni as $k => $v) {
+            array_push($args, '-d', "$k=$v");
+        }
         if ($root) {
             $args[] = '-R';
         }
