@@ -4,7 +4,8 @@
 # redis-server (Debian packages, as root; the tests start their own servers on free
 # ports), the loaders that parse include/sessync_ffi.h (PHP's CLI with FFI, Ruby with
 # Fiddle: Debian packages; Python's cffi: PyPI), redis-py (PyPI), python3-venv (for the
-# Python binding's tests, whose own script installs their PyPI packages in a venv), and
+# Python binding's tests, whose own script installs their PyPI packages in a venv),
+# phpunit, php8.2-fpm and nginx (the PHP binding's tests: Debian packages), and
 # the pinned cbindgen (from crates.io). Otherwise it says exactly what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +22,10 @@ command -v valgrind >/dev/null 2>&1 || packages+=(valgrind)
 command -v pkg-config >/dev/null 2>&1 || packages+=(pkg-config)
 command -v readelf >/dev/null 2>&1 || packages+=(binutils)
 command -v php >/dev/null 2>&1 || packages+=(php-cli)
+# The PHP binding's tests (bindings/php/run-tests.sh): phpunit, php-fpm behind nginx.
+command -v phpunit >/dev/null 2>&1 || packages+=(phpunit)
+command -v php-fpm8.2 >/dev/null 2>&1 || [ -x /usr/sbin/php-fpm8.2 ] || packages+=(php8.2-fpm)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || packages+=(nginx)
 command -v ruby >/dev/null 2>&1 || packages+=(ruby)
 command -v curl >/dev/null 2>&1 || packages+=(curl)
 command -v redis-cli >/dev/null 2>&1 || packages+=(redis-tools)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check and every test of the project, as CI does: format, lint, docs, the
 # generated header, the Rust and C tests, then the C tests again under valgrind, and the
-# bindings' tests (Node, C++).
+# bindings' tests (Python, PHP, Node, C++).
 # Installs what it needs first (scripts/setup.sh), or says what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +19,8 @@ echo "== tests"
 cargo test --locked
 echo "== Python binding (pytest: Flask/gunicorn, Django, ASGI/uvicorn, the API)"
 ./bindings/python/run-tests.sh
+echo "== PHP binding (phpunit: the session handler under php-cli, php-fpm and nginx)"
+./bindings/php/run-tests.sh
 echo "== C tests under valgrind"
 ./scripts/c-tests.sh
 echo "== C tests with AddressSanitizer and UBSan"
