@@ -832,6 +832,26 @@ sessync_status sessync_store_open(const char *url,
                                   struct sessync_error *error);
 
 /**
+ * Opens a store like `sessync_store_open`, but one per process for each URL and
+ * options: the first call opens it, later calls with the same URL and the same options
+ * get a new handle on the same store (its connections, its in-process sessions). For
+ * runtimes that free everything at the end of each request, such as PHP under php-fpm,
+ * where a worker would otherwise connect to sessyncd again on every request and `mem://`
+ * would forget its sessions.
+ *
+ * Each handle is freed with `sessync_store_free` as usual; the store itself lives until
+ * the process ends. Fork-safe: in a process forked after the store was opened, the first
+ * call opens a fresh store for that process (the parent's is left alone, never used nor
+ * freed). On `SESSYNC_STATUS_OK`, writes `*store_out`; otherwise leaves it unchanged and
+ * keeps nothing.
+ */
+SESSYNC_MUST_USE
+sessync_status sessync_store_open_shared(const char *url,
+                                         const struct sessync_options *options,
+                                         struct sessync_store **store_out,
+                                         struct sessync_error *error);
+
+/**
  * Releases the caller's handle. Sessions still open on the store keep it alive. NULL is
  * a no-op.
  */

@@ -165,6 +165,8 @@ const char *sessync_status_str(uint32_t status);
 
 sessync_status sessync_store_open(const char *url, const struct sessync_options *options, struct sessync_store **store_out, struct sessync_error *error);
 
+sessync_status sessync_store_open_shared(const char *url, const struct sessync_options *options, struct sessync_store **store_out, struct sessync_error *error);
+
 void sessync_store_free(struct sessync_store *store);
 
 sessync_status sessync_store_fetch(const struct sessync_store *store, const char *id, struct sessync_buf *json_out, uint64_t *version_out, struct sessync_error *error);

@@ -1,5 +1,6 @@
 //! `sessync_store`: a store opened from a URL, and the direct operations on it.
 
+use parking_lot::Mutex;
 use std::{
     ffi::c_char,
     panic::{AssertUnwindSafe, catch_unwind, resume_unwind},
@@ -149,25 +150,106 @@ pub extern "C" fn sessync_store_open(
         status((|| {
             let url = try_str(url, "url")?;
             let out = try_mut(store_out, "store_out")?;
-            // SAFETY: the header requires NULL or a live options object.
-            let opts = unsafe { options.as_ref() };
-            let mut full = url.to_string();
-            let mut flow = FlowOptions::default();
-            if let Some(o) = opts {
-                flow = o.flow.clone();
-                for (k, v) in &o.store_params {
-                    full.push(if full.contains('?') { '&' } else { '?' });
-                    full.push_str(k);
-                    full.push('=');
-                    full.extend(url::form_urlencoded::byte_serialize(v.as_bytes()));
-                }
+            let (full, flow) = full_url(url, options);
+            let sessions = Sessions::new(Store::open(&full)?, flow)?;
+            *out = handle(sessions);
+            Ok(())
+        })())
+    })
+}
+
+/// The URL with the options' store settings added to its query, and the flow settings.
+fn full_url(url: &str, options: *const sessync_options) -> (String, FlowOptions) {
+    // SAFETY: the header requires NULL or a live options object.
+    let opts = unsafe { options.as_ref() };
+    let mut full = url.to_string();
+    let mut flow = FlowOptions::default();
+    if let Some(o) = opts {
+        flow = o.flow.clone();
+        for (k, v) in &o.store_params {
+            full.push(if full.contains('?') { '&' } else { '?' });
+            full.push_str(k);
+            full.push('=');
+            full.extend(url::form_urlencoded::byte_serialize(v.as_bytes()));
+        }
+    }
+    (full, flow)
+}
+
+fn handle(sessions: Sessions) -> *mut sessync_store {
+    Box::into_raw(Box::new(sessync_store {
+        sessions,
+        poisoned: AtomicBool::new(false),
+    }))
+}
+
+/// The stores `sessync_store_open_shared` keeps, and the process they belong to.
+struct SharedStores {
+    pid: u32,
+    stores: Vec<(String, FlowOptions, Sessions)>,
+    /// The stores of the processes this one was forked from: kept, never used or dropped
+    /// (their threads are gone, and their connections belong to the parent).
+    inherited: Vec<(String, FlowOptions, Sessions)>,
+}
+
+static SHARED: Mutex<SharedStores> = Mutex::new(SharedStores {
+    pid: 0,
+    stores: Vec::new(),
+    inherited: Vec::new(),
+});
+
+fn same_flow(a: &FlowOptions, b: &FlowOptions) -> bool {
+    a.cookie == b.cookie && a.lock_lease == b.lock_lease && a.lock_wait == b.lock_wait
+}
+
+/// Opens a store like `sessync_store_open`, but one per process for each URL and
+/// options: the first call opens it, later calls with the same URL and the same options
+/// get a new handle on the same store (its connections, its in-process sessions). For
+/// runtimes that free everything at the end of each request, such as PHP under php-fpm,
+/// where a worker would otherwise connect to sessyncd again on every request and `mem://`
+/// would forget its sessions.
+///
+/// Each handle is freed with `sessync_store_free` as usual; the store itself lives until
+/// the process ends. Fork-safe: in a process forked after the store was opened, the first
+/// call opens a fresh store for that process (the parent's is left alone, never used nor
+/// freed). On `SESSYNC_STATUS_OK`, writes `*store_out`; otherwise leaves it unchanged and
+/// keeps nothing.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sessync_store_open_shared(
+    url: *const c_char,
+    options: *const sessync_options,
+    store_out: *mut *mut sessync_store,
+    error: *mut sessync_error,
+) -> sessync_status {
+    ffi_guard!(error, {
+        status((|| {
+            let url = try_str(url, "url")?;
+            let out = try_mut(store_out, "store_out")?;
+            let (full, flow) = full_url(url, options);
+            let mut shared = SHARED.lock();
+            let pid = std::process::id();
+            if shared.pid != pid {
+                // Stores of the parent process: their threads did not survive the fork,
+                // so they are neither used nor dropped here.
+                let parents = std::mem::take(&mut shared.stores);
+                shared.inherited.extend(parents);
+                shared.pid = pid;
             }
-            let store = Store::open(&full)?;
-            let sessions = Sessions::new(store, flow)?;
-            *out = Box::into_raw(Box::new(sessync_store {
-                sessions,
-                poisoned: AtomicBool::new(false),
-            }));
+            let found = shared
+                .stores
+                .iter()
+                .find(|(u, f, _)| *u == full && same_flow(f, &flow))
+                .map(|(_, _, s)| s.clone());
+            let sessions = match found {
+                Some(s) => s,
+                None => {
+                    let s = Sessions::new(Store::open(&full)?, flow.clone())?;
+                    shared.stores.push((full, flow, s.clone()));
+                    s
+                }
+            };
+            *out = handle(sessions);
             Ok(())
         })())
     })

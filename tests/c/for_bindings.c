@@ -4,7 +4,10 @@
  * waiter that gives up), sessions named by the caller, session getters, ids, opaque
  * bytes, and stats sized by the caller. Every new function is also fed NULL and garbage.
  */
+#define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "check.h"
 
@@ -523,6 +526,60 @@ static void ttl_list_and_clear(void) {
   sessync_store_free(st);
 }
 
+/* ---- one store per process and URL, and fork ---- */
+
+static void shared_stores_and_fork(void) {
+  const char *url = "mem://?ttl=10m";
+  const char *id = "bindings-shared-session-01";
+  sessync_store *a = NULL, *b = NULL, *c = NULL;
+  CHECK_OK(sessync_store_open_shared(url, NULL, &a, NULL));
+  CHECK_OK(sessync_store_write(a, id, BYTES("{\"from\":\"a\"}"), NULL, 0, 0, NULL, NULL));
+  sessync_store_free(a);
+  /* The next request's handle sees what the last one stored. */
+  CHECK_OK(sessync_store_open_shared(url, NULL, &b, NULL));
+  CHECK(has_data(b, id, "{\"from\":\"a\"}", 1));
+  /* Other options make another store. */
+  sessync_options *o = NULL;
+  CHECK_OK(sessync_options_new(&o, NULL));
+  CHECK_OK(sessync_options_set(o, "lock_wait", "1s", NULL));
+  CHECK_OK(sessync_store_open_shared(url, o, &c, NULL));
+  sessync_options_free(o);
+  sessync_buf buf = {NULL, 0};
+  CHECK_STATUS(sessync_store_fetch(c, id, &buf, NULL, NULL), SESSYNC_STATUS_NOT_FOUND);
+  sessync_store_free(c);
+
+  /* A forked child gets a store of its own, and the parent keeps its. */
+  fflush(stdout);
+  pid_t child = fork();
+  CHECK(child >= 0);
+  if (child == 0) {
+    sessync_store *k = NULL;
+    if (sessync_store_open_shared(url, NULL, &k, NULL) != SESSYNC_STATUS_OK) _exit(2);
+    sessync_buf kb = {NULL, 0};
+    if (sessync_store_fetch(k, id, &kb, NULL, NULL) != SESSYNC_STATUS_NOT_FOUND) _exit(3);
+    if (sessync_store_write(k, id, BYTES("{\"from\":\"child\"}"), NULL, 0, 0, NULL, NULL))
+      _exit(4);
+    sessync_store_free(k);
+    /* Leave by exec: under valgrind a child that exits is checked for leaks, and the
+     * parent's threads, which did not come along, own memory it cannot reach. */
+    execl("/bin/sh", "sh", "-c", "exit 0", (char *)NULL);
+    _exit(5);
+  }
+  int st = 0;
+  CHECK(waitpid(child, &st, 0) == child);
+  CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  CHECK(has_data(b, id, "{\"from\":\"a\"}", 1));
+  sessync_store_free(b);
+
+  sessync_error err;
+  CHECK_STATUS(sessync_store_open_shared(NULL, NULL, &a, &err), SESSYNC_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(sessync_store_open_shared(url, NULL, NULL, &err), SESSYNC_STATUS_NULL_ARGUMENT);
+  a = NULL;
+  CHECK_STATUS(sessync_store_open_shared("nope://x", NULL, &a, &err),
+               SESSYNC_STATUS_INVALID_ARGUMENT);
+  CHECK(a == NULL);
+}
+
 /* ---- NULL and garbage for every new function ---- */
 
 static void bad_arguments(void) {
@@ -611,6 +668,7 @@ int main(void) {
   bytes_values();
   stats_sizes();
   ttl_list_and_clear();
+  shared_stores_and_fork();
   bad_arguments();
   drain_before_exit();
   sessync_store_free(g_store);
