@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure the tools the tests need are here, installing what is missing when it can:
-# a C and a C++ compiler (the C tests, the C++ wrappers), valgrind, pkg-config, readelf (binutils), redis-cli and
+# a C and a C++ compiler (the C tests, the C++ wrappers), Ruby's Rack, Puma, minitest and
+# rack-test (the Ruby binding), Go (the Go binding), valgrind, pkg-config, readelf (binutils), redis-cli and
 # redis-server (Debian packages, as root; the tests start their own servers on free
 # ports), the loaders that parse include/sessync_ffi.h (PHP's CLI with FFI, Ruby with
 # Fiddle: Debian packages; Python's cffi: PyPI), redis-py (PyPI), python3-venv (for the
@@ -34,6 +35,13 @@ command -v openssl >/dev/null 2>&1 || packages+=(openssl)
 command -v python3 >/dev/null 2>&1 || packages+=(python3 python3-pip)
 # The Python binding's tests run in a venv (bindings/python/run-tests.sh).
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || packages+=(python3-venv)
+# The Ruby binding (bindings/ruby): Rack 2, Puma, minitest and rack-test, Debian's packages.
+ruby -e 'require "rack"' >/dev/null 2>&1 </dev/null || packages+=(ruby-rack)
+command -v puma >/dev/null 2>&1 || packages+=(puma)
+ruby -e 'require "minitest"' >/dev/null 2>&1 </dev/null || packages+=(ruby-minitest)
+ruby -e 'require "rack/test"' >/dev/null 2>&1 </dev/null || packages+=(ruby-rack-test)
+# The Go binding (bindings/go): Debian's Go (1.19), standard library only.
+command -v go >/dev/null 2>&1 || packages+=(golang-go)
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 if [ ${#packages[@]} -gt 0 ]; then

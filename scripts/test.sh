@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check and every test of the project, as CI does: format, lint, docs, the
 # generated header, the Rust and C tests, then the C tests again under valgrind, and the
-# bindings' tests (Python, PHP, Node, C++).
+# bindings' tests (Python, PHP, Node, C++, Ruby, Go).
 # Installs what it needs first (scripts/setup.sh), or says what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,3 +29,7 @@ echo "== Node binding (bindings/node)"
 ./bindings/node/run-tests.sh
 echo "== C++ wrappers (bindings/cpp) under valgrind"
 ./bindings/cpp/run-tests.sh
+echo "== Ruby binding (minitest: the API, the Rack middleware, Puma with 4 workers)"
+./bindings/ruby/run-tests.sh
+echo "== Go binding (go test: the API, net/http middleware, scs store, 4 processes)"
+./bindings/go/run-tests.sh

@@ -1,0 +1,3 @@
+module sessync.dev/sessync
+
+go 1.19
