@@ -26,11 +26,13 @@ final class Store
     /**
      * Opens a store. $options are `sessync_options_set` keys: `ttl` ("30m"),
      * `lock_lease` ("30s"), `lock_wait` ("10s"), `absolute_ttl`, `rotate_grace`,
-     * `max_session_bytes`… (strings, ints or bools).
+     * `max_session_bytes`… (strings, ints or bools). With $processWide, the engine's store
+     * is shared by every handle opened with the same URL and options in this process
+     * (see `shared()`).
      *
      * @param array<string, string|int|bool> $options
      */
-    public function __construct(public readonly string $url = 'mem://', array $options = [])
+    public function __construct(public readonly string $url = 'mem://', array $options = [], bool $processWide = false)
     {
         $this->ffi = Ffi::get();
         $this->err = $this->ffi->new('sessync_error');
@@ -58,7 +60,8 @@ final class Store
             }
         }
         $out = $this->ffi->new('sessync_store*');
-        $rc = $this->ffi->sessync_store_open(self::cstr($url, 'store URL'), $opts, \FFI::addr($out), \FFI::addr($this->err));
+        $open = $processWide ? 'sessync_store_open_shared' : 'sessync_store_open';
+        $rc = $this->ffi->$open(self::cstr($url, 'store URL'), $opts, \FFI::addr($out), \FFI::addr($this->err));
         if ($opts !== null) {
             $this->ffi->sessync_options_free($opts);
         }
@@ -67,9 +70,11 @@ final class Store
     }
 
     /**
-     * One store per URL and options for the rest of this request (or CLI script): the
-     * session handler uses it. PHP frees every object at the end of a request, so under
-     * php-fpm each request opens its own (with sessyncd, one connection per request).
+     * One store per URL and options: the session handler uses it. PHP frees every object
+     * at the end of a request, so the handle is per request, but the engine's store
+     * behind it is one per worker process (`sessync_store_open_shared`): a php-fpm worker
+     * keeps its connections to sessyncd from request to request, and `mem://` keeps its
+     * sessions for the worker's life.
      *
      * @param array<string, string|int|bool> $options
      */
@@ -78,7 +83,7 @@ final class Store
         $key = $url . "\0" . serialize($options);
         $s = self::$shared[$key] ?? null;
         if ($s === null || $s->handle === null) {
-            $s = self::$shared[$key] = new self($url, $options);
+            $s = self::$shared[$key] = new self($url, $options, true);
         }
         return $s;
     }

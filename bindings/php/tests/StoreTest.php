@@ -204,6 +204,22 @@ final class StoreTest extends TestCase
         }
     }
 
+    public function testProcessWideStoresOutliveTheirHandles(): void
+    {
+        // As php-fpm does between two requests of one worker: the first handle is freed,
+        // the next one, opened the same way, finds what the first stored.
+        $id = Store::generateId();
+        $first = new Store('mem://?ttl=5m', [], true);
+        $first->write($id, ['n' => 1]);
+        $first->close();
+        $second = new Store('mem://?ttl=5m', [], true);
+        $this->assertSame(['n' => 1], $second->fetch($id));
+        // A store opened the ordinary way, or with other options, is another one.
+        $this->assertNull((new Store('mem://?ttl=5m'))->fetch($id));
+        $this->assertNull((new Store('mem://?ttl=5m', ['lock_wait' => '1s'], true))->fetch($id));
+        $second->close();
+    }
+
     public function testIdsAndValidation(): void
     {
         $this->assertTrue(Store::isValidId(Store::generateId()));
