@@ -62,7 +62,7 @@
 /** Major version of this header; see sessync_version_number() for the library's. */
 #define SESSYNC_VERSION_MAJOR 0
 /** Minor version of this header. */
-#define SESSYNC_VERSION_MINOR 1
+#define SESSYNC_VERSION_MINOR 2
 /** Patch version of this header. */
 #define SESSYNC_VERSION_PATCH 0
 /** The header's version as MAJOR * 1000000 + MINOR * 1000 + PATCH: compare it with
@@ -1178,6 +1178,20 @@ sessync_status sessync_session_commit_async(struct sessync_session *session,
                                             sessync_commit_callback callback,
                                             void *userdata,
                                             struct sessync_error *error);
+
+/**
+ * `sessync_session_abort` without blocking the calling thread (with a daemon or Redis,
+ * releasing the lock is a round trip): returns at once, and `callback(userdata, ...)` is
+ * called once, from a library thread, with `SESSYNC_STATUS_OK` and an empty `set_cookie`,
+ * or the failure. Consumes `session`, even if an error is returned. On
+ * `SESSYNC_STATUS_OK` the callback will come; otherwise (a NULL argument) it never is,
+ * and the session was aborted at once.
+ */
+SESSYNC_MUST_USE
+sessync_status sessync_session_abort_async(struct sessync_session *session,
+                                           sessync_commit_callback callback,
+                                           void *userdata,
+                                           struct sessync_error *error);
 
 /**
  * Cancels the pending call of `ticket` (from `sessync_store_lock_async`,

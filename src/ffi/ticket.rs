@@ -32,11 +32,7 @@ use super::{
     status::sessync_status,
     store::{sessync_store, with_store},
 };
-use crate::{
-    error::Error,
-    flow::{Committed, Session},
-    store::Store,
-};
+use crate::{error::Error, flow::Session, store::Store};
 
 /// Called once when `sessync_store_lock_async` completes: `status` is
 /// `SESSYNC_STATUS_OK` with the fencing `token`, or the failure (`token` 0) with `error`
@@ -459,36 +455,66 @@ pub extern "C" fn sessync_session_commit_async(
     error: *mut sessync_error,
 ) -> sessync_status {
     ffi_guard!(error, {
-        status((|| {
-            let s = super::session::take_checked(session)?;
-            let cb = required(callback)?;
-            let rt = runtime()?;
-            let ud = UserData(userdata);
-            let flight = Flight::new();
-            rt.spawn_blocking(move || {
-                let ud = ud;
-                let _flight = flight;
-                let r: Result<Committed, Error> = catch_unwind(AssertUnwindSafe(|| s.commit()))
-                    .unwrap_or_else(|_| Err(Error::Backend("internal error (panic)".into())));
-                let _ = catch_unwind(AssertUnwindSafe(|| match r {
-                    Ok(done) => {
-                        let mut b = done
-                            .set_cookie
-                            .map(|c| sessync_buf::from_bytes(c.as_bytes()))
-                            .unwrap_or_else(sessync_buf::empty);
-                        cb(ud.0, sessync_status::Ok, &b, std::ptr::null());
-                        super::buf::sessync_buf_free(&mut b);
-                    }
-                    Err(e) => {
-                        let f = Failure::from(e);
-                        let err = error_of(&f);
-                        cb(ud.0, f.status, std::ptr::null(), &err);
-                    }
-                }));
-            });
-            Ok(())
-        })())
+        status(end_async(session, callback, userdata, |s| {
+            s.commit().map(|done| done.set_cookie)
+        }))
     })
+}
+
+/// `sessync_session_abort` without blocking the calling thread (with a daemon or Redis,
+/// releasing the lock is a round trip): returns at once, and `callback(userdata, ...)` is
+/// called once, from a library thread, with `SESSYNC_STATUS_OK` and an empty `set_cookie`,
+/// or the failure. Consumes `session`, even if an error is returned. On
+/// `SESSYNC_STATUS_OK` the callback will come; otherwise (a NULL argument) it never is,
+/// and the session was aborted at once.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sessync_session_abort_async(
+    session: *mut sessync_session,
+    callback: sessync_commit_callback,
+    userdata: *mut c_void,
+    error: *mut sessync_error,
+) -> sessync_status {
+    ffi_guard!(error, {
+        status(end_async(session, callback, userdata, |s| {
+            s.abort().map(|()| None)
+        }))
+    })
+}
+
+/// Ends `session` with `end` on the library's pool and reports to `callback`.
+fn end_async(
+    session: *mut sessync_session,
+    callback: sessync_commit_callback,
+    userdata: *mut c_void,
+    end: impl FnOnce(Session) -> Result<Option<String>, Error> + Send + 'static,
+) -> Result<(), Fail> {
+    let s = super::session::take_checked(session)?;
+    let cb = required(callback)?;
+    let rt = runtime()?;
+    let ud = UserData(userdata);
+    let flight = Flight::new();
+    rt.spawn_blocking(move || {
+        let ud = ud;
+        let _flight = flight;
+        let r = catch_unwind(AssertUnwindSafe(|| end(s)))
+            .unwrap_or_else(|_| Err(Error::Backend("internal error (panic)".into())));
+        let _ = catch_unwind(AssertUnwindSafe(|| match r {
+            Ok(cookie) => {
+                let mut b = cookie
+                    .map(|c| sessync_buf::from_bytes(c.as_bytes()))
+                    .unwrap_or_else(sessync_buf::empty);
+                cb(ud.0, sessync_status::Ok, &b, std::ptr::null());
+                super::buf::sessync_buf_free(&mut b);
+            }
+            Err(e) => {
+                let f = Failure::from(e);
+                let err = error_of(&f);
+                cb(ud.0, f.status, std::ptr::null(), &err);
+            }
+        }));
+    });
+    Ok(())
 }
 
 /// Cancels the pending call of `ticket` (from `sessync_store_lock_async`,

@@ -2,7 +2,7 @@
 
 use std::ffi::c_char;
 
-/// The library's version as text, such as `"0.1.0"`. Static: do not free it.
+/// The library's version as text, such as `"0.2.0"`. Static: do not free it.
 #[unsafe(no_mangle)]
 pub extern "C" fn sessync_version() -> *const c_char {
     ffi_guard!({ concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast() })

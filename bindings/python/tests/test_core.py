@@ -148,7 +148,7 @@ def test_store_operations(store):
     assert store.fetch(new) == {"x": 1}
     assert store.exists(new) and store.destroy(new) and not store.exists(new)
     assert store.stats()["operations"] > 0
-    assert sessync.version() == "0.1.0"
+    assert sessync.version() == "0.2.0"
 
 
 def _ttl_of(store, id):

@@ -17,7 +17,7 @@ class StoreTest < Minitest::Test
 
   def test_library_matches_header
     assert_equal Sessync::FFI.header_version, Sessync::FFI.sessync_version_number
-    assert_equal "0.1.0", Sessync.library_version
+    assert_equal "0.2.0", Sessync.library_version
   end
 
   def test_begin_set_incr_commit_and_resume_with_the_cookie

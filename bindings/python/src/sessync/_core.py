@@ -197,7 +197,7 @@ def check_id(id: str) -> None:
 
 
 def version() -> str:
-    """The loaded library's version, e.g. "0.1.0"."""
+    """The loaded library's version, e.g. "0.2.0"."""
     return ffi.string(_init().sessync_version()).decode()
 
 
