@@ -138,7 +138,7 @@ enum sessync_status
    */
   SESSYNC_STATUS_DESTROYED = 7,
   /**
-   * The id was rotated away; it answers reads only.
+   * The id was rotated away; it takes no more writes.
    */
   SESSYNC_STATUS_ROTATED = 8,
   /**
@@ -513,8 +513,8 @@ void sessync_options_free(struct sessync_options *options);
  *
  * On `SESSYNC_STATUS_OK`, writes `*record_out`, which the caller frees with
  * `sessync_record_free`; otherwise leaves it unchanged. An absent or expired session is
- * `SESSYNC_STATUS_NOT_FOUND`. A rotated-away id in its grace period answers with its
- * successor's record (whose id, `sessync_record_id`, is the new one).
+ * `SESSYNC_STATUS_NOT_FOUND`, and so is an id rotated away: its successor is never
+ * answered for it (that would give a login's session to whoever knew the old id).
  */
 SESSYNC_MUST_USE
 sessync_status sessync_store_get(const struct sessync_store *store,
@@ -862,8 +862,9 @@ void sessync_store_free(struct sessync_store *store);
  *
  * On `SESSYNC_STATUS_OK`, writes `*json_out` (the caller frees it with
  * `sessync_buf_free`) and, if `version_out` is not NULL, `*version_out`; otherwise leaves
- * them unchanged. An absent or expired session is `SESSYNC_STATUS_NOT_FOUND`. A
- * rotated-away id in its grace period answers with its successor's data.
+ * them unchanged. An absent or expired session is `SESSYNC_STATUS_NOT_FOUND`, and so is an
+ * id rotated away: its successor is never answered for it (that would give a login's
+ * session to whoever knew the old id).
  */
 SESSYNC_MUST_USE
 sessync_status sessync_store_fetch(const struct sessync_store *store,
@@ -1037,8 +1038,10 @@ sessync_status sessync_store_destroy(const struct sessync_store *store,
                                      struct sessync_error *error);
 
 /**
- * Moves a session to a fresh id carrying the same data, owner and lock; the old id
- * answers reads for the store's `rotate_grace`, then is gone.
+ * Moves a session to a fresh id carrying the same data, owner and lock. For the store's
+ * `rotate_grace`, requests in flight on the old id follow the session to the new one at
+ * commit; no other call answers the old id with the new session (reads of it are
+ * `SESSYNC_STATUS_NOT_FOUND`, writes `SESSYNC_STATUS_ROTATED`), and then it is gone.
  *
  * `token`: the caller's fencing token or 0. The new id is written NUL-terminated into
  * `id_out` (`id_out_len` bytes; `SESSYNC_ID_MAX_LEN + 1` always suffice) and its length
@@ -1226,7 +1229,7 @@ sessync_status sessync_async_drain(bool cancel,
                                    struct sessync_error *error);
 
 /**
- * The library's version as text, such as `"0.1.0"`. Static: do not free it.
+ * The library's version as text, such as `"0.2.0"`. Static: do not free it.
  */
 const char *sessync_version(void);
 

@@ -230,23 +230,29 @@ impl Sessions {
     }
 
     /// The live session `cand` (locked when `lock`), or `None`.
+    ///
+    /// An id that was rotated away counts as absent here, although the store still
+    /// answers reads for it during `rotate_grace`: handing its successor to a new request
+    /// would hand a login's fresh id to whoever knew the old one (session fixation).
+    /// Requests already in flight when the id was rotated follow it at commit.
     fn find(&self, cand: SessionId, lock: bool, wait: Duration, before: u64) -> Result<Found> {
         if lock {
-            return match self.lock_following(cand, wait) {
+            let lease = self.inner.opts.lock_lease;
+            return match self.inner.store.lock(&cand, lease, wait) {
                 Ok((token, rec)) => Ok(Some(found_locked(rec, token, cand, before))),
-                Err(Error::NotFound | Error::Destroyed) => Ok(None),
+                Err(Error::NotFound | Error::Destroyed | Error::Rotated { .. }) => Ok(None),
                 Err(e) => Err(e),
             };
         }
         Ok(match self.inner.store.fetch_touch(&cand)? {
-            (Some(rec), touched) => Some((rec, None, touched, cand)),
-            (None, _) => None,
+            (Some(rec), touched) if rec.id == cand => Some((rec, None, touched, cand)),
+            _ => None,
         })
     }
 
     async fn find_async(
         &self,
-        mut cand: SessionId,
+        cand: SessionId,
         lock: bool,
         wait: Duration,
         before: u64,
@@ -254,25 +260,20 @@ impl Sessions {
         if !lock {
             return self.find(cand, false, wait, before);
         }
-        let first = cand;
         let lease = self.inner.opts.lock_lease;
-        for _ in 0..MAX_HOPS {
-            match self.inner.store.lock_async(&cand, lease, wait).await {
-                Err(Error::Rotated { to }) => cand = to,
-                Ok((token, rec)) => return Ok(Some(found_locked(rec, token, first, before))),
-                Err(Error::NotFound | Error::Destroyed) => return Ok(None),
-                Err(e) => return Err(e),
-            }
+        match self.inner.store.lock_async(&cand, lease, wait).await {
+            Ok((token, rec)) => Ok(Some(found_locked(rec, token, cand, before))),
+            Err(Error::NotFound | Error::Destroyed | Error::Rotated { .. }) => Ok(None),
+            Err(e) => Err(e),
         }
-        Ok(None)
     }
 
     fn assemble(&self, found: Found, had_cookie: bool, named: Option<SessionId>) -> Session {
         let cookie = &self.inner.opts.cookie;
         let (id, base, token, cookie_needed) = match found {
-            Some((rec, token, touched, cand)) => {
-                // The cookie named an id that was rotated away: hand out the successor.
-                let needed = rec.id != cand || (touched && cookie.max_age.is_some());
+            Some((rec, token, touched, _)) => {
+                // A rolling cookie is sent again when the access was recorded.
+                let needed = touched && cookie.max_age.is_some();
                 (rec.id, Some(rec), token, needed)
             }
             None => (named.unwrap_or_else(SessionId::generate), None, None, false),
@@ -291,17 +292,6 @@ impl Sessions {
             destroy: false,
             finished: false,
         }
-    }
-
-    fn lock_following(&self, mut id: SessionId, wait: Duration) -> Result<(u64, Record)> {
-        for _ in 0..MAX_HOPS {
-            let opts = &self.inner.opts;
-            match self.inner.store.lock(&id, opts.lock_lease, wait) {
-                Err(Error::Rotated { to }) => id = to,
-                other => return other,
-            }
-        }
-        Err(Error::NotFound)
     }
 }
 
@@ -565,9 +555,11 @@ impl Session {
     ///
     /// Errors: `StaleToken` when the lock's lease ran out and another request took it (this
     /// request's changes are refused, nothing is written); `Destroyed` when the session was
-    /// destroyed meanwhile; `NotFound` when it expired meanwhile.
+    /// destroyed meanwhile; `NotFound` when it expired meanwhile. On any error nothing was
+    /// written and the lock, if the session held it, is released.
     pub fn commit(mut self) -> Result<Committed> {
-        self.finished = true;
+        // `finished` is set only once the commit succeeded: on any error, dropping the
+        // session releases its lock (a failed write released nothing).
         // One clone of the shared part (one atomic increment) lends the store and the
         // settings to the helpers below, which also need `self` mutably.
         let sessions = self.sessions.clone();
@@ -577,6 +569,7 @@ impl Session {
             if self.base.is_some() {
                 store.destroy(&self.id)?;
             }
+            self.finished = true;
             return Ok(Committed {
                 set_cookie: (self.own_cookie && (self.had_cookie || self.base.is_some()))
                     .then(|| cookie.removal_cookie()),
@@ -596,6 +589,7 @@ impl Session {
                 self.unlock_following(store, t)?;
             }
         }
+        self.finished = true;
         let saved_new = is_new && version.is_some();
         Ok(Committed {
             set_cookie: (self.own_cookie && (self.cookie_needed || saved_new))
@@ -617,9 +611,19 @@ impl Session {
         let mut result = Err(Error::Backend("too many rotations in a row".into()));
         for _ in 0..MAX_HOPS {
             match store.apply_ttl(&self.id, self.ops(), opts, self.ttl_ms) {
+                Err(Error::Rotated { .. }) if self.base.is_none() => {
+                    // A new session named by the caller, on an id rotated away: never
+                    // write into the successor of an id this request did not find live.
+                    result = Err(Error::invalid(
+                        "the session id was rotated away; it cannot start a new session",
+                    ));
+                    break;
+                }
                 Err(Error::Rotated { to }) => {
+                    // In flight when another request rotated the id: follow the data,
+                    // but never hand the new id out in this response (the request
+                    // that rotated sends it).
                     self.id = to;
-                    self.cookie_needed = true;
                 }
                 Err(Error::Locked) if opts.token.is_none() => {
                     // Another request holds the lock: wait for our turn, as it would.
@@ -648,10 +652,7 @@ impl Session {
         let ttl = Duration::from_millis(ttl_ms);
         for _ in 0..MAX_HOPS {
             match store.touch_with_ttl(&self.id, ttl) {
-                Err(Error::Rotated { to }) => {
-                    self.id = to;
-                    self.cookie_needed = true;
-                }
+                Err(Error::Rotated { to }) => self.id = to,
                 other => return other.map(|_| ()),
             }
         }
@@ -661,10 +662,7 @@ impl Session {
     fn unlock_following(&mut self, store: &Store, token: u64) -> Result<()> {
         for _ in 0..MAX_HOPS {
             match store.unlock(&self.id, token) {
-                Err(Error::Rotated { to }) => {
-                    self.id = to;
-                    self.cookie_needed = true;
-                }
+                Err(Error::Rotated { to }) => self.id = to,
                 other => return other,
             }
         }

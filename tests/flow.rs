@@ -225,14 +225,33 @@ fn a_rotation_during_an_in_flight_request_loses_nothing() {
     );
     assert_eq!(f.store().sessions_of("ann").unwrap(), vec![l.id]);
 
-    // A request still carrying the old cookie, within the grace period, is handed the new.
-    let s = f.begin(Some(&old_cookie), false).unwrap();
-    assert_eq!(s.id(), l.id);
-    let c = s.commit().unwrap();
-    assert_eq!(
-        c.set_cookie.as_deref().map(cookie_of),
-        Some(format!("sync_sess={}", l.id))
-    );
+    // The late commit's response does not hand the new id out: only the login's does.
+    assert_eq!(done.set_cookie, None);
+
+    // A request that begins with the old cookie, even within the grace period, is not
+    // handed the new id nor the data (whoever planted the old id must not get the login's
+    // session): it starts afresh, with or without the lock.
+    for lock in [false, true] {
+        let mut s = f.begin(Some(&old_cookie), lock).unwrap();
+        assert!(s.is_new());
+        assert_ne!(s.id(), l.id);
+        assert_ne!(s.id(), c.id);
+        assert_eq!(s.get("user"), None);
+        s.set("x", &1).unwrap();
+        let fresh = s.commit().unwrap();
+        assert_eq!(
+            fresh.set_cookie.as_deref().map(cookie_of),
+            Some(format!("sync_sess={}", fresh.id))
+        );
+    }
+    // Nor is a request that names the old id itself.
+    let mut s = f.begin_id(c.id, true, Duration::ZERO).unwrap();
+    assert!(s.is_new());
+    assert_eq!(s.get("user"), None);
+    s.set("x", &1).unwrap();
+    assert_eq!(s.commit().unwrap_err().kind(), "invalid_argument");
+    let rec = f.store().fetch(&l.id).unwrap().unwrap();
+    assert_eq!(rec.data.get("x"), None, "nothing landed in the new session");
 }
 
 #[test]
@@ -453,4 +472,29 @@ async fn an_async_begin_waits_for_the_lock_without_a_thread() {
             .kind(),
         "invalid_argument"
     );
+}
+
+#[test]
+fn a_commit_that_fails_releases_the_lock() {
+    let f = flow("mem://?max_session_bytes=100");
+    let mut s = f.begin(None, false).unwrap();
+    s.set("n", &1).unwrap();
+    let header = cookie_of(&s.commit().unwrap().set_cookie.unwrap());
+    let mut s = f.begin(Some(&header), true).unwrap();
+    assert!(s.token().is_some());
+    // Each value fits; together they do not.
+    s.set("a", &"x".repeat(50)).unwrap();
+    s.set("b", &"y".repeat(50)).unwrap();
+    assert!(matches!(s.commit(), Err(Error::TooLarge(_))));
+    // The lock is free at once, and nothing was written.
+    let s = f.begin_with(Some(&header), true, Duration::ZERO).unwrap();
+    assert_eq!(s.get("a"), None);
+    s.abort().unwrap();
+
+    // The same for a commit that only touches with a new TTL of a session gone meanwhile.
+    let mut s = f.begin(Some(&header), true).unwrap();
+    s.set_ttl(Duration::from_secs(60)).unwrap();
+    let id = s.id();
+    f.store().destroy(&id).unwrap();
+    assert!(s.commit().is_err());
 }

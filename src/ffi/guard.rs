@@ -79,7 +79,13 @@ pub(crate) struct Fail(pub sessync_status);
 
 impl From<Error> for Fail {
     fn from(e: Error) -> Fail {
-        last_error::set(&e.to_string());
+        match &e {
+            // Never the successor's id: whoever writes to an old id must not learn it.
+            Error::Rotated { .. } => {
+                last_error::set("the session id was rotated away; it takes no more writes")
+            }
+            _ => last_error::set(&e.to_string()),
+        }
         Fail(sessync_status::from(&e))
     }
 }

@@ -27,8 +27,8 @@ pub struct sessync_record {
 ///
 /// On `SESSYNC_STATUS_OK`, writes `*record_out`, which the caller frees with
 /// `sessync_record_free`; otherwise leaves it unchanged. An absent or expired session is
-/// `SESSYNC_STATUS_NOT_FOUND`. A rotated-away id in its grace period answers with its
-/// successor's record (whose id, `sessync_record_id`, is the new one).
+/// `SESSYNC_STATUS_NOT_FOUND`, and so is an id rotated away: its successor is never
+/// answered for it (that would give a login's session to whoever knew the old id).
 #[must_use]
 #[unsafe(no_mangle)]
 pub extern "C" fn sessync_store_get(

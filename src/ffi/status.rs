@@ -25,7 +25,7 @@ pub enum sessync_status {
     Locked = 6,
     /// The session was destroyed; writes for it are refused.
     Destroyed = 7,
-    /// The id was rotated away; it answers reads only.
+    /// The id was rotated away; it takes no more writes.
     Rotated = 8,
     /// The store holds its maximum number of sessions.
     Full = 9,

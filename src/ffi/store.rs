@@ -104,14 +104,23 @@ impl sessync_store {
         self.sessions.store()
     }
 
-    /// The record, or `NOT_FOUND` (absent or expired).
+    /// The record, or `NOT_FOUND` (absent or expired, or rotated away).
+    ///
+    /// The store answers a rotated-away id with its successor's record during
+    /// `rotate_grace`; the C ABI does not: callers hand it ids that came from clients
+    /// (express-session's store, PHP's handler), and answering an old id with the new
+    /// session, or its id, would give a login's session to whoever planted the old id.
     pub(crate) fn fetch(
         &self,
         id: &crate::session::SessionId,
     ) -> Result<crate::session::Record, Fail> {
-        self.store()
-            .fetch(id)?
-            .ok_or_else(|| fail(sessync_status::NotFound, "session not found (or expired)"))
+        match self.store().fetch(id)? {
+            Some(rec) if rec.id == *id => Ok(rec),
+            _ => Err(fail(
+                sessync_status::NotFound,
+                "session not found (or expired, or rotated away)",
+            )),
+        }
     }
 }
 
@@ -227,26 +236,38 @@ pub extern "C" fn sessync_store_open_shared(
             let url = try_str(url, "url")?;
             let out = try_mut(store_out, "store_out")?;
             let (full, flow) = full_url(url, options);
-            let mut shared = SHARED.lock();
             let pid = std::process::id();
-            if shared.pid != pid {
-                // Stores of the parent process: their threads did not survive the fork,
-                // so they are neither used nor dropped here.
-                let parents = std::mem::take(&mut shared.stores);
-                shared.inherited.extend(parents);
-                shared.pid = pid;
-            }
-            let found = shared
-                .stores
-                .iter()
-                .find(|(u, f, _)| *u == full && same_flow(f, &flow))
-                .map(|(_, _, s)| s.clone());
+            let lookup = |shared: &mut SharedStores| {
+                if shared.pid != pid {
+                    // Stores of the parent process: their threads did not survive the
+                    // fork, so they are neither used nor dropped here.
+                    let parents = std::mem::take(&mut shared.stores);
+                    shared.inherited.extend(parents);
+                    shared.pid = pid;
+                }
+                shared
+                    .stores
+                    .iter()
+                    .find(|(u, f, _)| *u == full && same_flow(f, &flow))
+                    .map(|(_, _, s)| s.clone())
+            };
+            let found = lookup(&mut SHARED.lock());
             let sessions = match found {
                 Some(s) => s,
                 None => {
-                    let s = Sessions::new(Store::open(&full)?, flow.clone())?;
-                    shared.stores.push((full, flow, s.clone()));
-                    s
+                    // Opened without the lock held (a connect may take a while), then
+                    // kept unless another thread kept one first.
+                    let opened = Sessions::new(Store::open(&full)?, flow.clone())?;
+                    let mut shared = SHARED.lock();
+                    match lookup(&mut shared) {
+                        Some(s) => s,
+                        None => {
+                            shared
+                                .stores
+                                .push((full.clone(), flow.clone(), opened.clone()));
+                            opened
+                        }
+                    }
                 }
             };
             *out = handle(sessions);
@@ -272,8 +293,9 @@ pub extern "C" fn sessync_store_free(store: *mut sessync_store) {
 ///
 /// On `SESSYNC_STATUS_OK`, writes `*json_out` (the caller frees it with
 /// `sessync_buf_free`) and, if `version_out` is not NULL, `*version_out`; otherwise leaves
-/// them unchanged. An absent or expired session is `SESSYNC_STATUS_NOT_FOUND`. A
-/// rotated-away id in its grace period answers with its successor's data.
+/// them unchanged. An absent or expired session is `SESSYNC_STATUS_NOT_FOUND`, and so is an
+/// id rotated away: its successor is never answered for it (that would give a login's
+/// session to whoever knew the old id).
 #[must_use]
 #[unsafe(no_mangle)]
 pub extern "C" fn sessync_store_fetch(
@@ -606,8 +628,10 @@ pub extern "C" fn sessync_store_destroy(
     })
 }
 
-/// Moves a session to a fresh id carrying the same data, owner and lock; the old id
-/// answers reads for the store's `rotate_grace`, then is gone.
+/// Moves a session to a fresh id carrying the same data, owner and lock. For the store's
+/// `rotate_grace`, requests in flight on the old id follow the session to the new one at
+/// commit; no other call answers the old id with the new session (reads of it are
+/// `SESSYNC_STATUS_NOT_FOUND`, writes `SESSYNC_STATUS_ROTATED`), and then it is gone.
 ///
 /// `token`: the caller's fencing token or 0. The new id is written NUL-terminated into
 /// `id_out` (`id_out_len` bytes; `SESSYNC_ID_MAX_LEN + 1` always suffice) and its length

@@ -83,25 +83,38 @@ unsafe impl Send for UserData {}
 
 /// The library's runtime for calls that complete later: one worker thread for tasks (a
 /// lock wait on the in-process store is a task, not a thread) and a pool for calls that
-/// block (other backends' locks, commits).
-static RUNTIME: Lazy<Option<tokio::runtime::Runtime>> = Lazy::new(|| {
-    tokio::runtime::Builder::new_multi_thread()
+/// block (other backends' locks, commits) and for running callbacks. One per process: a
+/// forked child, which has none of the parent's threads, makes its own on first use.
+static RUNTIME: Mutex<Option<(u32, &'static tokio::runtime::Runtime)>> = Mutex::new(None);
+
+fn runtime() -> Result<&'static tokio::runtime::Runtime, Fail> {
+    let pid = std::process::id();
+    let mut slot = RUNTIME.lock();
+    if let Some((owner, rt)) = *slot {
+        if owner == pid {
+            return Ok(rt);
+        }
+        // Forked: the parent's runtime has no threads here, and its pending calls are
+        // the parent's. Both are left as they are (never used, never dropped).
+        std::mem::forget(std::mem::take(&mut *PENDING.lock()));
+        *IN_FLIGHT.lock() = 0;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .max_blocking_threads(512)
         .thread_name("sessync-async")
         .thread_keep_alive(Duration::from_secs(10))
         .enable_time()
         .build()
-        .ok()
-});
-
-fn runtime() -> Result<&'static tokio::runtime::Runtime, Fail> {
-    RUNTIME.as_ref().ok_or_else(|| {
-        fail(
-            sessync_status::Io,
-            "could not start the library's runtime thread",
-        )
-    })
+        .map_err(|e| {
+            fail(
+                sessync_status::Io,
+                &format!("could not start the library's runtime thread: {e}"),
+            )
+        })?;
+    let rt: &'static tokio::runtime::Runtime = Box::leak(Box::new(rt));
+    *slot = Some((pid, rt));
+    Ok(rt)
 }
 
 /// Pending tickets: a cancel removes its entry and signals the task.
@@ -171,17 +184,25 @@ fn start<T: Send + 'static>(
     native: bool,
     work: Pin<Box<dyn Future<Output = Result<T, Error>> + Send>>,
     give_back: GiveBack<T>,
+    ticket_out: *mut u64,
     deliver: impl FnOnce(Result<T, Failure>) + Send + 'static,
-) -> Result<u64, Fail> {
+) -> Result<(), Fail> {
     let rt = runtime()?;
+    // Counted before the ticket exists, so that a drain never misses it.
+    let flight = Flight::new();
     let ticket = NEXT_TICKET.fetch_add(1, Ordering::Relaxed);
     let (tx, rx) = oneshot::channel::<()>();
     PENDING.lock().insert(ticket, tx);
-    let flight = Flight::new();
+    // Written before the work starts: the callback may come before this call returns.
+    put(ticket_out, ticket);
+    // The callback runs on the blocking pool, never on the runtime's one worker thread,
+    // so a slow callback cannot hold up other calls' lock hand-overs and timeouts.
     let deliver = move |r: Result<T, Failure>| {
-        // A panic must not unwind out of the task: the callback then hears of it.
-        let _ = catch_unwind(AssertUnwindSafe(|| deliver(r)));
-        drop(flight);
+        rt.spawn_blocking(move || {
+            // A panic must not unwind out of the task: the callback then hears of it.
+            let _ = catch_unwind(AssertUnwindSafe(|| deliver(r)));
+            drop(flight);
+        });
     };
     let mut work = work;
     if native {
@@ -194,8 +215,8 @@ fn start<T: Send + 'static>(
             Err(_) => Poll::Ready(Err(Error::Backend("internal error (panic)".into()))),
         };
         if let Poll::Ready(r) = first {
-            rt.spawn(async move { finish(ticket, r, give_back, deliver) });
-            return Ok(ticket);
+            finish(ticket, r, give_back, deliver);
+            return Ok(());
         }
         rt.spawn(async move {
             tokio::select! {
@@ -219,11 +240,14 @@ fn start<T: Send + 'static>(
             tokio::select! {
                 biased;
                 _ = rx => {
+                    // The blocked call cannot be stopped: give back what it wins, and
+                    // count it in flight until then, so that a drain waits for it.
+                    let giving = Flight::new();
                     deliver(Err(cancelled()));
-                    // The blocked call cannot be stopped: give back what it wins.
                     if let Ok(Ok(v)) = handle.await {
                         give_back(v);
                     }
+                    drop(giving);
                 }
                 r = &mut handle => {
                     let r = r.unwrap_or_else(|_| Err(Error::Backend("internal error (panic)".into())));
@@ -232,7 +256,7 @@ fn start<T: Send + 'static>(
             }
         });
     }
-    Ok(ticket)
+    Ok(())
 }
 
 /// Delivers a result, unless a cancel took the ticket first (then it is given back).
@@ -314,18 +338,22 @@ pub extern "C" fn sessync_store_lock_async(
             let s2 = store.clone();
             let work = Box::pin(async move { s2.lock_async(&id, lease, wait).await.map(|r| r.0) });
             let ud = UserData(userdata);
-            let ticket = start(native, work, unlock_later(store, id), move |r| {
-                let ud = ud;
-                match r {
-                    Ok(token) => cb(ud.0, sessync_status::Ok, token, std::ptr::null()),
-                    Err(f) => {
-                        let e = error_of(&f);
-                        cb(ud.0, f.status, 0, &e);
+            start(
+                native,
+                work,
+                unlock_later(store, id),
+                ticket_out,
+                move |r| {
+                    let ud = ud;
+                    match r {
+                        Ok(token) => cb(ud.0, sessync_status::Ok, token, std::ptr::null()),
+                        Err(f) => {
+                            let e = error_of(&f);
+                            cb(ud.0, f.status, 0, &e);
+                        }
                     }
-                }
-            })?;
-            put(ticket_out, ticket);
-            Ok(())
+                },
+            )
         })
     })
 }
@@ -406,14 +434,13 @@ fn begin_ticket(
     let cb = required(callback)?;
     let sessions = h.sessions.clone();
     let native = sessions.store().waits_without_thread();
-    let ticket = start(
+    start(
         native,
         work(sessions),
         abort_later(),
+        ticket_out,
         deliver_session(cb, userdata),
-    )?;
-    put(ticket_out, ticket);
-    Ok(())
+    )
 }
 
 /// A callback argument, or `NULL_ARGUMENT`.

@@ -559,6 +559,16 @@ static void shared_stores_and_fork(void) {
     if (sessync_store_fetch(k, id, &kb, NULL, NULL) != SESSYNC_STATUS_NOT_FOUND) _exit(3);
     if (sessync_store_write(k, id, BYTES("{\"from\":\"child\"}"), NULL, 0, 0, NULL, NULL))
       _exit(4);
+    /* The parent's async runtime stayed behind: the child's calls get one of their own. */
+    struct flow cf = {0};
+    if (sessync_session_begin_id_async(k, id, SESSYNC_BEGIN_LOCK, 1000, on_begin, &cf, NULL,
+                                       NULL))
+      _exit(6);
+    wait_until(&cf.done, 1);
+    if (cf.status != SESSYNC_STATUS_OK || sessync_session_is_new(cf.session)) _exit(7);
+    if (sessync_session_commit(cf.session, NULL, NULL)) _exit(8);
+    size_t pending = 1;
+    if (sessync_async_drain(false, 10000, &pending, NULL) || pending != 0) _exit(9);
     sessync_store_free(k);
     /* Leave by exec: under valgrind a child that exits is checked for leaks, and the
      * parent's threads, which did not come along, own memory it cannot reach. */

@@ -71,6 +71,8 @@ struct Inner {
 pub struct Memory {
     inner: Arc<Inner>,
     actor: Option<JoinHandle<()>>,
+    /// The process that started the actor: a copy in a forked child has no actor thread.
+    pid: u32,
 }
 
 impl Memory {
@@ -105,12 +107,19 @@ impl Memory {
         Ok(Memory {
             inner,
             actor: Some(actor),
+            pid: std::process::id(),
         })
     }
 }
 
 impl Drop for Memory {
     fn drop(&mut self) {
+        if self.pid != std::process::id() {
+            // A forked child's copy: the actor thread stayed in the parent, and whatever
+            // it held at the fork stays held. Waking or joining it would hang.
+            std::mem::forget(self.actor.take());
+            return;
+        }
         self.inner.shutdown.store(true, Ordering::Release);
         self.inner.wake.parker.unpark();
         if let Some(t) = self.actor.take() {
