@@ -1115,9 +1115,11 @@ sessync_status sessync_store_stats(const struct sessync_store *store,
  *
  * Waiters are served in the order of their calls, with those of `sessync_store_lock`. On
  * the in-process store a waiting call holds no thread; with a daemon or Redis it blocks
- * one thread of the library's pool. On `SESSYNC_STATUS_OK`, writes a ticket for
- * `sessync_ticket_cancel` to `*ticket_out` (if not NULL) and the callback will come;
- * otherwise (bad arguments) the callback is never called.
+ * one thread of the library's pool (at most 512 calls block at once; more wait for a
+ * thread). On `SESSYNC_STATUS_OK`, writes a ticket for `sessync_ticket_cancel` to
+ * `*ticket_out` (if not NULL; written before the work starts, as the callback may come
+ * before this call returns) and the callback will come; otherwise (bad arguments) the
+ * callback is never called.
  */
 SESSYNC_MUST_USE
 sessync_status sessync_store_lock_async(const struct sessync_store *store,
@@ -1138,8 +1140,9 @@ sessync_status sessync_store_lock_async(const struct sessync_store *store,
  * `cookie`, `cookie_len`, `flags` and `wait_ms` as for `sessync_session_begin`; the bytes
  * are copied before it returns. A lock wait on the in-process store holds no thread; other
  * backends run the whole begin on a thread of the library's pool. On
- * `SESSYNC_STATUS_OK`, writes the ticket to `*ticket_out` (if not NULL) and the callback
- * will come; otherwise it never is.
+ * `SESSYNC_STATUS_OK`, writes the ticket to `*ticket_out` (if not NULL; before the work
+ * starts, as the callback may come before this call returns) and the callback will come;
+ * otherwise it never is.
  */
 SESSYNC_MUST_USE
 sessync_status sessync_session_begin_async(const struct sessync_store *store,

@@ -4,8 +4,10 @@
 //! Each call returns at once with a ticket. Its work runs on the library's own runtime:
 //! a lock wait on the in-process store parks no thread at all (it is a task woken when the
 //! lock is handed over); with other backends it blocks one thread of the library's pool,
-//! never the caller's. The callback is called exactly once per ticket, from a library
-//! thread, never from inside the call that made the ticket. `sessync_ticket_cancel`
+//! never the caller's. The callback is called exactly once per ticket, from a thread of
+//! the library's pool (never the caller's, never the runtime's one worker, so a slow
+//! callback holds up no lock hand-over); it may come before the call that made the ticket
+//! has returned, so the ticket is written out before the work starts. `sessync_ticket_cancel`
 //! decides once and for all between "the callback gets `SESSYNC_STATUS_CANCELLED`" and
 //! "it gets the result": a lock or session won after a cancel is given back.
 
@@ -310,9 +312,11 @@ fn abort_later() -> GiveBack<Session> {
 ///
 /// Waiters are served in the order of their calls, with those of `sessync_store_lock`. On
 /// the in-process store a waiting call holds no thread; with a daemon or Redis it blocks
-/// one thread of the library's pool. On `SESSYNC_STATUS_OK`, writes a ticket for
-/// `sessync_ticket_cancel` to `*ticket_out` (if not NULL) and the callback will come;
-/// otherwise (bad arguments) the callback is never called.
+/// one thread of the library's pool (at most 512 calls block at once; more wait for a
+/// thread). On `SESSYNC_STATUS_OK`, writes a ticket for `sessync_ticket_cancel` to
+/// `*ticket_out` (if not NULL; written before the work starts, as the callback may come
+/// before this call returns) and the callback will come; otherwise (bad arguments) the
+/// callback is never called.
 #[must_use]
 #[unsafe(no_mangle)]
 pub extern "C" fn sessync_store_lock_async(
@@ -366,8 +370,9 @@ pub extern "C" fn sessync_store_lock_async(
 /// `cookie`, `cookie_len`, `flags` and `wait_ms` as for `sessync_session_begin`; the bytes
 /// are copied before it returns. A lock wait on the in-process store holds no thread; other
 /// backends run the whole begin on a thread of the library's pool. On
-/// `SESSYNC_STATUS_OK`, writes the ticket to `*ticket_out` (if not NULL) and the callback
-/// will come; otherwise it never is.
+/// `SESSYNC_STATUS_OK`, writes the ticket to `*ticket_out` (if not NULL; before the work
+/// starts, as the callback may come before this call returns) and the callback will come;
+/// otherwise it never is.
 #[must_use]
 #[unsafe(no_mangle)]
 pub extern "C" fn sessync_session_begin_async(
