@@ -219,6 +219,30 @@ function poolCall(store, fnName, args, done) {
   });
 }
 
+// Ends a session through sessync_session_commit_async or sessync_session_abort_async (the
+// same callback); resolves with { setCookie }.
+function endAsync(fnName, ptr) {
+  return new Promise((resolve, reject) => {
+    const key = addPending((status, setCookie, error) => {
+      if (status === 0) resolve({ setCookie });
+      else reject(error);
+    });
+    const err = Buffer.alloc(ERROR_SIZE);
+    let rc;
+    try {
+      rc = n().fn[fnName](ptr, registered().commit, key, err);
+    } catch (e) {
+      takePending(key);
+      reject(e);
+      return;
+    }
+    if (rc !== 0) {
+      takePending(key);
+      reject(errorFromBuffer(err));
+    }
+  });
+}
+
 // ---------------------------------------------------------------------------------------
 
 const storeRegistry = new FinalizationRegistry((ptr) => n().fn.sessync_store_free(ptr));
@@ -726,12 +750,16 @@ class Session {
     this._ptr = ptr;
     this._store = store;
     this._id = null;
+    this._busy = false; // rotateAsync() is running on the pool
     sessionRegistry.register(this, ptr, this);
   }
 
   get handle() {
     if (this._ptr === null) {
       throw bindingError('INVALID_ARGUMENT', 'the session has ended (committed or aborted): begin a new one');
+    }
+    if (this._busy) {
+      throw bindingError('INVALID_ARGUMENT', 'the session is being rotated (rotateAsync): use it once that settles');
     }
     return this._ptr;
   }
@@ -802,11 +830,50 @@ class Session {
       scratch.err);
   }
 
-  // A fresh id now, data kept; returns it.
+  // A fresh id now, data kept; returns it. On the calling thread: with sessyncd or Redis,
+  // a round trip (rotateAsync runs it on the pool).
   rotate() {
     check(n().fn.sessync_session_rotate(this.handle, scratch.err), scratch.err);
     this._id = null;
     return this.id;
+  }
+
+  // rotate() on the libuv pool (koffi's `.async`; it waits on no lock); resolves with the
+  // new id. Until it settles the session cannot be used (its calls throw).
+  rotateAsync() {
+    let ptr;
+    try {
+      ptr = this.handle;
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    this._busy = true;
+    const err = Buffer.alloc(ERROR_SIZE);
+    return new Promise((resolve, reject) => {
+      poolAcquire(() => {
+        try {
+          n().fn.sessync_session_rotate.async(ptr, err, (e, rc) => {
+            poolRelease();
+            this._busy = false;
+            this._id = null;
+            if (e) reject(e);
+            else if (rc !== 0) reject(errorFromBuffer(err));
+            else {
+              try {
+                resolve(this.id);
+              } catch (x) {
+                reject(x);
+              }
+            }
+          });
+        } catch (e) {
+          this._busy = false;
+          reject(e);
+          return false;
+        }
+        return true;
+      });
+    });
   }
 
   // Marks the session for destruction at commit.
@@ -846,32 +913,28 @@ class Session {
     } catch (e) {
       return Promise.reject(e);
     }
-    return new Promise((resolve, reject) => {
-      const key = addPending((status, setCookie, error) => {
-        if (status === 0) resolve({ setCookie });
-        else reject(error);
-      });
-      const err = Buffer.alloc(ERROR_SIZE);
-      let rc;
-      try {
-        rc = n().fn.sessync_session_commit_async(ptr, registered().commit, key, err);
-      } catch (e) {
-        takePending(key);
-        reject(e);
-        return;
-      }
-      if (rc !== 0) {
-        takePending(key);
-        reject(errorFromBuffer(err));
-      }
-    });
+    return endAsync('sessync_session_commit_async', ptr);
   }
 
-  // Ends the request without writing; releases the lock.
+  // Ends the request without writing; releases the lock. On the calling thread: with
+  // sessyncd or Redis, a round trip (abortAsync does not block). A no-op once ended.
   abort() {
     if (this._ptr === null) return;
     const ptr = this._take();
     check(n().fn.sessync_session_abort(ptr, scratch.err), scratch.err);
+  }
+
+  // abort() without blocking (sessync_session_abort_async): the lock is released on the
+  // library's pool. Resolves when it is; a no-op once ended.
+  abortAsync() {
+    if (this._ptr === null) return Promise.resolve();
+    let ptr;
+    try {
+      ptr = this._take();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return endAsync('sessync_session_abort_async', ptr).then(() => undefined);
   }
 }
 

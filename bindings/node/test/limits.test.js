@@ -2,7 +2,7 @@
 
 // The binding's limits and lifetimes: how many koffi `.async()` calls it runs at once, a
 // store closed (or collected) with calls in flight, async methods that reject rather
-// than throw.
+// than throw, and the non-blocking abort and rotate of a session.
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const path = require('node:path');
@@ -172,6 +172,9 @@ test('async store methods reject, never throw, on a closed store or a bad argume
   await rejects('begin with null options', () => store.begin(null, null), /options/);
   await rejects('beginId with an object', () => store.beginId({}), /must be a string/);
   await rejects('beginId with a bad waitMs', () => store.beginId(id, { waitMs: 1.5 }));
+  const s = await store.begin(null);
+  await s.commit();
+  await rejects('rotateAsync of an ended session', () => s.rotateAsync(), /ended/);
   store.close();
   for (const [name, call] of [
     ['fetch', () => store.fetch(id)], ['record', () => store.record(id)], ['write', () => store.write(id, {})],
@@ -183,3 +186,34 @@ test('async store methods reject, never throw, on a closed store or a bad argume
     await rejects(`${name} on a closed store`, call, /closed/);
   }
 });
+
+for (const backend of ['mem', 'sessyncd']) {
+  test(`session.abortAsync and rotateAsync: the lock released, the id changed, without blocking (${backend})`,
+    async (t) => {
+      const url = backend === 'mem' ? 'mem://' : (await startSessyncd(t)).url;
+      const store = new sessync.Store(url);
+      t.after(() => store.close());
+      const id = sessync.generateId();
+      store.writeSync(id, { a: 1 });
+      const s = await store.beginId(id);
+      s.set('b', 2);
+      await s.abortAsync();
+      assert.equal(s.ended, true);
+      await s.abortAsync(); // a no-op once ended, as abort() is
+      // The lock is free at once, and nothing was written.
+      const s2 = await store.beginId(id, { waitMs: 0 });
+      assert.deepEqual(s2.data(), { a: 1 });
+      const rotated = s2.rotateAsync();
+      assert.throws(() => s2.set('c', 3), /being rotated/, 'the session is not used while it rotates on the pool');
+      const newId = await rotated;
+      assert.notEqual(newId, id);
+      assert.equal(s2.id, newId);
+      s2.set('c', 3);
+      await s2.commit();
+      assert.deepEqual(store.fetchSync(newId), { a: 1, c: 3 });
+      // The sync variants stay.
+      const s3 = store.beginIdSync(newId);
+      assert.notEqual(s3.rotate(), newId);
+      s3.abort();
+    });
+}
