@@ -86,11 +86,16 @@ export interface Stats {
   lockWaits: number; lockTimeouts: number; expirations: number; evictions: number;
 }
 
+/** The Promise methods run on libuv's pool (koffi's `.async()`), at most 32 at once for the
+ * whole process (the rest wait their turn): a closed store or a bad argument rejects, never
+ * throws. */
 export class Store {
   /** Opens a store: `mem://`, `unix:///run/sessync.sock`, `tcp://…`, `redis://…`. */
   constructor(url?: string, options?: StoreOptions);
   readonly url: string;
   readonly closed: boolean;
+  /** No call starts afterwards; calls running finish (the handle is freed after the last
+   * one), calls still queued reject ("the store was closed before this call ran"). */
   close(): void;
 
   fetch(id: string): Promise<Record<string, Json> | null>;
@@ -147,13 +152,19 @@ export class Session {
   incr(key: string, by?: number | bigint): number;
   data(): Record<string, Json>;
   setOwner(owner: string | null): void;
+  /** A fresh id now, data kept, on the calling thread (a round trip with sessyncd or Redis). */
   rotate(): string;
+  /** rotate() on libuv's pool; the session cannot be used until it settles. */
+  rotateAsync(): Promise<string>;
   destroy(): void;
   /** The session's own idle TTL in ms (1 ms to one year), applied at commit. */
   setTtl(ttlMs: number): void;
   commit(): Promise<{ setCookie: string | null }>;
   commitSync(): { setCookie: string | null };
+  /** Ends without writing, on the calling thread (a round trip with sessyncd or Redis). */
   abort(): void;
+  /** Ends without writing through sessync_session_abort_async: the event loop does not wait. */
+  abortAsync(): Promise<void>;
 }
 
 export interface CookieOptions {
@@ -205,8 +216,9 @@ export interface RequestSession extends SessyncSessionData {
   toJSON(): Record<string, Json>;
   /** Atomic increment, applied at commit as an increment: concurrent requests all count. */
   incr(key: string, by?: number): number;
-  /** A fresh id now, data kept (regenerate() empties the session, as express-session's does). */
-  rotate(): string;
+  /** A fresh id now, data kept (regenerate() empties the session, as express-session's
+   * does); runs on libuv's pool and resolves with the id. */
+  rotate(): Promise<string>;
   /** The engine's Session of this request. */
   readonly sessync: Session;
 }
@@ -221,7 +233,8 @@ export interface SessyncStoreOptions {
 }
 
 /** A store for express-session (session.Store): last write wins, as with connect-redis;
- * `set` writes the session and its cookie's TTL in one atomic step. */
+ * `set` writes the session and its cookie's TTL in one atomic step. A cookie's TTL over one
+ * year (the engine's longest) is cut to one year. */
 export interface SessyncStoreInstance {
   readonly store: Store;
   get(sid: string, callback: (err: any, session?: any) => void): void;

@@ -148,19 +148,98 @@ function registered() {
   return callbacks;
 }
 
-// Runs a store function on the libuv pool (koffi's `.async`); resolves with `done(err)`.
-function poolCall(fnName, args, done) {
-  const { fn } = n();
-  const err = Buffer.alloc(ERROR_SIZE);
+// The binding's own `.async()` calls (koffi's, on the libuv pool): at most
+// native().poolLimit run at once; the others wait here, first come first served. koffi
+// relays library callbacks in the same budget as `.async()` calls and crashes the process
+// when a callback finds it spent (native.js), so nothing here fans out without this limit.
+let poolActive = 0;
+const poolQueue = [];
+
+// `start` begins a call and returns true when it holds the slot (its completion calls
+// poolRelease), false when it ended at once.
+function poolAcquire(start) {
+  if (poolActive < n().poolLimit) {
+    poolActive++;
+    if (!start()) poolRelease();
+  } else {
+    poolQueue.push(start);
+  }
+}
+
+function poolRelease() {
+  while (poolQueue.length > 0) {
+    if (poolQueue.shift()()) return; // the slot passes to it
+  }
+  poolActive--;
+}
+
+function closedError(what) {
+  return bindingError('INVALID_ARGUMENT', what);
+}
+
+// Runs a store function on the libuv pool: `fn(handle, ...args, error)` through koffi's
+// `.async`, in a slot of the pool's limit; resolves with `done(rc, err)`. The call counts
+// as in flight on `store` from now until it settles, and its closures keep `store`
+// reachable (so the FinalizationRegistry cannot free the handle under it); close() frees
+// the handle only when no call is in flight. A call still queued when the store is closed
+// rejects ("the store was closed before this call ran") without reaching the library.
+function poolCall(store, fnName, args, done) {
+  store._calls++;
   return new Promise((resolve, reject) => {
-    fn[fnName].async(...args, err, (e, rc) => {
-      if (e) return reject(e);
-      try {
-        resolve(done(rc, err));
-      } catch (x) {
-        reject(x);
+    const settle = () => {
+      store._calls--;
+      if (store._calls === 0 && store._closing) store._free();
+    };
+    poolAcquire(() => {
+      if (store._closing) {
+        settle();
+        reject(closedError('the store was closed before this call ran'));
+        return false;
       }
+      const err = Buffer.alloc(ERROR_SIZE);
+      try {
+        n().fn[fnName].async(store._ptr, ...args, err, (e, rc) => {
+          poolRelease();
+          try {
+            if (e) reject(e);
+            else resolve(done(rc, err));
+          } catch (x) {
+            reject(x);
+          } finally {
+            settle();
+          }
+        });
+      } catch (e) {
+        settle();
+        reject(e);
+        return false;
+      }
+      return true;
     });
+  });
+}
+
+// Ends a session through sessync_session_commit_async or sessync_session_abort_async (the
+// same callback); resolves with { setCookie }.
+function endAsync(fnName, ptr) {
+  return new Promise((resolve, reject) => {
+    const key = addPending((status, setCookie, error) => {
+      if (status === 0) resolve({ setCookie });
+      else reject(error);
+    });
+    const err = Buffer.alloc(ERROR_SIZE);
+    let rc;
+    try {
+      rc = n().fn[fnName](ptr, registered().commit, key, err);
+    } catch (e) {
+      takePending(key);
+      reject(e);
+      return;
+    }
+    if (rc !== 0) {
+      takePending(key);
+      reject(errorFromBuffer(err));
+    }
   });
 }
 
@@ -244,25 +323,48 @@ class Store {
       fn.sessync_options_free(opts);
     }
     this._ptr = out[0];
+    this._calls = 0; // pool calls in flight or queued (poolCall)
+    this._closing = false;
     this.url = u;
     storeRegistry.register(this, this._ptr, this);
   }
 
   get closed() {
-    return this._ptr === null;
+    return this._closing;
   }
 
   get handle() {
-    if (this._ptr === null) throw bindingError('INVALID_ARGUMENT', 'the store is closed');
+    if (this._closing) throw closedError('the store is closed');
     return this._ptr;
   }
 
-  // Releases the handle. Sessions still open keep the engine's store alive until they end.
+  // Releases the handle: no call can start on it afterwards. Calls on the pool that are
+  // running finish first (the handle is freed when the last one settles); calls still
+  // queued reject. Sessions still open keep the engine's store alive until they end.
   close() {
-    if (this._ptr === null) return;
+    if (this._closing) return;
+    this._closing = true;
     storeRegistry.unregister(this);
-    n().fn.sessync_store_free(this._ptr);
+    if (this._calls === 0) this._free();
+  }
+
+  _free() {
+    const ptr = this._ptr;
+    if (ptr === null) return;
     this._ptr = null;
+    n().fn.sessync_store_free(ptr);
+  }
+
+  // An async call on the pool: a closed store or a bad argument rejects, never throws.
+  _pool(fnName, build, done) {
+    let args;
+    try {
+      this.handle; // eslint-disable-line no-unused-expressions
+      args = build();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return poolCall(this, fnName, args, (rc, err) => done(rc, err, args));
   }
 
   fetchSync(id) {
@@ -275,12 +377,12 @@ class Store {
   }
 
   fetch(id) {
-    const args = [this.handle, requireString('id', id), Buffer.alloc(BUF_SIZE), new BigUint64Array(1)];
-    return poolCall('sessync_store_fetch', args, (rc, err) => {
-      if (rc === n().status.SESSYNC_STATUS_NOT_FOUND) return null;
-      check(rc, err);
-      return parseJson(takeBuf(args[2]));
-    });
+    return this._pool('sessync_store_fetch', () => [requireString('id', id), Buffer.alloc(BUF_SIZE), new BigUint64Array(1)],
+      (rc, err, args) => {
+        if (rc === n().status.SESSYNC_STATUS_NOT_FOUND) return null;
+        check(rc, err);
+        return parseJson(takeBuf(args[1]));
+      });
   }
 
   _writeArgs(id, data, opts = {}) {
@@ -290,22 +392,21 @@ class Store {
       expected = new BigUint64Array([BigInt(opts.expectedVersion)]);
     }
     const flags = opts.release ? n().consts.SESSYNC_WRITE_RELEASE : 0;
-    return [this.handle, requireString('id', id), bytes, bytes.length, expected, BigInt(opts.token || 0), flags,
+    return [requireString('id', id), bytes, bytes.length, expected, BigInt(opts.token || 0), flags,
       new BigUint64Array(1)];
   }
 
   // Replaces the whole session (creating it); returns the new version.
   writeSync(id, data, opts) {
     const args = this._writeArgs(id, data, opts);
-    check(n().fn.sessync_store_write(...args, scratch.err), scratch.err);
-    return toNumber(args[7][0]);
+    check(n().fn.sessync_store_write(this.handle, ...args, scratch.err), scratch.err);
+    return toNumber(args[6][0]);
   }
 
   write(id, data, opts) {
-    const args = this._writeArgs(id, data, opts);
-    return poolCall('sessync_store_write', args, (rc, err) => {
+    return this._pool('sessync_store_write', () => this._writeArgs(id, data, opts), (rc, err, args) => {
       check(rc, err);
-      return toNumber(args[7][0]);
+      return toNumber(args[6][0]);
     });
   }
 
@@ -313,44 +414,42 @@ class Store {
     const bytes = jsonBytes('the patch', patch);
     const c = n().consts;
     const flags = (opts.create ? c.SESSYNC_WRITE_CREATE : 0) | (opts.release ? c.SESSYNC_WRITE_RELEASE : 0);
-    return [this.handle, requireString('id', id), bytes, bytes.length, BigInt(opts.token || 0), flags,
+    return [requireString('id', id), bytes, bytes.length, BigInt(opts.token || 0), flags,
       new BigUint64Array(1)];
   }
 
   // Applies a JSON Merge Patch atomically; returns the new version.
   patchSync(id, patch, opts) {
     const args = this._patchArgs(id, patch, opts);
-    check(n().fn.sessync_store_patch(...args, scratch.err), scratch.err);
-    return toNumber(args[6][0]);
+    check(n().fn.sessync_store_patch(this.handle, ...args, scratch.err), scratch.err);
+    return toNumber(args[5][0]);
   }
 
   patch(id, patch, opts) {
-    const args = this._patchArgs(id, patch, opts);
-    return poolCall('sessync_store_patch', args, (rc, err) => {
+    return this._pool('sessync_store_patch', () => this._patchArgs(id, patch, opts), (rc, err, args) => {
       check(rc, err);
-      return toNumber(args[6][0]);
+      return toNumber(args[5][0]);
     });
   }
 
   _incrArgs(id, key, by, opts = {}) {
     const c = n().consts;
     const flags = (opts.create ? c.SESSYNC_WRITE_CREATE : 0) | (opts.release ? c.SESSYNC_WRITE_RELEASE : 0);
-    return [this.handle, requireString('id', id), requireString('key', key), toI64('by', by),
+    return [requireString('id', id), requireString('key', key), toI64('by', by),
       BigInt(opts.token || 0), flags, new BigInt64Array(1)];
   }
 
   // Adds `by` to the integer at `key` atomically; returns the sum.
   incrSync(id, key, by = 1, opts) {
     const args = this._incrArgs(id, key, by, opts);
-    check(n().fn.sessync_store_incr(...args, scratch.err), scratch.err);
-    return toNumber(args[6][0]);
+    check(n().fn.sessync_store_incr(this.handle, ...args, scratch.err), scratch.err);
+    return toNumber(args[5][0]);
   }
 
   incr(id, key, by = 1, opts) {
-    const args = this._incrArgs(id, key, by, opts);
-    return poolCall('sessync_store_incr', args, (rc, err) => {
+    return this._pool('sessync_store_incr', () => this._incrArgs(id, key, by, opts), (rc, err, args) => {
       check(rc, err);
-      return toNumber(args[6][0]);
+      return toNumber(args[5][0]);
     });
   }
 
@@ -362,10 +461,9 @@ class Store {
   }
 
   destroy(id) {
-    const out = new Uint8Array(1);
-    return poolCall('sessync_store_destroy', [this.handle, requireString('id', id), out], (rc, err) => {
+    return this._pool('sessync_store_destroy', () => [requireString('id', id), new Uint8Array(1)], (rc, err, args) => {
       check(rc, err);
-      return out[0] !== 0;
+      return args[1][0] !== 0;
     });
   }
 
@@ -385,11 +483,11 @@ class Store {
   touch(id, ttlMs) {
     const out = new Uint8Array(1);
     const withTtl = ttlMs !== undefined && ttlMs !== null;
-    const args = withTtl ? [this.handle, requireString('id', id), toTtl(ttlMs), out] : [this.handle, requireString('id', id), out];
-    return poolCall(withTtl ? 'sessync_store_touch_ttl' : 'sessync_store_touch', args, (rc, err) => {
-      check(rc, err);
-      return out[0] !== 0;
-    });
+    return this._pool(withTtl ? 'sessync_store_touch_ttl' : 'sessync_store_touch',
+      () => (withTtl ? [requireString('id', id), toTtl(ttlMs), out] : [requireString('id', id), out]), (rc, err) => {
+        check(rc, err);
+        return out[0] !== 0;
+      });
   }
 
   // The whole record: { id, data, version, created, last_access, expires_at, owner, ttl }
@@ -404,7 +502,7 @@ class Store {
 
   record(id) {
     const buf = Buffer.alloc(BUF_SIZE);
-    return poolCall('sessync_store_fetch_record', [this.handle, requireString('id', id), buf], (rc, err) => {
+    return this._pool('sessync_store_fetch_record', () => [requireString('id', id), buf], (rc, err) => {
       if (rc === n().status.SESSYNC_STATUS_NOT_FOUND) return null;
       check(rc, err);
       return parseJson(takeBuf(buf));
@@ -426,7 +524,7 @@ class Store {
   list(cursor = 0n, count = 100) {
     const buf = Buffer.alloc(BUF_SIZE);
     const next = new BigUint64Array(1);
-    return poolCall('sessync_store_list', [this.handle, toCursor(cursor), toCount(count), buf, next], (rc, err) => {
+    return this._pool('sessync_store_list', () => [toCursor(cursor), toCount(count), buf, next], (rc, err) => {
       check(rc, err);
       return { ids: parseJson(takeBuf(buf)), cursor: next[0] };
     });
@@ -466,7 +564,7 @@ class Store {
 
   clear() {
     const out = new BigUint64Array(1);
-    return poolCall('sessync_store_clear', [this.handle, out], (rc, err) => {
+    return this._pool('sessync_store_clear', () => [out], (rc, err) => {
       check(rc, err);
       return toNumber(out[0]);
     });
@@ -528,20 +626,32 @@ class Store {
 
   // Starts a request without blocking: the lock wait parks no thread on mem:// and runs
   // on the library's own pool otherwise. `opts.signal` (an AbortSignal) cancels the wait.
+  // A closed store or a bad argument rejects, never throws.
   begin(cookieHeader, opts = {}) {
-    const cookie = cookieBytes(cookieHeader);
-    return this._beginAsync('sessync_session_begin_async', [cookie, cookie.length], opts);
+    let cookie;
+    try {
+      cookie = cookieBytes(cookieHeader);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this._beginAsync('sessync_session_begin_async', () => [cookie, cookie.length], opts);
   }
 
   beginId(id, opts = {}) {
-    return this._beginAsync('sessync_session_begin_id_async', [requireString('id', id)], opts);
+    return this._beginAsync('sessync_session_begin_id_async', () => [requireString('id', id)], opts);
   }
 
-  _beginAsync(fnName, head, opts) {
+  _beginAsync(fnName, headOf, opts) {
     const { fn } = n();
-    const { flags, wait } = beginFlags(opts);
-    const handle = this.handle;
-    const cb = registered().session;
+    let flags, wait, handle, head, cb;
+    try {
+      ({ flags, wait } = beginFlags(opts));
+      handle = this.handle;
+      head = headOf();
+      cb = registered().session;
+    } catch (e) {
+      return Promise.reject(e);
+    }
     const signal = opts.signal;
     if (signal && signal.aborted) {
       return Promise.reject(bindingError('CANCELLED', 'the request was aborted before its session began'));
@@ -640,12 +750,16 @@ class Session {
     this._ptr = ptr;
     this._store = store;
     this._id = null;
+    this._busy = false; // rotateAsync() is running on the pool
     sessionRegistry.register(this, ptr, this);
   }
 
   get handle() {
     if (this._ptr === null) {
       throw bindingError('INVALID_ARGUMENT', 'the session has ended (committed or aborted): begin a new one');
+    }
+    if (this._busy) {
+      throw bindingError('INVALID_ARGUMENT', 'the session is being rotated (rotateAsync): use it once that settles');
     }
     return this._ptr;
   }
@@ -716,11 +830,50 @@ class Session {
       scratch.err);
   }
 
-  // A fresh id now, data kept; returns it.
+  // A fresh id now, data kept; returns it. On the calling thread: with sessyncd or Redis,
+  // a round trip (rotateAsync runs it on the pool).
   rotate() {
     check(n().fn.sessync_session_rotate(this.handle, scratch.err), scratch.err);
     this._id = null;
     return this.id;
+  }
+
+  // rotate() on the libuv pool (koffi's `.async`; it waits on no lock); resolves with the
+  // new id. Until it settles the session cannot be used (its calls throw).
+  rotateAsync() {
+    let ptr;
+    try {
+      ptr = this.handle;
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    this._busy = true;
+    const err = Buffer.alloc(ERROR_SIZE);
+    return new Promise((resolve, reject) => {
+      poolAcquire(() => {
+        try {
+          n().fn.sessync_session_rotate.async(ptr, err, (e, rc) => {
+            poolRelease();
+            this._busy = false;
+            this._id = null;
+            if (e) reject(e);
+            else if (rc !== 0) reject(errorFromBuffer(err));
+            else {
+              try {
+                resolve(this.id);
+              } catch (x) {
+                reject(x);
+              }
+            }
+          });
+        } catch (e) {
+          this._busy = false;
+          reject(e);
+          return false;
+        }
+        return true;
+      });
+    });
   }
 
   // Marks the session for destruction at commit.
@@ -760,33 +913,32 @@ class Session {
     } catch (e) {
       return Promise.reject(e);
     }
-    return new Promise((resolve, reject) => {
-      const key = addPending((status, setCookie, error) => {
-        if (status === 0) resolve({ setCookie });
-        else reject(error);
-      });
-      const err = Buffer.alloc(ERROR_SIZE);
-      let rc;
-      try {
-        rc = n().fn.sessync_session_commit_async(ptr, registered().commit, key, err);
-      } catch (e) {
-        takePending(key);
-        reject(e);
-        return;
-      }
-      if (rc !== 0) {
-        takePending(key);
-        reject(errorFromBuffer(err));
-      }
-    });
+    return endAsync('sessync_session_commit_async', ptr);
   }
 
-  // Ends the request without writing; releases the lock.
+  // Ends the request without writing; releases the lock. On the calling thread: with
+  // sessyncd or Redis, a round trip (abortAsync does not block). A no-op once ended.
   abort() {
     if (this._ptr === null) return;
     const ptr = this._take();
     check(n().fn.sessync_session_abort(ptr, scratch.err), scratch.err);
   }
+
+  // abort() without blocking (sessync_session_abort_async): the lock is released on the
+  // library's pool. Resolves when it is; a no-op once ended.
+  abortAsync() {
+    if (this._ptr === null) return Promise.resolve();
+    let ptr;
+    try {
+      ptr = this._take();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return endAsync('sessync_session_abort_async', ptr).then(() => undefined);
+  }
 }
 
-module.exports = { Store, Session, SessyncError, cancelTicket, pendingCount: () => pending.size };
+module.exports = {
+  Store, Session, SessyncError, cancelTicket, pendingCount: () => pending.size,
+  poolStats: () => ({ active: poolActive, queued: poolQueue.length, limit: n().poolLimit }),
+};

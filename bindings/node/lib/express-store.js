@@ -15,7 +15,10 @@
 // patch), so no reader ever sees the new data with the old TTL; `touch` is one
 // sessync_store_touch_ttl. A cookie without an expiry (a browser-session cookie) leaves
 // the store's `ttl` (or a TTL the session already had: the C ABI cannot take one back).
-// A cookie that has already expired destroys the session, as connect-redis does.
+// A cookie that has already expired destroys the session, as connect-redis does. A TTL
+// over the engine's maximum, one year (MAX_TTL_MS), is cut to one year: connect-redis
+// takes a cookie of two years, and express-session apps that set one must keep working
+// (such a session is kept for a year of inactivity, then expires before its cookie).
 'use strict';
 
 const path = require('node:path');
@@ -41,16 +44,23 @@ function findExpressSession() {
     'sessync.sessyncStore(require("express-session"))');
 }
 
+// The engine's longest TTL of a session: one year, in ms.
+const MAX_TTL_MS = 365 * 24 * 3600 * 1000;
+
+// How many sessions all() fetches at once.
+const FETCH_BATCH = 16;
+
 // The idle TTL a session's cookie asks for, in ms: the time left until cookie.expires,
-// else cookie.maxAge; null when the cookie has neither (a browser-session cookie).
+// else cookie.maxAge, at most MAX_TTL_MS; null when the cookie has neither (a
+// browser-session cookie).
 function cookieTtl(sess) {
   const c = sess && sess.cookie;
   if (!c || typeof c !== 'object') return null;
   if (c.expires !== undefined && c.expires !== null) {
     const at = new Date(c.expires).getTime();
-    if (!Number.isNaN(at)) return at - Date.now();
+    if (!Number.isNaN(at)) return Math.min(at - Date.now(), MAX_TTL_MS);
   }
-  if (typeof c.maxAge === 'number' && !Number.isNaN(c.maxAge)) return c.maxAge;
+  if (typeof c.maxAge === 'number' && !Number.isNaN(c.maxAge)) return Math.min(c.maxAge, MAX_TTL_MS);
   return null;
 }
 
@@ -118,7 +128,7 @@ function sessyncStore(session) {
         }
         if (ttl !== null) s.setTtl(ttl);
       } catch (e) {
-        s.abort();
+        await s.abortAsync().catch(() => {});
         throw e;
       }
       await s.commit();
@@ -150,15 +160,18 @@ function sessyncStore(session) {
 
     // Every live session, as an array (express-session's Store API), each with its `id`
     // (as connect-redis gives them): the ids from sessync_store_list, then each session
-    // fetched. A session that goes between the two is left out.
+    // fetched, FETCH_BATCH at a time. A session that goes between the two is left out.
     all(cb) {
       done(cb, call(async () => {
         const ids = await this.store.listAll();
-        const sessions = await Promise.all(ids.map((id) => this.store.fetch(id)));
         const out = [];
-        sessions.forEach((sess, i) => {
-          if (sess !== null) out.push({ ...sess, id: ids[i] });
-        });
+        for (let i = 0; i < ids.length; i += FETCH_BATCH) {
+          const batch = ids.slice(i, i + FETCH_BATCH);
+          const sessions = await Promise.all(batch.map((id) => this.store.fetch(id)));
+          sessions.forEach((sess, j) => {
+            if (sess !== null) out.push({ ...sess, id: batch[j] });
+          });
+        }
         return out;
       }));
     }
@@ -187,4 +200,4 @@ function call(f) {
   }
 }
 
-module.exports = { sessyncStore, findExpressSession };
+module.exports = { sessyncStore, findExpressSession, MAX_TTL_MS };

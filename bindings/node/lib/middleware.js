@@ -12,6 +12,7 @@
 // whatever the store's `ttl`.
 'use strict';
 
+const util = require('node:util');
 const { Store } = require('./core');
 const { bindingError } = require('./errors');
 
@@ -114,8 +115,16 @@ function ended() {
     'read and change the session before ending the response');
 }
 
+const debug = util.debuglog('sessync');
+const noop = () => {};
+
 // One request's session: the engine's Session, a cache of the values read or set, and
 // the commit.
+//
+// save(), reload(), regenerate() and rotate() end or change the engine's Session on the
+// pool or the library's threads: meanwhile `session` is null and `busy` is the promise of
+// that work, which the commit (and the end after a disconnect) waits for before it ends
+// the session the work began again. No path leaves a begun session un-ended.
 class RequestSession {
   constructor(cfg, req, res, next, session) {
     this.cfg = cfg;
@@ -125,10 +134,14 @@ class RequestSession {
     this.session = session;
     this.cache = new Map(); // key -> { present, value, json }
     this.allLoaded = false;
-    this.committing = null; // the commit's promise, once started
+    this.committing = null; // the commit's (or the abandon's) promise, once started
     this.setCookie = null;
     this.ended = false;
     this.destroyed = false;
+    this.busy = null; // a save, reload, regenerate or rotate in progress
+    this.failure = null; // { error, reported }: a save or reload that left no session
+    this.gone = false; // the client went away before the response: aborted, writes ignored
+    this.ac = new AbortController(); // cancels a save's or reload's lock wait on `gone`
     this.cookie = cookieObject(cfg.cookieView);
     this.proxy = this.makeProxy();
   }
@@ -136,15 +149,29 @@ class RequestSession {
   live() {
     if (this.ended) throw ended();
     if (this.session === null) {
-      throw bindingError('INVALID_ARGUMENT', 'req.session is being saved or reloaded: use it in the callback');
+      if (this.failure) {
+        throw bindingError('INVALID_ARGUMENT', `req.session cannot be used: its save or reload failed (${this.failure.error.message})`,
+          { cause: this.failure.error });
+      }
+      throw bindingError('INVALID_ARGUMENT', 'req.session is being saved, reloaded or regenerated: use it in the callback');
     }
     return this.session;
+  }
+
+  // A change after the client went away: the session was aborted; ignored (NODE_DEBUG=sessync says so, once).
+  ignored(what) {
+    if (!this.reportedIgnored) {
+      this.reportedIgnored = true;
+      debug('%s %s: the client went away before the response; req.session was aborted, and %s after it is ignored',
+        this.req.method, this.req.originalUrl || this.req.url, what);
+    }
+    return true;
   }
 
   load(key) {
     let e = this.cache.get(key);
     if (e === undefined) {
-      if (this.allLoaded) return { present: false };
+      if (this.allLoaded || this.gone) return { present: false };
       const json = this.live().getJSON(key);
       if (json === undefined) {
         e = { present: false };
@@ -157,9 +184,9 @@ class RequestSession {
     return e;
   }
 
-  loadAll() {
-    if (this.allLoaded) return;
-    const data = this.live().data();
+  loadAll(s) {
+    if (this.allLoaded || this.gone) return;
+    const data = (s || this.live()).data();
     for (const [k, v] of Object.entries(data)) {
       if (!this.cache.has(k)) this.cache.set(k, { present: true, value: v, json: JSON.stringify(v) });
     }
@@ -167,6 +194,7 @@ class RequestSession {
   }
 
   set(key, value) {
+    if (this.gone) return this.ignored(`setting req.session.${key}`);
     const s = this.live();
     if (value === undefined) return this.remove(key); // express-session: an undefined value is not saved
     s.set(key, value);
@@ -175,20 +203,25 @@ class RequestSession {
   }
 
   remove(key) {
+    if (this.gone) return this.ignored(`deleting req.session.${key}`);
     this.live().remove(key);
     this.cache.set(key, { present: false });
     return true;
   }
 
   incr(key, by = 1) {
+    if (this.gone) {
+      this.ignored(`req.session.incr('${key}')`);
+      const e = this.cache.get(key);
+      return (e && e.present && typeof e.value === 'number' ? e.value : 0) + Number(by);
+    }
     const v = this.live().incr(key, by);
     this.cache.set(key, { present: true, value: v, json: JSON.stringify(v) });
     return v;
   }
 
   // Sends values changed in place since they were read (or set) as sets.
-  flush() {
-    const s = this.live();
+  flush(s) {
     for (const [key, e] of this.cache) {
       if (!e.present) continue;
       let now;
@@ -213,22 +246,34 @@ class RequestSession {
     if (ttlMs !== null && !this.destroyed && (rolling || s.changed)) s.setTtl(ttlMs);
   }
 
+  // Waits until no save, reload, regenerate or rotate is in progress.
+  async settled() {
+    while (this.busy !== null) await this.busy;
+  }
+
   // Commits once; later calls get the same promise. Resolves with the Set-Cookie value.
+  // A save() or reload() still in progress (not awaited by the handler) is waited for, and
+  // the session it began again is committed.
   commit() {
     if (this.committing === null) {
       this.committing = (async () => {
-        const s = this.live();
-        try {
-          this.flush();
-          this.applyTtl(s);
-        } catch (e) {
-          s.abort();
-          this.session = null;
-          this.ended = true;
-          throw e;
-        }
+        await this.settled();
+        const s = this.session;
         this.session = null;
         this.ended = true;
+        if (s === null) {
+          // A save or reload failed and left no session: its error goes to Express's error
+          // handlers, unless its callback had it.
+          if (this.failure && !this.failure.reported) throw this.failure.error;
+          return this.setCookie;
+        }
+        try {
+          this.flush(s);
+          this.applyTtl(s);
+        } catch (e) {
+          s.abortAsync().catch((x) => debug('abort after a failed commit: %s', x.message));
+          throw e;
+        }
         const { setCookie } = await s.commit();
         if (setCookie) this.setCookie = setCookie;
         return this.setCookie;
@@ -237,34 +282,82 @@ class RequestSession {
     return this.committing;
   }
 
-  // Commits now and begins again on the same id (express-session's save()).
-  async saveNow() {
-    if (this.committing) throw ended();
-    const s = this.live();
-    this.flush();
-    this.applyTtl(s);
-    const wasNew = s.isNew;
-    const id = s.id;
-    this.session = null;
-    const { setCookie } = await s.commit();
-    if (setCookie) this.setCookie = setCookie;
-    await this.rebegin(wasNew && !this.setCookie, id);
+  // The client went away before the response: nothing of a half-finished handler is
+  // committed. The session is aborted (sessync_session_abort_async, once a save or reload
+  // in progress has settled; its lock wait is cancelled), and later changes are ignored.
+  abandon() {
+    if (this.committing !== null) return this.committing;
+    this.gone = true;
+    this.ac.abort();
+    this.committing = (async () => {
+      await this.settled();
+      const s = this.session;
+      this.session = null;
+      this.ended = true;
+      if (s !== null) await s.abortAsync();
+      return null;
+    })();
+    this.committing.catch((e) => debug('aborting the session of a request whose client went away: %s', e.message));
+    return this.committing;
   }
 
-  async reloadNow() {
-    if (this.committing) throw ended();
-    const s = this.live();
-    const wasNew = s.isNew && !this.setCookie;
-    const id = s.id;
+  // Runs `work(s)` with the session taken out of `this.session` (handlers wait for the
+  // callback); `work` puts a session back, or leaves none when it ended the session and
+  // could not begin it again (`failure`). Resolves with work's value.
+  exclusive(work) {
+    if (this.gone) return Promise.resolve(undefined);
+    if (this.committing) return Promise.reject(ended());
+    let s;
+    try {
+      s = this.live();
+    } catch (e) {
+      return Promise.reject(e);
+    }
     this.session = null;
-    s.abort();
-    await this.rebegin(wasNew, id);
+    const p = (async () => {
+      try {
+        return await work(s);
+      } catch (e) {
+        if (this.session === null) {
+          if (!s.ended) this.session = s; // it failed before ending the session: keep it
+          else this.failure = { error: e, reported: false };
+        }
+        throw e;
+      }
+    })();
+    const busy = p.then(noop, noop).then(() => {
+      if (this.busy === busy) this.busy = null;
+    });
+    this.busy = busy;
+    return p;
+  }
+
+  // Commits now and begins again on the same id (express-session's save()).
+  saveNow() {
+    return this.exclusive(async (s) => {
+      this.flush(s);
+      this.applyTtl(s);
+      const wasNew = s.isNew;
+      const id = s.id;
+      const { setCookie } = await s.commit();
+      if (setCookie) this.setCookie = setCookie;
+      await this.rebegin(wasNew && !this.setCookie, id);
+    });
+  }
+
+  reloadNow() {
+    return this.exclusive(async (s) => {
+      const wasNew = s.isNew && !this.setCookie;
+      const id = s.id;
+      await s.abortAsync();
+      await this.rebegin(wasNew, id);
+    });
   }
 
   async rebegin(fresh, id) {
     this.cache.clear();
     this.allLoaded = false;
-    const opts = { lock: this.cfg.lock };
+    const opts = { lock: this.cfg.lock, signal: this.ac.signal };
     // A session that was never stored has no cookie yet: begin afresh from the request's
     // cookie (a new id) so that the commit sends one.
     this.session = fresh
@@ -273,14 +366,28 @@ class RequestSession {
     this.req.sessionID = this.session.id;
   }
 
+  // express-session's regenerate(): a fresh id (on the pool: sessync_session_rotate) and
+  // an empty session.
   regenerateNow() {
-    const s = this.live();
-    this.loadAll();
-    s.rotate();
-    for (const [key, e] of this.cache) if (e.present) s.remove(key);
-    this.cache.clear();
-    this.allLoaded = true; // nothing is left
-    this.req.sessionID = s.id;
+    return this.exclusive(async (s) => {
+      this.loadAll(s);
+      const id = await s.rotateAsync();
+      this.session = s;
+      for (const [key, e] of this.cache) if (e.present) s.remove(key);
+      this.cache.clear();
+      this.allLoaded = true; // nothing is left
+      this.req.sessionID = id;
+    });
+  }
+
+  // A fresh id, data kept (on the pool); resolves with it.
+  rotateNow() {
+    return this.exclusive(async (s) => {
+      const id = await s.rotateAsync();
+      this.session = s;
+      this.req.sessionID = id;
+      return id;
+    });
   }
 
   toJSON() {
@@ -292,16 +399,26 @@ class RequestSession {
 
   makeProxy() {
     const self = this;
+    // An error reaches the callback; without one it reaches Express's error handlers
+    // through the commit (express-session ignores it), never an uncaught exception.
+    const report = (p, cb, value) => {
+      p.then((v) => callLater(cb, null, value === undefined ? v : value), (e) => {
+        if (typeof cb === 'function' && self.failure && self.failure.error === e) self.failure.reported = true;
+        callLater(cb, e);
+      });
+    };
     const methods = {
       regenerate(cb) {
-        try {
-          self.regenerateNow();
-        } catch (e) {
-          return callLater(cb, e);
-        }
-        return callLater(cb, null);
+        report(self.regenerateNow(), cb);
       },
       destroy(cb) {
+        if (self.gone) {
+          // The session was aborted; destroying it is still asked for (a logout).
+          self.ignored('req.session.destroy()');
+          delete self.req.session;
+          report(self.cfg.store.destroy(self.req.sessionID), cb, null);
+          return undefined;
+        }
         let p;
         try {
           self.live().destroy();
@@ -315,18 +432,19 @@ class RequestSession {
         return undefined;
       },
       save(cb) {
-        self.saveNow().then(() => callLater(cb, null), (e) => callLater(cb, e));
+        report(self.saveNow(), cb, null);
         return proxy;
       },
       reload(cb) {
-        self.reloadNow().then(() => callLater(cb, null), (e) => callLater(cb, e));
+        report(self.reloadNow(), cb, null);
         return proxy;
       },
       touch() { return proxy; },
       resetMaxAge() { return proxy; },
       toJSON() { return self.toJSON(); },
       incr(key, by = 1) { return self.incr(key, by); },
-      rotate() { const s = self.live(); const id = s.rotate(); self.req.sessionID = id; return id; },
+      // A fresh id, data kept; resolves with it (sessync_session_rotate on the pool).
+      rotate() { return self.rotateNow(); },
     };
     const proxy = new Proxy({}, {
       get(target, prop) {
@@ -383,9 +501,13 @@ class RequestSession {
   }
 }
 
-function callLater(cb, err) {
-  if (typeof cb === 'function') process.nextTick(cb, err);
-  else if (err) process.nextTick(() => { throw err; });
+function callLater(cb, err, value) {
+  if (typeof cb === 'function') {
+    if (err) process.nextTick(cb, err);
+    else process.nextTick(cb, null, ...(value === null || value === undefined ? [] : [value]));
+  } else if (err) {
+    debug('%s (no callback to report it to)', err.message);
+  }
 }
 
 // Holds the response until the commit is done: the first writeHead, write, flushHeaders
@@ -442,12 +564,13 @@ function hold(res, rs) {
   wrap('end', 'this');
   wrap('flushHeaders', 'this');
 
-  // A client that goes away before the response ends: commit what was done, so that the
-  // lock is released now rather than at the end of its lease.
+  // A client that goes away before the response: its handler may be half-way through, so
+  // the session is aborted (nothing written; the lock released now, not at the end of its
+  // lease), and changes the handler makes afterwards are ignored.
   res.once('close', () => {
     if (state === 'open') {
       state = 'done';
-      rs.commit().catch(() => {});
+      rs.abandon();
     }
   });
 }
@@ -470,7 +593,7 @@ function expressSession(options = {}) {
     store.begin(req.headers.cookie, { lock: cfg.lock, signal: ac.signal }).then((session) => {
       res.off('close', onClose);
       if (gone) {
-        session.abort();
+        session.abortAsync().catch((e) => debug('aborting the session of a request whose client went away: %s', e.message));
         return;
       }
       const rs = new RequestSession(cfg, req, res, next, session);

@@ -157,12 +157,34 @@ function koffiParams(args, callbackNames) {
   }).join(', ');
 }
 
+// koffi runs every `.async()` call, and relays every callback that a library thread makes
+// (the ends of begin, commit and abort), in one budget of "async calls": max_async_calls.
+// A callback relayed when that budget is spent has nowhere to go, and koffi 3.3.4 then
+// crashes the process (SIGSEGV) instead of failing the call. So the binding raises the
+// budget while it can (koffi.config refuses once any library is loaded, ours or another
+// module's), and never has more than POOL_LIMIT of its own `.async()` calls running or
+// queued in koffi (core.js queues the rest itself): the rest of the budget stays free for
+// the callbacks.
+const MAX_ASYNC_CALLS = 1024;
+const POOL_LIMIT = 32;
+
+function configureKoffi() {
+  try {
+    if (koffi.config().max_async_calls < MAX_ASYNC_CALLS) koffi.config({ max_async_calls: MAX_ASYNC_CALLS });
+  } catch {
+    // A library was loaded through koffi before ours: its setting stays; the limit follows it.
+  }
+  const max = koffi.config().max_async_calls;
+  return { maxAsyncCalls: max, poolLimit: Math.max(1, Math.min(POOL_LIMIT, Math.floor(max / 4))) };
+}
+
 function load() {
   if (koffi.sizeof('void *') !== 8 || os.endianness() !== 'LE') {
     throw new LoadError('the sessync Node binding supports 64-bit little-endian platforms only');
   }
   const headerPath = findHeader();
   const header = parseHeader(fs.readFileSync(headerPath, 'utf8'));
+  const async = configureKoffi();
   const { lib, path: libPath } = findLibrary();
 
   for (const [name, target] of header.aliases) koffi.alias(name, target);
@@ -213,6 +235,8 @@ function load() {
     headerPath,
     version: fn.sessync_version(),
     versionNumber: libVersion,
+    maxAsyncCalls: async.maxAsyncCalls,
+    poolLimit: async.poolLimit,
   };
 }
 

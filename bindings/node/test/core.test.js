@@ -25,7 +25,9 @@ function engineError(fn, code, message) {
 }
 
 test('the library matches the header, found in the documented order', () => {
-  assert.equal(sessync.versionNumber, 1000);
+  const header = fs.readFileSync(sessync.headerPath, 'utf8');
+  assert.equal(sessync.versionNumber, Number(/SESSYNC_VERSION_NUMBER = (\d+)/.exec(header)[1]));
+  assert.equal(sessync.versionNumber, 2000, 'version 0.2.0');
   assert.match(sessync.version, /^\d+\.\d+\.\d+$/);
   assert.ok(fs.existsSync(sessync.headerPath));
 });

@@ -2,9 +2,10 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
+const http = require('node:http');
 const express = require('express');
 const sessync = require('..');
-const { request, listen, startSessyncd } = require('./helpers');
+const { request, listen, startSessyncd, until } = require('./helpers');
 
 const SECRET = 'a secret of sixteen bytes or more';
 
@@ -226,4 +227,121 @@ test('a cookie.maxAge outside a session TTL\'s range is refused at setup', () =>
       (e) => e instanceof Error && e.code === 'SESSYNC_INVALID_ARGUMENT' && /maxAge/.test(e.message));
   }
   sessync.expressSession({ cookie: { maxAge: null } });
+});
+
+test('save() not awaited, then a redirect: a 302 with the cookie, the changes saved, the lock released', async (t) => {
+  for (const backend of ['mem', 'sessyncd']) {
+    const url = backend === 'mem' ? 'mem://' : (await startSessyncd(t)).url;
+    const port = await listen(t, app({ url, secret: SECRET, lockWait: 3000 }, (a) => {
+      a.get('/login', (req, res) => {
+        req.session.user = 'ada';
+        req.session.save(); // not awaited (a common express-session idiom before a redirect)
+        res.redirect('/home');
+      });
+      a.get('/again', (req, res) => {
+        req.session.visits = (req.session.visits || 0) + 1;
+        req.session.save();
+        req.session.reload(() => {}); // while the save runs: refused through its callback
+        res.redirect('/home');
+      });
+      a.get('/show', (req, res) => res.json(req.session));
+    }));
+    const r1 = await request(port, 'GET', '/login');
+    assert.equal(r1.status, 302, `${backend}: ${r1.body}`);
+    assert.equal(r1.headers.location, '/home');
+    assert.ok(r1.cookie, `${backend}: the new session's cookie is sent`);
+    const started = Date.now();
+    const r2 = await request(port, 'GET', '/show', { cookie: r1.cookie });
+    assert.equal(r2.status, 200, r2.body);
+    assert.equal(r2.json.user, 'ada');
+    assert.ok(Date.now() - started < 2000, `${backend}: the next request waited ${Date.now() - started} ms for the lock`);
+    const r3 = await request(port, 'GET', '/again', { cookie: r1.cookie });
+    assert.equal(r3.status, 302, r3.body);
+    const r4 = await request(port, 'GET', '/show', { cookie: r1.cookie });
+    assert.equal(r4.status, 200, r4.body);
+    assert.equal(r4.json.visits, 1);
+  }
+});
+
+test('a client that goes away mid-request: the session is aborted, later writes are ignored, nothing crashes', async (t) => {
+  for (const backend of ['mem', 'sessyncd']) {
+    const url = backend === 'mem' ? 'mem://' : (await startSessyncd(t)).url;
+    const rejections = [];
+    const onRejection = (e) => rejections.push(e);
+    process.on('unhandledRejection', onRejection);
+    t.after(() => process.off('unhandledRejection', onRejection));
+    let handlerStarted = false;
+    let closed = false;
+    let openGate;
+    const gate = new Promise((r) => { openGate = r; });
+    let wrote = null;
+    const port = await listen(t, app({ url, secret: SECRET, lockWait: 3000 }, (a) => {
+      a.get('/init', (req, res) => { req.session.kept = 1; res.json({}); });
+      a.get('/slow', async (req, res) => {
+        req.session.before = 1; // a half-finished handler's change: not committed
+        handlerStarted = true;
+        res.on('close', () => { closed = true; });
+        await gate;
+        req.session.after = 2; // after the client went away: ignored, not thrown
+        delete req.session.kept;
+        wrote = { incr: req.session.incr('n'), after: req.session.after };
+        res.json({ ok: true });
+      });
+      a.get('/show', (req, res) => res.json(req.session));
+    }));
+    const { cookie } = await request(port, 'GET', '/init');
+    const aborted = new Promise((resolve) => {
+      const req = http.get({ host: '127.0.0.1', port, path: '/slow', headers: { cookie }, agent: false });
+      req.on('error', () => resolve());
+      req.on('close', () => resolve());
+      until('the handler to start', () => handlerStarted).then(() => setTimeout(() => req.destroy(), 50));
+    });
+    await aborted;
+    await until('the server to see the client go', () => closed);
+    openGate();
+    await until('the handler to finish', () => wrote !== null);
+    assert.equal(wrote.incr, 1);
+    const started = Date.now();
+    const r = await request(port, 'GET', '/show', { cookie });
+    assert.equal(r.status, 200, r.body);
+    assert.ok(Date.now() - started < 2000, `${backend}: the lock was held ${Date.now() - started} ms`);
+    assert.equal(r.json.kept, 1, `${backend}: nothing of the aborted request was written`);
+    assert.equal(r.json.before, undefined);
+    assert.equal(r.json.after, undefined);
+    await new Promise((res) => setImmediate(res));
+    assert.deepEqual(rejections, [], `${backend}: no unhandled rejection`);
+  }
+});
+
+test('the middleware never blocks the event loop on abort or rotate (their async variants only)', async (t) => {
+  const d = await startSessyncd(t);
+  const calls = [];
+  const proto = sessync.Session.prototype;
+  const saved = { abort: proto.abort, rotate: proto.rotate, commitSync: proto.commitSync };
+  for (const m of Object.keys(saved)) {
+    proto[m] = function blocked(...args) { calls.push(m); return saved[m].apply(this, args); };
+  }
+  t.after(() => Object.assign(proto, saved));
+  const port = await listen(t, app({ url: d.url, secret: SECRET }, (a) => {
+    a.get('/init', (req, res) => { req.session.a = 1; res.json({}); });
+    a.get('/rotate', async (req, res) => {
+      const before = req.sessionID;
+      const id = await req.session.rotate();
+      res.json({ before, id, sid: req.sessionID, a: req.session.a });
+    });
+    a.get('/regenerate', (req, res, next) => req.session.regenerate((e) => (e ? next(e) : res.json({ a: req.session.a ?? null }))));
+    a.get('/reload', (req, res, next) => req.session.reload((e) => (e ? next(e) : res.json({ a: req.session.a }))));
+    a.get('/bad', (req) => { req.session.x = 10n; });
+  }));
+  const { cookie } = await request(port, 'GET', '/init');
+  const r1 = await request(port, 'GET', '/rotate', { cookie });
+  assert.equal(r1.status, 200, r1.body);
+  assert.notEqual(r1.json.id, r1.json.before);
+  assert.equal(r1.json.sid, r1.json.id);
+  assert.equal(r1.json.a, 1);
+  assert.ok(r1.cookie && r1.cookie !== cookie);
+  assert.equal((await request(port, 'GET', '/reload', { cookie: r1.cookie })).json.a, 1);
+  assert.deepEqual((await request(port, 'GET', '/regenerate', { cookie: r1.cookie })).json, { a: null });
+  assert.equal((await request(port, 'GET', '/bad')).status, 500);
+  assert.deepEqual(calls, [], 'no synchronous abort, rotate or commit');
 });

@@ -77,11 +77,57 @@ test('SessyncStore: set and touch give each session its cookie\'s TTL', async (t
   await touch(sid, { cookie: { maxAge: -1 } });
   assert.equal(await get(sid), null);
 
-  // A cookie over the engine's range: the engine's error, and nothing written.
+  // A cookie longer than the engine's longest TTL (one year), as connect-redis takes: the
+  // session is saved with a TTL of one year, and touched with it.
+  const YEAR = 365 * 24 * 3600 * 1000;
   const sid3 = sessync.generateId();
-  await assert.rejects(set(sid3, { cookie: cookie(400 * 24 * 3600 * 1000), n: 1 }),
-    (e) => e instanceof Error && e.code === 'SESSYNC_INVALID_ARGUMENT' && /ttl/i.test(e.message));
-  assert.equal(await get(sid3), null);
+  await set(sid3, { cookie: cookie(2 * YEAR), n: 1 });
+  assert.equal((await get(sid3)).n, 1);
+  assert.equal(ttlOf(store, sid3), YEAR);
+  store.store.touchSync(sid3, 1000);
+  await touch(sid3, { cookie: { maxAge: 2 * YEAR } });
+  assert.equal(ttlOf(store, sid3), YEAR);
+  await touch(sid3, { cookie: cookie(3 * YEAR) });
+  assert.equal(ttlOf(store, sid3), YEAR);
+});
+
+test('an express-session app with a two-year cookie.maxAge on SessyncStore saves its sessions', async (t) => {
+  const store = new sessync.SessyncStore({ url: 'mem://' });
+  t.after(() => store.close());
+  const app = express();
+  app.use(session({ secret: 'a secret', resave: false, saveUninitialized: false, store,
+    cookie: { maxAge: 2 * 365 * 24 * 3600 * 1000 } }));
+  app.get('/', (req, res) => {
+    req.session.n = (req.session.n || 0) + 1;
+    res.json({ n: req.session.n });
+  });
+  const port = await listen(t, app);
+  const r1 = await request(port, 'GET', '/');
+  assert.equal(r1.status, 200, r1.body);
+  const r2 = await request(port, 'GET', '/', { cookie: r1.cookie });
+  assert.equal(r2.json.n, 2);
+});
+
+test('SessyncStore: all and length with 1200 sessions (more than koffi\'s async calls at once)', async (t) => {
+  for (const backend of ['mem', 'sessyncd']) {
+    const url = backend === 'mem' ? 'mem://' : (await startSessyncd(t)).url;
+    const store = new sessync.SessyncStore({ url });
+    t.after(() => store.close());
+    const ids = new Set();
+    for (let i = 0; i < 1200; i++) {
+      const sid = sessync.generateId();
+      store.store.writeSync(sid, { i });
+      ids.add(sid);
+    }
+    const length = promisify(store.length.bind(store));
+    const all = promisify(store.all.bind(store));
+    assert.equal(await length(), 1200, backend);
+    const [sessions, n] = await Promise.all([all(), length()]);
+    assert.equal(n, 1200);
+    assert.equal(sessions.length, 1200, backend);
+    assert.deepEqual(new Set(sessions.map((s) => s.id)), ids);
+    for (const s of sessions) assert.equal(typeof s.i, 'number');
+  }
 });
 
 test('SessyncStore: all, length and clear as express-session expects them', async (t) => {

@@ -10,7 +10,10 @@ async function main(): Promise<void> {
   const data = await store.fetch('x'.repeat(32));
   const s2 = store.beginSync(null);
   s2.setTtl(60_000);
+  const rotated: string = await s2.rotateAsync();
+  await s2.abortAsync();
   s2.abort();
+  void rotated;
   const rec: sessync.SessionRecord | null = await store.record('x'.repeat(32));
   const ttl: number | null = rec ? rec.ttl : null;
   const page: sessync.ListPage = await store.list(0n, 100);
@@ -19,6 +22,9 @@ async function main(): Promise<void> {
   const cleared: number = store.clearSync();
   const touched: boolean = await store.touch('x'.repeat(32), 30_000);
   console.log(ttl, next, all, cleared, touched);
+  const rs = {} as sessync.RequestSession;
+  const newId: string = await rs.rotate();
+  void newId;
   const mw: sessync.Middleware = sessync.expressSession({ url: 'unix:///run/sessync.sock', secret: 'x' });
   const st = new sessync.SessyncStore({ url: 'mem://' });
   st.get('id', (err, sess) => { void err; void sess; });
