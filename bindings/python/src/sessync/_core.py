@@ -7,6 +7,7 @@ import atexit
 import datetime
 import json
 import math
+import os
 import sys
 import threading
 from typing import (
@@ -43,6 +44,13 @@ _STATUS: Dict[str, int] = {}
 _BY_NUMBER: Dict[int, type] = {}
 _NAME_BY_NUMBER: Dict[int, str] = {}
 _init_lock = threading.Lock()
+
+# Handles a forked child inherited from its parent: never freed there. Freeing one would
+# run the engine's teardown in a process its background threads did not survive (with
+# mem:// the child then waits forever for a thread that does not exist), and the
+# parent's lock and connection are the parent's to end. They stay here, unfreed, until
+# the child exits.
+_orphans: List[Any] = []
 
 
 def _init() -> Any:
@@ -223,6 +231,7 @@ class Store:
     ) -> None:
         lib = _init()
         self._ptr: Any = None
+        self._pid = os.getpid()  # the process the handle belongs to (see _release)
         self._mu = threading.Lock()
         self._busy = 0
         self._closing = False
@@ -260,6 +269,15 @@ class Store:
             if opts != ffi.NULL:
                 lib.sessync_options_free(opts)
         self.url = url
+        # What it was opened with, for a forked child's own store (LazyStore.reopen).
+        self._opened_with: Tuple[Tuple[Union[bytes, str], ...], Dict[str, Any]] = (
+            tuple(keys), dict(options))
+
+    def reopen(self) -> "Store":
+        """A new store opened as this one was (URL, options, signing keys): for a
+        process forked after this one was opened."""
+        keys, options = self._opened_with
+        return Store(self.url, signing_keys=keys, **options)
 
     # --- life cycle: close() waits for no one; the handle is freed by the last call out.
     def _enter(self) -> Any:
@@ -272,20 +290,31 @@ class Store:
     def _leave(self) -> None:
         with self._mu:
             self._busy -= 1
-            if self._closing and self._busy == 0 and self._ptr is not None:
-                _lib.sessync_store_free(self._ptr)
-                self._ptr = None
+            if self._closing and self._busy == 0:
+                self._release()
+
+    def _release(self) -> None:
+        """Frees the handle, in the process that opened it only (with self._mu held)."""
+        ptr, self._ptr = self._ptr, None
+        if ptr is None:
+            return
+        if os.getpid() != self._pid:
+            _orphans.append(ptr)  # inherited through fork: the parent's, never freed here
+        else:
+            _lib.sessync_store_free(ptr)
 
     def close(self) -> None:
         """Releases the store. Calls in flight finish first; later calls raise
-        StoreClosed. Sessions already begun keep working until they end."""
+        StoreClosed. Sessions already begun keep working until they end.
+
+        In a process forked after the store was opened, the handle is the parent's: it
+        is left unfreed (closing it there only marks this object closed)."""
         with self._mu:
             if self._closing:
                 return
             self._closing = True
-            if self._busy == 0 and self._ptr is not None:
-                _lib.sessync_store_free(self._ptr)
-                self._ptr = None
+            if self._busy == 0:
+                self._release()
 
     @property
     def closed(self) -> bool:
@@ -566,6 +595,7 @@ class Session(MutableMapping[str, Any]):
     def __init__(self, store: Store, ptr: Any) -> None:
         self._store = store
         self._h: Any = ptr
+        self._pid = os.getpid()
         self._ended = ""
         # key -> (value handed out, its JSON then if it is a list or dict, else None)
         self._cache: Dict[str, Tuple[Any, Optional[str]]] = {}
@@ -870,6 +900,9 @@ class Session(MutableMapping[str, Any]):
         h = getattr(self, "_h", None)
         if h is not None and _lib is not None:
             self._h = None
+            if getattr(self, "_pid", None) != os.getpid():
+                _orphans.append(h)  # a parent's session, inherited through fork
+                return
             try:
                 _lib.sessync_session_free(h)
             except Exception:
