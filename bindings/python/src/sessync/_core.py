@@ -868,6 +868,21 @@ class Session(MutableMapping[str, Any]):
             h = self._take("aborted")
             self._check(_lib.sessync_session_abort(h, self._err))
 
+    async def abort_async(self) -> None:
+        """`abort` without blocking the event loop (`sessync_session_abort_async`: with
+        a daemon or Redis, releasing the lock is a round trip). The session is handed to
+        the library at once, so it is aborted even if this await is cancelled."""
+        loop = asyncio.get_running_loop()
+        p = _Pending(loop, self._store)
+        with self._guard:
+            h = self._take("aborted")
+            p.start(None)
+            rc = _lib.sessync_session_abort_async(h, _callbacks["commit"], p.handle, p.err)
+        if rc:
+            p.failed_to_start()
+            raise _error(rc, p.err)
+        await p.future
+
     def __enter__(self) -> "Session":
         return self
 
@@ -892,7 +907,7 @@ class Session(MutableMapping[str, Any]):
             await self.commit_async()
         else:
             try:
-                self.abort()
+                await self.abort_async()
             except SessyncError:
                 pass
 
@@ -947,6 +962,10 @@ class _Pending:
         self.handle = ffi.new_handle(self)
         self.err = ffi.new("sessync_error *")
         self.ticket: Any = None
+        # Who takes a session the callback brings: the loop (resolve) or, when the loop
+        # is not running, the callback's thread (which aborts it). The first one wins.
+        self._claim_mu = threading.Lock()
+        self._claimed = False
 
     def start(self, ticket: Any) -> None:
         self.ticket = ticket
@@ -956,19 +975,59 @@ class _Pending:
         """The call returned an error: its callback will never come."""
         _pending.discard(self)
 
+    def _claim(self) -> bool:
+        with self._claim_mu:
+            if self._claimed:
+                return False
+            self._claimed = True
+            return True
+
     def deliver(self, status: int, message: str, value: Any, session: Any) -> None:
-        """On the library's thread: hand the result to the loop."""
+        """On the library's thread: hand the result to the loop.
+
+        A session is handed over only to a running loop. A loop that is stopped but not
+        closed accepts call_soon_threadsafe and never runs the callback (unless it is run
+        again): the session, and its lock, would stay taken until the lock's lease ran
+        out. So when the loop is not running, or stops before the handover is taken, the
+        session is aborted here, on the library's thread, and the awaiting coroutine
+        (should the loop run again) gets CANCELLED. (A loop that stops after this check
+        and before its next iteration still holds the session until it runs again or its
+        lease ends: asyncio gives no way to tell.)"""
+        loop = self.loop
+        if session is not None and not loop.is_running():
+            self._end_here(session)
+            return
         try:
-            self.loop.call_soon_threadsafe(self.resolve, status, message, value, session)
+            loop.call_soon_threadsafe(self.resolve, status, message, value, session)
         except RuntimeError:  # the loop is closed: nobody will take the session
             if session is not None:
-                _lib.sessync_session_free(session)
+                self._end_here(session)
+            return
+        if session is not None and not loop.is_running():
+            self._end_here(session)  # stopped meanwhile: resolve may never run
+
+    def _end_here(self, session: Any) -> None:
+        """Aborts a session nobody will take, on the library's thread (unless the loop
+        took it first)."""
+        if not self._claim():
+            return
+        err = ffi.new("sessync_error *")
+        _lib.sessync_session_abort(session, err)  # consumes it; a failure changes nothing
+        try:
+            self.loop.call_soon_threadsafe(
+                self.resolve, _STATUS["CANCELLED"],
+                "the session came while its event loop was not running: it was aborted",
+                None, None)
+        except RuntimeError:
+            pass
 
     def resolve(self, status: int, message: str, value: Any, session: Any) -> None:
         """On the loop's thread."""
+        if session is not None and not self._claim():
+            return  # aborted on the library's thread; its CANCELLED follows
         if self.future.done():  # cancelled meanwhile
             if session is not None:
-                _lib.sessync_session_free(session)
+                _abort_in_background(self.loop, self.store, session)
             return
         if status:
             self.future.set_exception(_error_from(status, message))
@@ -976,6 +1035,22 @@ class _Pending:
             self.future.set_result(Session(self.store, session))
         else:
             self.future.set_result(value)
+
+
+def _abort_in_background(loop: asyncio.AbstractEventLoop, store: Store, session: Any) -> None:
+    """Aborts a session nobody awaits any more without blocking the loop (a round trip
+    with a daemon or Redis): `sessync_session_abort_async`, result ignored."""
+    p = _Pending(loop, store)
+    p.future.add_done_callback(_ignore_result)
+    p.start(None)
+    rc = _lib.sessync_session_abort_async(session, _callbacks["commit"], p.handle, p.err)
+    if rc:  # the session was aborted at once (consumed either way)
+        p.failed_to_start()
+
+
+def _ignore_result(future: "asyncio.Future[Any]") -> None:
+    if not future.cancelled():
+        future.exception()  # retrieved: no "never retrieved" warning
 
 
 def _message(error: Any, status: int) -> str:

@@ -8,6 +8,7 @@ process its threads did not survive."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 from typing import Any, Dict, Optional
@@ -55,3 +56,12 @@ class LazyStore:
                     self._store = Store(self.url or url or "mem://", **opts)
                 self._pid = pid
             return self._store
+
+    async def get_async(self, url: Optional[str] = None, **defaults: Any) -> Store:
+        """``get`` for an event loop: the first call in a process opens the store in the
+        loop's default executor (opening one on a daemon or Redis connects)."""
+        s = self.current()
+        if s is not None:
+            return s
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, lambda: self.get(url, **defaults))
