@@ -16,8 +16,14 @@
 //
 // Link with the library (pkg-config --libs sessync, or the static archive with
 // pkg-config --static --libs). Async calls take any callable; it is called once from a
-// library thread, must not block for long, and must not throw (the trampoline is
-// noexcept: an exception ends the program).
+// library thread, must not block for long, and must not throw: the trampoline that calls
+// it is noexcept, since an exception must not unwind into the library, so one thrown by
+// the callable ends the program (std::terminate). The trampoline's own work does not
+// throw: if building the error with the engine's message fails (std::bad_alloc), the
+// callable gets an error of the same status with sessync_status_str's message, built
+// beforehand. Strings passed as `const char *` (ids, keys, owners, URLs, option names
+// and values) must not hold a NUL: one that does throws error(status::invalid_argument)
+// rather than be cut short at it.
 #ifndef SESSYNC_HPP
 #define SESSYNC_HPP
 
@@ -116,6 +122,49 @@ inline error make_error(const sessync_error *e, sessync_status rc) {
   return make_error(rc, *e);
 }
 
+/// A string argument for a `const char *` parameter. The C ABI reads up to the first NUL,
+/// so a string holding one would silently name something else ("a\0b" the key "a"): such a
+/// string is refused with status::invalid_argument, as the other bindings do.
+inline const char *c_str(const std::string &s, const char *what) {
+  if (s.find('\0') != std::string::npos) {
+    throw error(status::invalid_argument, std::string(what) + " contains a NUL character");
+  }
+  return s.c_str();
+}
+
+/// One error per status, built once, with sessync_status_str's message: what a callback
+/// receives when building the error with the engine's message fails (std::bad_alloc).
+/// Every async call builds the table before handing its callback to the library, so a
+/// trampoline only reads it and never allocates to report a failure.
+inline const error &prebuilt_error(sessync_status rc) noexcept {
+  static const std::vector<error> table = [] {
+    std::vector<error> v;
+    for (std::uint32_t s = 0; s <= SESSYNC_STATUS_CANCELLED; s++) {
+      v.emplace_back(static_cast<sessync::status>(s), sessync_status_str(s));
+    }
+    return v;
+  }();
+  std::size_t i = static_cast<std::size_t>(rc);
+  return table[i < table.size() ? i : static_cast<std::size_t>(SESSYNC_STATUS_PANIC)];
+}
+
+/// Makes sure prebuilt_error's table exists (may throw std::bad_alloc, at the call site).
+inline void prepare_callback_errors() { (void)prebuilt_error(SESSYNC_STATUS_OK); }
+
+/// Calls `deliver(const error &)` with the failure's error, or with the prebuilt one of its
+/// status when building it throws. For trampolines, which must not throw into the library.
+template <class Deliver>
+inline void deliver_error(const sessync_error *err, sessync_status rc, Deliver &&deliver) noexcept {
+  std::optional<error> x;
+  try {
+    x.emplace(make_error(err, rc));
+  } catch (...) {
+    deliver(prebuilt_error(rc));
+    return;
+  }
+  deliver(*x);
+}
+
 /// A duration as the C ABI's unsigned milliseconds. A negative one becomes 0, which
 /// every TTL argument refuses (1 ms at least): the engine's invalid_argument and message,
 /// rather than a huge unsigned number.
@@ -200,7 +249,7 @@ class options {
   /// One option from text (cookie_name, lock_wait, ttl, …; see sessync_options_set).
   options &set(const std::string &key, const std::string &value) {
     sessync_error e{};
-    detail::check(sessync_options_set(ptr_, key.c_str(), value.c_str(), &e), e);
+    detail::check(sessync_options_set(ptr_, detail::c_str(key, "option name"), detail::c_str(value, "option value"), &e), e);
     return *this;
   }
   options &add_signing_key(std::string_view key) {
@@ -299,7 +348,7 @@ class session {
   [[nodiscard]] std::optional<buffer> get(const std::string &key) {
     sessync_error e{};
     buffer out;
-    sessync_status rc = sessync_session_get(ptr_, key.c_str(), out.out(), &e);
+    sessync_status rc = sessync_session_get(ptr_, detail::c_str(key, "session key"), out.out(), &e);
     if (rc == SESSYNC_STATUS_NOT_FOUND) return std::nullopt;
     detail::check(rc, e);
     return out;
@@ -308,7 +357,7 @@ class session {
   [[nodiscard]] std::optional<std::int64_t> get_i64(const std::string &key) {
     sessync_error e{};
     std::int64_t v = 0;
-    sessync_status rc = sessync_session_get_i64(ptr_, key.c_str(), &v, &e);
+    sessync_status rc = sessync_session_get_i64(ptr_, detail::c_str(key, "session key"), &v, &e);
     if (rc == SESSYNC_STATUS_NOT_FOUND) return std::nullopt;
     detail::check(rc, e);
     return v;
@@ -317,7 +366,7 @@ class session {
   [[nodiscard]] std::optional<buffer> get_bytes(const std::string &key) {
     sessync_error e{};
     buffer out;
-    sessync_status rc = sessync_session_get_bytes(ptr_, key.c_str(), out.out(), &e);
+    sessync_status rc = sessync_session_get_bytes(ptr_, detail::c_str(key, "session key"), out.out(), &e);
     if (rc == SESSYNC_STATUS_NOT_FOUND) return std::nullopt;
     detail::check(rc, e);
     return out;
@@ -332,31 +381,31 @@ class session {
   /// Sets `key` to a JSON value (text).
   void set(const std::string &key, std::string_view json) {
     sessync_error e{};
-    detail::check(sessync_session_set(ptr_, key.c_str(), reinterpret_cast<const std::uint8_t *>(json.data()),
+    detail::check(sessync_session_set(ptr_, detail::c_str(key, "session key"), reinterpret_cast<const std::uint8_t *>(json.data()),
                                       json.size(), &e),
                   e);
   }
   void set_bytes(const std::string &key, std::string_view bytes) {
     sessync_error e{};
-    detail::check(sessync_session_set_bytes(ptr_, key.c_str(), reinterpret_cast<const std::uint8_t *>(bytes.data()),
+    detail::check(sessync_session_set_bytes(ptr_, detail::c_str(key, "session key"), reinterpret_cast<const std::uint8_t *>(bytes.data()),
                                             bytes.size(), &e),
                   e);
   }
   void remove(const std::string &key) {
     sessync_error e{};
-    detail::check(sessync_session_remove(ptr_, key.c_str(), &e), e);
+    detail::check(sessync_session_remove(ptr_, detail::c_str(key, "session key"), &e), e);
   }
   /// Adds `by` (an atomic increment at commit); returns the value as this request sees it.
   std::int64_t incr(const std::string &key, std::int64_t by = 1) {
     sessync_error e{};
     std::int64_t v = 0;
-    detail::check(sessync_session_incr(ptr_, key.c_str(), by, &v, &e), e);
+    detail::check(sessync_session_incr(ptr_, detail::c_str(key, "session key"), by, &v, &e), e);
     return v;
   }
   /// Sets the owner, or clears it with nullopt.
   void set_owner(const std::optional<std::string> &owner) {
     sessync_error e{};
-    detail::check(sessync_session_set_owner(ptr_, owner ? owner->c_str() : nullptr, &e), e);
+    detail::check(sessync_session_set_owner(ptr_, owner ? detail::c_str(*owner, "owner") : nullptr, &e), e);
   }
   void rotate() {
     sessync_error e{};
@@ -388,12 +437,7 @@ class session {
   /// is called once from a library thread (err null on success). Ends the session now.
   template <class F>
   void commit_async(F &&f) {
-    using Fn = std::decay_t<F>;
-    auto holder = std::make_unique<Fn>(std::forward<F>(f));
-    sessync_error e{};
-    sessync_status rc = sessync_session_commit_async(release(), &commit_trampoline<Fn>, holder.get(), &e);
-    detail::check(rc, e);
-    holder.release();  // the callback owns it now
+    end_async(sessync_session_commit_async, std::forward<F>(f));
   }
 
   /// Ends the request without writing; releases the lock.
@@ -402,11 +446,41 @@ class session {
     detail::check(sessync_session_abort(release(), &e), e);
   }
 
+  /// abort() without blocking (with a daemon or Redis, releasing the lock is a round
+  /// trip): `f(std::string_view set_cookie, const sessync::error *err)` is called once from
+  /// a library thread, with an empty set_cookie and err null on success. Ends the session
+  /// now; if this throws, the session was aborted at once and `f` is never called.
+  template <class F>
+  void abort_async(F &&f) {
+    end_async(sessync_session_abort_async, std::forward<F>(f));
+  }
+
   /// Gives up ownership of the C handle.
   [[nodiscard]] sessync_session *release() noexcept { return std::exchange(ptr_, nullptr); }
   [[nodiscard]] sessync_session *get() const noexcept { return ptr_; }
 
  private:
+  /// commit_async and abort_async: the session is consumed whatever happens (if making
+  /// the holder throws, it is aborted here, as the C call would have).
+  template <class F>
+  void end_async(sessync_status (*call)(sessync_session *, sessync_commit_callback, void *, sessync_error *),
+                 F &&f) {
+    using Fn = std::decay_t<F>;
+    sessync_session *raw = release();
+    std::unique_ptr<Fn> holder;
+    try {
+      detail::prepare_callback_errors();
+      holder = std::make_unique<Fn>(std::forward<F>(f));
+    } catch (...) {
+      sessync_session_free(raw);
+      throw;
+    }
+    sessync_error e{};
+    sessync_status rc = call(raw, &commit_trampoline<Fn>, holder.get(), &e);
+    detail::check(rc, e);
+    holder.release();  // the callback owns it now
+  }
+
   template <class Fn>
   static void commit_trampoline(void *userdata, sessync_status rc, const sessync_buf *set_cookie,
                                 const sessync_error *err) noexcept {
@@ -416,8 +490,7 @@ class session {
       if (set_cookie && set_cookie->data) v = std::string_view(reinterpret_cast<const char *>(set_cookie->data), set_cookie->len);
       (*fn)(v, static_cast<const error *>(nullptr));
     } else {
-      error x = detail::make_error(err, rc);
-      (*fn)(std::string_view(), &x);
+      detail::deliver_error(err, rc, [&](const error &x) { (*fn)(std::string_view(), &x); });
     }
   }
 
@@ -457,7 +530,7 @@ class store {
   [[nodiscard]] static store open(const std::string &url, const options *opts = nullptr) {
     sessync_error e{};
     sessync_store *raw = nullptr;
-    detail::check(sessync_store_open(url.c_str(), opts ? opts->get() : nullptr, &raw, &e), e);
+    detail::check(sessync_store_open(detail::c_str(url, "store URL"), opts ? opts->get() : nullptr, &raw, &e), e);
     return store(raw);
   }
 
@@ -468,7 +541,7 @@ class store {
   [[nodiscard]] std::optional<record> get(const std::string &id) const {
     sessync_error e{};
     sessync_record *raw = nullptr;
-    sessync_status rc = sessync_store_get(ptr_, id.c_str(), &raw, &e);
+    sessync_status rc = sessync_store_get(ptr_, detail::c_str(id, "session id"), &raw, &e);
     if (rc == SESSYNC_STATUS_NOT_FOUND) return std::nullopt;
     detail::check(rc, e);
     return record(raw);
@@ -476,7 +549,7 @@ class store {
   [[nodiscard]] std::optional<fetched> fetch(const std::string &id) const {
     sessync_error e{};
     fetched f;
-    sessync_status rc = sessync_store_fetch(ptr_, id.c_str(), f.json.out(), &f.version, &e);
+    sessync_status rc = sessync_store_fetch(ptr_, detail::c_str(id, "session id"), f.json.out(), &f.version, &e);
     if (rc == SESSYNC_STATUS_NOT_FOUND) return std::nullopt;
     detail::check(rc, e);
     return f;
@@ -484,7 +557,7 @@ class store {
   [[nodiscard]] std::optional<buffer> fetch_record(const std::string &id) const {
     sessync_error e{};
     buffer out;
-    sessync_status rc = sessync_store_fetch_record(ptr_, id.c_str(), out.out(), &e);
+    sessync_status rc = sessync_store_fetch_record(ptr_, detail::c_str(id, "session id"), out.out(), &e);
     if (rc == SESSYNC_STATUS_NOT_FOUND) return std::nullopt;
     detail::check(rc, e);
     return out;
@@ -496,7 +569,7 @@ class store {
     sessync_error e{};
     std::uint64_t version = 0;
     std::uint64_t expected = expected_version.value_or(0);
-    detail::check(sessync_store_write(ptr_, id.c_str(), reinterpret_cast<const std::uint8_t *>(json.data()),
+    detail::check(sessync_store_write(ptr_, detail::c_str(id, "session id"), reinterpret_cast<const std::uint8_t *>(json.data()),
                                       json.size(), expected_version ? &expected : nullptr, token, flags,
                                       &version, &e),
                   e);
@@ -507,7 +580,7 @@ class store {
                       std::uint32_t flags = 0) const {
     sessync_error e{};
     std::uint64_t version = 0;
-    detail::check(sessync_store_patch(ptr_, id.c_str(), reinterpret_cast<const std::uint8_t *>(json.data()),
+    detail::check(sessync_store_patch(ptr_, detail::c_str(id, "session id"), reinterpret_cast<const std::uint8_t *>(json.data()),
                                       json.size(), token, flags, &version, &e),
                   e);
     return version;
@@ -516,25 +589,25 @@ class store {
                     std::uint32_t flags = 0) const {
     sessync_error e{};
     std::int64_t v = 0;
-    detail::check(sessync_store_incr(ptr_, id.c_str(), key.c_str(), by, token, flags, &v, &e), e);
+    detail::check(sessync_store_incr(ptr_, detail::c_str(id, "session id"), detail::c_str(key, "session key"), by, token, flags, &v, &e), e);
     return v;
   }
   /// Takes the session's lock (blocks up to wait_ms); returns the fencing token.
   [[nodiscard]] std::uint64_t lock(const std::string &id, std::uint64_t lease_ms, std::uint64_t wait_ms) const {
     sessync_error e{};
     std::uint64_t token = 0;
-    detail::check(sessync_store_lock(ptr_, id.c_str(), lease_ms, wait_ms, &token, &e), e);
+    detail::check(sessync_store_lock(ptr_, detail::c_str(id, "session id"), lease_ms, wait_ms, &token, &e), e);
     return token;
   }
   void unlock(const std::string &id, std::uint64_t token) const {
     sessync_error e{};
-    detail::check(sessync_store_unlock(ptr_, id.c_str(), token, &e), e);
+    detail::check(sessync_store_unlock(ptr_, detail::c_str(id, "session id"), token, &e), e);
   }
   /// Records an access; true when it wrote.
   bool touch(const std::string &id) const {
     sessync_error e{};
     bool written = false;
-    detail::check(sessync_store_touch(ptr_, id.c_str(), &written, &e), e);
+    detail::check(sessync_store_touch(ptr_, detail::c_str(id, "session id"), &written, &e), e);
     return written;
   }
   /// Touches a session and gives it its own idle TTL (1 ms to one year) in one step;
@@ -542,7 +615,7 @@ class store {
   bool touch_ttl(const std::string &id, std::chrono::milliseconds ttl) const {
     sessync_error e{};
     bool written = false;
-    detail::check(sessync_store_touch_ttl(ptr_, id.c_str(), detail::to_ms(ttl), &written, &e), e);
+    detail::check(sessync_store_touch_ttl(ptr_, detail::c_str(id, "session id"), detail::to_ms(ttl), &written, &e), e);
     return written;
   }
   /// One page of the live sessions' ids, like Redis's SCAN: start with cursor 0 and pass
@@ -581,7 +654,7 @@ class store {
   bool destroy(const std::string &id) const {
     sessync_error e{};
     bool existed = false;
-    detail::check(sessync_store_destroy(ptr_, id.c_str(), &existed, &e), e);
+    detail::check(sessync_store_destroy(ptr_, detail::c_str(id, "session id"), &existed, &e), e);
     return existed;
   }
   /// Moves a session to a fresh id; returns it.
@@ -589,14 +662,14 @@ class store {
     sessync_error e{};
     char out[SESSYNC_ID_MAX_LEN + 1] = {};
     std::size_t len = 0;
-    detail::check(sessync_store_rotate(ptr_, id.c_str(), token, out, sizeof out, &len, &e), e);
+    detail::check(sessync_store_rotate(ptr_, detail::c_str(id, "session id"), token, out, sizeof out, &len, &e), e);
     return std::string(out, len);
   }
   std::uint64_t set_owner(const std::string &id, const std::optional<std::string> &owner,
                           std::uint64_t token = 0) const {
     sessync_error e{};
     std::uint64_t version = 0;
-    detail::check(sessync_store_set_owner(ptr_, id.c_str(), owner ? owner->c_str() : nullptr, token, &version, &e),
+    detail::check(sessync_store_set_owner(ptr_, detail::c_str(id, "session id"), owner ? detail::c_str(*owner, "owner") : nullptr, token, &version, &e),
                   e);
     return version;
   }
@@ -604,13 +677,13 @@ class store {
   [[nodiscard]] buffer sessions_of(const std::string &owner) const {
     sessync_error e{};
     buffer out;
-    detail::check(sessync_store_sessions_of(ptr_, owner.c_str(), out.out(), &e), e);
+    detail::check(sessync_store_sessions_of(ptr_, detail::c_str(owner, "owner"), out.out(), &e), e);
     return out;
   }
   std::size_t destroy_all(const std::string &owner) const {
     sessync_error e{};
     std::size_t count = 0;
-    detail::check(sessync_store_destroy_all(ptr_, owner.c_str(), &count, &e), e);
+    detail::check(sessync_store_destroy_all(ptr_, detail::c_str(owner, "owner"), &count, &e), e);
     return count;
   }
   [[nodiscard]] sessync_stats stats() const {
@@ -635,7 +708,7 @@ class store {
                                  std::int64_t wait_ms = -1) const {
     sessync_error e{};
     sessync_session *raw = nullptr;
-    detail::check(sessync_session_begin_id(ptr_, id.c_str(), flags, wait_ms, &raw, &e), e);
+    detail::check(sessync_session_begin_id(ptr_, detail::c_str(id, "session id"), flags, wait_ms, &raw, &e), e);
     return session(raw);
   }
 
@@ -645,10 +718,11 @@ class store {
   [[nodiscard]] std::uint64_t lock_async(const std::string &id, std::uint64_t lease_ms, std::uint64_t wait_ms,
                                          F &&f) const {
     using Fn = std::decay_t<F>;
+    detail::prepare_callback_errors();
     auto holder = std::make_unique<Fn>(std::forward<F>(f));
     sessync_error e{};
     std::uint64_t ticket = 0;
-    detail::check(sessync_store_lock_async(ptr_, id.c_str(), lease_ms, wait_ms, &lock_trampoline<Fn>, holder.get(),
+    detail::check(sessync_store_lock_async(ptr_, detail::c_str(id, "session id"), lease_ms, wait_ms, &lock_trampoline<Fn>, holder.get(),
                                            &ticket, &e),
                   e);
     holder.release();
@@ -660,6 +734,7 @@ class store {
   [[nodiscard]] std::uint64_t begin_async(std::string_view cookie, F &&f, std::uint32_t flags = SESSYNC_BEGIN_LOCK,
                                           std::int64_t wait_ms = -1) const {
     using Fn = std::decay_t<F>;
+    detail::prepare_callback_errors();
     auto holder = std::make_unique<Fn>(std::forward<F>(f));
     sessync_error e{};
     std::uint64_t ticket = 0;
@@ -674,10 +749,11 @@ class store {
   [[nodiscard]] std::uint64_t begin_id_async(const std::string &id, F &&f, std::uint32_t flags = SESSYNC_BEGIN_LOCK,
                                              std::int64_t wait_ms = -1) const {
     using Fn = std::decay_t<F>;
+    detail::prepare_callback_errors();
     auto holder = std::make_unique<Fn>(std::forward<F>(f));
     sessync_error e{};
     std::uint64_t ticket = 0;
-    detail::check(sessync_session_begin_id_async(ptr_, id.c_str(), flags, wait_ms, &session_trampoline<Fn>,
+    detail::check(sessync_session_begin_id_async(ptr_, detail::c_str(id, "session id"), flags, wait_ms, &session_trampoline<Fn>,
                                                  holder.get(), &ticket, &e),
                   e);
     holder.release();
@@ -692,8 +768,7 @@ class store {
     if (rc == SESSYNC_STATUS_OK) {
       (*fn)(token, static_cast<const error *>(nullptr));
     } else {
-      error x = detail::make_error(err, rc);
-      (*fn)(std::uint64_t{0}, &x);
+      detail::deliver_error(err, rc, [&](const error &x) { (*fn)(std::uint64_t{0}, &x); });
     }
   }
   template <class Fn>
@@ -703,8 +778,7 @@ class store {
     if (rc == SESSYNC_STATUS_OK) {
       (*fn)(session(raw), static_cast<const error *>(nullptr));
     } else {
-      error x = detail::make_error(err, rc);
-      (*fn)(session(), &x);
+      detail::deliver_error(err, rc, [&](const error &x) { (*fn)(session(), &x); });
     }
   }
 
@@ -744,7 +818,7 @@ inline std::size_t async_drain(bool cancel, std::chrono::milliseconds wait) {
 /// Throws error(status::invalid_argument) unless `id` is a well-formed session id.
 inline void id_check(const std::string &id) {
   sessync_error e{};
-  detail::check(sessync_id_check(id.c_str(), &e), e);
+  detail::check(sessync_id_check(detail::c_str(id, "session id"), &e), e);
 }
 
 /// The library's version ("0.1.0") and its number (MAJOR * 1000000 + MINOR * 1000 + PATCH).

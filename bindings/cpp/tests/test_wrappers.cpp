@@ -4,10 +4,12 @@
 // Built with -Wall -Wextra -Werror and run under valgrind by bindings/cpp/run-tests.sh.
 #include <sessync.hpp>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
+#include <new>
 #include <string>
 #include <thread>
 #include <type_traits>
@@ -57,6 +59,29 @@ struct slot {
     return std::move(value);
   }
 };
+
+// Allocation failure on demand, for the callbacks' fallback error: while g_fail_alloc is
+// set, operator new throws std::bad_alloc on every thread but the main one (the library's
+// callback threads; the library itself allocates with malloc, not operator new).
+static std::atomic<bool> g_fail_alloc{false};
+static std::thread::id g_main_thread;
+
+// GCC sees these replacements' malloc and free inlined against each other and warns of
+// a mismatch; they are the program's operator new and delete, a matched pair.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+void *operator new(std::size_t n) {
+  if (g_fail_alloc.load() && std::this_thread::get_id() != g_main_thread) throw std::bad_alloc();
+  if (void *p = std::malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void *p) noexcept { std::free(p); }
+void operator delete(void *p, std::size_t) noexcept { std::free(p); }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 static_assert(!std::is_copy_constructible_v<sessync::store>);
 static_assert(!std::is_copy_assignable_v<sessync::session>);
@@ -346,7 +371,91 @@ static void test_async_drain() {
   CHECK(sessync::async_drain(false, 10000ms) == 0);
 }
 
+static void test_nul_in_strings_is_refused() {
+  using namespace std::string_literals;
+  sessync::store st = sessync::store::open("mem://");
+  std::string id = sessync::id_generate();
+  (void)st.write(id, R"({"a":1})");
+  const std::string nul_key = "a\0b"s;
+  CHECK(nul_key.size() == 3);
+  sessync::session s = st.begin_id(id);
+  sessync::error e = expect_error([&] { s.set(nul_key, "2"); }, sessync::status::invalid_argument);
+  CHECK(e.message().find("NUL") != std::string::npos);
+  expect_error([&] { (void)s.get(nul_key); }, sessync::status::invalid_argument);
+  expect_error([&] { (void)s.get_i64(nul_key); }, sessync::status::invalid_argument);
+  expect_error([&] { (void)s.get_bytes(nul_key); }, sessync::status::invalid_argument);
+  expect_error([&] { s.set_bytes(nul_key, "x"); }, sessync::status::invalid_argument);
+  expect_error([&] { s.remove(nul_key); }, sessync::status::invalid_argument);
+  expect_error([&] { (void)s.incr(nul_key); }, sessync::status::invalid_argument);
+  expect_error([&] { s.set_owner("u\0v"s); }, sessync::status::invalid_argument);
+  (void)std::move(s).commit();
+  CHECK(st.fetch(id)->json.view() == R"({"a":1})");  // nothing written under "a"
+
+  const std::string nul_id = id + "\0x"s;
+  expect_error([&] { (void)st.fetch(nul_id); }, sessync::status::invalid_argument);
+  expect_error([&] { (void)st.begin_id(nul_id); }, sessync::status::invalid_argument);
+  expect_error([&] { (void)st.destroy(nul_id); }, sessync::status::invalid_argument);
+  expect_error([&] { (void)st.incr(id, nul_key); }, sessync::status::invalid_argument);
+  expect_error([&] { (void)st.sessions_of("u\0v"s); }, sessync::status::invalid_argument);
+  expect_error([&] { (void)st.destroy_all("u\0v"s); }, sessync::status::invalid_argument);
+  expect_error([&] { sessync::id_check(nul_id); }, sessync::status::invalid_argument);
+  expect_error([&] { (void)st.begin_id_async(nul_id, [](sessync::session, const sessync::error *) {}); },
+               sessync::status::invalid_argument);
+  CHECK(st.fetch(id).has_value());  // not destroyed through the id's prefix
+  expect_error([&] { (void)sessync::store::open("mem://\0?ttl=1ms"s); }, sessync::status::invalid_argument);
+  sessync::options o;
+  expect_error([&] { o.set("cookie_name\0x"s, "sid"); }, sessync::status::invalid_argument);
+  expect_error([&] { o.set("cookie_name", "sid\0x"s); }, sessync::status::invalid_argument);
+}
+
+static void test_abort_async() {
+  sessync::store st = sessync::store::open("mem://");
+  std::string id = sessync::id_generate();
+  (void)st.write(id, R"({"n":1})");
+  sessync::session s = st.begin_id(id);
+  (void)s.incr("n");
+  slot<std::string> done;
+  s.abort_async([&](std::string_view set_cookie, const sessync::error *err) {
+    done.put(err ? "error: " + err->message() : (set_cookie.empty() ? "ok" : "cookie"));
+  });
+  CHECK(!s);  // consumed at once
+  CHECK(done.take() == "ok");
+  sessync::session again = st.begin_id(id, SESSYNC_BEGIN_LOCK, 0);  // the lock was released
+  CHECK(again.get_i64("n") == 1);                                   // nothing was written
+  again.abort();
+  // An ended session: the C ABI's NULL check, thrown here (the callback never comes).
+  expect_error([&] { again.abort_async([](std::string_view, const sessync::error *) { std::abort(); }); },
+               sessync::status::null_argument);
+}
+
+static void test_callback_error_without_memory() {
+  // Building the error for the callback allocates (its message); when that throws, the
+  // callable gets the status's prebuilt error instead of the program ending.
+  sessync::store st = sessync::store::open("mem://");
+  std::string id = sessync::id_generate();
+  (void)st.write(id, "{}");
+  std::uint64_t token = st.lock(id, 60000, 0);
+  struct result {
+    int status = -1;
+    bool prebuilt = false;
+  };
+  slot<result> got;
+  g_fail_alloc = true;
+  (void)st.lock_async(id, 1000, 20, [&](std::uint64_t, const sessync::error *err) {
+    result r;
+    r.status = err ? static_cast<int>(err->status()) : 0;
+    r.prebuilt = err && err->message() == sessync::status_str(err->status());
+    got.put(r);
+  });
+  result r = got.take();
+  g_fail_alloc = false;
+  CHECK(r.status == static_cast<int>(sessync::status::lock_timeout));
+  CHECK(r.prebuilt);
+  st.unlock(id, token);
+}
+
 int main() {
+  g_main_thread = std::this_thread::get_id();
   test_version();
   test_flow();
   test_errors();
@@ -354,6 +463,9 @@ int main() {
   test_ttl();
   test_list_clear();
   test_async_drain();
+  test_nul_in_strings_is_refused();
+  test_abort_async();
+  test_callback_error_without_memory();
   std::puts("test_wrappers: ok");
   return 0;
 }

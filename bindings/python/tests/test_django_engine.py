@@ -218,3 +218,83 @@ def test_async_save_applies_set_expiry(SessionStore):
 
     key = asyncio.run(main())
     assert _ttl(key) == 300_000
+
+
+def _racing(SessionStore):
+    """A SessionStore whose session is destroyed by "another request" between save()'s
+    begin and its commit."""
+    from sessync.django import get_store
+
+    class Racing(SessionStore):
+        def _apply(self, s, data):
+            get_store().destroy(self.session_key)
+            return super()._apply(s, data)
+
+    return Racing
+
+
+def test_a_session_deleted_during_save_is_djangos_update_error(SessionStore):
+    from django.contrib.sessions.backends.base import UpdateError
+
+    s = SessionStore()
+    s["a"] = 1
+    s.save()
+    r = _racing(SessionStore)(s.session_key)
+    r.load()
+    r["a"] = 2
+    with pytest.raises(UpdateError) as info:
+        r.save()
+    assert isinstance(info.value.__cause__, (sessync.Destroyed, sessync.NotFound))
+
+    async def main():
+        a = SessionStore()
+        await a.aset("a", 1)
+        await a.asave()
+        ar = _racing(SessionStore)(a.session_key)
+        await ar.aload()
+        await ar.aset("a", 2)
+        with pytest.raises(UpdateError):
+            await ar.asave()
+
+    asyncio.run(main())
+
+
+def test_django_middleware_turns_a_deleted_session_into_session_interrupted(SessionStore):
+    # SessionInterrupted is a SuspiciousOperation: Django answers 400, not 500.
+    from django.contrib.sessions.exceptions import SessionInterrupted
+    from django.contrib.sessions.middleware import SessionMiddleware
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    s = SessionStore()
+    s["a"] = 1
+    s.save()
+    request = RequestFactory().get("/")
+    request.session = _racing(SessionStore)(s.session_key)
+    request.session["a"] = 2
+    mw = SessionMiddleware(lambda r: HttpResponse("ok"))
+    with pytest.raises(SessionInterrupted):
+        mw.process_response(request, HttpResponse("ok"))
+
+
+def test_async_save_never_aborts_synchronously(SessionStore, monkeypatch):
+    # The abort of asave's error path and of an empty acreate goes through the library's
+    # callback (sessync_session_abort_async), never a blocking call on the loop.
+    def refuse(self):
+        raise AssertionError("Session.abort (a blocking round trip) called on the loop")
+
+    monkeypatch.setattr(sessync.Session, "abort", refuse)
+    from django.contrib.sessions.backends.base import UpdateError
+
+    async def main():
+        c = SessionStore()
+        await c.acreate()  # empty: its begun session is aborted, then created by a patch
+        assert await c.aexists(c.session_key)
+        gone = SessionStore(c.session_key)
+        assert await gone.aget("x") is None  # loaded (and cached) before the delete
+        await c.adelete()
+        await gone.aset("x", 1)
+        with pytest.raises(UpdateError):  # _check_new: the session is gone; aborted
+            await gone.asave()
+
+    asyncio.run(main())

@@ -7,6 +7,7 @@ import atexit
 import datetime
 import json
 import math
+import os
 import sys
 import threading
 from typing import (
@@ -43,6 +44,13 @@ _STATUS: Dict[str, int] = {}
 _BY_NUMBER: Dict[int, type] = {}
 _NAME_BY_NUMBER: Dict[int, str] = {}
 _init_lock = threading.Lock()
+
+# Handles a forked child inherited from its parent: never freed there. Freeing one would
+# run the engine's teardown in a process its background threads did not survive (with
+# mem:// the child then waits forever for a thread that does not exist), and the
+# parent's lock and connection are the parent's to end. They stay here, unfreed, until
+# the child exits.
+_orphans: List[Any] = []
 
 
 def _init() -> Any:
@@ -223,6 +231,7 @@ class Store:
     ) -> None:
         lib = _init()
         self._ptr: Any = None
+        self._pid = os.getpid()  # the process the handle belongs to (see _release)
         self._mu = threading.Lock()
         self._busy = 0
         self._closing = False
@@ -260,6 +269,15 @@ class Store:
             if opts != ffi.NULL:
                 lib.sessync_options_free(opts)
         self.url = url
+        # What it was opened with, for a forked child's own store (LazyStore.reopen).
+        self._opened_with: Tuple[Tuple[Union[bytes, str], ...], Dict[str, Any]] = (
+            tuple(keys), dict(options))
+
+    def reopen(self) -> "Store":
+        """A new store opened as this one was (URL, options, signing keys): for a
+        process forked after this one was opened."""
+        keys, options = self._opened_with
+        return Store(self.url, signing_keys=keys, **options)
 
     # --- life cycle: close() waits for no one; the handle is freed by the last call out.
     def _enter(self) -> Any:
@@ -272,20 +290,31 @@ class Store:
     def _leave(self) -> None:
         with self._mu:
             self._busy -= 1
-            if self._closing and self._busy == 0 and self._ptr is not None:
-                _lib.sessync_store_free(self._ptr)
-                self._ptr = None
+            if self._closing and self._busy == 0:
+                self._release()
+
+    def _release(self) -> None:
+        """Frees the handle, in the process that opened it only (with self._mu held)."""
+        ptr, self._ptr = self._ptr, None
+        if ptr is None:
+            return
+        if os.getpid() != self._pid:
+            _orphans.append(ptr)  # inherited through fork: the parent's, never freed here
+        else:
+            _lib.sessync_store_free(ptr)
 
     def close(self) -> None:
         """Releases the store. Calls in flight finish first; later calls raise
-        StoreClosed. Sessions already begun keep working until they end."""
+        StoreClosed. Sessions already begun keep working until they end.
+
+        In a process forked after the store was opened, the handle is the parent's: it
+        is left unfreed (closing it there only marks this object closed)."""
         with self._mu:
             if self._closing:
                 return
             self._closing = True
-            if self._busy == 0 and self._ptr is not None:
-                _lib.sessync_store_free(self._ptr)
-                self._ptr = None
+            if self._busy == 0:
+                self._release()
 
     @property
     def closed(self) -> bool:
@@ -566,6 +595,7 @@ class Session(MutableMapping[str, Any]):
     def __init__(self, store: Store, ptr: Any) -> None:
         self._store = store
         self._h: Any = ptr
+        self._pid = os.getpid()
         self._ended = ""
         # key -> (value handed out, its JSON then if it is a list or dict, else None)
         self._cache: Dict[str, Tuple[Any, Optional[str]]] = {}
@@ -838,6 +868,21 @@ class Session(MutableMapping[str, Any]):
             h = self._take("aborted")
             self._check(_lib.sessync_session_abort(h, self._err))
 
+    async def abort_async(self) -> None:
+        """`abort` without blocking the event loop (`sessync_session_abort_async`: with
+        a daemon or Redis, releasing the lock is a round trip). The session is handed to
+        the library at once, so it is aborted even if this await is cancelled."""
+        loop = asyncio.get_running_loop()
+        p = _Pending(loop, self._store)
+        with self._guard:
+            h = self._take("aborted")
+            p.start(None)
+            rc = _lib.sessync_session_abort_async(h, _callbacks["commit"], p.handle, p.err)
+        if rc:
+            p.failed_to_start()
+            raise _error(rc, p.err)
+        await p.future
+
     def __enter__(self) -> "Session":
         return self
 
@@ -862,7 +907,7 @@ class Session(MutableMapping[str, Any]):
             await self.commit_async()
         else:
             try:
-                self.abort()
+                await self.abort_async()
             except SessyncError:
                 pass
 
@@ -870,6 +915,9 @@ class Session(MutableMapping[str, Any]):
         h = getattr(self, "_h", None)
         if h is not None and _lib is not None:
             self._h = None
+            if getattr(self, "_pid", None) != os.getpid():
+                _orphans.append(h)  # a parent's session, inherited through fork
+                return
             try:
                 _lib.sessync_session_free(h)
             except Exception:
@@ -914,6 +962,10 @@ class _Pending:
         self.handle = ffi.new_handle(self)
         self.err = ffi.new("sessync_error *")
         self.ticket: Any = None
+        # Who takes a session the callback brings: the loop (resolve) or, when the loop
+        # is not running, the callback's thread (which aborts it). The first one wins.
+        self._claim_mu = threading.Lock()
+        self._claimed = False
 
     def start(self, ticket: Any) -> None:
         self.ticket = ticket
@@ -923,19 +975,59 @@ class _Pending:
         """The call returned an error: its callback will never come."""
         _pending.discard(self)
 
+    def _claim(self) -> bool:
+        with self._claim_mu:
+            if self._claimed:
+                return False
+            self._claimed = True
+            return True
+
     def deliver(self, status: int, message: str, value: Any, session: Any) -> None:
-        """On the library's thread: hand the result to the loop."""
+        """On the library's thread: hand the result to the loop.
+
+        A session is handed over only to a running loop. A loop that is stopped but not
+        closed accepts call_soon_threadsafe and never runs the callback (unless it is run
+        again): the session, and its lock, would stay taken until the lock's lease ran
+        out. So when the loop is not running, or stops before the handover is taken, the
+        session is aborted here, on the library's thread, and the awaiting coroutine
+        (should the loop run again) gets CANCELLED. (A loop that stops after this check
+        and before its next iteration still holds the session until it runs again or its
+        lease ends: asyncio gives no way to tell.)"""
+        loop = self.loop
+        if session is not None and not loop.is_running():
+            self._end_here(session)
+            return
         try:
-            self.loop.call_soon_threadsafe(self.resolve, status, message, value, session)
+            loop.call_soon_threadsafe(self.resolve, status, message, value, session)
         except RuntimeError:  # the loop is closed: nobody will take the session
             if session is not None:
-                _lib.sessync_session_free(session)
+                self._end_here(session)
+            return
+        if session is not None and not loop.is_running():
+            self._end_here(session)  # stopped meanwhile: resolve may never run
+
+    def _end_here(self, session: Any) -> None:
+        """Aborts a session nobody will take, on the library's thread (unless the loop
+        took it first)."""
+        if not self._claim():
+            return
+        err = ffi.new("sessync_error *")
+        _lib.sessync_session_abort(session, err)  # consumes it; a failure changes nothing
+        try:
+            self.loop.call_soon_threadsafe(
+                self.resolve, _STATUS["CANCELLED"],
+                "the session came while its event loop was not running: it was aborted",
+                None, None)
+        except RuntimeError:
+            pass
 
     def resolve(self, status: int, message: str, value: Any, session: Any) -> None:
         """On the loop's thread."""
+        if session is not None and not self._claim():
+            return  # aborted on the library's thread; its CANCELLED follows
         if self.future.done():  # cancelled meanwhile
             if session is not None:
-                _lib.sessync_session_free(session)
+                _abort_in_background(self.loop, self.store, session)
             return
         if status:
             self.future.set_exception(_error_from(status, message))
@@ -943,6 +1035,22 @@ class _Pending:
             self.future.set_result(Session(self.store, session))
         else:
             self.future.set_result(value)
+
+
+def _abort_in_background(loop: asyncio.AbstractEventLoop, store: Store, session: Any) -> None:
+    """Aborts a session nobody awaits any more without blocking the loop (a round trip
+    with a daemon or Redis): `sessync_session_abort_async`, result ignored."""
+    p = _Pending(loop, store)
+    p.future.add_done_callback(_ignore_result)
+    p.start(None)
+    rc = _lib.sessync_session_abort_async(session, _callbacks["commit"], p.handle, p.err)
+    if rc:  # the session was aborted at once (consumed either way)
+        p.failed_to_start()
+
+
+def _ignore_result(future: "asyncio.Future[Any]") -> None:
+    if not future.cancelled():
+        future.exception()  # retrieved: no "never retrieved" warning
 
 
 def _message(error: Any, status: int) -> str:

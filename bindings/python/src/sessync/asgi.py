@@ -13,10 +13,12 @@ FastAPI's ``request.session`` work.
 
 The session is begun with ``sessync_session_begin_async`` (the lock wait holds no thread
 of the event loop) and committed with ``sessync_session_commit_async`` when the response
-starts, the Set-Cookie added to its headers; an app that raises has its session aborted,
-and a request cancelled while it waits for the lock cancels the wait
-(``sessync_ticket_cancel``). The event loop never blocks on the store. Reading and
-changing the session in between are calls on the request's own data, which never wait.
+starts, the Set-Cookie added to its headers; an app that raises has its session aborted
+with ``sessync_session_abort_async``, and a request cancelled while it waits for the lock
+cancels the wait (``sessync_ticket_cancel``). The store is opened in each worker process
+on its first request, in the loop's default executor (opening one on a daemon or Redis
+connects). The event loop never blocks on the store. Reading and changing the session in
+between are calls on the request's own data, which never wait.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any, Awaitable, Callable, Dict, List, MutableMapping, Optiona
 
 from ._core import Store
 from ._lazy import LazyStore
+from .errors import SessyncError
 
 __all__ = ["SessionMiddleware"]
 
@@ -47,8 +50,8 @@ class SessionMiddleware:
             await self.app(scope, receive, send)
             return
         cookie = b"; ".join(v for k, v in scope.get("headers", ()) if k.lower() == b"cookie")
-        session = await self._stores.get().begin_async(cookie, lock=self.lock,
-                                                       wait_ms=self.wait_ms)
+        store = await self._stores.get_async()
+        session = await store.begin_async(cookie, lock=self.lock, wait_ms=self.wait_ms)
         scope["session"] = session
 
         async def send_wrapper(message: Message) -> None:
@@ -66,7 +69,10 @@ class SessionMiddleware:
             await self.app(scope, receive, send_wrapper)
         except BaseException:
             if not session.ended:
-                session.abort()
+                try:
+                    await session.abort_async()
+                except SessyncError:
+                    pass  # the app's exception matters more
             raise
         if not session.ended:
             await session.commit_async()

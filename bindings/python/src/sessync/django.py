@@ -30,10 +30,17 @@ no ``set_expiry()`` keep the store's ``ttl``, with one exception: the C ABI cann
 session's own TTL back, so a session that had one and is reset with ``set_expiry(None)``
 or ``set_expiry(0)`` gets ``get_expiry_age()``, i.e. ``SESSION_COOKIE_AGE``, instead.
 
+A session deleted (``delete()``, ``flush()`` or logout in a concurrent request, or the
+store's ``destroy``) or expired between ``save()``'s begin and its commit raises Django's
+``UpdateError``, as the database engine does, which Django's ``SessionMiddleware`` turns
+into ``SessionInterrupted`` (a 400), rather than a sessync error (a 500); during
+``create()`` the same is a ``CreateError``, and a fresh key is tried.
+
 Async: ``aload``/``aexists``/``adelete`` run the store call in the loop's executor;
-``asave``/``acreate`` begin and commit through the library's callbacks
-(``sessync_session_begin_id_async``, ``sessync_session_commit_async``): the event loop is
-never blocked.
+``asave``/``acreate`` begin, commit and abort through the library's callbacks
+(``sessync_session_begin_id_async``, ``sessync_session_commit_async``,
+``sessync_session_abort_async``), and the process's store is opened in the executor: the
+event loop is never blocked.
 """
 
 from __future__ import annotations
@@ -47,7 +54,7 @@ from django.contrib.sessions.backends.base import CreateError, SessionBase, Upda
 
 from ._core import Session, _dumps, check_id, generate_id
 from ._lazy import LazyStore
-from .errors import InvalidArgument, NotFound
+from .errors import Destroyed, InvalidArgument, NotFound
 
 __all__ = ["SessionStore"]
 
@@ -58,6 +65,19 @@ def get_store() -> Any:
     """The process's store, from settings.SESSYNC_URL and settings.SESSYNC_OPTIONS."""
     return _store.get(getattr(settings, "SESSYNC_URL", "mem://"),
                       **getattr(settings, "SESSYNC_OPTIONS", {}))
+
+
+async def aget_store() -> Any:
+    """``get_store`` for an event loop: the first call in a process opens the store in
+    the loop's executor."""
+    return await _store.get_async(getattr(settings, "SESSYNC_URL", "mem://"),
+                                  **getattr(settings, "SESSYNC_OPTIONS", {}))
+
+
+def _commit_error(e: Exception, must_create: bool) -> Exception:
+    """Django's error for a commit that found the session gone (deleted or expired
+    since begin): UpdateError, or CreateError while creating (create() tries anew)."""
+    return CreateError() if must_create else UpdateError()
 
 
 def _valid(key: Optional[str]) -> bool:
@@ -217,7 +237,10 @@ class SessionStore(SessionBase):
                 s.abort()  # an empty new session: make it exist all the same
                 get_store().patch(self.session_key, {}, create=True)
             else:
-                s.commit()
+                try:
+                    s.commit()
+                except (NotFound, Destroyed) as e:
+                    raise _commit_error(e, must_create) from e
         finally:
             if not s.ended:
                 s.abort()
@@ -227,20 +250,24 @@ class SessionStore(SessionBase):
         if self.session_key is None:
             return await self.acreate()
         data = await self._aget_session(no_load=must_create)
-        s = await get_store().begin_id_async(self.session_key, lock=False)
+        store = await aget_store()
+        s = await store.begin_id_async(self.session_key, lock=False)
         try:
             self._check_new(s, must_create)
             now = self._apply(s, data)
             if must_create and not now:
-                s.abort()
+                await s.abort_async()
                 loop = asyncio.get_running_loop()
-                await loop.run_in_executor(
-                    None, lambda: get_store().patch(self.session_key, {}, create=True))
+                key = self.session_key
+                await loop.run_in_executor(None, lambda: store.patch(key, {}, create=True))
             else:
-                await s.commit_async()
+                try:
+                    await s.commit_async()
+                except (NotFound, Destroyed) as e:
+                    raise _commit_error(e, must_create) from e
         finally:
             if not s.ended:
-                s.abort()
+                await s.abort_async()
         self._saved(now)
 
     # --- create
