@@ -27,8 +27,9 @@ namespace Sessync;
  *   (the `strict` option; session ini settings can only change before session_start()).
  * - create_sid() is `sessync_id_generate`: 32 characters of `A-Z a-z 0-9 - _`.
  * - session_regenerate_id(true) is a rotation: the open session moves to a fresh id with
- *   its data and lock (`sessync_session_rotate`), and the old id answers reads only for
- *   the store's `rotate_grace` (writes in flight follow the session), then is gone.
+ *   its data and lock (`sessync_session_rotate`); requests in flight on the old id follow
+ *   the session for the store's `rotate_grace`, and no new request is ever given it for
+ *   the old id (strict mode gives it a fresh one).
  *   session_regenerate_id(false) keeps PHP's meaning: the old session is saved as it is
  *   and stays, and the new id gets a copy.
  * - session_destroy() destroys the session (tombstoned: requests in flight cannot bring

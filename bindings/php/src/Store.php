@@ -143,7 +143,7 @@ final class Store
         return json_decode(self::take($this->ffi, $buf), true, 512, JSON_THROW_ON_ERROR);
     }
 
-    /** Whether $id names a live session (a rotated-away id in its grace period does). */
+    /** Whether $id names a live session (a rotated-away id does not). */
     public function exists(string $id): bool
     {
         $rec = $this->ffi->new('sessync_record*');

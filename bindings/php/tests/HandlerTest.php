@@ -183,9 +183,15 @@ final class HandlerTest extends TestCase
         $this->assertMatchesRegularExpression('/^[A-Za-z0-9_-]{32}$/', $new);
         $this->assertSame(['user' => 'ada', 'n' => 5], $r['after']);
         $this->assertSame('user|s:3:"ada";n|i:5;', self::store()->fetch($new)['php']);
-        // The old id was rotated away: for the store's rotate_grace it answers reads with
-        // the new session's data (requests in flight follow it), then it is gone.
-        $this->assertSame(self::store()->fetch($new), self::store()->fetch($old));
+        // The old id was rotated away: requests in flight on it follow the session, but it
+        // is never answered with the new one (session fixation), and a request that comes
+        // with it is given a fresh id by strict mode.
+        $this->assertNull(self::store()->fetch($old));
+        $this->assertFalse(self::store()->exists($old));
+        $late = $this->run1('incr', $old);
+        $this->assertNotSame($old, $late['id']);
+        $this->assertNotSame($new, $late['id']);
+        $this->assertSame(['n' => 1], $late['after']);
         $next = $this->run1('incr', $new);
         $this->assertSame($new, $next['id']);
         $this->assertSame(['user' => 'ada', 'n' => 6], $next['after']);

@@ -30,7 +30,7 @@ module Sessync
     "InsufficientSize" => ["INSUFFICIENT_SIZE", "An output buffer was too small (the binding sizes its own: not expected)."],
     "Locked" => ["LOCKED", "The session is locked by another holder."],
     "Destroyed" => ["DESTROYED", "The session was destroyed; writes for it are refused."],
-    "Rotated" => ["ROTATED", "The id was rotated away; it answers reads only."],
+    "Rotated" => ["ROTATED", "The id was rotated away; it takes no more writes."],
     "Full" => ["FULL", "The store holds its maximum number of sessions."],
     "InvalidArgument" => ["INVALID_ARGUMENT", "An argument is malformed (an id, a URL, an option), NULL, or not UTF-8."],
     "InvalidJson" => ["INVALID_JSON", "A JSON argument is not valid JSON, or not of the required shape."],
