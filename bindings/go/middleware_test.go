@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"regexp"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -226,5 +227,128 @@ func TestMiddlewareLockTimeoutAnswers503(t *testing.T) {
 	res, _ = get(t, srv.URL, cookie)
 	if res.StatusCode != 503 || !errors.Is(got, sessync.ErrLockTimeout) || got.Error() != "timed out waiting for the session lock" {
 		t.Fatalf("%d %v", res.StatusCode, got)
+	}
+}
+
+// A handler that ends with runtime.Goexit (t.FailNow in a handler) or panic(nil) (whose
+// recover() is nil before Go 1.21) still releases the session's lock.
+func TestMiddlewareGoexitAndPanicNilRelease(t *testing.T) {
+	st := openMem(t)
+	m := &sessync.Middleware{Store: st, Wait: 2 * time.Second}
+	srv := httptest.NewServer(m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := sessync.FromContext(r.Context())
+		switch r.URL.Path {
+		case "/goexit":
+			s.Set("user", "goexit")
+			runtime.Goexit()
+		case "/panicnil":
+			s.Set("user", "panicnil")
+			panic(nil)
+		case "/set":
+			s.Set("user", "ada")
+		default:
+			var user string
+			s.Get("user", &user)
+			io.WriteString(w, user)
+		}
+	})))
+	defer srv.Close()
+	res, _ := get(t, srv.URL+"/set", "")
+	cookie := cookieOf(t, res)
+	for _, path := range []string{"/goexit", "/panicnil"} {
+		req, _ := http.NewRequest("GET", srv.URL+path, nil)
+		req.Header.Set("Cookie", cookie)
+		if res, err := http.DefaultClient.Do(req); err == nil {
+			res.Body.Close()
+		}
+		res, body := get(t, srv.URL+"/", cookie)
+		if res.StatusCode != 200 || body != "ada" {
+			t.Fatalf("after %s: %d %q (the lock was kept or the session committed)", path, res.StatusCode, body)
+		}
+	}
+}
+
+// WriteHeader(1xx) (103 Early Hints) is passed through without committing: the session
+// can still change, and the cookie goes with the final header.
+func TestMiddlewareInformationalHeaderDoesNotCommit(t *testing.T) {
+	st := openMem(t)
+	var after error
+	srv := httptest.NewServer(st.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := sessync.FromContext(r.Context())
+		w.Header().Set("Link", "</style.css>; rel=preload; as=style")
+		w.WriteHeader(http.StatusEarlyHints)
+		after = s.Set("user", "ada")
+		io.WriteString(w, "ok")
+	})))
+	defer srv.Close()
+	res, body := get(t, srv.URL, "")
+	if after != nil || res.StatusCode != 200 || body != "ok" {
+		t.Fatalf("%v %d %q", after, res.StatusCode, body)
+	}
+	id := strings.SplitN(cookieOf(t, res), "=", 2)[1]
+	if data, _, _ := st.Fetch(id); string(data) != `{"user":"ada"}` {
+		t.Fatalf("%s", data)
+	}
+}
+
+// Hijack commits; when the commit needs a cookie sent, Hijack refuses (the cookie is in
+// the header of the normal response the handler then writes) rather than losing it.
+func TestMiddlewareHijack(t *testing.T) {
+	st := openMem(t)
+	var hijackErr error
+	srv := httptest.NewServer(st.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := sessync.FromContext(r.Context())
+		if r.URL.Path == "/set" {
+			s.Set("user", "ada")
+		} else {
+			s.Incr("n", 1)
+		}
+		conn, buf, err := w.(http.Hijacker).Hijack()
+		hijackErr = err
+		if err != nil {
+			io.WriteString(w, "no hijack")
+			return
+		}
+		defer conn.Close()
+		buf.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 8\r\nConnection: close\r\n\r\nhijacked")
+		buf.Flush()
+	})))
+	defer srv.Close()
+	res, body := get(t, srv.URL+"/set", "")
+	if !errors.Is(hijackErr, sessync.ErrCookieAtHijack) || body != "no hijack" {
+		t.Fatalf("%v %q", hijackErr, body)
+	}
+	cookie := cookieOf(t, res)
+	res, body = get(t, srv.URL+"/", cookie)
+	if hijackErr != nil || body != "hijacked" {
+		t.Fatalf("%v %q", hijackErr, body)
+	}
+	id := strings.SplitN(cookie, "=", 2)[1]
+	if data, _, _ := st.Fetch(id); string(data) != `{"n":1,"user":"ada"}` {
+		t.Fatalf("%s", data)
+	}
+}
+
+// NoWait fails at once on a held lock.
+func TestMiddlewareNoWait(t *testing.T) {
+	st := openMem(t)
+	var got error
+	m := &sessync.Middleware{Store: st, NoWait: true, OnError: func(w http.ResponseWriter, r *http.Request, err error) {
+		got = err
+		http.Error(w, "busy", http.StatusServiceUnavailable)
+	}}
+	srv := httptest.NewServer(m.Handler(exampleHandler()))
+	defer srv.Close()
+	res, _ := get(t, srv.URL, "")
+	cookie := cookieOf(t, res)
+	holder, err := st.BeginID(strings.SplitN(cookie, "=", 2)[1], true, sessync.DefaultWait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Abort()
+	start := time.Now()
+	res, _ = get(t, srv.URL, cookie)
+	if res.StatusCode != 503 || !errors.Is(got, sessync.ErrLockTimeout) || time.Since(start) > time.Second {
+		t.Fatalf("%d %v after %v", res.StatusCode, got, time.Since(start))
 	}
 }

@@ -239,14 +239,15 @@ func (s *Session) SetBytes(key string, b []byte) error {
 	})
 }
 
-// SetTTL gives the session its own idle TTL (1 ms to one year), applied at Commit.
+// SetTTL gives the session its own idle TTL (1 ms to one year; under 1 ms is 1 ms),
+// applied at Commit.
 func (s *Session) SetTTL(ttl time.Duration) error {
 	if ttl < 0 {
 		ttl = 0 // the engine refuses it with its own message
 	}
 	return s.use(func(p *C.sessync_session) error {
 		var e C.sessync_error
-		return errorOf(C.sessync_session_set_ttl(p, C.uint64_t(ttl/time.Millisecond), &e), &e)
+		return errorOf(C.sessync_session_set_ttl(p, C.uint64_t(millis(ttl)), &e), &e)
 	})
 }
 

@@ -176,7 +176,19 @@ func waitMS(d time.Duration) C.int64_t {
 	if d < 0 {
 		return -1
 	}
-	return C.int64_t(d / time.Millisecond)
+	return C.int64_t(millis(d))
+}
+
+// millis is d in whole milliseconds, a positive d under 1 ms being 1 ms (not 0, which
+// the engine refuses as a TTL and reads as "fail at once" as a wait).
+func millis(d time.Duration) uint64 {
+	if d <= 0 {
+		return 0
+	}
+	if d < time.Millisecond {
+		return 1
+	}
+	return uint64(d / time.Millisecond)
 }
 
 // Version is the library's version string.
@@ -317,8 +329,9 @@ const DefaultWait time.Duration = -1
 
 // Begin starts a request from the raw Cookie header ("" without one): a visitor without
 // a valid cookie naming a live session gets a fresh id. With lock, it takes the
-// session's lock, waiting up to wait (DefaultWait: the store's lock_wait), and fails with
-// ErrLockTimeout past it. End the session with Commit or Abort.
+// session's lock, waiting up to wait (DefaultWait: the store's lock_wait; 0: fail at
+// once; under 1 ms: 1 ms), and fails with ErrLockTimeout past it. End the session with
+// Commit or Abort.
 func (st *Store) Begin(cookie string, lock bool, wait time.Duration) (*Session, error) {
 	var sp *C.sessync_session
 	cookieBytes := []byte(cookie)
@@ -464,7 +477,8 @@ func (st *Store) Incr(id, key string, by int64) (int64, error) {
 }
 
 // Touch records an access and gives the session its own idle TTL (ttl > 0), or records
-// an access as the store's touch interval allows (ttl 0); whether it wrote.
+// an access as the store's touch interval allows (ttl 0); whether it wrote. A ttl under
+// 1 ms is 1 ms.
 func (st *Store) Touch(id string, ttl time.Duration) (bool, error) {
 	cid, err := cstr(id, "id")
 	if err != nil {
@@ -475,7 +489,7 @@ func (st *Store) Touch(id string, ttl time.Duration) (bool, error) {
 	err = st.use(func(p *C.sessync_store) error {
 		var e C.sessync_error
 		if ttl > 0 {
-			return errorOf(C.sessync_store_touch_ttl(p, cid, C.uint64_t(ttl/time.Millisecond), &written, &e), &e)
+			return errorOf(C.sessync_store_touch_ttl(p, cid, C.uint64_t(millis(ttl)), &written, &e), &e)
 		}
 		return errorOf(C.sessync_store_touch(p, cid, &written, &e), &e)
 	})

@@ -320,3 +320,24 @@ func TestGoroutinesLoseNothing(t *testing.T) {
 		t.Fatalf("%s", data)
 	}
 }
+
+// Durations under a millisecond round up to 1 ms rather than to 0, which the engine
+// refuses.
+func TestSubMillisecondDurations(t *testing.T) {
+	st := openMem(t)
+	s, err := st.Begin("", true, sessync.DefaultWait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetTTL(500 * time.Microsecond); err != nil {
+		t.Fatalf("SetTTL(500µs): %v", err)
+	}
+	s.Abort()
+	id, _ := sessync.GenerateID()
+	if _, err := st.Write(id, map[string]int{"a": 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Touch(id, 500*time.Microsecond); err != nil {
+		t.Fatalf("Touch(500µs): %v", err)
+	}
+}

@@ -25,6 +25,15 @@ namespace Sessync;
  * FFI in the CLI) every request parses the header once. With `ffi.enable=preload` (php-fpm's
  * safe setting), `bindings/php/preload.php` run as `opcache.preload` declares the scope
  * `sessync` once per server, and requests use `FFI::scope('sessync')`.
+ *
+ * Lifetime: PHP resets static properties at the end of every request, so the \FFI kept
+ * in `self::$ffi` is one per request, not per process (no userland value outlives a
+ * php-fpm request). An \FFI made by `FFI::cdef` dlclose()s its library when it is freed,
+ * while the store that `sessync_store_open_shared` keeps for the worker's life (with its
+ * threads) lives on in that library. So after `FFI::cdef` the library is pinned for the
+ * process's life with `dlopen(lib, RTLD_NOLOAD | RTLD_NODELETE)` (glibc, musl): later
+ * dlclose()s never unload it. (Before, it stayed only because glibc does not unload a
+ * library with pending thread-local destructors.) A preloaded scope is never unloaded.
  */
 final class Ffi
 {
@@ -35,8 +44,9 @@ final class Ffi
 
     private static ?\FFI $ffi = null;
     private static string $source = '';
+    private static bool $pinned = false;
 
-    /** The loaded library (loaded on first use, once per request). */
+    /** The loaded library (loaded on first use, once per request; see the class doc). */
     public static function get(): \FFI
     {
         return self::$ffi ??= self::load();
@@ -81,6 +91,7 @@ final class Ffi
                 continue;
             }
             self::checkVersion($ffi, $lib);
+            self::$pinned = self::pin($lib);
             self::$source = 'cdef';
             return $ffi;
         }
@@ -88,6 +99,32 @@ final class Ffi
             'libsessync not found: set SESSYNC_LIB to its path, install it (scripts/install.sh, then ldconfig), '
             . 'or build it in the repository (cargo build --release --lib). Tried: ' . implode('; ', $errors)
         );
+    }
+
+    /**
+     * Whether the library loaded by FFI::cdef in this request was pinned (RTLD_NODELETE:
+     * never unloaded when the \FFI is freed); false for a preloaded scope, which needs none.
+     */
+    public static function pinned(): bool
+    {
+        return self::$pinned;
+    }
+
+    /** Marks the loaded $lib RTLD_NODELETE; whether that worked. */
+    private static function pin(string $lib): bool
+    {
+        if (PHP_OS_FAMILY !== 'Linux') {
+            return false;
+        }
+        try {
+            $libc = \FFI::cdef('void *dlopen(const char *filename, int flags);');
+            // RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE (the same on glibc and musl): finds the
+            // already loaded library and only adds NODELETE; the extra reference is never
+            // dropped, which is the point.
+            return $libc->dlopen($lib, 0x1 | 0x4 | 0x1000) !== null;
+        } catch (\FFI\Exception) {
+            return false;
+        }
     }
 
     private static function checkVersion(\FFI $ffi, string $what): void

@@ -22,9 +22,20 @@ namespace Sessync;
  *   goes to updateTimestamp() instead, which only touches the session and releases the
  *   lock. close() without a write (session_abort(), a read-only request) releases it.
  * - Strict mode: validateId() is true only for a well-formed id that names a live
- *   session, so with `session.use_strict_mode=1` an id a client invents is never adopted
- *   (PHP then asks create_sid() for a fresh one). The constructor turns strict mode on
- *   (the `strict` option; session ini settings can only change before session_start()).
+ *   session (or the session this handler has open, for session_reset()), so with
+ *   `session.use_strict_mode=1` an id a client invents is never adopted (PHP then asks
+ *   create_sid() for a fresh one). The constructor turns strict mode on (the `strict`
+ *   option; session ini settings can only change before session_start()), and open()
+ *   throws InvalidArgumentException when `strict` is on but strict mode is off (e.g.
+ *   `php_admin_value[session.use_strict_mode]=0`, under which ini_set() fails silently):
+ *   the handler never runs without the fixation protection it was asked for.
+ * - A session that vanishes while the request waits for its lock (validateId() saw it
+ *   live, then it expired, was destroyed or was rotated away before read() got the lock)
+ *   is not brought back under the client's id: read() returns '' (an empty $_SESSION),
+ *   and write() for it stores nothing and returns false, so PHP warns "Failed to write
+ *   session data" instead of throwing; the visitor's next request names no live session
+ *   and strict mode gives it a fresh id. (A save handler cannot change the id from
+ *   read().)
  * - create_sid() is `sessync_id_generate`: 32 characters of `A-Z a-z 0-9 - _`.
  * - session_regenerate_id(true) is a rotation: the open session moves to a fresh id with
  *   its data and lock (`sessync_session_rotate`); requests in flight on the old id follow
@@ -58,6 +69,12 @@ class Handler implements \SessionHandlerInterface, \SessionUpdateTimestampHandle
     private ?string $sessionId = null;
     /** The new id of a rotation by session_regenerate_id(true), for create_sid(). */
     private ?string $rotatedTo = null;
+    /** Whether open() insists on session.use_strict_mode (the `strict` option). */
+    private bool $strict;
+    /** @var array<string, true> Ids validateId() found live, until read() begins them. */
+    private array $approved = [];
+    /** The id whose session vanished between validateId() and read(): nothing is kept. */
+    private ?string $lostId = null;
 
     /**
      * @param string|Store $store a store URL (opened once per request by open(), shared
@@ -88,7 +105,8 @@ class Handler implements \SessionHandlerInterface, \SessionUpdateTimestampHandle
             throw new \TypeError('Sessync\\Handler option "ttl" must be a bool or an int (seconds), ' . get_debug_type($ttl) . ' given');
         }
         $this->ttl = $ttl;
-        if (($options['strict'] ?? true) && ini_get('session.use_strict_mode') !== '1'
+        $this->strict = (bool) ($options['strict'] ?? true);
+        if ($this->strict && !self::strictMode()
             && session_status() !== PHP_SESSION_ACTIVE && !headers_sent()) {
             ini_set('session.use_strict_mode', '1');
         }
@@ -105,6 +123,14 @@ class Handler implements \SessionHandlerInterface, \SessionUpdateTimestampHandle
 
     public function open(string $path, string $name): bool
     {
+        if ($this->strict && !self::strictMode()) {
+            throw new InvalidArgumentException(
+                'session.use_strict_mode is off (a php_admin_value, or an ini_set after the handler was made), '
+                . 'but Sessync\\Handler\'s "strict" option is on: without it an id a client invents would be '
+                . 'adopted (session fixation). Turn session.use_strict_mode on, or pass "strict" => false',
+                11
+            );
+        }
         $this->store();
         return true;
     }
@@ -112,6 +138,8 @@ class Handler implements \SessionHandlerInterface, \SessionUpdateTimestampHandle
     public function close(): bool
     {
         $this->end();
+        $this->lostId = null;
+        $this->approved = [];
         return true;
     }
 
@@ -122,16 +150,31 @@ class Handler implements \SessionHandlerInterface, \SessionUpdateTimestampHandle
             return $this->session->getBytes(self::KEY) ?? '';
         }
         $this->end();
+        $this->lostId = null;
         if ($this->rotatedTo === $id) {
             $this->rotatedTo = null;
         }
-        $this->session = $this->store()->begin($id, $this->lock, $this->lockWaitMs);
+        $approved = isset($this->approved[$id]);
+        $this->approved = [];
+        $s = $this->store()->begin($id, $this->lock, $this->lockWaitMs);
+        if ($approved && $s->isNew()) {
+            // validateId() saw it live; it expired, was destroyed or rotated away while
+            // this request waited for the lock: do not start a session under that id.
+            $s->abort();
+            $this->lostId = $id;
+            return '';
+        }
+        $this->session = $s;
         $this->sessionId = $id;
         return $this->session->getBytes(self::KEY) ?? '';
     }
 
     public function write(string $id, string $data): bool
     {
+        if ($this->lostId === $id) {
+            $this->lostId = null;
+            return false;  // the session vanished before read(): PHP warns, nothing is kept
+        }
         $s = $this->take($id);
         $s->setBytes(self::KEY, $data);
         $ttl = $this->ttlMs();
@@ -145,6 +188,10 @@ class Handler implements \SessionHandlerInterface, \SessionUpdateTimestampHandle
     public function updateTimestamp(string $id, string $data): bool
     {
         // session.lazy_write and unchanged data: touch and release the lock, write nothing.
+        if ($this->lostId === $id) {
+            $this->lostId = null;
+            return true;  // the session vanished before read(), and nothing changed
+        }
         $ttl = $this->ttlMs();
         $s = $this->take($id);
         if ($ttl !== null) {
@@ -202,10 +249,25 @@ class Handler implements \SessionHandlerInterface, \SessionUpdateTimestampHandle
         if ($this->rotatedTo !== null && $id === $this->rotatedTo) {
             return false;  // "no such session yet": PHP keeps the id rotate() gave
         }
+        if ($this->session !== null && $this->session->isOpen() && $this->sessionId === $id) {
+            // The session this handler has open (session_reset(), even of a new session
+            // not stored yet): keep its id.
+            return true;
+        }
         if (!Store::isValidId($id)) {
             return false;
         }
-        return $this->store()->exists($id);
+        if (!$this->store()->exists($id)) {
+            return false;
+        }
+        $this->approved[$id] = true;
+        return true;
+    }
+
+    /** Whether session.use_strict_mode is on ("1", "On", "true"…). */
+    private static function strictMode(): bool
+    {
+        return filter_var(ini_get('session.use_strict_mode'), FILTER_VALIDATE_BOOLEAN);
     }
 
     /** The open session for $id (or a new begin, e.g. after session_regenerate_id). */

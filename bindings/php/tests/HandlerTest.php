@@ -241,4 +241,72 @@ final class HandlerTest extends TestCase
         $this->assertSame('Sessync\\BackendException', $r['error'][0]);
         $this->assertStringContainsString('no-daemon.sock', $r['error'][1]);
     }
+
+    public function testSessionResetOfANewSessionKeepsItsId(): void
+    {
+        $r = $this->run1('reset');
+        $this->assertArrayNotHasKey('error', $r);
+        $this->assertSame($r['started_id'], $r['id'], 'session_reset() kept the new session\'s id');
+        $this->assertSame([], $r['after']);
+    }
+
+    public function testStrictOptionRefusesStrictModeTurnedOff(): void
+    {
+        $r = $this->run1('incr', '', ['ini' => ['session.use_strict_mode' => 0]]);
+        $this->assertSame('Sessync\\InvalidArgumentException', $r['error'][0] ?? null, json_encode($r));
+        $this->assertStringContainsString('session.use_strict_mode is off', $r['error'][1]);
+        $r = $this->run1('incr', '', ['ini' => ['session.use_strict_mode' => 0], 'handler' => ['strict' => false]]);
+        $this->assertArrayNotHasKey('error', $r);
+        $this->assertSame(['n' => 1], $r['after']);
+    }
+
+    /** @return list<array{string, array}> */
+    public static function vanishing(): array
+    {
+        return [['regen'], ['destroy']];
+    }
+
+    /**
+     * A session that validateId() saw live but that is rotated away or destroyed while
+     * the request waits for its lock: the request starts empty and its write is refused
+     * quietly (false, PHP warns), nothing is stored under the old id.
+     *
+     * @dataProvider vanishing
+     */
+    public function testASessionThatVanishesWhileWaitingForTheLockIsNotRevived(string $then): void
+    {
+        $id = $this->run1('set', '', ['set' => ['n' => 5]])['id'];
+        $tag = bin2hex(random_bytes(4));
+        $locked = self::$stack->dir . "/locked-$tag";
+        $release = self::$stack->dir . "/release-$tag";
+        $validated = self::$stack->dir . "/validated-$tag";
+        $holder = proc_open(self::command('hold', $id, ['locked' => $locked, 'release' => $release, 'then' => $then]), [1 => ['pipe', 'w'], 2 => ['pipe', 'w']], $hp);
+        $deadline = microtime(true) + 30;
+        while (!file_exists($locked) && microtime(true) < $deadline) {
+            usleep(5000);
+        }
+        $this->assertFileExists($locked);
+        $waiter = proc_open(self::command('incr', $id, ['validated' => $validated]), [1 => ['pipe', 'w'], 2 => ['pipe', 'w']], $wp);
+        while (!file_exists($validated) && microtime(true) < $deadline) {
+            usleep(5000);
+        }
+        $this->assertFileExists($validated);
+        touch($release);
+        $h = json_decode(stream_get_contents($hp[1]), true);
+        proc_close($holder);
+        $this->assertArrayNotHasKey('error', $h, json_encode($h));
+        $out = stream_get_contents($wp[1]);
+        $this->assertSame('', stream_get_contents($wp[2]));
+        proc_close($waiter);
+        $w = json_decode($out, true);
+        $this->assertIsArray($w, $out);
+        $this->assertArrayNotHasKey('error', $w, $out);
+        $this->assertSame($id, $w['id']);
+        $this->assertSame([], $w['before'], 'started empty');
+        $this->assertStringContainsString('Failed to write session data', implode("\n", $w['warnings'] ?? []));
+        $this->assertFalse(self::store()->exists($id), 'nothing stored under the vanished id');
+        $next = $this->run1('incr', $id);
+        $this->assertNotSame($id, $next['id']);
+        $this->assertSame(['n' => 1], $next['after']);
+    }
 }

@@ -25,6 +25,18 @@ final class StoreTest extends TestCase
         $this->assertStringEndsWith('/include/sessync_ffi.h', Ffi::headerPath());
     }
 
+    public function testALibraryLoadedByCdefIsPinnedForTheProcess(): void
+    {
+        Ffi::get();
+        if (Ffi::source() === 'cdef') {
+            // freeing the \FFI (at the end of a php-fpm request) must not unload the
+            // library under the worker's shared store
+            $this->assertTrue(Ffi::pinned(), 'RTLD_NODELETE');
+        } else {
+            $this->assertSame('scope', Ffi::source());
+        }
+    }
+
     public function testSessionRoundTripWithLockAndBytes(): void
     {
         $store = new Store('mem://?ttl=30m');
