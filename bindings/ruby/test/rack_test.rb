@@ -52,6 +52,16 @@ class RackSessionTest < Minitest::Test
         when "/renew"
           env["rack.session.options"][:renew] = true
           [200, { "content-type" => "text/plain" }, [session["count"].to_s]]
+        when "/lazy"
+          # The session is first touched while the server iterates the body, after the
+          # middleware returned.
+          body = Object.new
+          body.define_singleton_method(:each) { |&blk| blk.call(session["count"].to_s) }
+          [200, { "content-type" => "text/plain" }, body]
+        when "/logout-loaded"
+          session["count"]
+          env["rack.session.options"][:drop] = true
+          [200, { "content-type" => "text/plain" }, ["bye"]]
         when "/id"
           [200, { "content-type" => "text/plain" }, [session.id.public_id]]
         else
@@ -170,13 +180,109 @@ class RackSessionTest < Minitest::Test
     assert_equal cookie, last_response.body
   end
 
-  def test_lock_timeout_is_an_error_with_the_engine_message
+  def test_lock_timeout_is_a_503_with_retry_after
     @options = { lock_wait: 0.05 }
     get "/incr"
     holder = @store.begin_id(Sessync::RackSession.storage_id(cookie))
-    e = assert_raises(Sessync::LockTimeout) { get "/incr" }
-    assert_equal "timed out waiting for the session lock", e.message
+    get "/incr"
+    assert_equal 503, last_response.status
+    assert_equal "1", last_response.headers["retry-after"]
     holder.abort
+    get "/incr"
+    assert_equal "2", last_response.body
+  end
+
+  def test_session_first_touched_after_the_response_takes_no_lock
+    get "/incr"
+    private_id = Sessync::RackSession.storage_id(cookie)
+    get "/lazy"
+    assert_equal "1", last_response.body
+    @store.begin_id(private_id, wait: 0, &:abort) # not locked
+  end
+
+  # Replaces Session#name for the block (the original is given to +body+).
+  def with_session_method(name, body)
+    original = Sessync::Session.instance_method(name)
+    Sessync::Session.send(:define_method, name) { |*args| instance_exec(original, *args, &body) }
+    yield
+  ensure
+    Sessync::Session.send(:define_method, name, original)
+  end
+
+  # The logout's commit meets a planned outcome (StaleToken: the lease ran out; Destroyed):
+  # not a 500.
+  def test_logout_meeting_a_planned_error_is_not_an_error
+    get "/incr"
+    private_id = Sessync::RackSession.storage_id(cookie)
+    with_session_method(:commit, lambda { |orig|
+      orig.bind(self).call
+      raise Sessync::StaleToken, "the lock was taken over"
+    }) do
+      get "/logout-loaded" # loads: the logout commits the session it holds
+    end
+    assert_equal 200, last_response.status
+    get "/logout" # a second logout
+    assert_equal 200, last_response.status
+    @store.begin_id(private_id, wait: 0, &:abort) # not locked
+  end
+
+  # Session#destroy failing in a logout: the session's lock is still released.
+  def test_logout_whose_destroy_raises_releases_the_lock
+    get "/incr"
+    private_id = Sessync::RackSession.storage_id(cookie)
+    with_session_method(:destroy, ->(_orig) { raise Sessync::BackendError, "down" }) do
+      assert_raises(Sessync::BackendError) { get "/logout-loaded" }
+    end
+    @store.begin_id(private_id, wait: 0, &:abort) # not locked
+  end
+
+  # Not a StandardError (an interrupt, a timeout) while the session is read: the lock is
+  # still released.
+  def test_exception_while_loading_releases_the_lock
+    get "/incr"
+    private_id = Sessync::RackSession.storage_id(cookie)
+    stop = Class.new(Exception) # rubocop:disable Lint/InheritException
+    original = Sessync::Session.instance_method(:to_h)
+    Sessync::Session.send(:define_method, :to_h) { raise stop, "stop" }
+    begin
+      assert_raises(stop) { get "/incr" }
+    ensure
+      Sessync::Session.send(:define_method, :to_h, original)
+    end
+    @store.begin_id(private_id, wait: 0, &:abort) # not locked
+  end
+
+  def test_abort_failing_does_not_hide_the_apps_exception
+    get "/incr"
+    original = Sessync::Session.instance_method(:abort)
+    Sessync::Session.send(:define_method, :abort) do
+      original.bind(self).call
+      raise Sessync::BackendError, "down"
+    end
+    begin
+      e = assert_raises(RuntimeError) { get "/raise" }
+      assert_equal "boom", e.message
+    ensure
+      Sessync::Session.send(:define_method, :abort, original)
+    end
+  end
+
+  def test_forked_child_opens_its_own_store
+    mw = Sessync::RackSession.new(->(_) { [200, {}, []] }, url: "mem://")
+    parent = mw.store
+    rd, wr = IO.pipe
+    pid = fork do
+      rd.close
+      child = mw.store
+      wr.write(child.equal?(parent) ? "same" : "own:#{child.fetch(Sessync.generate_id).inspect}")
+      wr.close
+      exit!(0)
+    end
+    wr.close
+    Process.waitpid(pid)
+    assert_equal "own:nil", rd.read
+    rd.close
+    parent.close
   end
 
   def test_store_option_type_is_checked

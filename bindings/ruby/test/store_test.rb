@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require_relative "test_helper"
+require "minitest/mock"
 
 class StoreTest < Minitest::Test
   def setup
@@ -157,5 +158,88 @@ class StoreTest < Minitest::Test
     assert_equal "the store is closed", e.message
     assert_kind_of Sessync::Error, e
     assert_raises(Sessync::StoreClosed) { @store.fetch(Sessync.generate_id) }
+  end
+
+  # An exception raised into a thread (Thread#raise, Rack::Timeout) while its begin waits
+  # for the lock arrives when the C call returns: the session it began must not leak with
+  # the lock held.
+  def test_interrupt_while_begin_waits_releases_the_lock
+    id = Sessync.generate_id
+    @store.write(id, { "a" => 1 })
+    holder = @store.begin_id(id)
+    waiter = Thread.new do
+      Thread.current.report_on_exception = false
+      @store.begin_id(id, wait: 10)
+    end
+    wait_until_waiting(waiter)
+    waiter.raise(RuntimeError, "timeout")
+    holder.abort
+    e = assert_raises(RuntimeError) { waiter.value }
+    assert_equal "timeout", e.message
+    third = @store.begin_id(id, wait: 0.5)
+    third.abort
+  end
+
+  def wait_until_waiting(thread)
+    SessyncTestHelper.wait_until("the thread to wait") { thread.status == "sleep" || thread.stop? }
+    sleep 0.1
+  end
+
+  # With a poisoned handle sessync_session_id returns NULL: the session still ends.
+  def test_finish_with_a_null_id_still_ends_the_session
+    id = Sessync.generate_id
+    @store.write(id, { "a" => 1 })
+    s = @store.begin_id(id)
+    Sessync::FFI.stub(:sessync_session_id, Fiddle::Pointer.new(0)) do
+      assert_raises(Sessync::InternalError) { s.id }
+      s.abort
+    end
+    assert s.closed?
+    @store.begin_id(id, wait: 0, &:abort) # the lock was released
+  end
+
+  def test_abort_failing_in_a_block_does_not_hide_the_blocks_exception
+    id = Sessync.generate_id
+    real_abort = Sessync::Session.instance_method(:abort)
+    leaked = nil
+    e = assert_raises(RuntimeError) do
+      @store.begin_id(id) do |s|
+        leaked = s
+        s.define_singleton_method(:abort) { raise Sessync::BackendError, "down" }
+        raise "boom"
+      end
+    end
+    assert_equal "boom", e.message
+  ensure
+    real_abort.bind(leaked).call if leaked && !leaked.closed?
+  end
+
+  # A store never crosses fork(): the child gets StoreClosed, and the parent's store
+  # still works after the child has exited (the child freed nothing).
+  def test_store_used_after_fork_raises_store_closed
+    id = Sessync.generate_id
+    @store.write(id, { "a" => 1 })
+    rd, wr = IO.pipe
+    pid = fork do
+      rd.close
+      begin
+        @store.fetch(id)
+        wr.write("no error")
+      rescue Sessync::StoreClosed => e
+        wr.write("StoreClosed: #{e.message}")
+      rescue Exception => e # rubocop:disable Lint/RescueException
+        wr.write("#{e.class}: #{e.message}")
+      end
+      @store.close
+      wr.close
+      GC.start
+      exit!(0)
+    end
+    wr.close
+    Process.waitpid(pid)
+    msg = rd.read
+    rd.close
+    assert_match(/\AStoreClosed: .*after fork/, msg)
+    assert_equal({ "a" => 1 }, @store.fetch(id))
   end
 end

@@ -17,7 +17,9 @@ module Sessync
   # commit at the end of the request writes only the keys that changed (a key whose JSON
   # differs from what was read is set, a key that is gone is removed) and releases the
   # lock. A request that raises, or whose session is not written (:skip), aborts: nothing
-  # is written and the lock is released.
+  # is written and the lock is released. A LockTimeout the app does not handle is answered
+  # 503 with Retry-After: 1. A session first touched after the middleware returned (a
+  # lazy body, an after-reply hook) is read without the lock and never written.
   #
   # Ids. The cookie holds the public id, 32 base64url characters from
   # sessync_id_generate; the store keeps the session under a private id derived from it,
@@ -28,12 +30,18 @@ module Sessync
   #
   # Options: Rack's (:key, :path, :domain, :expire_after (seconds; also the session's own
   # idle TTL in the store), :secure, :httponly, :same_site, :renew, :drop, :skip, :defer),
-  # and :store (a Sessync::Store, shared as it is: the caller opens one per process) or
+  # and :store (a Sessync::Store, shared as it is: the caller opens one per process, after
+  # fork; one opened before raises StoreClosed in a forked worker) or
   # :url with :store_options (the store is then opened lazily in each process, after a
   # prefork server's fork), :lock_wait (seconds, default the store's lock_wait, 10 s).
   class RackSession < Rack::Session::Abstract::PersistedSecure
     # The request's sessync session (the lock held) between find_session and the commit.
     ENV_KEY = "sessync.session"
+
+    # Set once #context has returned: later loads take no lock.
+    FINISHED_KEY = "sessync.finished"
+    # The Retry-After of the 503 answering a LockTimeout (seconds).
+    RETRY_AFTER = "1"
 
     Pending = Struct.new(:session, :public_id, :read)
 
@@ -69,9 +77,18 @@ module Sessync
       Rack::Session::SessionId.new(Sessync.generate_id)
     end
 
+    # Runs the request. A LockTimeout the app does not handle (the session's lock was not
+    # free within +lock_wait+) is answered 503 with Retry-After. Whatever session is still
+    # pending is aborted at the end, and the request is marked finished: a session first
+    # touched after this returns (a lazy body, an after-reply hook) is read without the
+    # lock and nothing of it is written.
     def context(env, app = @app)
       super
+    rescue LockTimeout => e
+      env[Rack::RACK_ERRORS]&.puts("sessync: #{e.class}: #{e.message}")
+      [503, { "content-type" => "text/plain", "retry-after" => RETRY_AFTER }, ["Service Unavailable\n"]]
     ensure
+      env[FINISHED_KEY] = true
       release(env)
     end
 
@@ -90,38 +107,63 @@ module Sessync
       store.begin_id(self.class.storage_id(public_id), lock: true, wait: @lock_wait)
     end
 
+    # Begins the locked session of +public_id+ and records it in env (where #release finds
+    # it) with interrupts deferred, so that no exception can come between the two.
+    def begin_pending(req, public_id)
+      Thread.handle_interrupt(Object => :never) do
+        session = begin_locked(public_id)
+        req.set_header(ENV_KEY, Pending.new(session, public_id, {}))
+        session
+      end
+    end
+
     def find_session(req, sid)
       release(req.env) # a reload in the same request starts over
+      return find_session_unlocked(sid) if req.get_header(FINISHED_KEY)
+
       session = nil
       if sid && !public_id(sid).empty?
-        session = begin_locked(public_id(sid))
+        session = begin_pending(req, public_id(sid))
         if session.new? # names no live session: never adopt the client's id
-          session.abort
+          release(req.env)
           session = nil
         end
       end
       unless session
         sid = generate_sid
-        session = begin_locked(sid.public_id)
+        session = begin_pending(req, sid.public_id)
       end
       begin
         data = session.to_h
-      rescue StandardError
-        session.abort
+        req.get_header(ENV_KEY).read = data.transform_values { |v| Util.dump(v) }
+      rescue Exception # rubocop:disable Lint/RescueException -- abort on anything, then re-raise
+        release(req.env)
         raise
       end
-      read = data.transform_values { |v| Util.dump(v) }
-      req.set_header(ENV_KEY, Pending.new(session, sid.public_id, read))
       [sid, data]
+    end
+
+    # A load after the response (the request is finished, nothing will be committed): the
+    # data without the lock, and the session ended at once.
+    def find_session_unlocked(sid)
+      if sid && !public_id(sid).empty?
+        session = store.begin_id(self.class.storage_id(public_id(sid)), lock: false, wait: @lock_wait)
+        begin
+          return [sid, session.to_h] unless session.new?
+        ensure
+          session.abort_quietly
+        end
+      end
+      [generate_sid, {}]
     end
 
     def write_session(req, sid, data, options)
       pending = req.get_header(ENV_KEY)
-      req.delete_header(ENV_KEY)
       if pending.nil? || pending.public_id != public_id(sid)
-        pending&.session&.abort
+        release(req.env)
         # A renewed id (or a write without a load): a new session under that id.
-        pending = Pending.new(begin_locked(public_id(sid)), public_id(sid), {})
+        begin_pending(req, public_id(sid))
+        pending = req.get_header(ENV_KEY)
       end
       session = pending.session
       begin
@@ -131,35 +173,56 @@ module Sessync
         pending.read.each_key { |key| session.delete(key) unless now.key?(key) }
         session.ttl = options[:expire_after] if options[:expire_after]
       rescue Exception # rubocop:disable Lint/RescueException -- abort on anything, then re-raise
-        session.abort
+        release(req.env)
         raise
       end
       begin
         session.commit
       rescue Destroyed, StaleToken, NotFound => e
         # Planned outcomes (a logout meanwhile, a lease that ran out): nothing was written.
-        req.get_header(Rack::RACK_ERRORS)&.puts("sessync: #{e.class}: #{e.message}")
+        log(req, e)
         return false
+      ensure
+        req.delete_header(ENV_KEY) # the commit ended the session, even when it raised
       end
       sid
     end
 
     def delete_session(req, sid, options)
       pending = req.get_header(ENV_KEY)
-      req.delete_header(ENV_KEY)
       if pending && pending.public_id == public_id(sid)
-        pending.session.destroy
-        pending.session.commit
+        # Until the session has ended it stays in env: #release aborts it if this raises.
+        begin
+          pending.session.destroy
+          pending.session.commit
+        rescue Destroyed, StaleToken, NotFound => e
+          # Planned outcomes (destroyed meanwhile, e.g. a second logout; a lease that ran
+          # out): the session is gone or not ours to destroy.
+          log(req, e)
+          release(req.env)
+        ensure
+          req.delete_header(ENV_KEY) if pending.session.closed?
+        end
       else
-        pending&.session&.abort
-        store.destroy(self.class.storage_id(public_id(sid)))
+        release(req.env)
+        begin
+          store.destroy(self.class.storage_id(public_id(sid)))
+        rescue Destroyed, NotFound => e
+          log(req, e)
+        end
       end
       options[:drop] ? nil : generate_sid
     end
 
+    def log(req, error)
+      req.get_header(Rack::RACK_ERRORS)&.puts("sessync: #{error.class}: #{error.message}")
+    end
+
+    # Aborts the pending session, if any; an error of the abort is dropped with a warning
+    # (this runs in ensure and rescue clauses: it must not hide the exception at hand).
     def release(env)
       pending = env.delete(ENV_KEY)
-      pending.session.abort if pending && !pending.session.closed?
+      pending&.session&.abort_quietly
     end
   end
 end

@@ -13,14 +13,19 @@ module Sessync
     # The Set-Cookie header value the commit returned (nil before it, or when none).
     attr_reader :set_cookie
 
-    def self.wrap(ptr)
+    def self.wrap(ptr, &block)
       session = new(ptr)
-      return session unless block_given?
+      block ? run(session, &block) : session
+    end
 
+    # Yields the session, commits it when the block returns (unless it was ended in the
+    # block), aborts it when the block raises (an error of the abort does not hide the
+    # block's exception); the block's value.
+    def self.run(session)
       begin
         result = yield session
       rescue Exception # rubocop:disable Lint/RescueException -- abort on anything, then re-raise
-        session.abort unless session.closed?
+        session.abort_quietly
         raise
       end
       session.commit unless session.closed?
@@ -51,7 +56,13 @@ module Sessync
     end
 
     def inspect
-      closed? ? "#<Sessync::Session (#{@ended})>" : "#<Sessync::Session #{id}>"
+      return "#<Sessync::Session (#{@ended})>" if closed?
+
+      "#<Sessync::Session #{begin
+        id
+      rescue InternalError
+        "(poisoned)"
+      end}>"
     end
 
     # The session's id (changes with #rotate; after the end, the id it ended with).
@@ -59,7 +70,7 @@ module Sessync
       @mutex.synchronize do
         return @id if @ended
 
-        F.sessync_session_id(@handle[0]).to_s
+        read_id(@handle[0])
       end
     end
 
@@ -213,7 +224,7 @@ module Sessync
     def rotate
       use do |h|
         F.check(:sessync_session_rotate, h)
-        F.sessync_session_id(h).to_s
+        read_id(h)
       end
     end
 
@@ -238,7 +249,28 @@ module Sessync
       nil
     end
 
+    # #abort for cleanup code (ensure, rescue): an error of the abort is dropped with a
+    # warning, so that it does not hide the exception being handled; a session already
+    # ended is left alone. Whether it aborted without an error.
+    def abort_quietly
+      return false if closed?
+
+      abort
+      true
+    rescue StandardError => e
+      warn "sessync: aborting the session failed: #{e.class}: #{e.message}"
+      false
+    end
+
     private
+
+    # The id of a live handle; NULL means the handle is poisoned (InternalError).
+    def read_id(h)
+      p = F.sessync_session_id(h)
+      raise InternalError, "the session handle is unusable (poisoned by an internal error)" if p.null?
+
+      p.to_s
+    end
 
     def read_json(h, key_c, raise_absent: false)
       buf = F.new_buf
@@ -263,9 +295,11 @@ module Sessync
         raise SessionClosed, "the session was already #{@ended}" if @ended
 
         ptr = @handle[0]
-        @id = F.sessync_session_id(ptr).to_s
         @handle[0] = 0
         @ended = how
+        # A poisoned handle has no id (NULL): the session is still ended below.
+        idp = F.sessync_session_id(ptr)
+        @id = idp.null? ? nil : idp.to_s
         yield ptr
       end
     end

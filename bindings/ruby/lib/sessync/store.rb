@@ -43,6 +43,7 @@ module Sessync
       end
       @url = url
       @handle = [F.read_ptr(out)]
+      @pid = Process.pid
       @users = 0
       @mutex = Mutex.new
       ObjectSpace.define_finalizer(self, self.class.finalizer(@handle))
@@ -101,9 +102,9 @@ module Sessync
     def begin(cookie = nil, lock: true, wait: nil, &block)
       cookie = "" if cookie.nil?
       raw = U.bytes(cookie, "cookie")
-      out = F.u64_out
-      use { |h| F.check(:sessync_session_begin, h, raw, raw.bytesize, lock ? 1 : 0, wait_ms(wait), out) }
-      Session.wrap(F.read_ptr(out), &block)
+      lock_i = lock ? 1 : 0
+      wait_i = wait_ms(wait)
+      begin_session(block) { |h, out| F.check(:sessync_session_begin, h, raw, raw.bytesize, lock_i, wait_i, out) }
     end
 
     # Starts a request on a session whose id the caller vouches for (a framework that
@@ -111,9 +112,9 @@ module Sessync
     # that id (Session#new?). Commit never returns a cookie.
     def begin_id(id, lock: true, wait: nil, &block)
       id_c = U.cstr(id, "id")
-      out = F.u64_out
-      use { |h| F.check(:sessync_session_begin_id, h, id_c, lock ? 1 : 0, wait_ms(wait), out) }
-      Session.wrap(F.read_ptr(out), &block)
+      lock_i = lock ? 1 : 0
+      wait_i = wait_ms(wait)
+      begin_session(block) { |h, out| F.check(:sessync_session_begin_id, h, id_c, lock_i, wait_i, out) }
     end
 
     # The session's data as a Hash, or nil when it does not exist.
@@ -249,10 +250,32 @@ module Sessync
       U.ms(wait, "wait", -1)
     end
 
+    # Runs the begin call (the block, given the handle and the out pointer) and wraps the
+    # session it returns with interrupts deferred: an exception raised into the thread
+    # (Thread#raise, Rack::Timeout) while the call waits for the lock arrives right after
+    # the call, and would otherwise leave the session, and its lock, in +out+ only. It
+    # arrives once the session is wrapped, and the session is then aborted. Fiddle cannot
+    # be interrupted during the call anyway.
+    def begin_session(block)
+      session = nil
+      begin
+        Thread.handle_interrupt(Object => :never) do
+          out = F.u64_out
+          use { |h| yield h, out }
+          session = Session.send(:new, F.read_ptr(out))
+        end
+      rescue Exception # rubocop:disable Lint/RescueException -- abort on anything, then re-raise
+        Thread.handle_interrupt(Object => :never) { session&.abort_quietly }
+        raise
+      end
+      block ? Session.run(session, &block) : session
+    end
+
     # Runs the block with the live handle; close waits for running calls to finish.
     def use
       h = @mutex.synchronize do
         raise StoreClosed, "the store is closed" if @closed
+        check_pid!
 
         @users += 1
         @handle[0]
@@ -267,10 +290,20 @@ module Sessync
       end
     end
 
+    # A store never crosses fork(): in a child its handle is the parent's (a mem:// store
+    # would diverge, a daemon's connection would be shared).
+    def check_pid!
+      return if Process.pid == @pid
+
+      raise StoreClosed, "the store was opened in process #{@pid}, before a fork: open the store " \
+                         "after fork (in each worker, e.g. Puma's on_worker_boot), not before"
+    end
+
+    # Frees the handle, in the process that opened it only (a child drops it).
     def release_locked
       ptr = @handle[0]
       @handle[0] = 0
-      F.sessync_store_free(ptr) if ptr && ptr != 0
+      F.sessync_store_free(ptr) if ptr && ptr != 0 && Process.pid == @pid
     end
   end
 end
