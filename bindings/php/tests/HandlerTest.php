@@ -57,7 +57,8 @@ final class HandlerTest extends TestCase
      * @param array<string, mixed> $options
      * @return list<array>
      */
-    private function runMany(int $n, string $action, string $id, array $options): array
+    /** @param ?callable $meanwhile runs once every process has been started */
+    private function runMany(int $n, string $action, string $id, array $options, ?callable $meanwhile = null): array
     {
         $go = self::$stack->dir . '/go-' . bin2hex(random_bytes(4));
         $options['wait_for'] = $go;
@@ -67,6 +68,9 @@ final class HandlerTest extends TestCase
             $procs[] = ['proc' => $proc, 'pipes' => $pipes];
         }
         touch($go);
+        if ($meanwhile !== null) {
+            $meanwhile();
+        }
         $results = [];
         foreach ($procs as $p) {
             $out = stream_get_contents($p['pipes'][1]);
@@ -125,14 +129,23 @@ final class HandlerTest extends TestCase
 
     public function testWithoutTheLockTheSameRaceLosesCounts(): void
     {
-        // The control for the test above: the lock is what makes it pass.
+        // The control for the test above: the lock is what makes it pass. Every process
+        // reads n before any of them writes (each says so with a marker file and waits for
+        // the go), so without the lock all 16 write the same n + 1.
         $id = $this->run1('incr')['id'];
-        $results = $this->runMany(16, 'incr', $id, ['think_us' => 100000, 'handler' => ['lock' => false]]);
-        foreach ($results as $r) {
-            $this->assertArrayNotHasKey('error', $r);
-        }
-        $final = (int) substr(self::store()->fetch($id)['php'], 4, -1);
-        $this->assertLessThan(17, $final);
+        $tag = self::$stack->dir . '/' . bin2hex(random_bytes(4));
+        $go = "$tag-write";
+        $this->runMany(16, 'incr', $id, [
+            'handler' => ['lock' => false],
+            'read_marker' => "$tag-read",
+            'then_wait_for' => $go,
+        ], function () use ($tag, $go) {
+            while (count(glob("$tag-read-*")) < 16) {
+                usleep(1000);
+            }
+            touch($go);
+        });
+        $this->assertSame('n|i:2;', self::store()->fetch($id)['php']);
     }
 
     public function testTheLockIsHeldFromSessionStartToWriteClose(): void

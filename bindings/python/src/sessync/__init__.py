@@ -13,6 +13,7 @@ A thin wrapper over the C ABI (include/sessync.h), loaded with cffi in ABI mode;
 released during every call into the library.
 """
 
+from . import errors
 from ._core import Session, Store, check_id, generate_id, version
 from .errors import (
     AuthError,
@@ -48,25 +49,5 @@ __all__ = [
     "check_id",
     "version",
     "LibraryNotFound",
-    "SessyncError",
-    "NotFound",
-    "Conflict",
-    "LockTimeout",
-    "StaleToken",
-    "Locked",
-    "Destroyed",
-    "Rotated",
-    "Full",
-    "InvalidArgument",
-    "InvalidJson",
-    "TooLarge",
-    "NotANumber",
-    "IoError",
-    "BackendError",
-    "AuthError",
-    "ProtocolError",
-    "InternalError",
-    "Cancelled",
-    "SessionClosed",
-    "StoreClosed",
+    *errors.__all__,
 ]

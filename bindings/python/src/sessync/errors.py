@@ -82,7 +82,7 @@ class Destroyed(SessyncError):
 
 
 class Rotated(SessyncError):
-    """The id was rotated away; it answers reads only."""
+    """The id was rotated away; it takes no more writes."""
 
     status_name = "ROTATED"
 
