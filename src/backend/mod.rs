@@ -40,6 +40,13 @@ pub trait Backend: Send + Sync {
 
     /// Counters and sizes.
     fn stats(&self) -> Stats;
+
+    /// Writes a snapshot of a persistent store and drops the log it covers.
+    fn compact(&self) -> Result<()> {
+        Err(crate::error::Error::invalid(
+            "this store keeps no log to compact",
+        ))
+    }
 }
 
 /// Counters and sizes of a store.
@@ -64,4 +71,6 @@ pub struct Stats {
     pub expirations: u64,
     /// Sessions evicted to make room.
     pub evictions: u64,
+    /// The persistence log (all zero when the store keeps none).
+    pub persistence: memory::PersistStats,
 }

@@ -8,6 +8,9 @@
 //! clean-up, and lock leases that ran out. It sleeps until the earliest deadline, is woken
 //! when an earlier one is added, and does work proportional to what is due.
 
+mod persist;
+#[cfg(test)]
+mod persist_tests;
 mod shard;
 
 use std::{
@@ -23,7 +26,10 @@ use std::{
 
 use parking_lot::{Mutex, MutexGuard};
 
-use self::shard::{Ctx, Gone, Shard, Step, Waiter, Wake, WakeFn};
+use self::{
+    persist::{Journal, SnapshotWriter, State},
+    shard::{Ctx, Gone, Shard, Step, Waiter, Wake, WakeFn},
+};
 use super::{Backend, BoxFuture, Stats};
 use crate::{
     clock::{Clock, Parker},
@@ -33,6 +39,7 @@ use crate::{
     session::{IdHash, SessionId},
 };
 
+pub use persist::{FORMAT_VERSION, Fsync, PersistStats, Persistence};
 pub use shard::MAX_OWNER_LEN;
 pub(crate) use shard::check_owner;
 
@@ -65,12 +72,16 @@ struct Inner {
     live: AtomicUsize,
     wake: Wake,
     shutdown: AtomicBool,
+    /// The persistence log, when the store keeps one.
+    journal: Option<Arc<Journal>>,
 }
 
 /// The in-process backend. Dropping it stops its actor thread.
 pub struct Memory {
     inner: Arc<Inner>,
     actor: Option<JoinHandle<()>>,
+    /// The persistence threads: the log writer (`everysec`, `no`) and the compactor.
+    helpers: Vec<JoinHandle<()>>,
     /// The process that started the actor: a copy in a forked child has no actor thread.
     pid: u32,
 }
@@ -78,6 +89,82 @@ pub struct Memory {
 impl Memory {
     /// Opens an empty store with these options, reading time from `clock`.
     pub fn new(opts: StoreOptions, clock: Arc<dyn Clock>) -> Result<Memory> {
+        Memory::with_journal(opts, clock, None)
+    }
+
+    /// Opens a store that keeps its sessions in `p.dir` across restarts: restores the
+    /// snapshot and the log found there (truncating a torn tail of the log, see the
+    /// `persist` module), then logs every change. Only one process may use a directory.
+    pub fn open_persistent(
+        opts: StoreOptions,
+        clock: Arc<dyn Clock>,
+        p: &Persistence,
+    ) -> Result<Memory> {
+        opts.validate()?;
+        let lock = persist::lock_dir(&p.dir)?;
+        let restored = persist::restore(&p.dir)?;
+        let journal = Arc::new(Journal::open(p, lock, &restored)?);
+        let mut m = Memory::with_journal(opts, clock, Some(journal.clone()))?;
+        let inner = &m.inner;
+        let ctx = inner.ctx();
+        let mut n = 0u64;
+        for (id, st) in restored.states {
+            if !st.alive_at(ctx.now) {
+                continue;
+            }
+            n += u64::from(matches!(st, State::Live(_)));
+            let mut s = inner.shard(&id);
+            s.restore(id, st, &ctx);
+            inner.sync_owners(&mut s);
+        }
+        for s in inner.shards.iter() {
+            s.lock().idx.dirty = Some(Vec::new());
+        }
+        journal.set_restored(n);
+        if restored.truncated_bytes > 0 || n > 0 {
+            tracing::info!(
+                "persistence: restored {n} sessions from {} ({} bytes of torn log cut)",
+                p.dir.display(),
+                restored.truncated_bytes
+            );
+        }
+        // Everything restored goes into the first snapshot, so that the old log can go.
+        m.inner.compact()?;
+        if p.fsync != Fsync::Always {
+            let j = journal.clone();
+            m.helpers.push(
+                std::thread::Builder::new()
+                    .name("sessync-log".into())
+                    .spawn(move || j.run_writer())
+                    .map_err(|e| Error::Backend(format!("cannot start the log writer: {e}")))?,
+            );
+        }
+        let weak = Arc::downgrade(&m.inner);
+        m.helpers.push(
+            std::thread::Builder::new()
+                .name("sessync-compact".into())
+                .spawn(move || {
+                    while journal.wait_compaction() {
+                        let Some(inner) = weak.upgrade() else { return };
+                        let _ = inner.compact();
+                    }
+                })
+                .map_err(|e| Error::Backend(format!("cannot start the compactor: {e}")))?,
+        );
+        Ok(m)
+    }
+
+    /// Writes a new snapshot now and drops the log it covers (the store serves
+    /// meanwhile). Fails on a store without persistence.
+    pub fn compact(&self) -> Result<()> {
+        self.inner.compact()
+    }
+
+    fn with_journal(
+        opts: StoreOptions,
+        clock: Arc<dyn Clock>,
+        journal: Option<Arc<Journal>>,
+    ) -> Result<Memory> {
         opts.validate()?;
         let inner = Arc::new(Inner {
             shards: (0..opts.shards)
@@ -96,6 +183,7 @@ impl Memory {
                 next: AtomicU64::new(u64::MAX),
             },
             shutdown: AtomicBool::new(false),
+            journal,
         });
         let weak = Arc::downgrade(&inner);
         let parker = inner.wake.parker.clone();
@@ -107,6 +195,7 @@ impl Memory {
         Ok(Memory {
             inner,
             actor: Some(actor),
+            helpers: Vec::new(),
             pid: std::process::id(),
         })
     }
@@ -123,6 +212,12 @@ impl Drop for Memory {
         self.inner.shutdown.store(true, Ordering::Release);
         self.inner.wake.parker.unpark();
         if let Some(t) = self.actor.take() {
+            let _ = t.join();
+        }
+        if let Some(j) = &self.inner.journal {
+            j.stop();
+        }
+        for t in self.helpers.drain(..) {
             let _ = t.join();
         }
     }
@@ -144,7 +239,7 @@ fn actor(inner: std::sync::Weak<Inner>, parker: Arc<Parker>, clock: Arc<dyn Cloc
                 if let Some(at) = s.run_timers(&ctx) {
                     next = next.min(at);
                 }
-                inner.sync_owners(&mut s);
+                inner.settle(&mut s);
             }
             inner.wake.next.store(next, Ordering::Release);
             next
@@ -200,15 +295,66 @@ impl Inner {
         }
     }
 
+    /// After a step, with the shard still locked: brings the owner index up to date and
+    /// logs the new state of every id the step changed.
+    fn settle(&self, s: &mut Shard) {
+        if !s.idx.owner_changes.is_empty() {
+            self.sync_owners(s);
+        }
+        let Some(j) = &self.journal else { return };
+        let Some(dirty) = s.idx.dirty.as_mut() else {
+            return;
+        };
+        if dirty.is_empty() {
+            return;
+        }
+        let mut ids = std::mem::take(dirty);
+        ids.sort_unstable();
+        ids.dedup();
+        for id in &ids {
+            j.append(id, &s.state_of(id));
+        }
+        ids.clear();
+        s.idx.dirty = Some(ids);
+    }
+
+    /// Writes a snapshot of every shard, one shard locked at a time, while the log goes
+    /// on in a new segment. Records of that segment that the snapshot already holds are
+    /// replayed over it harmlessly: each is a whole state, and the last one wins.
+    fn compact(&self) -> Result<()> {
+        let Some(j) = &self.journal else {
+            return Err(Error::invalid("this store keeps no log to compact"));
+        };
+        let first = j.begin_compaction()?;
+        let written = (|| {
+            let mut w = SnapshotWriter::create(&j.dir, first)?;
+            let now = self.clock.now_ms();
+            for shard in self.shards.iter() {
+                let states: Vec<(SessionId, State)> = {
+                    let s = shard.lock();
+                    s.ids()
+                        .into_iter()
+                        .map(|id| (id, s.state_of(&id)))
+                        .collect()
+                };
+                for (id, st) in &states {
+                    if st.alive_at(now) {
+                        w.add(id, st)?;
+                    }
+                }
+            }
+            w.finish(&j.dir)
+        })();
+        j.end_compaction(first, written)
+    }
+
     /// Runs a single-shard step on `id`'s shard, keeping the owner index in sync.
     fn on_shard<T>(&self, id: &SessionId, f: impl FnOnce(&mut Shard, &Ctx) -> T) -> T {
         let mut s = self.shard(id);
         let ctx = self.ctx();
         s.idx.counters.ops += 1;
         let out = f(&mut s, &ctx);
-        if !s.idx.owner_changes.is_empty() {
-            self.sync_owners(&mut s);
-        }
+        self.settle(&mut s);
         out
     }
 
@@ -248,7 +394,7 @@ impl Inner {
             if s.lru_head() == Some((at, id)) {
                 s.remove(&id, Gone::Evicted, &ctx);
             }
-            self.sync_owners(&mut s);
+            self.settle(&mut s);
         }
     }
 
@@ -395,9 +541,9 @@ impl Inner {
             }
         }
         // Sessions found expired on the way may have left owner changes behind.
-        self.sync_owners(&mut first);
+        self.settle(&mut first);
         if let Some(s) = second.as_mut() {
-            self.sync_owners(s);
+            self.settle(s);
         }
         Ok(Reply::Rotated(to))
     }
@@ -500,7 +646,7 @@ impl Inner {
                     n += 1;
                 }
             }
-            self.sync_owners(&mut s);
+            self.settle(&mut s);
         }
         n
     }
@@ -532,12 +678,12 @@ impl Drop for WaitGuard<'_> {
             Some(Err(_)) => {}
             None => s.cancel_wait(self.id, &w),
         }
-        self.inner.sync_owners(&mut s);
+        self.inner.settle(&mut s);
     }
 }
 
-impl Backend for Memory {
-    fn execute(&self, cmd: Command) -> Result<Reply> {
+impl Memory {
+    fn apply(&self, cmd: Command) -> Result<Reply> {
         let inner = &*self.inner;
         match cmd {
             Command::Fetch { id, touch } => inner.fetch(id, touch),
@@ -587,9 +733,46 @@ impl Backend for Memory {
             Command::Clear => Ok(Reply::Count(inner.clear())),
         }
     }
+}
+
+/// Whether a command can change the store (and so, with persistence, is refused once
+/// the log failed and answers only once its change is durable).
+fn changes(cmd: &Command) -> bool {
+    !matches!(
+        cmd,
+        Command::Fetch { .. } | Command::Owned { .. } | Command::List { .. }
+    )
+}
+
+impl Backend for Memory {
+    fn execute(&self, cmd: Command) -> Result<Reply> {
+        let Some(j) = &self.inner.journal else {
+            return self.apply(cmd);
+        };
+        if !changes(&cmd) {
+            return self.apply(cmd);
+        }
+        j.check()?;
+        let r = self.apply(cmd);
+        j.commit()?;
+        r
+    }
 
     fn lock_async(&self, id: SessionId, lease_ms: u64, wait_ms: u64) -> BoxFuture<'_> {
-        Box::pin(self.inner.lock_async(id, lease_ms, wait_ms))
+        Box::pin(async move {
+            if let Some(j) = &self.inner.journal {
+                j.check()?;
+            }
+            let r = self.inner.lock_async(id, lease_ms, wait_ms).await;
+            if let Some(j) = &self.inner.journal {
+                j.commit()?;
+            }
+            r
+        })
+    }
+
+    fn compact(&self) -> Result<()> {
+        self.inner.compact()
     }
 
     fn waits_without_thread(&self) -> bool {
@@ -611,6 +794,9 @@ impl Backend for Memory {
             st.lock_timeouts += c.lock_timeouts;
             st.expirations += c.expirations;
             st.evictions += c.evictions;
+        }
+        if let Some(j) = &self.inner.journal {
+            st.persistence = j.stats();
         }
         st
     }

@@ -15,6 +15,7 @@ use std::{
 
 use parking_lot::Mutex;
 
+use super::persist::{Saved, State};
 use crate::{
     clock::Parker,
     command::{PatchOp, Patched, Reply, Touched, WriteOpts},
@@ -173,6 +174,9 @@ pub(super) struct Index {
     lru: BTreeSet<(u64, SessionId)>,
     /// Owner changes not yet applied to the store's owner index: (id, old, new).
     pub owner_changes: Vec<OwnerChange>,
+    /// Ids whose state changed since the parent last logged them; `None` when the
+    /// store does not persist (nothing is collected then).
+    pub dirty: Option<Vec<SessionId>>,
     pub counters: Counters,
 }
 
@@ -225,6 +229,13 @@ fn grid(at: u64) -> u64 {
 }
 
 impl Index {
+    /// Notes that `id`'s state changed (for the persistence log).
+    fn mark(&mut self, id: SessionId) {
+        if let Some(d) = &mut self.dirty {
+            d.push(id);
+        }
+    }
+
     fn schedule(&mut self, at: u64, kind: Timer, id: SessionId, ctx: &Ctx) {
         self.timers.push(Reverse((at, kind, id)));
         if at < ctx.wake.next.load(Ordering::Acquire) {
@@ -246,6 +257,7 @@ impl Index {
 
     /// Records an access: extends the idle expiry.
     fn access(&mut self, e: &mut Entry, id: SessionId, ctx: &Ctx) {
+        self.mark(id);
         self.lru_move(ctx, id, Some(e.last_access), Some(ctx.now));
         e.last_access = ctx.now;
         e.expires_at = ctx.expiry(e.created, e.ttl);
@@ -266,6 +278,7 @@ impl Index {
     }
 
     fn grant(&mut self, e: &mut Entry, id: SessionId, lease_ms: u64, ctx: &Ctx) -> (u64, Record) {
+        self.mark(id);
         e.fence += 1;
         let until = ctx.now.saturating_add(lease_ms);
         e.lock = Some(Held {
@@ -282,6 +295,7 @@ impl Index {
 
     /// Frees the lock and hands it to the first waiter, if any.
     fn release(&mut self, e: &mut Entry, id: SessionId, ctx: &Ctx) {
+        self.mark(id);
         e.lock = None;
         if let Some(w) = e.waiters.pop_front() {
             let grant = self.grant(e, id, w.lease_ms, ctx);
@@ -314,6 +328,7 @@ impl Index {
     }
 
     fn tombstone(&mut self, id: SessionId, until: u64, ctx: &Ctx) {
+        self.mark(id);
         let prev = self.tombstones.insert(id, until);
         if prev.is_none_or(|p| p < until) {
             self.schedule(grid(until), Timer::Tombstone, id, ctx);
@@ -424,6 +439,7 @@ impl Shard {
             return false;
         };
         ctx.live.fetch_sub(1, Ordering::Relaxed);
+        self.idx.mark(*id);
         self.idx.lru_move(ctx, *id, Some(e.last_access), None);
         if e.owner.is_some() {
             self.idx.owner_changes.push((*id, e.owner.take(), None));
@@ -474,6 +490,7 @@ impl Shard {
         if owner.is_some() {
             self.idx.owner_changes.push((id, None, owner));
         }
+        self.idx.mark(id);
         self.sessions.insert(id, e);
         Ok(1)
     }
@@ -706,6 +723,7 @@ impl Shard {
         match found {
             Found::Live => Step::Done(Ok(Reply::Destroyed(self.remove(&id, Gone::Destroyed, ctx)))),
             Found::Alias(to) => {
+                self.idx.mark(id);
                 self.idx.aliases.remove(&id);
                 Step::Redirect(to)
             }
@@ -747,6 +765,7 @@ impl Shard {
         let grace = Ctx::ms(ctx.opts.rotate_grace);
         if grace > 0 {
             let until = ctx.now.saturating_add(grace);
+            self.idx.mark(id);
             self.idx.aliases.insert(id, (to, until));
             self.idx.schedule(grid(until), Timer::Alias, id, ctx);
         }
@@ -760,6 +779,7 @@ impl Shard {
 
     /// Second half of a rotation: the session arrives under its new id.
     pub(super) fn put_rotated(&mut self, id: SessionId, mut e: Entry, ctx: &Ctx) {
+        self.idx.mark(id);
         self.idx.lru_move(ctx, id, None, Some(e.last_access));
         let at = grid(e.expires_at);
         e.expiry_timer = Some(at);
@@ -861,6 +881,82 @@ impl Shard {
             }
         }
         None
+    }
+
+    /// What the log keeps of `id` now.
+    pub(super) fn state_of(&self, id: &SessionId) -> State {
+        match self.sessions.get(id) {
+            Some(e) => State::Live(Saved {
+                data: e.data.clone(),
+                version: e.version,
+                created: e.created,
+                last_access: e.last_access,
+                expires_at: e.expires_at,
+                owner: e.owner.clone(),
+                ttl: e.ttl,
+                fence: e.fence,
+                lock: e.lock.map(|h| (h.token, h.until)),
+            }),
+            None => State::Dead {
+                tomb: self.idx.tombstones.get(id).copied(),
+                alias: self.idx.aliases.get(id).copied(),
+            },
+        }
+    }
+
+    /// Every id this shard knows (sessions, tombstones, aliases), for a snapshot.
+    pub(super) fn ids(&self) -> Vec<SessionId> {
+        let mut ids: Vec<SessionId> = self.sessions.keys().copied().collect();
+        ids.extend(self.idx.tombstones.keys().copied());
+        ids.extend(
+            self.idx
+                .aliases
+                .keys()
+                .filter(|id| !self.idx.tombstones.contains_key(id))
+                .copied(),
+        );
+        ids
+    }
+
+    /// Puts back an id's state read from the log at the start (states that ended
+    /// before `ctx.now` are skipped by the caller). The shard must not know `id` yet.
+    pub(super) fn restore(&mut self, id: SessionId, st: State, ctx: &Ctx) {
+        match st {
+            State::Live(s) => {
+                ctx.live.fetch_add(1, Ordering::Relaxed);
+                let lock = s
+                    .lock
+                    .filter(|&(_, until)| until > ctx.now)
+                    .map(|(token, until)| Held { token, until });
+                let e = Entry {
+                    data: s.data,
+                    version: s.version,
+                    created: s.created,
+                    last_access: s.last_access,
+                    expires_at: s.expires_at,
+                    owner: s.owner.clone(),
+                    ttl: s.ttl,
+                    fence: s.fence,
+                    lock,
+                    waiters: VecDeque::new(),
+                    expiry_timer: None,
+                    lease_timer: None,
+                };
+                if s.owner.is_some() {
+                    self.idx.owner_changes.push((id, None, s.owner));
+                }
+                self.put_rotated(id, e, ctx);
+            }
+            State::Dead { tomb, alias } => {
+                if let Some(until) = tomb.filter(|&t| t > ctx.now) {
+                    self.idx.tombstone(id, until, ctx);
+                }
+                if let Some((to, until)) = alias.filter(|&(_, t)| t > ctx.now) {
+                    self.idx.aliases.insert(id, (to, until));
+                    self.idx.schedule(grid(until), Timer::Alias, id, ctx);
+                }
+            }
+        }
     }
 
     /// Sizes of the maps, for stats: (sessions, tombstones, aliases, timers).
