@@ -28,6 +28,13 @@ use crate::{
 /// Correctness never waits for them: every access checks the deadline itself.
 const SWEEP_GRID_MS: u64 = 1000;
 
+/// How far a session's fencing counter jumps at a restore. Under `everysec` or `no` the
+/// log may lack the last grants before a crash; their holders got tokens the restored
+/// counter has not reached. No session is granted its lock a million times in the second
+/// such a policy can lose, so after the jump every new token exceeds every token issued
+/// before the crash, and a holder from before it is stale once its lease is taken over.
+pub(super) const FENCE_GAP: u64 = 1 << 20;
+
 /// Longest owner string, in bytes.
 pub const MAX_OWNER_LEN: usize = 512;
 
@@ -936,7 +943,7 @@ impl Shard {
                     expires_at: s.expires_at,
                     owner: s.owner.clone(),
                     ttl: s.ttl,
-                    fence: s.fence,
+                    fence: s.fence.saturating_add(FENCE_GAP),
                     lock,
                     waiters: VecDeque::new(),
                     expiry_timer: None,
