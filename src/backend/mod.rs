@@ -71,6 +71,9 @@ pub struct Stats {
     pub expirations: u64,
     /// Sessions evicted to make room.
     pub evictions: u64,
+    /// What the sessions count against `max_memory`: their JSON text plus a fixed
+    /// overhead each (in-process stores; 0 elsewhere).
+    pub memory: u64,
     /// The persistence log (all zero when the store keeps none).
     pub persistence: memory::PersistStats,
 }

@@ -45,8 +45,9 @@ pub(crate) use shard::check_owner;
 
 /// Most redirects followed from a rotated id to its successor in one operation.
 const MAX_HOPS: usize = 8;
-/// Most evictions tried to make room for one new session.
-const MAX_EVICTION_TRIES: usize = 16;
+/// Most evictions tried to make room for one write (a session growing under
+/// `max_memory` may need many small ones gone).
+const MAX_EVICTION_TRIES: usize = 1024;
 
 type OwnerIndex = HashMap<Arc<str>, HashSet<SessionId, IdHash>>;
 
@@ -70,6 +71,8 @@ struct Inner {
     touch_interval: u64,
     clock: Arc<dyn Clock>,
     live: AtomicUsize,
+    /// What the sessions count for `max_memory`.
+    bytes: AtomicU64,
     wake: Wake,
     shutdown: AtomicBool,
     /// The persistence log, when the store keeps one.
@@ -178,6 +181,7 @@ impl Memory {
             opts,
             clock,
             live: AtomicUsize::new(0),
+            bytes: AtomicU64::new(0),
             wake: Wake {
                 parker: Arc::new(Parker::new()),
                 next: AtomicU64::new(u64::MAX),
@@ -255,6 +259,7 @@ impl Inner {
             opts: &self.opts,
             touch_interval: self.touch_interval,
             live: &self.live,
+            bytes: &self.bytes,
             wake: &self.wake,
         }
     }
@@ -371,18 +376,21 @@ impl Inner {
                     if self.opts.eviction == Eviction::Lru && tries < MAX_EVICTION_TRIES =>
                 {
                     tries += 1;
-                    self.evict_one();
+                    if !self.evict_one(id) {
+                        return Err(Error::Full);
+                    }
                 }
                 other => return other,
             }
         }
     }
 
-    /// Evicts the session with the oldest recorded access across all shards.
-    fn evict_one(&self) {
+    /// Evicts the session with the oldest recorded access across all shards, but for
+    /// `keep` (the one being written, which is making room for itself).
+    fn evict_one(&self, keep: &SessionId) -> bool {
         let mut best: Option<(u64, SessionId, usize)> = None;
         for (i, s) in self.shards.iter().enumerate() {
-            if let Some((at, id)) = s.lock().lru_head() {
+            if let Some((at, id)) = s.lock().lru_head(keep) {
                 if best.is_none_or(|(b, _, _)| at < b) {
                     best = Some((at, id, i));
                 }
@@ -391,11 +399,14 @@ impl Inner {
         if let Some((at, id, i)) = best {
             let mut s = self.shards[i].lock();
             let ctx = self.ctx();
-            if s.lru_head() == Some((at, id)) {
+            if s.lru_head(keep) == Some((at, id)) {
                 s.remove(&id, Gone::Evicted, &ctx);
             }
             self.settle(&mut s);
+            // Also when another writer changed the head meanwhile: the next try sees it.
+            return true;
         }
+        false
     }
 
     fn fetch(&self, mut id: SessionId, touch: bool) -> Result<Reply> {
@@ -795,6 +806,7 @@ impl Backend for Memory {
             st.expirations += c.expirations;
             st.evictions += c.evictions;
         }
+        st.memory = self.inner.bytes.load(Ordering::Relaxed);
         if let Some(j) = &self.inner.journal {
             st.persistence = j.stats();
         }

@@ -19,7 +19,7 @@ use super::persist::{Saved, State};
 use crate::{
     clock::Parker,
     command::{PatchOp, Patched, Reply, Touched, WriteOpts},
-    config::{Eviction, StoreOptions},
+    config::{Eviction, SESSION_OVERHEAD, StoreOptions},
     error::{Error, Result},
     session::{IdHash, Record, SessionData, SessionId, check_key},
 };
@@ -44,6 +44,8 @@ pub(super) struct Ctx<'a> {
     pub opts: &'a StoreOptions,
     pub touch_interval: u64,
     pub live: &'a AtomicUsize,
+    /// What the sessions count for `max_memory` (see `cost`).
+    pub bytes: &'a AtomicU64,
     pub wake: &'a Wake,
 }
 
@@ -358,6 +360,32 @@ fn reserve(ctx: &Ctx) -> Result<()> {
         .map_err(|_| Error::Full)
 }
 
+/// What a session counts for `max_memory`.
+pub(super) fn cost(data: &SessionData) -> u64 {
+    data.byte_len() as u64 + SESSION_OVERHEAD
+}
+
+/// Charges `add - sub` bytes against `max_memory`: refused (`Full`, nothing charged)
+/// when it would pass the cap; a decrease always goes through.
+fn charge(ctx: &Ctx, add: u64, sub: u64) -> Result<()> {
+    if add <= sub {
+        ctx.bytes.fetch_sub(sub - add, Ordering::Relaxed);
+        return Ok(());
+    }
+    let delta = add - sub;
+    let max = ctx.opts.max_memory;
+    if max == 0 {
+        ctx.bytes.fetch_add(delta, Ordering::Relaxed);
+        return Ok(());
+    }
+    ctx.bytes
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            n.checked_add(delta).filter(|&m| m <= max)
+        })
+        .map(|_| ())
+        .map_err(|_| Error::Full)
+}
+
 fn check_size(data: &SessionData, ctx: &Ctx) -> Result<()> {
     let n = data.byte_len();
     if n > ctx.opts.max_session_bytes {
@@ -446,6 +474,7 @@ impl Shard {
             return false;
         };
         ctx.live.fetch_sub(1, Ordering::Relaxed);
+        ctx.bytes.fetch_sub(cost(&e.data), Ordering::Relaxed);
         self.idx.mark(*id);
         self.idx.lru_move(ctx, *id, Some(e.last_access), None);
         if e.owner.is_some() {
@@ -475,6 +504,10 @@ impl Shard {
         ctx: &Ctx,
     ) -> Result<u64> {
         reserve(ctx)?;
+        if let Err(e) = charge(ctx, cost(&data), 0) {
+            ctx.live.fetch_sub(1, Ordering::Relaxed);
+            return Err(e);
+        }
         let mut e = Entry {
             data: Arc::new(data),
             version: 1,
@@ -560,6 +593,7 @@ impl Shard {
                 };
                 self.idx.check_token(e, id, opts.token, ctx)?;
                 check_expected(opts.expected_version, e.version)?;
+                charge(ctx, data.byte_len() as u64, e.data.byte_len() as u64)?;
                 e.data = data;
                 e.version += 1;
                 if ttl.is_some() {
@@ -608,6 +642,7 @@ impl Shard {
                 let (data, owner, values) = apply_ops(&e.data, &e.owner, ops)?;
                 check_size(&data, ctx)?;
                 if !ops.is_empty() {
+                    charge(ctx, data.byte_len() as u64, e.data.byte_len() as u64)?;
                     if owner != e.owner {
                         self.idx
                             .owner_changes
@@ -834,8 +869,13 @@ impl Shard {
     }
 
     /// The least recently used session of this shard, for eviction.
-    pub(super) fn lru_head(&self) -> Option<(u64, SessionId)> {
-        self.idx.lru.first().copied()
+    pub(super) fn lru_head(&self, keep: &SessionId) -> Option<(u64, SessionId)> {
+        self.idx
+            .lru
+            .iter()
+            .take(2)
+            .find(|(_, id)| id != keep)
+            .copied()
     }
 
     /// Runs every timer due at `ctx.now`; returns the next deadline, if any.
@@ -931,6 +971,7 @@ impl Shard {
         match st {
             State::Live(s) => {
                 ctx.live.fetch_add(1, Ordering::Relaxed);
+                ctx.bytes.fetch_add(cost(&s.data), Ordering::Relaxed);
                 let lock = s
                     .lock
                     .filter(|&(_, until)| until > ctx.now)

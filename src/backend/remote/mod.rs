@@ -639,6 +639,7 @@ impl Backend for Remote {
             lock_timeouts: g("lock_timeouts"),
             expirations: g("expirations"),
             evictions: g("evictions"),
+            memory: g("memory"),
             persistence: serde_json::from_value(v["persistence"].clone()).unwrap_or_default(),
         }
     }
