@@ -30,7 +30,7 @@ use self::{
     persist::{Journal, SnapshotWriter, State},
     shard::{Ctx, Gone, Shard, Step, Waiter, Wake, WakeFn},
 };
-use super::{Backend, BoxFuture, Stats};
+use super::{Backend, BoxFuture, CommandCounts, Stats};
 use crate::{
     clock::{Clock, Parker},
     command::{Command, Reply, check_count, check_ttl},
@@ -50,6 +50,12 @@ const MAX_HOPS: usize = 8;
 const MAX_EVICTION_TRIES: usize = 1024;
 
 type OwnerIndex = HashMap<Arc<str>, HashSet<SessionId, IdHash>>;
+
+/// Per-kind command counters, one set per shard on lines of their own, so that threads
+/// working on sessions of different shards do not share a counter's cache line.
+#[repr(align(128))]
+#[derive(Default)]
+struct Tally([AtomicU64; 9]);
 
 /// A shard's mutex on cache lines of its own, so threads working in neighbouring shards
 /// do not slow each other down by writing to one line.
@@ -73,6 +79,8 @@ struct Inner {
     live: AtomicUsize,
     /// What the sessions count for `max_memory`.
     bytes: AtomicU64,
+    /// Commands by kind, by the shard of their id.
+    tally: Box<[Tally]>,
     wake: Wake,
     shutdown: AtomicBool,
     /// The persistence log, when the store keeps one.
@@ -169,6 +177,7 @@ impl Memory {
         journal: Option<Arc<Journal>>,
     ) -> Result<Memory> {
         opts.validate()?;
+        let shards = opts.shards;
         let inner = Arc::new(Inner {
             shards: (0..opts.shards)
                 .map(|_| Padded(Mutex::new(Shard::default())))
@@ -182,6 +191,7 @@ impl Memory {
             clock,
             live: AtomicUsize::new(0),
             bytes: AtomicU64::new(0),
+            tally: (0..shards).map(|_| Tally::default()).collect(),
             wake: Wake {
                 parker: Arc::new(Parker::new()),
                 next: AtomicU64::new(u64::MAX),
@@ -755,8 +765,26 @@ fn changes(cmd: &Command) -> bool {
     )
 }
 
+impl Memory {
+    fn count(&self, cmd: &Command) {
+        let slot = match cmd {
+            Command::Fetch { id, .. }
+            | Command::Write { id, .. }
+            | Command::Patch { id, .. }
+            | Command::Lock { id, .. }
+            | Command::Unlock { id, .. }
+            | Command::Touch { id, .. }
+            | Command::Destroy { id }
+            | Command::Rotate { id, .. } => self.inner.slot(id),
+            _ => 0,
+        };
+        self.inner.tally[slot].0[CommandCounts::index(cmd)].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 impl Backend for Memory {
     fn execute(&self, cmd: Command) -> Result<Reply> {
+        self.count(&cmd);
         let Some(j) = &self.inner.journal else {
             return self.apply(cmd);
         };
@@ -770,6 +798,7 @@ impl Backend for Memory {
     }
 
     fn lock_async(&self, id: SessionId, lease_ms: u64, wait_ms: u64) -> BoxFuture<'_> {
+        self.inner.tally[self.inner.slot(&id)].0[3].fetch_add(1, Ordering::Relaxed);
         Box::pin(async move {
             if let Some(j) = &self.inner.journal {
                 j.check()?;
@@ -807,6 +836,13 @@ impl Backend for Memory {
             st.evictions += c.evictions;
         }
         st.memory = self.inner.bytes.load(Ordering::Relaxed);
+        let mut by_kind = [0u64; 9];
+        for t in self.inner.tally.iter() {
+            for (sum, c) in by_kind.iter_mut().zip(&t.0) {
+                *sum += c.load(Ordering::Relaxed);
+            }
+        }
+        st.commands = CommandCounts::from_array(by_kind);
         if let Some(j) = &self.inner.journal {
             st.persistence = j.stats();
         }
