@@ -30,11 +30,10 @@ use crate::{
     command::{Command, Reply, check_count, check_ttl},
     config::{Eviction, StoreOptions},
     error::{Error, Result},
-    session::{IdHash, SessionId},
+    session::{IdHash, SessionId, check_owner},
 };
 
-pub use shard::MAX_OWNER_LEN;
-pub(crate) use shard::check_owner;
+pub use crate::session::MAX_OWNER_LEN;
 
 /// Most redirects followed from a rotated id to its successor in one operation.
 const MAX_HOPS: usize = 8;
@@ -572,11 +571,11 @@ impl Backend for Memory {
             Command::Destroy { id } => inner.destroy(id),
             Command::Rotate { id, token } => inner.rotate(id, token),
             Command::Owned { owner } => {
-                shard::check_owner(&owner)?;
+                check_owner(&owner)?;
                 Ok(Reply::Sessions(inner.sessions_of(&owner)))
             }
             Command::DestroyOwned { owner } => {
-                shard::check_owner(&owner)?;
+                check_owner(&owner)?;
                 Ok(Reply::Count(inner.destroy_owned(&owner)))
             }
             Command::List { cursor, count } => {

@@ -20,15 +20,12 @@ use crate::{
     command::{PatchOp, Patched, Reply, Touched, WriteOpts},
     config::{Eviction, StoreOptions},
     error::{Error, Result},
-    session::{IdHash, Record, SessionData, SessionId, check_key},
+    session::{IdHash, Record, SessionData, SessionId, check_key, check_owner},
 };
 
 /// Timers that only reclaim memory fire on this grid, so one actor pass handles many.
 /// Correctness never waits for them: every access checks the deadline itself.
 const SWEEP_GRID_MS: u64 = 1000;
-
-/// Longest owner string, in bytes.
-pub const MAX_OWNER_LEN: usize = 512;
 
 /// Per-operation context: the time, the limits, and the way to the actor.
 pub(super) struct Ctx<'a> {
@@ -355,17 +352,6 @@ fn check_expected(expected: Option<u64>, actual: u64) -> Result<()> {
         }),
         _ => Ok(()),
     }
-}
-
-/// Checks an owner string.
-pub(crate) fn check_owner(owner: &str) -> Result<()> {
-    if owner.is_empty() || owner.len() > MAX_OWNER_LEN {
-        return Err(Error::invalid(format!(
-            "owner must be 1 to {MAX_OWNER_LEN} bytes, got {}",
-            owner.len()
-        )));
-    }
-    Ok(())
 }
 
 /// Applies `ops` to `data`, giving the new data, owner and increment results. `data` is

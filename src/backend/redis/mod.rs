@@ -34,12 +34,11 @@ use super::{
     },
 };
 use crate::{
-    backend::memory::check_owner,
     clock::Clock,
     command::{Command, PatchOp, Patched, Reply, Touched, WriteOpts, check_count, check_ttl},
     config::{Eviction, RedisLayout, RedisOptions, ScriptMode, StoreOptions},
     error::{Error, Result},
-    session::{Record, SessionData, SessionId, check_key},
+    session::{Record, SessionData, SessionId, check_key, check_owner},
 };
 
 /// The store's Lua code: one command per call (settings and tail filled in by `new`).
