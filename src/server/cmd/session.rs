@@ -1,6 +1,6 @@
-//! The commands of sessyncd: each takes its arguments and writes one reply.
+//! The `SESS.*` commands: each takes its arguments and writes one reply.
 //!
-//! Session commands map one-to-one onto the store's [`Command`](crate::Command)s, so a
+//! They map one-to-one onto the store's [`Command`](crate::Command)s, so a
 //! request flow's read-modify-write under the lock is one round trip each way. Their
 //! wire syntax is in `docs/protocol.md`.
 
@@ -8,7 +8,10 @@ use std::{sync::Arc, time::Duration};
 
 use serde_json::Value;
 
-use super::resp::Out;
+use tokio::io::AsyncReadExt;
+
+use super::{Conn, Fail, Io, Res};
+use crate::server::resp::Out;
 use crate::{
     command::{PatchOp, WriteOpts},
     error::Error,
@@ -16,46 +19,18 @@ use crate::{
     store::Store,
 };
 
-/// A command's failure, as the RESP error to send.
-pub(crate) struct Fail(pub String);
-
-impl From<Error> for Fail {
-    fn from(e: Error) -> Fail {
-        let code = match &e {
-            Error::NotFound => "NOTFOUND",
-            Error::LockTimeout => "LOCKTIMEOUT",
-            Error::StaleToken => "STALETOKEN",
-            Error::Locked => "LOCKED",
-            Error::Destroyed => "DESTROYED",
-            Error::Rotated { to } => return Fail(format!("ROTATED {to}")),
-            Error::Conflict { expected, actual } => {
-                return Fail(format!("CONFLICT {expected} {actual} {e}"));
-            }
-            Error::Full => "FULL",
-            Error::TooLarge(_) => "TOOLARGE",
-            Error::InvalidJson(_) => "INVALIDJSON",
-            Error::NotANumber(_) => "NOTANUMBER",
-            Error::InvalidArgument(_) => "ERR",
-            _ => "ERR",
-        };
-        Fail(format!("{code} {e}"))
-    }
-}
-
-pub(crate) type Res = Result<(), Fail>;
-
 fn err(m: impl Into<String>) -> Fail {
     Fail(m.into())
 }
 
 /// The arguments of one command, consumed left to right.
-pub(crate) struct Args {
+pub(super) struct Args {
     name: String,
     items: std::vec::IntoIter<Vec<u8>>,
 }
 
 impl Args {
-    pub(crate) fn new(name: String, rest: Vec<Vec<u8>>) -> Args {
+    pub(super) fn new(name: String, rest: Vec<Vec<u8>>) -> Args {
         Args {
             name,
             items: rest.into_iter(),
@@ -191,7 +166,7 @@ fn ops(json: &str) -> Result<Vec<PatchOp>, Fail> {
 }
 
 /// Session commands that complete at once (everything but `SESS.LOCK` with a wait).
-pub(crate) fn session(store: &Store, name: &str, mut a: Args, out: &mut Out) -> Res {
+pub(super) fn session(store: &Store, name: &str, mut a: Args, out: &mut Out) -> Res {
     match name {
         "SESS.FETCH" => {
             let id = a.next_id()?;
@@ -367,7 +342,7 @@ pub(crate) fn session(store: &Store, name: &str, mut a: Args, out: &mut Out) -> 
 }
 
 /// The arguments of `SESS.LOCK id lease_ms wait_ms`.
-pub(crate) fn lock_args(mut a: Args) -> Result<(SessionId, Duration, Duration), Fail> {
+fn lock_args(mut a: Args) -> Result<(SessionId, Duration, Duration), Fail> {
     let id = a.next_id()?;
     let lease = Duration::from_millis(a.next_u64()?);
     let wait = Duration::from_millis(a.next_u64()?);
@@ -376,8 +351,35 @@ pub(crate) fn lock_args(mut a: Args) -> Result<(SessionId, Duration, Duration), 
 }
 
 /// The reply to a granted lock: `[token, record]`.
-pub(crate) fn locked(out: &mut Out, token: u64, r: &Record) {
+fn locked(out: &mut Out, token: u64, r: &Record) {
     out.array(2);
     out.int(token as i64);
     record(out, r);
+}
+
+impl Conn {
+    /// `SESS.LOCK`: waits without blocking a thread, and gives up the wait when the client
+    /// goes away (bytes it sends meanwhile are kept for after the reply).
+    pub(super) async fn lock(&mut self, a: Args, io: &mut Io, buf: &mut Vec<u8>) -> Res {
+        let (id, lease, wait) = lock_args(a)?;
+        let store = self.shared.store.clone();
+        let fut = store.lock_async(&id, lease, wait);
+        tokio::pin!(fut);
+        let max = self.shared.config.limits.max_bulk * 2;
+        loop {
+            tokio::select! {
+                r = &mut fut => {
+                    let (token, rec) = r?;
+                    locked(&mut self.out, token, &rec);
+                    return Ok(());
+                }
+                n = io.read_buf(buf), if buf.len() < max => {
+                    match n {
+                        Ok(0) | Err(_) => return Err(Fail("ERR client went away".into())),
+                        Ok(_) => {}
+                    }
+                }
+            }
+        }
+    }
 }
