@@ -30,6 +30,7 @@ pub mod cookie;
 pub mod error;
 pub mod ffi;
 pub mod flow;
+mod protocol;
 pub mod server;
 pub mod session;
 pub mod store;

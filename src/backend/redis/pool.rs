@@ -15,6 +15,7 @@ use crate::{
     },
     config::RedisOptions,
     error::{Error, Result},
+    protocol,
 };
 
 /// A connection: to one server, or to a Cluster (routing each call by its key's slot).
@@ -233,7 +234,7 @@ impl Redis {
             return self.query(c);
         }
         self.on_shared(c)?
-            .map_err(|e| Error::from_wire(&e, &self.where_()))
+            .map_err(|e| protocol::error::parse(&e, &self.where_()))
     }
 
     pub(super) fn take(&self) -> Result<Conn> {
@@ -264,7 +265,7 @@ impl Redis {
                     None => code.to_string(),
                 };
                 return Failed {
-                    err: Error::from_wire(&wire, &self.where_()),
+                    err: protocol::error::parse(&wire, &self.where_()),
                     broken: false,
                 };
             }

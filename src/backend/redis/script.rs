@@ -14,7 +14,8 @@ use super::{
 };
 use crate::{
     config::{Eviction, RedisLayout, RedisOptions, StoreOptions},
-    error::{Error, Result},
+    error::Result,
+    protocol,
     session::SessionId,
 };
 
@@ -100,7 +101,7 @@ impl Redis {
             }
             r => {
                 self.ops.fetch_add(1, Ordering::Relaxed);
-                r.map_err(|e| Error::from_wire(&e, &self.where_()))
+                r.map_err(|e| protocol::error::parse(&e, &self.where_()))
             }
         }
     }

@@ -12,31 +12,14 @@ mod session;
 
 use self::session::Args;
 use super::connection::{Conn, Io, Next};
-use crate::error::Error;
+use crate::{error::Error, protocol};
 
 /// A command's failure, as the RESP error to send.
 pub(crate) struct Fail(pub String);
 
 impl From<Error> for Fail {
     fn from(e: Error) -> Fail {
-        let code = match &e {
-            Error::NotFound => "NOTFOUND",
-            Error::LockTimeout => "LOCKTIMEOUT",
-            Error::StaleToken => "STALETOKEN",
-            Error::Locked => "LOCKED",
-            Error::Destroyed => "DESTROYED",
-            Error::Rotated { to } => return Fail(format!("ROTATED {to}")),
-            Error::Conflict { expected, actual } => {
-                return Fail(format!("CONFLICT {expected} {actual} {e}"));
-            }
-            Error::Full => "FULL",
-            Error::TooLarge(_) => "TOOLARGE",
-            Error::InvalidJson(_) => "INVALIDJSON",
-            Error::NotANumber(_) => "NOTANUMBER",
-            Error::InvalidArgument(_) => "ERR",
-            _ => "ERR",
-        };
-        Fail(format!("{code} {e}"))
+        Fail(protocol::error::reply(&e))
     }
 }
 
