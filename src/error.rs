@@ -78,58 +78,6 @@ impl Error {
     pub(crate) fn invalid(msg: impl Into<String>) -> Error {
         Error::InvalidArgument(msg.into())
     }
-
-    /// Decodes an error reply of sessyncd or of the Redis script (`NOTFOUND`,
-    /// `CONFLICT 3 4`, `ROTATED <id>`, …); `source` names the server in other errors.
-    pub(crate) fn from_wire(e: &str, source: &str) -> Error {
-        let strip = |s: &str, p: &str| s.strip_prefix(p).unwrap_or(s).to_string();
-        const CODES: [&str; 11] = [
-            "NOTFOUND",
-            "LOCKTIMEOUT",
-            "STALETOKEN",
-            "LOCKED",
-            "DESTROYED",
-            "FULL",
-            "ROTATED",
-            "CONFLICT",
-            "TOOLARGE",
-            "INVALIDJSON",
-            "NOTANUMBER",
-        ];
-        // Redis puts `ERR` before a script's one-word error.
-        if let Some(r) = e.strip_prefix("ERR ") {
-            if CODES.contains(&r.split(' ').next().unwrap_or("")) {
-                return Error::from_wire(r, source);
-            }
-        }
-        let (code, rest) = e.split_once(' ').unwrap_or((e, ""));
-        match code {
-            "NOTFOUND" => Error::NotFound,
-            "LOCKTIMEOUT" => Error::LockTimeout,
-            "STALETOKEN" => Error::StaleToken,
-            "LOCKED" => Error::Locked,
-            "DESTROYED" => Error::Destroyed,
-            "FULL" => Error::Full,
-            "ROTATED" => match rest.split(' ').next().map(SessionId::parse) {
-                Some(Ok(to)) => Error::Rotated { to },
-                _ => Error::Backend(format!("{source}: bad ROTATED reply: {e}")),
-            },
-            "CONFLICT" => {
-                let mut n = rest.split(' ').map(|x| x.parse::<u64>());
-                match (n.next(), n.next()) {
-                    (Some(Ok(expected)), Some(Ok(actual))) => Error::Conflict { expected, actual },
-                    _ => Error::Backend(format!("{source}: bad CONFLICT reply: {e}")),
-                }
-            }
-            "TOOLARGE" => Error::TooLarge(strip(rest, "too large: ")),
-            "INVALIDJSON" => Error::InvalidJson(strip(rest, "invalid JSON: ")),
-            "NOTANUMBER" => Error::NotANumber(strip(rest, "not a number: ")),
-            "ERR" if rest.starts_with("invalid argument: ") => {
-                Error::InvalidArgument(strip(rest, "invalid argument: "))
-            }
-            _ => Error::Backend(format!("{source}: {e}")),
-        }
-    }
 }
 
 impl fmt::Display for Error {

@@ -499,7 +499,7 @@ impl Session {
     /// Sets or clears the session's owner (e.g. the user id at login).
     pub fn set_owner(&mut self, owner: Option<&str>) -> Result<()> {
         if let Some(o) = owner {
-            crate::backend::memory::check_owner(o)?;
+            crate::session::check_owner(o)?;
         }
         self.owner = Some(owner.map(Arc::from));
         Ok(())

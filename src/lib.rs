@@ -13,7 +13,10 @@
 //!   cookie/          Cookie header parsing, Set-Cookie, HMAC signing
 //!   backend/memory/  mem://: sharded state machine + expiry actor thread
 //!   backend/remote/  unix://, tcp://, tls://: the pipelined client of sessyncd
-//!   server/          sessyncd: RESP over Unix sockets, TCP and TLS
+//!   backend/wire/    RESP connections (one, or shared and pipelined) of remote/, redis/
+//!   backend/redis/   redis://, redis+cluster://: pool, script, codec, locks, Cluster
+//!   protocol/        what sessyncd and its client share: records, op lists, error codes
+//!   server/          sessyncd: listener, connection, cmd/ (one file per command group)
 //!   ffi/             the C ABI (include/sessync.h is generated from it)
 //! ```
 //!
@@ -30,6 +33,7 @@ pub mod cookie;
 pub mod error;
 pub mod ffi;
 pub mod flow;
+mod protocol;
 pub mod server;
 pub mod session;
 pub mod store;

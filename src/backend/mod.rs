@@ -4,7 +4,7 @@
 pub mod memory;
 pub mod redis;
 pub mod remote;
-mod wire;
+pub(crate) mod wire;
 
 use std::{future::Future, pin::Pin};
 

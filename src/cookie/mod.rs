@@ -33,12 +33,12 @@
 //! # Ok::<(), sessync::Error>(())
 //! ```
 
+mod config;
 mod express;
 mod parse;
-mod set_cookie;
 mod sign;
 
-pub use parse::{cookie_values, parse_cookie_header};
-pub use set_cookie::{
+pub use config::{
     CookieConfig, CookieFormat, MAX_COOKIE_AGE, MAX_SIGNING_KEY_LEN, MIN_SIGNING_KEY_LEN, SameSite,
 };
+pub use parse::{cookie_values, parse_cookie_header};

@@ -3,6 +3,21 @@
 use std::sync::Arc;
 
 use super::{SessionData, SessionId};
+use crate::error::{Error, Result};
+
+/// Longest owner string, in bytes.
+pub const MAX_OWNER_LEN: usize = 512;
+
+/// Checks an owner string ([`Record::owner`]): 1 to [`MAX_OWNER_LEN`] bytes.
+pub(crate) fn check_owner(owner: &str) -> Result<()> {
+    if owner.is_empty() || owner.len() > MAX_OWNER_LEN {
+        return Err(Error::invalid(format!(
+            "owner must be 1 to {MAX_OWNER_LEN} bytes, got {}",
+            owner.len()
+        )));
+    }
+    Ok(())
+}
 
 /// A session as the store holds it. Times are milliseconds since the Unix epoch.
 #[derive(Debug, Clone, PartialEq)]

@@ -36,12 +36,11 @@ use crate::{
     command::{Command, Reply, check_count, check_ttl},
     config::{Eviction, StoreOptions},
     error::{Error, Result},
-    session::{IdHash, SessionId},
+    session::{IdHash, SessionId, check_owner},
 };
 
+pub use crate::session::MAX_OWNER_LEN;
 pub use persist::{FORMAT_VERSION, Fsync, PersistStats, Persistence};
-pub use shard::MAX_OWNER_LEN;
-pub(crate) use shard::check_owner;
 
 /// Most redirects followed from a rotated id to its successor in one operation.
 const MAX_HOPS: usize = 8;
@@ -739,11 +738,11 @@ impl Memory {
             Command::Destroy { id } => inner.destroy(id),
             Command::Rotate { id, token } => inner.rotate(id, token),
             Command::Owned { owner } => {
-                shard::check_owner(&owner)?;
+                check_owner(&owner)?;
                 Ok(Reply::Sessions(inner.sessions_of(&owner)))
             }
             Command::DestroyOwned { owner } => {
-                shard::check_owner(&owner)?;
+                check_owner(&owner)?;
                 Ok(Reply::Count(inner.destroy_owned(&owner)))
             }
             Command::List { cursor, count } => {

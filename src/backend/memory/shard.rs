@@ -21,7 +21,7 @@ use crate::{
     command::{PatchOp, Patched, Reply, Touched, WriteOpts},
     config::{Eviction, SESSION_OVERHEAD, StoreOptions},
     error::{Error, Result},
-    session::{IdHash, Record, SessionData, SessionId, check_key},
+    session::{IdHash, Record, SessionData, SessionId, check_key, check_owner},
 };
 
 /// Timers that only reclaim memory fire on this grid, so one actor pass handles many.
@@ -34,9 +34,6 @@ const SWEEP_GRID_MS: u64 = 1000;
 /// such a policy can lose, so after the jump every new token exceeds every token issued
 /// before the crash, and a holder from before it is stale once its lease is taken over.
 pub(super) const FENCE_GAP: u64 = 1 << 20;
-
-/// Longest owner string, in bytes.
-pub const MAX_OWNER_LEN: usize = 512;
 
 /// Per-operation context: the time, the limits, and the way to the actor.
 pub(super) struct Ctx<'a> {
@@ -405,17 +402,6 @@ fn check_expected(expected: Option<u64>, actual: u64) -> Result<()> {
         }),
         _ => Ok(()),
     }
-}
-
-/// Checks an owner string.
-pub(crate) fn check_owner(owner: &str) -> Result<()> {
-    if owner.is_empty() || owner.len() > MAX_OWNER_LEN {
-        return Err(Error::invalid(format!(
-            "owner must be 1 to {MAX_OWNER_LEN} bytes, got {}",
-            owner.len()
-        )));
-    }
-    Ok(())
 }
 
 /// Applies `ops` to `data`, giving the new data, owner and increment results. `data` is

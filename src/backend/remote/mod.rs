@@ -35,7 +35,6 @@ use rustls::{
     ClientConfig, ClientConnection, RootCertStore,
     pki_types::{CertificateDer, ServerName, pem::PemObject},
 };
-use serde_json::{Value, json};
 
 use self::backoff::Backoff;
 use super::{
@@ -46,10 +45,14 @@ use super::{
     },
 };
 use crate::{
-    command::{Command, PatchOp, Patched, Reply, Touched, WriteOpts, check_count, check_ttl},
+    command::{Command, Patched, Reply, Touched, WriteOpts, check_count, check_ttl},
     config::{RemoteAddr, RemoteOptions, TlsOptions},
     error::{Error, Result},
-    session::{Record, SessionData, SessionId},
+    protocol::{
+        self, ops,
+        record::{self, int, text, unexpected},
+    },
+    session::SessionId,
 };
 
 /// The client backend of a sessyncd.
@@ -340,57 +343,10 @@ impl Remote {
             self.call_dedicated(args, extra_wait)?
         };
         match resp {
-            Resp::Error(e) => Err(Error::from_wire(&e, "sessyncd")),
+            Resp::Error(e) => Err(protocol::error::parse(&e, "sessyncd")),
             other => Ok(other),
         }
     }
-}
-
-fn unexpected(r: Resp) -> Error {
-    Error::Backend(format!("unexpected reply from sessyncd: {r:?}"))
-}
-
-fn int(r: &Resp) -> Result<i64> {
-    match r {
-        Resp::Int(n) => Ok(*n),
-        _ => Err(Error::Backend(format!("expected an integer, got {r:?}"))),
-    }
-}
-
-fn text(r: &Resp) -> Result<String> {
-    match r {
-        Resp::Bulk(b) => String::from_utf8(b.clone()).map_err(backend),
-        Resp::Simple(s) => Ok(s.clone()),
-        _ => Err(Error::Backend(format!("expected a string, got {r:?}"))),
-    }
-}
-
-fn record(r: Resp) -> Result<Record> {
-    let Resp::Array(v) = r else {
-        return Err(unexpected(r));
-    };
-    if v.len() != 7 && v.len() != 8 {
-        return Err(Error::Backend(format!(
-            "a record has 7 or 8 items, got {}",
-            v.len()
-        )));
-    }
-    Ok(Record {
-        id: SessionId::parse(&text(&v[0])?)?,
-        data: Arc::new(SessionData::from_json(&text(&v[1])?)?),
-        version: int(&v[2])? as u64,
-        created: int(&v[3])? as u64,
-        last_access: int(&v[4])? as u64,
-        expires_at: int(&v[5])? as u64,
-        owner: match &v[6] {
-            Resp::Null => None,
-            other => Some(Arc::from(text(other)?.as_str())),
-        },
-        ttl_ms: match v.get(7) {
-            None | Some(Resp::Null) => None,
-            Some(t) => Some(int(t)? as u64),
-        },
-    })
 }
 
 fn ttl_args(ttl_ms: Option<u64>, out: &mut Vec<Vec<u8>>) {
@@ -415,20 +371,6 @@ fn opts_args(o: &WriteOpts, out: &mut Vec<Vec<u8>>) {
     if o.release {
         out.push(b"RELEASE".to_vec());
     }
-}
-
-fn ops_json(ops: &[PatchOp]) -> String {
-    let list: Vec<Value> = ops
-        .iter()
-        .map(|op| match op {
-            PatchOp::Set(k, v) => json!(["set", k, v.to_value()]),
-            PatchOp::Remove(k) => json!(["remove", k]),
-            PatchOp::Incr(k, by) => json!(["incr", k, by]),
-            PatchOp::Merge(m) => json!(["merge", m]),
-            PatchOp::SetOwner(o) => json!(["owner", o.as_deref()]),
-        })
-        .collect();
-    Value::Array(list).to_string()
 }
 
 impl Backend for Remote {
@@ -470,7 +412,7 @@ impl Backend for Remote {
             } => {
                 check_ttl(*ttl_ms)?;
                 a.push(id.as_bytes().to_vec());
-                a.push(ops_json(ops).into_bytes());
+                a.push(ops::encode(ops).into_bytes());
                 opts_args(opts, &mut a);
                 ttl_args(*ttl_ms, &mut a);
                 b"SESS.APPLY"
@@ -536,20 +478,14 @@ impl Backend for Remote {
                     touched: false,
                 },
                 r if touch => {
-                    let Resp::Array(mut v) = r else {
-                        return Err(unexpected(r));
-                    };
-                    if v.len() != 2 {
-                        return Err(Error::Backend("a touched fetch has 2 items".into()));
-                    }
-                    let rec = record(v.pop().ok_or_else(|| Error::Backend("empty".into()))?)?;
+                    let (touched, rec) = record::read_pair(r, "a touched fetch")?;
                     Reply::Record {
                         record: Some(rec),
-                        touched: int(&v[0])? != 0,
+                        touched: touched != 0,
                     }
                 }
                 r => Reply::Record {
-                    record: Some(record(r)?),
+                    record: Some(record::read(r)?),
                     touched: false,
                 },
             },
@@ -566,15 +502,11 @@ impl Backend for Remote {
                 Reply::Patched(Patched { version, values })
             }
             Command::Lock { .. } => {
-                let Resp::Array(mut v) = resp else {
-                    return Err(unexpected(resp));
-                };
-                if v.len() != 2 {
-                    return Err(Error::Backend("a lock reply has 2 items".into()));
+                let (token, rec) = record::read_pair(resp, "a lock reply")?;
+                Reply::Locked {
+                    token: token as u64,
+                    record: rec,
                 }
-                let rec = record(v.pop().ok_or_else(|| Error::Backend("empty".into()))?)?;
-                let token = int(&v[0])? as u64;
-                Reply::Locked { token, record: rec }
             }
             Command::Unlock { .. } => Reply::Unlocked,
             Command::Touch { .. } => {

@@ -370,17 +370,20 @@ impl Conn {
     }
 }
 
+/// For tests: the reply that `bytes` from a server read as.
+#[cfg(test)]
+pub(crate) fn reply_of(bytes: &[u8]) -> io::Result<Resp> {
+    use std::{io::Write, os::unix::net::UnixStream};
+    let (a, mut b) = UnixStream::pair()?;
+    b.write_all(bytes)?;
+    drop(b);
+    let (r, _w) = split(Raw::Unix(a), None)?;
+    read_resp(&mut BufReader::new(r), 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn reply_of(bytes: &[u8]) -> io::Result<Resp> {
-        let (a, mut b) = UnixStream::pair()?;
-        b.write_all(bytes)?;
-        drop(b);
-        let (r, _w) = split(Raw::Unix(a), None)?;
-        read_resp(&mut BufReader::new(r), 0)
-    }
 
     #[test]
     fn junk_from_the_daemon_is_an_error_not_a_panic() {

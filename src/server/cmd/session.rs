@@ -1,61 +1,36 @@
-//! The commands of sessyncd: each takes its arguments and writes one reply.
+//! The `SESS.*` commands: each takes its arguments and writes one reply.
 //!
-//! Session commands map one-to-one onto the store's [`Command`](crate::Command)s, so a
+//! They map one-to-one onto the store's [`Command`](crate::Command)s, so a
 //! request flow's read-modify-write under the lock is one round trip each way. Their
 //! wire syntax is in `docs/protocol.md`.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use serde_json::Value;
+use tokio::io::AsyncReadExt;
 
-use super::resp::Out;
+use super::{Conn, Fail, Io, Res};
 use crate::{
     command::{PatchOp, WriteOpts},
     error::Error,
-    session::{RawJson, Record, SessionData, SessionId},
+    protocol::{ops, record},
+    server::resp::Out,
+    session::{SessionData, SessionId},
     store::Store,
 };
-
-/// A command's failure, as the RESP error to send.
-pub(crate) struct Fail(pub String);
-
-impl From<Error> for Fail {
-    fn from(e: Error) -> Fail {
-        let code = match &e {
-            Error::NotFound => "NOTFOUND",
-            Error::LockTimeout => "LOCKTIMEOUT",
-            Error::StaleToken => "STALETOKEN",
-            Error::Locked => "LOCKED",
-            Error::Destroyed => "DESTROYED",
-            Error::Rotated { to } => return Fail(format!("ROTATED {to}")),
-            Error::Conflict { expected, actual } => {
-                return Fail(format!("CONFLICT {expected} {actual} {e}"));
-            }
-            Error::Full => "FULL",
-            Error::TooLarge(_) => "TOOLARGE",
-            Error::InvalidJson(_) => "INVALIDJSON",
-            Error::NotANumber(_) => "NOTANUMBER",
-            Error::InvalidArgument(_) => "ERR",
-            _ => "ERR",
-        };
-        Fail(format!("{code} {e}"))
-    }
-}
-
-pub(crate) type Res = Result<(), Fail>;
 
 fn err(m: impl Into<String>) -> Fail {
     Fail(m.into())
 }
 
 /// The arguments of one command, consumed left to right.
-pub(crate) struct Args {
+pub(super) struct Args {
     name: String,
     items: std::vec::IntoIter<Vec<u8>>,
 }
 
 impl Args {
-    pub(crate) fn new(name: String, rest: Vec<Vec<u8>>) -> Args {
+    pub(super) fn new(name: String, rest: Vec<Vec<u8>>) -> Args {
         Args {
             name,
             items: rest.into_iter(),
@@ -133,65 +108,8 @@ impl Args {
     }
 }
 
-/// Writes a record: `[id, data, version, created, last_access, expires_at, owner]`, and
-/// an eighth item, the session's own TTL in ms, when it has one.
-fn record(out: &mut Out, r: &Record) {
-    out.array(if r.ttl_ms.is_some() { 8 } else { 7 });
-    out.bulk(r.id.as_bytes());
-    out.bulk(r.data.to_json().as_bytes());
-    out.int(r.version as i64);
-    out.int(r.created as i64);
-    out.int(r.last_access as i64);
-    out.int(r.expires_at as i64);
-    match &r.owner {
-        Some(o) => out.bulk(o.as_bytes()),
-        None => out.null(),
-    }
-    if let Some(t) = r.ttl_ms {
-        out.int(t as i64);
-    }
-}
-
-/// Parses the op list of `SESS.APPLY`: `[["set",k,v],["remove",k],["incr",k,n],
-/// ["merge",{…}],["owner",o|null]]`.
-fn ops(json: &str) -> Result<Vec<PatchOp>, Fail> {
-    let bad = |m: &str| err(format!("INVALIDJSON op list: {m}"));
-    let v: Value = serde_json::from_str(json).map_err(|e| bad(&e.to_string()))?;
-    let list = v.as_array().ok_or_else(|| bad("not an array"))?;
-    let mut out = Vec::with_capacity(list.len());
-    for op in list {
-        let a = op.as_array().ok_or_else(|| bad("an op is not an array"))?;
-        let kind = a.first().and_then(Value::as_str).unwrap_or("");
-        let key = || -> Result<String, Fail> {
-            a.get(1)
-                .and_then(Value::as_str)
-                .map(str::to_string)
-                .ok_or_else(|| bad("an op's key is not a string"))
-        };
-        out.push(match (kind, a.len()) {
-            ("set", 3) => PatchOp::Set(key()?, RawJson::from_value(&a[2])),
-            ("remove", 2) => PatchOp::Remove(key()?),
-            ("incr", 3) => PatchOp::Incr(
-                key()?,
-                a[2].as_i64().ok_or_else(|| bad("incr needs an integer"))?,
-            ),
-            ("merge", 2) => match &a[1] {
-                Value::Object(m) => PatchOp::Merge(m.clone()),
-                _ => return Err(bad("merge needs an object")),
-            },
-            ("owner", 2) => PatchOp::SetOwner(match &a[1] {
-                Value::String(s) => Some(Arc::from(s.as_str())),
-                Value::Null => None,
-                _ => return Err(bad("owner needs a string or null")),
-            }),
-            _ => return Err(bad(&format!("unknown op {kind:?} or wrong arity"))),
-        });
-    }
-    Ok(out)
-}
-
 /// Session commands that complete at once (everything but `SESS.LOCK` with a wait).
-pub(crate) fn session(store: &Store, name: &str, mut a: Args, out: &mut Out) -> Res {
+pub(super) fn session(store: &Store, name: &str, mut a: Args, out: &mut Out) -> Res {
     match name {
         "SESS.FETCH" => {
             let id = a.next_id()?;
@@ -199,16 +117,12 @@ pub(crate) fn session(store: &Store, name: &str, mut a: Args, out: &mut Out) -> 
             if touch {
                 // With TOUCH: [touched (0/1), record], or null.
                 match store.fetch_touch(&id)? {
-                    (Some(r), touched) => {
-                        out.array(2);
-                        out.int(i64::from(touched));
-                        record(out, &r);
-                    }
+                    (Some(r), touched) => record::write_pair(out, i64::from(touched), &r),
                     (None, _) => out.null(),
                 }
             } else {
                 match store.fetch(&id)? {
-                    Some(r) => record(out, &r),
+                    Some(r) => record::write(out, &r),
                     None => out.null(),
                 }
             }
@@ -248,7 +162,7 @@ pub(crate) fn session(store: &Store, name: &str, mut a: Args, out: &mut Out) -> 
         }
         "SESS.APPLY" => {
             let id = a.next_id()?;
-            let list = ops(&a.next_str()?)?;
+            let list = ops::decode(&a.next_str()?).map_err(Fail)?;
             let ((opts, _), ttl) =
                 a.options_ttl(&["TOKEN", "VERSION", "CREATE", "RELEASE", "TTL"])?;
             let p = match ttl {
@@ -367,7 +281,7 @@ pub(crate) fn session(store: &Store, name: &str, mut a: Args, out: &mut Out) -> 
 }
 
 /// The arguments of `SESS.LOCK id lease_ms wait_ms`.
-pub(crate) fn lock_args(mut a: Args) -> Result<(SessionId, Duration, Duration), Fail> {
+fn lock_args(mut a: Args) -> Result<(SessionId, Duration, Duration), Fail> {
     let id = a.next_id()?;
     let lease = Duration::from_millis(a.next_u64()?);
     let wait = Duration::from_millis(a.next_u64()?);
@@ -375,9 +289,30 @@ pub(crate) fn lock_args(mut a: Args) -> Result<(SessionId, Duration, Duration), 
     Ok((id, lease, wait))
 }
 
-/// The reply to a granted lock: `[token, record]`.
-pub(crate) fn locked(out: &mut Out, token: u64, r: &Record) {
-    out.array(2);
-    out.int(token as i64);
-    record(out, r);
+impl Conn {
+    /// `SESS.LOCK`: waits without blocking a thread, and gives up the wait when the client
+    /// goes away (bytes it sends meanwhile are kept for after the reply).
+    pub(super) async fn lock(&mut self, a: Args, io: &mut Io, buf: &mut Vec<u8>) -> Res {
+        let (id, lease, wait) = lock_args(a)?;
+        let store = self.shared.store.clone();
+        let fut = store.lock_async(&id, lease, wait);
+        tokio::pin!(fut);
+        let max = self.shared.config.limits.max_bulk * 2;
+        loop {
+            tokio::select! {
+                r = &mut fut => {
+                    let (token, rec) = r?;
+                    // The reply to a granted lock: `[token, record]`.
+                    record::write_pair(&mut self.out, token as i64, &rec);
+                    return Ok(());
+                }
+                n = io.read_buf(buf), if buf.len() < max => {
+                    match n {
+                        Ok(0) | Err(_) => return Err(Fail("ERR client went away".into())),
+                        Ok(_) => {}
+                    }
+                }
+            }
+        }
+    }
 }

@@ -1,0 +1,14 @@
+//! What sessyncd and its client say to each other beyond RESP itself, in one place with
+//! both halves side by side: a record ([`record`]), a patch's op list ([`ops`]) and the
+//! error codes ([`error`], which the Redis backend reads too, since `store.lua` raises
+//! the same ones). Each file writes on one side and reads on the other, and its tests
+//! check that what one half writes the other reads back as it was. The commands' syntax
+//! is in `docs/protocol.md`.
+//!
+//! Crate-internal: the halves work on the daemon's reply writer and on the client's
+//! reply type, which is not public; nothing outside the crate needs them (other clients
+//! speak the protocol from its documentation).
+
+pub(crate) mod error;
+pub(crate) mod ops;
+pub(crate) mod record;
