@@ -79,6 +79,10 @@ struct Flags {
     /// more than the last snapshot). Default 64 MiB.
     #[arg(long, env = "SESSYNCD_COMPACT_MIN_BYTES")]
     compact_min_bytes: Option<u64>,
+    /// Serve the counters in the Prometheus text format at http://ADDR/metrics (no
+    /// authentication: bind it where only monitoring reaches).
+    #[arg(long, env = "SESSYNCD_METRICS")]
+    metrics: Option<SocketAddr>,
     /// Log level: error, warn, info, debug or trace.
     #[arg(long, env = "SESSYNCD_LOG")]
     log: Option<String>,
@@ -126,6 +130,7 @@ fn settings() -> Result<Flags, String> {
             dir,
             appendfsync,
             compact_min_bytes,
+            metrics,
             log
         );
     }
@@ -309,6 +314,15 @@ fn real_main() -> Result<(), String> {
                     .map(|p| p.display().to_string())
                     .unwrap_or_default()
             );
+        }
+        if let Some(addr) = f.metrics {
+            let l = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("cannot listen on {addr} for metrics: {e}"))?;
+            let local = l.local_addr().map_err(|e| e.to_string())?;
+            tracing::info!("metrics on http://{local}/metrics");
+            println!("metrics on http://{local}/metrics");
+            listeners.push(Listener::Metrics(l));
         }
         use std::io::Write as _;
         let _ = std::io::stdout().flush();
