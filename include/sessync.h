@@ -77,6 +77,17 @@
 
 
 /**
+ * The format version of both files; a reader refuses any other.
+ */
+#define FORMAT_VERSION 1
+
+/**
+ * What one session counts for `max_memory` beyond its JSON text: its entry, its place
+ * in the maps and the index of its keys (measured in docs/benchmarks.md, "Memory").
+ */
+#define SESSION_OVERHEAD 256
+
+/**
  * Flag of `sessync_session_begin`: take the session's lock for the request.
  */
 #define SESSYNC_BEGIN_LOCK 1
@@ -360,6 +371,82 @@ typedef struct sessync_stats {
    * Sessions evicted to make room.
    */
   uint64_t evictions;
+  /**
+   * What the sessions count against `max_memory` (in-process stores; 0 elsewhere).
+   */
+  uint64_t memory;
+  /**
+   * Commands applied by kind: fetches.
+   */
+  uint64_t ops_fetch;
+  /**
+   * Whole writes.
+   */
+  uint64_t ops_write;
+  /**
+   * Patches (set, remove, increment, merge patch, owner).
+   */
+  uint64_t ops_patch;
+  /**
+   * Lock requests.
+   */
+  uint64_t ops_lock;
+  /**
+   * Unlocks.
+   */
+  uint64_t ops_unlock;
+  /**
+   * Touches.
+   */
+  uint64_t ops_touch;
+  /**
+   * Destroys.
+   */
+  uint64_t ops_destroy;
+  /**
+   * Rotations.
+   */
+  uint64_t ops_rotate;
+  /**
+   * Owner queries, list pages and clears.
+   */
+  uint64_t ops_other;
+  /**
+   * 1 when the store keeps a persistence log (sessyncd with `--dir`), else 0.
+   */
+  uint64_t persist_enabled;
+  /**
+   * Records appended to the log since the start.
+   */
+  uint64_t persist_records;
+  /**
+   * Bytes of log written since the last snapshot.
+   */
+  uint64_t persist_log_bytes;
+  /**
+   * Size of the last snapshot.
+   */
+  uint64_t persist_snapshot_bytes;
+  /**
+   * Compactions finished since the start.
+   */
+  uint64_t persist_compactions;
+  /**
+   * `fdatasync` calls since the start.
+   */
+  uint64_t persist_fsyncs;
+  /**
+   * Records appended but not yet durable under the fsync policy.
+   */
+  uint64_t persist_pending;
+  /**
+   * 1 when writing the log failed (changes are then refused), else 0.
+   */
+  uint64_t persist_failed;
+  /**
+   * Sessions restored at the start.
+   */
+  uint64_t persist_restored;
 } sessync_stats;
 
 /**

@@ -5,6 +5,10 @@ enum { SESSYNC_VERSION_MINOR = 2 };
 enum { SESSYNC_VERSION_PATCH = 0 };
 enum { SESSYNC_VERSION_NUMBER = 2000 };
 
+enum { FORMAT_VERSION = 1 };
+
+enum { SESSION_OVERHEAD = 256 };
+
 enum { SESSYNC_BEGIN_LOCK = 1 };
 
 enum { SESSYNC_WRITE_CREATE = 1 };
@@ -73,6 +77,25 @@ typedef struct sessync_stats {
   uint64_t lock_timeouts;
   uint64_t expirations;
   uint64_t evictions;
+  uint64_t memory;
+  uint64_t ops_fetch;
+  uint64_t ops_write;
+  uint64_t ops_patch;
+  uint64_t ops_lock;
+  uint64_t ops_unlock;
+  uint64_t ops_touch;
+  uint64_t ops_destroy;
+  uint64_t ops_rotate;
+  uint64_t ops_other;
+  uint64_t persist_enabled;
+  uint64_t persist_records;
+  uint64_t persist_log_bytes;
+  uint64_t persist_snapshot_bytes;
+  uint64_t persist_compactions;
+  uint64_t persist_fsyncs;
+  uint64_t persist_pending;
+  uint64_t persist_failed;
+  uint64_t persist_restored;
 } sessync_stats;
 
 typedef void (*sessync_lock_callback)(void *userdata, sessync_status status, uint64_t token, const struct sessync_error *error);

@@ -42,7 +42,16 @@ pub struct StoreOptions {
     pub eviction: Eviction,
     /// Number of shards of the in-process store (`shards`, a power of two, default 64).
     pub shards: usize,
+    /// Most memory the in-process store's sessions may take, in bytes (`max_memory`,
+    /// e.g. `512mb` or `2gb`; default 0 = no limit): each session counts as its JSON
+    /// text plus a fixed overhead (`SESSION_OVERHEAD`). At the cap a new or growing
+    /// session evicts (`evict=lru`) or is refused with `Error::Full`.
+    pub max_memory: u64,
 }
+
+/// What one session counts for `max_memory` beyond its JSON text: its entry, its place
+/// in the maps and the index of its keys (measured in docs/benchmarks.md, "Memory").
+pub const SESSION_OVERHEAD: u64 = 256;
 
 impl Default for StoreOptions {
     fn default() -> Self {
@@ -56,6 +65,7 @@ impl Default for StoreOptions {
             max_session_bytes: 64 * 1024,
             eviction: Eviction::None,
             shards: 64,
+            max_memory: 0,
         }
     }
 }
@@ -89,9 +99,9 @@ impl StoreOptions {
                 "option shards must be a power of two from 1 to 4096",
             ));
         }
-        if self.eviction == Eviction::Lru && self.max_sessions == 0 {
+        if self.eviction == Eviction::Lru && self.max_sessions == 0 && self.max_memory == 0 {
             return Err(Error::invalid(
-                "option evict=lru needs a max_sessions limit",
+                "option evict=lru needs a max_sessions or max_memory limit",
             ));
         }
         Ok(())
@@ -262,7 +272,8 @@ pub fn parse_url(url: &str) -> Result<(Target, StoreOptions)> {
         if !store_option(&mut opts, &k, &v)? {
             return Err(Error::invalid(format!(
                 "store URL option {k:?} is unknown (known: ttl, absolute_ttl, touch_fraction, \
-                 tombstone_ttl, rotate_grace, max_sessions, max_session_bytes, evict, shards)"
+                 tombstone_ttl, rotate_grace, max_sessions, max_session_bytes, evict, shards, \
+                 max_memory)"
             )));
         }
     }
@@ -297,6 +308,7 @@ fn store_option(opts: &mut StoreOptions, k: &str, v: &str) -> Result<bool> {
         "max_sessions" => opts.max_sessions = number(k, v)?,
         "max_session_bytes" => opts.max_session_bytes = number(k, v)?,
         "shards" => opts.shards = number(k, v)?,
+        "max_memory" => opts.max_memory = byte_size(k, v)?,
         "evict" => {
             opts.eviction = match v {
                 "none" => Eviction::None,
@@ -537,6 +549,25 @@ fn parse_remote(url: &str, parsed: &url::Url) -> Result<RemoteOptions> {
 
 fn bad(key: &str, value: &str, want: &str) -> Error {
     Error::invalid(format!("store URL option {key}={value:?}: expected {want}"))
+}
+
+/// A size in bytes: a number with an optional unit `b`, `kb`, `mb`, `gb` (powers of
+/// 1024; `k`, `m`, `g`, `kib`, `mib`, `gib` too, in any case).
+pub(crate) fn byte_size(key: &str, value: &str) -> Result<u64> {
+    let v = value.trim().to_ascii_lowercase();
+    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (num, unit) = v.split_at(split);
+    let shift = match unit {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        _ => return Err(bad(key, value, "a size such as 512mb or 2gb")),
+    };
+    num.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .ok_or_else(|| bad(key, value, "a size such as 512mb or 2gb"))
 }
 
 fn number(key: &str, value: &str) -> Result<usize> {

@@ -38,7 +38,7 @@ pub mod server;
 pub mod session;
 pub mod store;
 
-pub use backend::Stats;
+pub use backend::{CommandCounts, Stats};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use command::{Command, PatchOp, Patched, Reply, Touched, WriteOpts};
 pub use config::{Eviction, StoreOptions};

@@ -96,6 +96,31 @@ impl Store {
         })
     }
 
+    /// Opens an in-process store that keeps its sessions in a directory across
+    /// restarts (what sessyncd does with `--dir`): see [`Persistence`].
+    ///
+    /// [`Persistence`]: crate::backend::memory::Persistence
+    pub fn memory_persistent(
+        options: StoreOptions,
+        clock: Arc<dyn Clock>,
+        persistence: &crate::backend::memory::Persistence,
+    ) -> Result<Store> {
+        let backend = Memory::open_persistent(options.clone(), clock.clone(), persistence)?;
+        Ok(Store {
+            inner: Arc::new(StoreInner {
+                backend: Box::new(backend),
+                options,
+                clock,
+            }),
+        })
+    }
+
+    /// Writes a snapshot of a persistent store now and drops the log it covers; an
+    /// error on a store without persistence.
+    pub fn compact(&self) -> Result<()> {
+        self.inner.backend.compact()
+    }
+
     /// The options the store was opened with.
     pub fn options(&self) -> &StoreOptions {
         &self.inner.options

@@ -555,3 +555,55 @@ fn session_ttls_list_and_clear_on_the_wire() {
     assert_eq!(c.call(&["SESS.LIST", "0"]), "[\"0\", []]");
     assert_eq!(c.call(&["SESS.CLEAR"]), ":0");
 }
+
+/// A line of the daemon's `/proc/PID/status` (`VmRSS`, `VmHWM`: the peak), in KiB.
+fn vm_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn a_client_that_does_not_read_its_replies_cannot_make_the_daemon_buffer_them_all() {
+    // Sessions of up to 1 MiB; a client pipelines 2,000 reads of one (2 GB of replies)
+    // and never reads. The daemon holds at most 256 KiB plus one reply for it at a time,
+    // and drops the connection once the client has taken nothing for the idle timeout.
+    let d = start(&[
+        "--store",
+        "mem://?max_session_bytes=1048576",
+        "--idle-timeout",
+        "1",
+    ]);
+    let mut c = unix(&d);
+    let big = format!(r#"{{"pad":"{}"}}"#, "x".repeat(1_000_000));
+    assert_eq!(c.call(&["SESS.WRITE", ID, &big]), ":1");
+    let before = vm_kib(d.pid(), "VmRSS");
+    let mut s = UnixStream::connect(&d.sock).unwrap();
+    let one = format!("*2\r\n$10\r\nSESS.FETCH\r\n${}\r\n{ID}\r\n", ID.len());
+    s.write_all(one.repeat(2000).as_bytes()).unwrap();
+    // Wait (polling, with a bound) until the daemon has taken the client, then until it
+    // has dropped it: then only the checking connection is left.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    for clients in ["connected_clients:2\\r\\n", "connected_clients:1\\r\\n"] {
+        while !c.call(&["INFO"]).contains(clients) {
+            assert!(std::time::Instant::now() < deadline, "never {clients}");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+    // The peak, not the current size: what it held at its worst.
+    let grown = vm_kib(d.pid(), "VmHWM").saturating_sub(before);
+    assert!(grown < 64 * 1024, "the daemon grew by {grown} KiB");
+    // What reached the client is what the socket buffers held, not every reply.
+    s.set_nonblocking(true).unwrap();
+    let mut sink = Vec::new();
+    let _ = s.read_to_end(&mut sink);
+    assert!(
+        sink.len() < 100 * 1_000_000,
+        "{} bytes reached the client",
+        sink.len()
+    );
+    assert_eq!(c.call(&["PING"]), "+PONG");
+}

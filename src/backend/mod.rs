@@ -40,10 +40,87 @@ pub trait Backend: Send + Sync {
 
     /// Counters and sizes.
     fn stats(&self) -> Stats;
+
+    /// Writes a snapshot of a persistent store and drops the log it covers.
+    fn compact(&self) -> Result<()> {
+        Err(crate::error::Error::invalid(
+            "this store keeps no log to compact",
+        ))
+    }
+}
+
+/// Commands applied, by kind (in-process stores, and sessyncd's through `SESS.STATS`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct CommandCounts {
+    /// `Fetch` (reads, with or without a touch).
+    pub fetch: u64,
+    /// `Write` (whole data).
+    pub write: u64,
+    /// `Patch` (set, remove, increment, merge patch, owner).
+    pub patch: u64,
+    /// `Lock`.
+    pub lock: u64,
+    /// `Unlock`.
+    pub unlock: u64,
+    /// `Touch`.
+    pub touch: u64,
+    /// `Destroy`.
+    pub destroy: u64,
+    /// `Rotate`.
+    pub rotate: u64,
+    /// `Owned`, `DestroyOwned`, `List` and `Clear`.
+    pub other: u64,
+}
+
+impl CommandCounts {
+    /// The counter of `cmd`'s kind: its index in the field order above.
+    pub(crate) fn index(cmd: &crate::command::Command) -> usize {
+        use crate::command::Command as C;
+        match cmd {
+            C::Fetch { .. } => 0,
+            C::Write { .. } => 1,
+            C::Patch { .. } => 2,
+            C::Lock { .. } => 3,
+            C::Unlock { .. } => 4,
+            C::Touch { .. } => 5,
+            C::Destroy { .. } => 6,
+            C::Rotate { .. } => 7,
+            _ => 8,
+        }
+    }
+
+    /// Builds the counts from an array in field order.
+    pub(crate) fn from_array(a: [u64; 9]) -> CommandCounts {
+        let [
+            fetch,
+            write,
+            patch,
+            lock,
+            unlock,
+            touch,
+            destroy,
+            rotate,
+            other,
+        ] = a;
+        CommandCounts {
+            fetch,
+            write,
+            patch,
+            lock,
+            unlock,
+            touch,
+            destroy,
+            rotate,
+            other,
+        }
+    }
 }
 
 /// Counters and sizes of a store.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 #[non_exhaustive]
 pub struct Stats {
     /// Sessions held (expired ones not yet swept included).
@@ -64,4 +141,11 @@ pub struct Stats {
     pub expirations: u64,
     /// Sessions evicted to make room.
     pub evictions: u64,
+    /// What the sessions count against `max_memory`: their JSON text plus a fixed
+    /// overhead each (in-process stores; 0 elsewhere).
+    pub memory: u64,
+    /// Commands applied, by kind.
+    pub commands: CommandCounts,
+    /// The persistence log (all zero when the store keeps none).
+    pub persistence: memory::PersistStats,
 }

@@ -5,6 +5,7 @@
 //! SESSYNCD_TOKEN=secret sessyncd --tcp 0.0.0.0:7700    # other machines, AUTH required
 //! sessyncd --tcp 0.0.0.0:7700 --tls-cert cert.pem --tls-key key.pem   # TCP over TLS
 //! sessyncd --config sessyncd.toml                      # the same settings from a file
+//! sessyncd --unix /run/sessync.sock --dir /var/lib/sessyncd   # sessions kept across restarts
 //! ```
 //!
 //! A config file whose name ends in `.toml` is read as TOML; any other is read as JSON.
@@ -14,6 +15,7 @@ use std::{net::SocketAddr, os::unix::fs::PermissionsExt, path::PathBuf, time::Du
 use clap::Parser;
 use sessync::{
     Store,
+    backend::memory::{Fsync, Persistence},
     server::{Config, Listener, resp::Limits},
 };
 
@@ -65,6 +67,22 @@ struct Flags {
     /// a work-stealing pool of that many, for a daemon on cores of its own.
     #[arg(long, env = "SESSYNCD_THREADS")]
     threads: Option<usize>,
+    /// Keep the sessions in this directory (snapshot + append-only log) so that a
+    /// restart loses none. Without it they live in memory only.
+    #[arg(long, env = "SESSYNCD_DIR")]
+    dir: Option<PathBuf>,
+    /// When logged changes reach the disk: always (before the reply), everysec
+    /// (default) or no (the OS decides).
+    #[arg(long, env = "SESSYNCD_APPENDFSYNC")]
+    appendfsync: Option<String>,
+    /// Compact the log into a new snapshot once it has grown by this many bytes (and by
+    /// more than the last snapshot). Default 64 MiB.
+    #[arg(long, env = "SESSYNCD_COMPACT_MIN_BYTES")]
+    compact_min_bytes: Option<u64>,
+    /// Serve the counters in the Prometheus text format at http://ADDR/metrics (no
+    /// authentication: bind it where only monitoring reaches).
+    #[arg(long, env = "SESSYNCD_METRICS")]
+    metrics: Option<SocketAddr>,
     /// Log level: error, warn, info, debug or trace.
     #[arg(long, env = "SESSYNCD_LOG")]
     log: Option<String>,
@@ -109,6 +127,10 @@ fn settings() -> Result<Flags, String> {
             tls_key,
             tls_handshake_timeout,
             threads,
+            dir,
+            appendfsync,
+            compact_min_bytes,
+            metrics,
             log
         );
     }
@@ -196,9 +218,32 @@ fn real_main() -> Result<(), String> {
             .unwrap_or(0);
         sessync::ManualClock::new(now)
     });
-    let store = match &manual_clock {
-        Some(c) => Store::open_with_clock(url, c.clone()),
-        None => Store::open(url),
+    let clock: std::sync::Arc<dyn sessync::Clock> = match &manual_clock {
+        Some(c) => c.clone(),
+        None => std::sync::Arc::new(sessync::SystemClock),
+    };
+    let store = match &f.dir {
+        Some(dir) => {
+            let mut p = Persistence::new(dir);
+            if let Some(policy) = &f.appendfsync {
+                p.fsync = policy
+                    .parse::<Fsync>()
+                    .map_err(|e| format!("--appendfsync: {e}"))?;
+            }
+            if let Some(n) = f.compact_min_bytes {
+                p.compact_min_bytes = n;
+            }
+            let (_, options) = sessync::config::parse_url(url).map_err(|e| e.to_string())?;
+            tracing::info!("persistence: {} (appendfsync {})", dir.display(), p.fsync);
+            Store::memory_persistent(options, clock, &p)
+        }
+        None => {
+            if f.appendfsync.is_some() || f.compact_min_bytes.is_some() {
+                return Err("--appendfsync and --compact-min-bytes need --dir".into());
+            }
+            tracing::info!("no --dir: the sessions live in memory only and a restart loses them");
+            Store::open_with_clock(url, clock)
+        }
     }
     .map_err(|e| e.to_string())?;
     let mut limits = Limits::default();
@@ -269,6 +314,15 @@ fn real_main() -> Result<(), String> {
                     .map(|p| p.display().to_string())
                     .unwrap_or_default()
             );
+        }
+        if let Some(addr) = f.metrics {
+            let l = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("cannot listen on {addr} for metrics: {e}"))?;
+            let local = l.local_addr().map_err(|e| e.to_string())?;
+            tracing::info!("metrics on http://{local}/metrics");
+            println!("metrics on http://{local}/metrics");
+            listeners.push(Listener::Metrics(l));
         }
         use std::io::Write as _;
         let _ = std::io::stdout().flush();

@@ -62,6 +62,44 @@ pub struct sessync_stats {
     pub expirations: u64,
     /// Sessions evicted to make room.
     pub evictions: u64,
+    /// What the sessions count against `max_memory` (in-process stores; 0 elsewhere).
+    pub memory: u64,
+    /// Commands applied by kind: fetches.
+    pub ops_fetch: u64,
+    /// Whole writes.
+    pub ops_write: u64,
+    /// Patches (set, remove, increment, merge patch, owner).
+    pub ops_patch: u64,
+    /// Lock requests.
+    pub ops_lock: u64,
+    /// Unlocks.
+    pub ops_unlock: u64,
+    /// Touches.
+    pub ops_touch: u64,
+    /// Destroys.
+    pub ops_destroy: u64,
+    /// Rotations.
+    pub ops_rotate: u64,
+    /// Owner queries, list pages and clears.
+    pub ops_other: u64,
+    /// 1 when the store keeps a persistence log (sessyncd with `--dir`), else 0.
+    pub persist_enabled: u64,
+    /// Records appended to the log since the start.
+    pub persist_records: u64,
+    /// Bytes of log written since the last snapshot.
+    pub persist_log_bytes: u64,
+    /// Size of the last snapshot.
+    pub persist_snapshot_bytes: u64,
+    /// Compactions finished since the start.
+    pub persist_compactions: u64,
+    /// `fdatasync` calls since the start.
+    pub persist_fsyncs: u64,
+    /// Records appended but not yet durable under the fsync policy.
+    pub persist_pending: u64,
+    /// 1 when writing the log failed (changes are then refused), else 0.
+    pub persist_failed: u64,
+    /// Sessions restored at the start.
+    pub persist_restored: u64,
 }
 
 #[cfg(test)]
@@ -768,6 +806,25 @@ pub extern "C" fn sessync_store_stats(
                 lock_timeouts: s.lock_timeouts,
                 expirations: s.expirations,
                 evictions: s.evictions,
+                memory: s.memory,
+                ops_fetch: s.commands.fetch,
+                ops_write: s.commands.write,
+                ops_patch: s.commands.patch,
+                ops_lock: s.commands.lock,
+                ops_unlock: s.commands.unlock,
+                ops_touch: s.commands.touch,
+                ops_destroy: s.commands.destroy,
+                ops_rotate: s.commands.rotate,
+                ops_other: s.commands.other,
+                persist_enabled: u64::from(s.persistence.enabled),
+                persist_records: s.persistence.records,
+                persist_log_bytes: s.persistence.log_bytes,
+                persist_snapshot_bytes: s.persistence.snapshot_bytes,
+                persist_compactions: s.persistence.compactions,
+                persist_fsyncs: s.persistence.fsyncs,
+                persist_pending: s.persistence.pending,
+                persist_failed: u64::from(s.persistence.failed),
+                persist_restored: s.persistence.restored,
             };
             let own = std::mem::size_of::<sessync_stats>();
             // Whole fields only: every field is a u64.

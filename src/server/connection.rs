@@ -2,7 +2,7 @@
 //! [`serve`] loop that reads requests, answers every complete one (pipelining) and
 //! writes the replies in one go. The commands themselves are in `cmd/`.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use tokio::{
     io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
@@ -86,6 +86,26 @@ impl Inbox {
     }
 }
 
+/// Replies held for one connection before they are written out mid-batch: a client that
+/// pipelines many requests for large sessions makes the daemon hold at most this much
+/// (plus one reply) at a time, not every reply of its batch.
+pub(super) const OUT_HIGH: usize = 256 * 1024;
+
+/// Writes the replies held, giving the client `limit` to take them: one that does not
+/// read its replies cannot keep the connection, and what it holds, forever.
+async fn send(io: &mut Io, out: &mut Vec<u8>, limit: Duration) -> std::io::Result<()> {
+    match tokio::time::timeout(limit, io.write_all(out)).await {
+        Ok(r) => {
+            out.clear();
+            r
+        }
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "the client did not read its replies",
+        )),
+    }
+}
+
 /// Serves one connection until it closes, goes idle, breaks the protocol or `stop`.
 pub(super) async fn serve(
     mut io: Io,
@@ -118,22 +138,25 @@ pub(super) async fn serve(
                     off += used;
                     let next = c.request(args, &mut io, &mut inbox.buf).await;
                     if matches!(next, Next::Close) {
-                        io.write_all(&c.out.buf).await?;
+                        send(&mut io, &mut c.out.buf, idle).await?;
                         return io.shutdown().await;
+                    }
+                    if c.out.buf.len() >= OUT_HIGH {
+                        send(&mut io, &mut c.out.buf, idle).await?;
+                        last_active = tokio::time::Instant::now();
                     }
                 }
                 Err(ParseError::Incomplete) => break,
                 Err(e @ ParseError::Protocol(_)) => {
                     c.out.error(&format!("ERR {e}"));
-                    io.write_all(&c.out.buf).await?;
+                    send(&mut io, &mut c.out.buf, idle).await?;
                     return io.shutdown().await;
                 }
             }
         }
         inbox.buf.drain(..off);
         if !c.out.buf.is_empty() {
-            io.write_all(&c.out.buf).await?;
-            c.out.buf.clear();
+            send(&mut io, &mut c.out.buf, idle).await?;
             last_active = tokio::time::Instant::now();
         }
         inbox.settle();

@@ -106,5 +106,8 @@ async fn accept(l: &Listener) -> std::io::Result<(Io, bool)> {
             let (s, _) = u.accept().await?;
             Ok((Box::new(s), false))
         }
+        Listener::Metrics(_) => Err(std::io::Error::other(
+            "the metrics listener serves no commands",
+        )),
     }
 }

@@ -19,6 +19,7 @@ mod cmd;
 mod connection;
 mod kv;
 mod listener;
+mod metrics;
 pub mod resp;
 pub mod tls;
 
@@ -83,6 +84,9 @@ pub enum Listener {
     Tls(TcpListener, tokio_rustls::TlsAcceptor),
     /// A Unix socket (its path is removed when the server stops).
     Unix(UnixListener, PathBuf),
+    /// Plain HTTP serving the counters in the Prometheus text format at `GET /metrics`
+    /// (no commands; no authentication, so bind it where only monitoring reaches).
+    Metrics(TcpListener),
 }
 
 impl std::fmt::Debug for Listener {
@@ -91,6 +95,7 @@ impl std::fmt::Debug for Listener {
             Listener::Tcp(l) => f.debug_tuple("Tcp").field(l).finish(),
             Listener::Tls(l, _) => f.debug_tuple("Tls").field(l).finish(),
             Listener::Unix(l, p) => f.debug_tuple("Unix").field(l).field(p).finish(),
+            Listener::Metrics(l) => f.debug_tuple("Metrics").field(l).finish(),
         }
     }
 }
@@ -133,7 +138,10 @@ pub async fn run(
         if let Listener::Unix(_, p) = &l {
             paths.push(p.clone());
         }
-        tasks.spawn(listener::accept_loop(l, shared, stop));
+        match l {
+            Listener::Metrics(m) => tasks.spawn(metrics::serve_http(m, shared, stop)),
+            l => tasks.spawn(listener::accept_loop(l, shared, stop)),
+        };
     }
     tasks.spawn(sweep_keys(shared.clone(), stop_rx.clone()));
     shutdown.await;

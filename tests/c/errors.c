@@ -524,6 +524,11 @@ static void insufficient_size(sessync_store *store) {
   sessync_stats st;
   CHECK_OK(sessync_store_stats(store, &st, sizeof st, NULL));
   CHECK(st.aliases == 0);
+  /* The per-command counters, what the sessions count against max_memory, and an
+     in-process store without a persistence log. */
+  CHECK(st.ops_write >= 1 && st.ops_fetch >= 1 && st.ops_rotate == 0);
+  CHECK(st.memory > 0);
+  CHECK(st.persist_enabled == 0 && st.persist_records == 0 && st.persist_failed == 0);
   CHECK(has_data(store, ID, DATA, 1));
 
   /* 33 bytes are enough (on a copy, so ID stays as it is for the other checks). */

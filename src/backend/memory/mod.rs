@@ -8,6 +8,9 @@
 //! clean-up, and lock leases that ran out. It sleeps until the earliest deadline, is woken
 //! when an earlier one is added, and does work proportional to what is due.
 
+mod persist;
+#[cfg(test)]
+mod persist_tests;
 mod shard;
 
 use std::{
@@ -23,8 +26,11 @@ use std::{
 
 use parking_lot::{Mutex, MutexGuard};
 
-use self::shard::{Ctx, Gone, Shard, Step, Waiter, Wake, WakeFn};
-use super::{Backend, BoxFuture, Stats};
+use self::{
+    persist::{Journal, SnapshotWriter, State},
+    shard::{Ctx, Gone, Shard, Step, Waiter, Wake, WakeFn},
+};
+use super::{Backend, BoxFuture, CommandCounts, Stats};
 use crate::{
     clock::{Clock, Parker},
     command::{Command, Reply, check_count, check_ttl},
@@ -34,13 +40,21 @@ use crate::{
 };
 
 pub use crate::session::MAX_OWNER_LEN;
+pub use persist::{FORMAT_VERSION, Fsync, PersistStats, Persistence};
 
 /// Most redirects followed from a rotated id to its successor in one operation.
 const MAX_HOPS: usize = 8;
-/// Most evictions tried to make room for one new session.
-const MAX_EVICTION_TRIES: usize = 16;
+/// Most evictions tried to make room for one write (a session growing under
+/// `max_memory` may need many small ones gone).
+const MAX_EVICTION_TRIES: usize = 1024;
 
 type OwnerIndex = HashMap<Arc<str>, HashSet<SessionId, IdHash>>;
+
+/// Per-kind command counters, one set per shard on lines of their own, so that threads
+/// working on sessions of different shards do not share a counter's cache line.
+#[repr(align(128))]
+#[derive(Default)]
+struct Tally([AtomicU64; 9]);
 
 /// A shard's mutex on cache lines of its own, so threads working in neighbouring shards
 /// do not slow each other down by writing to one line.
@@ -62,14 +76,22 @@ struct Inner {
     touch_interval: u64,
     clock: Arc<dyn Clock>,
     live: AtomicUsize,
+    /// What the sessions count for `max_memory`.
+    bytes: AtomicU64,
+    /// Commands by kind, by the shard of their id.
+    tally: Box<[Tally]>,
     wake: Wake,
     shutdown: AtomicBool,
+    /// The persistence log, when the store keeps one.
+    journal: Option<Arc<Journal>>,
 }
 
 /// The in-process backend. Dropping it stops its actor thread.
 pub struct Memory {
     inner: Arc<Inner>,
     actor: Option<JoinHandle<()>>,
+    /// The persistence threads: the log writer (`everysec`, `no`) and the compactor.
+    helpers: Vec<JoinHandle<()>>,
     /// The process that started the actor: a copy in a forked child has no actor thread.
     pid: u32,
 }
@@ -77,7 +99,84 @@ pub struct Memory {
 impl Memory {
     /// Opens an empty store with these options, reading time from `clock`.
     pub fn new(opts: StoreOptions, clock: Arc<dyn Clock>) -> Result<Memory> {
+        Memory::with_journal(opts, clock, None)
+    }
+
+    /// Opens a store that keeps its sessions in `p.dir` across restarts: restores the
+    /// snapshot and the log found there (truncating a torn tail of the log, see the
+    /// `persist` module), then logs every change. Only one process may use a directory.
+    pub fn open_persistent(
+        opts: StoreOptions,
+        clock: Arc<dyn Clock>,
+        p: &Persistence,
+    ) -> Result<Memory> {
         opts.validate()?;
+        let lock = persist::lock_dir(&p.dir)?;
+        let restored = persist::restore(&p.dir)?;
+        let journal = Arc::new(Journal::open(p, lock, &restored)?);
+        let mut m = Memory::with_journal(opts, clock, Some(journal.clone()))?;
+        let inner = &m.inner;
+        let ctx = inner.ctx();
+        let mut n = 0u64;
+        for (id, st) in restored.states {
+            if !st.alive_at(ctx.now) {
+                continue;
+            }
+            n += u64::from(matches!(st, State::Live(_)));
+            let mut s = inner.shard(&id);
+            s.restore(id, st, &ctx);
+            inner.sync_owners(&mut s);
+        }
+        for s in inner.shards.iter() {
+            s.lock().idx.dirty = Some(Vec::new());
+        }
+        journal.set_restored(n);
+        if restored.truncated_bytes > 0 || n > 0 {
+            tracing::info!(
+                "persistence: restored {n} sessions from {} ({} bytes of torn log cut)",
+                p.dir.display(),
+                restored.truncated_bytes
+            );
+        }
+        // Everything restored goes into the first snapshot, so that the old log can go.
+        m.inner.compact()?;
+        if p.fsync != Fsync::Always {
+            let j = journal.clone();
+            m.helpers.push(
+                std::thread::Builder::new()
+                    .name("sessync-log".into())
+                    .spawn(move || j.run_writer())
+                    .map_err(|e| Error::Backend(format!("cannot start the log writer: {e}")))?,
+            );
+        }
+        let weak = Arc::downgrade(&m.inner);
+        m.helpers.push(
+            std::thread::Builder::new()
+                .name("sessync-compact".into())
+                .spawn(move || {
+                    while journal.wait_compaction() {
+                        let Some(inner) = weak.upgrade() else { return };
+                        let _ = inner.compact();
+                    }
+                })
+                .map_err(|e| Error::Backend(format!("cannot start the compactor: {e}")))?,
+        );
+        Ok(m)
+    }
+
+    /// Writes a new snapshot now and drops the log it covers (the store serves
+    /// meanwhile). Fails on a store without persistence.
+    pub fn compact(&self) -> Result<()> {
+        self.inner.compact()
+    }
+
+    fn with_journal(
+        opts: StoreOptions,
+        clock: Arc<dyn Clock>,
+        journal: Option<Arc<Journal>>,
+    ) -> Result<Memory> {
+        opts.validate()?;
+        let shards = opts.shards;
         let inner = Arc::new(Inner {
             shards: (0..opts.shards)
                 .map(|_| Padded(Mutex::new(Shard::default())))
@@ -90,11 +189,14 @@ impl Memory {
             opts,
             clock,
             live: AtomicUsize::new(0),
+            bytes: AtomicU64::new(0),
+            tally: (0..shards).map(|_| Tally::default()).collect(),
             wake: Wake {
                 parker: Arc::new(Parker::new()),
                 next: AtomicU64::new(u64::MAX),
             },
             shutdown: AtomicBool::new(false),
+            journal,
         });
         let weak = Arc::downgrade(&inner);
         let parker = inner.wake.parker.clone();
@@ -106,6 +208,7 @@ impl Memory {
         Ok(Memory {
             inner,
             actor: Some(actor),
+            helpers: Vec::new(),
             pid: std::process::id(),
         })
     }
@@ -122,6 +225,12 @@ impl Drop for Memory {
         self.inner.shutdown.store(true, Ordering::Release);
         self.inner.wake.parker.unpark();
         if let Some(t) = self.actor.take() {
+            let _ = t.join();
+        }
+        if let Some(j) = &self.inner.journal {
+            j.stop();
+        }
+        for t in self.helpers.drain(..) {
             let _ = t.join();
         }
     }
@@ -143,7 +252,7 @@ fn actor(inner: std::sync::Weak<Inner>, parker: Arc<Parker>, clock: Arc<dyn Cloc
                 if let Some(at) = s.run_timers(&ctx) {
                     next = next.min(at);
                 }
-                inner.sync_owners(&mut s);
+                inner.settle(&mut s);
             }
             inner.wake.next.store(next, Ordering::Release);
             next
@@ -159,6 +268,7 @@ impl Inner {
             opts: &self.opts,
             touch_interval: self.touch_interval,
             live: &self.live,
+            bytes: &self.bytes,
             wake: &self.wake,
         }
     }
@@ -199,15 +309,66 @@ impl Inner {
         }
     }
 
+    /// After a step, with the shard still locked: brings the owner index up to date and
+    /// logs the new state of every id the step changed.
+    fn settle(&self, s: &mut Shard) {
+        if !s.idx.owner_changes.is_empty() {
+            self.sync_owners(s);
+        }
+        let Some(j) = &self.journal else { return };
+        let Some(dirty) = s.idx.dirty.as_mut() else {
+            return;
+        };
+        if dirty.is_empty() {
+            return;
+        }
+        let mut ids = std::mem::take(dirty);
+        ids.sort_unstable();
+        ids.dedup();
+        for id in &ids {
+            j.append(id, &s.state_of(id));
+        }
+        ids.clear();
+        s.idx.dirty = Some(ids);
+    }
+
+    /// Writes a snapshot of every shard, one shard locked at a time, while the log goes
+    /// on in a new segment. Records of that segment that the snapshot already holds are
+    /// replayed over it harmlessly: each is a whole state, and the last one wins.
+    fn compact(&self) -> Result<()> {
+        let Some(j) = &self.journal else {
+            return Err(Error::invalid("this store keeps no log to compact"));
+        };
+        let first = j.begin_compaction()?;
+        let written = (|| {
+            let mut w = SnapshotWriter::create(&j.dir, first)?;
+            let now = self.clock.now_ms();
+            for shard in self.shards.iter() {
+                let states: Vec<(SessionId, State)> = {
+                    let s = shard.lock();
+                    s.ids()
+                        .into_iter()
+                        .map(|id| (id, s.state_of(&id)))
+                        .collect()
+                };
+                for (id, st) in &states {
+                    if st.alive_at(now) {
+                        w.add(id, st)?;
+                    }
+                }
+            }
+            w.finish(&j.dir)
+        })();
+        j.end_compaction(first, written)
+    }
+
     /// Runs a single-shard step on `id`'s shard, keeping the owner index in sync.
     fn on_shard<T>(&self, id: &SessionId, f: impl FnOnce(&mut Shard, &Ctx) -> T) -> T {
         let mut s = self.shard(id);
         let ctx = self.ctx();
         s.idx.counters.ops += 1;
         let out = f(&mut s, &ctx);
-        if !s.idx.owner_changes.is_empty() {
-            self.sync_owners(&mut s);
-        }
+        self.settle(&mut s);
         out
     }
 
@@ -224,18 +385,21 @@ impl Inner {
                     if self.opts.eviction == Eviction::Lru && tries < MAX_EVICTION_TRIES =>
                 {
                     tries += 1;
-                    self.evict_one();
+                    if !self.evict_one(id) {
+                        return Err(Error::Full);
+                    }
                 }
                 other => return other,
             }
         }
     }
 
-    /// Evicts the session with the oldest recorded access across all shards.
-    fn evict_one(&self) {
+    /// Evicts the session with the oldest recorded access across all shards, but for
+    /// `keep` (the one being written, which is making room for itself).
+    fn evict_one(&self, keep: &SessionId) -> bool {
         let mut best: Option<(u64, SessionId, usize)> = None;
         for (i, s) in self.shards.iter().enumerate() {
-            if let Some((at, id)) = s.lock().lru_head() {
+            if let Some((at, id)) = s.lock().lru_head(keep) {
                 if best.is_none_or(|(b, _, _)| at < b) {
                     best = Some((at, id, i));
                 }
@@ -244,11 +408,14 @@ impl Inner {
         if let Some((at, id, i)) = best {
             let mut s = self.shards[i].lock();
             let ctx = self.ctx();
-            if s.lru_head() == Some((at, id)) {
+            if s.lru_head(keep) == Some((at, id)) {
                 s.remove(&id, Gone::Evicted, &ctx);
             }
-            self.sync_owners(&mut s);
+            self.settle(&mut s);
+            // Also when another writer changed the head meanwhile: the next try sees it.
+            return true;
         }
+        false
     }
 
     fn fetch(&self, mut id: SessionId, touch: bool) -> Result<Reply> {
@@ -394,9 +561,9 @@ impl Inner {
             }
         }
         // Sessions found expired on the way may have left owner changes behind.
-        self.sync_owners(&mut first);
+        self.settle(&mut first);
         if let Some(s) = second.as_mut() {
-            self.sync_owners(s);
+            self.settle(s);
         }
         Ok(Reply::Rotated(to))
     }
@@ -499,7 +666,7 @@ impl Inner {
                     n += 1;
                 }
             }
-            self.sync_owners(&mut s);
+            self.settle(&mut s);
         }
         n
     }
@@ -531,12 +698,12 @@ impl Drop for WaitGuard<'_> {
             Some(Err(_)) => {}
             None => s.cancel_wait(self.id, &w),
         }
-        self.inner.sync_owners(&mut s);
+        self.inner.settle(&mut s);
     }
 }
 
-impl Backend for Memory {
-    fn execute(&self, cmd: Command) -> Result<Reply> {
+impl Memory {
+    fn apply(&self, cmd: Command) -> Result<Reply> {
         let inner = &*self.inner;
         match cmd {
             Command::Fetch { id, touch } => inner.fetch(id, touch),
@@ -586,9 +753,65 @@ impl Backend for Memory {
             Command::Clear => Ok(Reply::Count(inner.clear())),
         }
     }
+}
+
+/// Whether a command can change the store (and so, with persistence, is refused once
+/// the log failed and answers only once its change is durable).
+fn changes(cmd: &Command) -> bool {
+    !matches!(
+        cmd,
+        Command::Fetch { .. } | Command::Owned { .. } | Command::List { .. }
+    )
+}
+
+impl Memory {
+    fn count(&self, cmd: &Command) {
+        let slot = match cmd {
+            Command::Fetch { id, .. }
+            | Command::Write { id, .. }
+            | Command::Patch { id, .. }
+            | Command::Lock { id, .. }
+            | Command::Unlock { id, .. }
+            | Command::Touch { id, .. }
+            | Command::Destroy { id }
+            | Command::Rotate { id, .. } => self.inner.slot(id),
+            _ => 0,
+        };
+        self.inner.tally[slot].0[CommandCounts::index(cmd)].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl Backend for Memory {
+    fn execute(&self, cmd: Command) -> Result<Reply> {
+        self.count(&cmd);
+        let Some(j) = &self.inner.journal else {
+            return self.apply(cmd);
+        };
+        if !changes(&cmd) {
+            return self.apply(cmd);
+        }
+        j.check()?;
+        let r = self.apply(cmd);
+        j.commit()?;
+        r
+    }
 
     fn lock_async(&self, id: SessionId, lease_ms: u64, wait_ms: u64) -> BoxFuture<'_> {
-        Box::pin(self.inner.lock_async(id, lease_ms, wait_ms))
+        self.inner.tally[self.inner.slot(&id)].0[3].fetch_add(1, Ordering::Relaxed);
+        Box::pin(async move {
+            if let Some(j) = &self.inner.journal {
+                j.check()?;
+            }
+            let r = self.inner.lock_async(id, lease_ms, wait_ms).await;
+            if let Some(j) = &self.inner.journal {
+                j.commit()?;
+            }
+            r
+        })
+    }
+
+    fn compact(&self) -> Result<()> {
+        self.inner.compact()
     }
 
     fn waits_without_thread(&self) -> bool {
@@ -610,6 +833,17 @@ impl Backend for Memory {
             st.lock_timeouts += c.lock_timeouts;
             st.expirations += c.expirations;
             st.evictions += c.evictions;
+        }
+        st.memory = self.inner.bytes.load(Ordering::Relaxed);
+        let mut by_kind = [0u64; 9];
+        for t in self.inner.tally.iter() {
+            for (sum, c) in by_kind.iter_mut().zip(&t.0) {
+                *sum += c.load(Ordering::Relaxed);
+            }
+        }
+        st.commands = CommandCounts::from_array(by_kind);
+        if let Some(j) = &self.inner.journal {
+            st.persistence = j.stats();
         }
         st
     }

@@ -15,10 +15,11 @@ use std::{
 
 use parking_lot::Mutex;
 
+use super::persist::{Saved, State};
 use crate::{
     clock::Parker,
     command::{PatchOp, Patched, Reply, Touched, WriteOpts},
-    config::{Eviction, StoreOptions},
+    config::{Eviction, SESSION_OVERHEAD, StoreOptions},
     error::{Error, Result},
     session::{IdHash, Record, SessionData, SessionId, check_key, check_owner},
 };
@@ -27,12 +28,21 @@ use crate::{
 /// Correctness never waits for them: every access checks the deadline itself.
 const SWEEP_GRID_MS: u64 = 1000;
 
+/// How far a session's fencing counter jumps at a restore. Under `everysec` or `no` the
+/// log may lack the last grants before a crash; their holders got tokens the restored
+/// counter has not reached. No session is granted its lock a million times in the second
+/// such a policy can lose, so after the jump every new token exceeds every token issued
+/// before the crash, and a holder from before it is stale once its lease is taken over.
+pub(super) const FENCE_GAP: u64 = 1 << 20;
+
 /// Per-operation context: the time, the limits, and the way to the actor.
 pub(super) struct Ctx<'a> {
     pub now: u64,
     pub opts: &'a StoreOptions,
     pub touch_interval: u64,
     pub live: &'a AtomicUsize,
+    /// What the sessions count for `max_memory` (see `cost`).
+    pub bytes: &'a AtomicU64,
     pub wake: &'a Wake,
 }
 
@@ -170,6 +180,9 @@ pub(super) struct Index {
     lru: BTreeSet<(u64, SessionId)>,
     /// Owner changes not yet applied to the store's owner index: (id, old, new).
     pub owner_changes: Vec<OwnerChange>,
+    /// Ids whose state changed since the parent last logged them; `None` when the
+    /// store does not persist (nothing is collected then).
+    pub dirty: Option<Vec<SessionId>>,
     pub counters: Counters,
 }
 
@@ -222,6 +235,13 @@ fn grid(at: u64) -> u64 {
 }
 
 impl Index {
+    /// Notes that `id`'s state changed (for the persistence log).
+    fn mark(&mut self, id: SessionId) {
+        if let Some(d) = &mut self.dirty {
+            d.push(id);
+        }
+    }
+
     fn schedule(&mut self, at: u64, kind: Timer, id: SessionId, ctx: &Ctx) {
         self.timers.push(Reverse((at, kind, id)));
         if at < ctx.wake.next.load(Ordering::Acquire) {
@@ -243,6 +263,7 @@ impl Index {
 
     /// Records an access: extends the idle expiry.
     fn access(&mut self, e: &mut Entry, id: SessionId, ctx: &Ctx) {
+        self.mark(id);
         self.lru_move(ctx, id, Some(e.last_access), Some(ctx.now));
         e.last_access = ctx.now;
         e.expires_at = ctx.expiry(e.created, e.ttl);
@@ -263,6 +284,7 @@ impl Index {
     }
 
     fn grant(&mut self, e: &mut Entry, id: SessionId, lease_ms: u64, ctx: &Ctx) -> (u64, Record) {
+        self.mark(id);
         e.fence += 1;
         let until = ctx.now.saturating_add(lease_ms);
         e.lock = Some(Held {
@@ -279,6 +301,7 @@ impl Index {
 
     /// Frees the lock and hands it to the first waiter, if any.
     fn release(&mut self, e: &mut Entry, id: SessionId, ctx: &Ctx) {
+        self.mark(id);
         e.lock = None;
         if let Some(w) = e.waiters.pop_front() {
             let grant = self.grant(e, id, w.lease_ms, ctx);
@@ -311,6 +334,7 @@ impl Index {
     }
 
     fn tombstone(&mut self, id: SessionId, until: u64, ctx: &Ctx) {
+        self.mark(id);
         let prev = self.tombstones.insert(id, until);
         if prev.is_none_or(|p| p < until) {
             self.schedule(grid(until), Timer::Tombstone, id, ctx);
@@ -328,6 +352,32 @@ fn reserve(ctx: &Ctx) -> Result<()> {
     ctx.live
         .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
             (n < max).then_some(n + 1)
+        })
+        .map(|_| ())
+        .map_err(|_| Error::Full)
+}
+
+/// What a session counts for `max_memory`.
+pub(super) fn cost(data: &SessionData) -> u64 {
+    data.byte_len() as u64 + SESSION_OVERHEAD
+}
+
+/// Charges `add - sub` bytes against `max_memory`: refused (`Full`, nothing charged)
+/// when it would pass the cap; a decrease always goes through.
+fn charge(ctx: &Ctx, add: u64, sub: u64) -> Result<()> {
+    if add <= sub {
+        ctx.bytes.fetch_sub(sub - add, Ordering::Relaxed);
+        return Ok(());
+    }
+    let delta = add - sub;
+    let max = ctx.opts.max_memory;
+    if max == 0 {
+        ctx.bytes.fetch_add(delta, Ordering::Relaxed);
+        return Ok(());
+    }
+    ctx.bytes
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            n.checked_add(delta).filter(|&m| m <= max)
         })
         .map(|_| ())
         .map_err(|_| Error::Full)
@@ -410,6 +460,8 @@ impl Shard {
             return false;
         };
         ctx.live.fetch_sub(1, Ordering::Relaxed);
+        ctx.bytes.fetch_sub(cost(&e.data), Ordering::Relaxed);
+        self.idx.mark(*id);
         self.idx.lru_move(ctx, *id, Some(e.last_access), None);
         if e.owner.is_some() {
             self.idx.owner_changes.push((*id, e.owner.take(), None));
@@ -438,6 +490,10 @@ impl Shard {
         ctx: &Ctx,
     ) -> Result<u64> {
         reserve(ctx)?;
+        if let Err(e) = charge(ctx, cost(&data), 0) {
+            ctx.live.fetch_sub(1, Ordering::Relaxed);
+            return Err(e);
+        }
         let mut e = Entry {
             data: Arc::new(data),
             version: 1,
@@ -460,6 +516,7 @@ impl Shard {
         if owner.is_some() {
             self.idx.owner_changes.push((id, None, owner));
         }
+        self.idx.mark(id);
         self.sessions.insert(id, e);
         Ok(1)
     }
@@ -522,6 +579,7 @@ impl Shard {
                 };
                 self.idx.check_token(e, id, opts.token, ctx)?;
                 check_expected(opts.expected_version, e.version)?;
+                charge(ctx, data.byte_len() as u64, e.data.byte_len() as u64)?;
                 e.data = data;
                 e.version += 1;
                 if ttl.is_some() {
@@ -570,6 +628,7 @@ impl Shard {
                 let (data, owner, values) = apply_ops(&e.data, &e.owner, ops)?;
                 check_size(&data, ctx)?;
                 if !ops.is_empty() {
+                    charge(ctx, data.byte_len() as u64, e.data.byte_len() as u64)?;
                     if owner != e.owner {
                         self.idx
                             .owner_changes
@@ -692,6 +751,7 @@ impl Shard {
         match found {
             Found::Live => Step::Done(Ok(Reply::Destroyed(self.remove(&id, Gone::Destroyed, ctx)))),
             Found::Alias(to) => {
+                self.idx.mark(id);
                 self.idx.aliases.remove(&id);
                 Step::Redirect(to)
             }
@@ -733,6 +793,7 @@ impl Shard {
         let grace = Ctx::ms(ctx.opts.rotate_grace);
         if grace > 0 {
             let until = ctx.now.saturating_add(grace);
+            self.idx.mark(id);
             self.idx.aliases.insert(id, (to, until));
             self.idx.schedule(grid(until), Timer::Alias, id, ctx);
         }
@@ -746,6 +807,7 @@ impl Shard {
 
     /// Second half of a rotation: the session arrives under its new id.
     pub(super) fn put_rotated(&mut self, id: SessionId, mut e: Entry, ctx: &Ctx) {
+        self.idx.mark(id);
         self.idx.lru_move(ctx, id, None, Some(e.last_access));
         let at = grid(e.expires_at);
         e.expiry_timer = Some(at);
@@ -793,8 +855,13 @@ impl Shard {
     }
 
     /// The least recently used session of this shard, for eviction.
-    pub(super) fn lru_head(&self) -> Option<(u64, SessionId)> {
-        self.idx.lru.first().copied()
+    pub(super) fn lru_head(&self, keep: &SessionId) -> Option<(u64, SessionId)> {
+        self.idx
+            .lru
+            .iter()
+            .take(2)
+            .find(|(_, id)| id != keep)
+            .copied()
     }
 
     /// Runs every timer due at `ctx.now`; returns the next deadline, if any.
@@ -847,6 +914,83 @@ impl Shard {
             }
         }
         None
+    }
+
+    /// What the log keeps of `id` now.
+    pub(super) fn state_of(&self, id: &SessionId) -> State {
+        match self.sessions.get(id) {
+            Some(e) => State::Live(Saved {
+                data: e.data.clone(),
+                version: e.version,
+                created: e.created,
+                last_access: e.last_access,
+                expires_at: e.expires_at,
+                owner: e.owner.clone(),
+                ttl: e.ttl,
+                fence: e.fence,
+                lock: e.lock.map(|h| (h.token, h.until)),
+            }),
+            None => State::Dead {
+                tomb: self.idx.tombstones.get(id).copied(),
+                alias: self.idx.aliases.get(id).copied(),
+            },
+        }
+    }
+
+    /// Every id this shard knows (sessions, tombstones, aliases), for a snapshot.
+    pub(super) fn ids(&self) -> Vec<SessionId> {
+        let mut ids: Vec<SessionId> = self.sessions.keys().copied().collect();
+        ids.extend(self.idx.tombstones.keys().copied());
+        ids.extend(
+            self.idx
+                .aliases
+                .keys()
+                .filter(|id| !self.idx.tombstones.contains_key(id))
+                .copied(),
+        );
+        ids
+    }
+
+    /// Puts back an id's state read from the log at the start (states that ended
+    /// before `ctx.now` are skipped by the caller). The shard must not know `id` yet.
+    pub(super) fn restore(&mut self, id: SessionId, st: State, ctx: &Ctx) {
+        match st {
+            State::Live(s) => {
+                ctx.live.fetch_add(1, Ordering::Relaxed);
+                ctx.bytes.fetch_add(cost(&s.data), Ordering::Relaxed);
+                let lock = s
+                    .lock
+                    .filter(|&(_, until)| until > ctx.now)
+                    .map(|(token, until)| Held { token, until });
+                let e = Entry {
+                    data: s.data,
+                    version: s.version,
+                    created: s.created,
+                    last_access: s.last_access,
+                    expires_at: s.expires_at,
+                    owner: s.owner.clone(),
+                    ttl: s.ttl,
+                    fence: s.fence.saturating_add(FENCE_GAP),
+                    lock,
+                    waiters: VecDeque::new(),
+                    expiry_timer: None,
+                    lease_timer: None,
+                };
+                if s.owner.is_some() {
+                    self.idx.owner_changes.push((id, None, s.owner));
+                }
+                self.put_rotated(id, e, ctx);
+            }
+            State::Dead { tomb, alias } => {
+                if let Some(until) = tomb.filter(|&t| t > ctx.now) {
+                    self.idx.tombstone(id, until, ctx);
+                }
+                if let Some((to, until)) = alias.filter(|&(_, t)| t > ctx.now) {
+                    self.idx.aliases.insert(id, (to, until));
+                    self.idx.schedule(grid(until), Timer::Alias, id, ctx);
+                }
+            }
+        }
     }
 
     /// Sizes of the maps, for stats: (sessions, tombstones, aliases, timers).

@@ -1,7 +1,7 @@
 //! The connection's own commands: `PING`, `ECHO`, `QUIT`, `AUTH`, `HELLO`, `SELECT`,
 //! `CLIENT`, `INFO`, `COMMAND` and, for tests, `DEBUG.ADVANCE`.
 
-use std::{sync::atomic::Ordering, time::Duration};
+use std::time::Duration;
 
 use subtle::ConstantTimeEq;
 
@@ -177,22 +177,12 @@ impl Conn {
         Ok(())
     }
 
-    pub(super) fn info(&mut self) -> Res {
-        let st = self.shared.store.stats();
-        let text = format!(
-            "# Server\r\nredis_version:7.2.0\r\nsessyncd_version:{}\r\nredis_mode:standalone\r\nuptime_in_seconds:{}\r\n\r\n# Clients\r\nconnected_clients:{}\r\n\r\n# Persistence\r\nloading:0\r\n\r\n# Keyspace\r\nkeys:{}\r\n\r\n# Sessions\r\nsessions:{}\r\ntombstones:{}\r\noperations:{}\r\nlock_waits:{}\r\nlock_timeouts:{}\r\nexpirations:{}\r\nevictions:{}\r\n",
-            env!("CARGO_PKG_VERSION"),
-            self.shared.started.elapsed().as_secs(),
-            self.shared.clients.load(Ordering::Relaxed),
-            self.shared.kv.len(),
-            st.sessions,
-            st.tombstones,
-            st.operations,
-            st.lock_waits,
-            st.lock_timeouts,
-            st.expirations,
-            st.evictions,
-        );
+    pub(super) fn info(&mut self, args: &[Vec<u8>]) -> Res {
+        let wanted: Vec<String> = args
+            .iter()
+            .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
+            .collect();
+        let text = super::super::metrics::info(&self.shared, &wanted);
         self.out.bulk(text.as_bytes());
         Ok(())
     }

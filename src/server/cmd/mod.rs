@@ -57,7 +57,7 @@ impl Conn {
             "HELLO" => self.hello(&args),
             "SELECT" => self.select(&args),
             "CLIENT" => self.client(&args),
-            "INFO" => self.info(),
+            "INFO" => self.info(&args),
             "COMMAND" => self.command(),
             "DEBUG.ADVANCE" if self.shared.config.manual_clock.is_some() => {
                 self.debug_advance(&args)
