@@ -25,9 +25,6 @@ use crate::{
     store::{MAX_LEASE, MAX_WAIT, Store},
 };
 
-/// Most times one operation follows a rotated id to its successor.
-const MAX_HOPS: usize = 8;
-
 /// Settings of the request flow. Build with `..Default::default()`.
 #[derive(Debug, Clone)]
 pub struct FlowOptions {
@@ -514,18 +511,11 @@ impl Session {
             return Ok(());
         }
         let store = &self.sessions.inner.store;
-        for _ in 0..MAX_HOPS {
-            match store.rotate(&self.id, self.token) {
-                Ok(to) => {
-                    self.id = to;
-                    self.cookie_needed = true;
-                    return Ok(());
-                }
-                Err(Error::Rotated { to }) => self.id = to,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(Error::Backend("too many rotations in a row".into()))
+        let token = self.token;
+        let to = store.follow_mut(&mut self.id, |id| store.rotate(id, token))?;
+        self.id = to;
+        self.cookie_needed = true;
+        Ok(())
     }
 
     /// Marks the session for destruction at `commit` (logout); `commit` then returns a
@@ -608,38 +598,33 @@ impl Session {
         };
         // A lock this commit had to take because another request held it.
         let mut taken: Option<u64> = None;
-        let mut result = Err(Error::Backend("too many rotations in a row".into()));
-        for _ in 0..MAX_HOPS {
-            match store.apply_ttl(&self.id, self.ops(), opts, self.ttl_ms) {
-                Err(Error::Rotated { .. }) if self.base.is_none() => {
-                    // A new session named by the caller, on an id rotated away: never
-                    // write into the successor of an id this request did not find live.
-                    result = Err(Error::invalid(
-                        "the session id was rotated away; it cannot start a new session",
-                    ));
-                    break;
-                }
-                Err(Error::Rotated { to }) => {
-                    // In flight when another request rotated the id: follow the data,
-                    // but never hand the new id out in this response (the request
-                    // that rotated sends it).
-                    self.id = to;
-                }
-                Err(Error::Locked) if opts.token.is_none() => {
-                    // Another request holds the lock: wait for our turn, as it would.
-                    let lease = self.sessions.inner.opts.lock_lease;
-                    let wait = self.sessions.inner.opts.lock_wait;
-                    let (t, _) = store.lock(&self.id, lease, wait)?;
-                    taken = Some(t);
-                    opts.token = Some(t);
-                    opts.release = true;
-                }
-                other => {
-                    result = other.map(|p| p.version);
-                    break;
-                }
+        let ops = self.ops();
+        let (ttl_ms, new) = (self.ttl_ms, self.base.is_none());
+        let (lease, wait) = (
+            self.sessions.inner.opts.lock_lease,
+            self.sessions.inner.opts.lock_wait,
+        );
+        // In flight when another request rotated the id: follow the data, but never hand
+        // the new id out in this response (the request that rotated sends it).
+        let result = store.follow_mut(&mut self.id, |id| {
+            let mut r = store.apply_ttl(id, ops.clone(), opts, ttl_ms);
+            if matches!(r, Err(Error::Locked)) && opts.token.is_none() {
+                // Another request holds the lock: wait for our turn, as it would.
+                let (t, _) = store.lock(id, lease, wait)?;
+                taken = Some(t);
+                opts.token = Some(t);
+                opts.release = true;
+                r = store.apply_ttl(id, ops.clone(), opts, ttl_ms);
             }
-        }
+            match r {
+                // A new session named by the caller, on an id rotated away: never write
+                // into the successor of an id this request did not find live.
+                Err(Error::Rotated { .. }) if new => Err(Error::invalid(
+                    "the session id was rotated away; it cannot start a new session",
+                )),
+                r => r.map(|p| p.version),
+            }
+        });
         if result.is_err() {
             if let Some(t) = taken {
                 let _ = store.unlock(&self.id, t);
@@ -650,23 +635,13 @@ impl Session {
 
     fn touch_following(&mut self, store: &Store, ttl_ms: u64) -> Result<()> {
         let ttl = Duration::from_millis(ttl_ms);
-        for _ in 0..MAX_HOPS {
-            match store.touch_with_ttl(&self.id, ttl) {
-                Err(Error::Rotated { to }) => self.id = to,
-                other => return other.map(|_| ()),
-            }
-        }
-        Ok(())
+        store
+            .follow_mut(&mut self.id, |id| store.touch_with_ttl(id, ttl))
+            .map(|_| ())
     }
 
     fn unlock_following(&mut self, store: &Store, token: u64) -> Result<()> {
-        for _ in 0..MAX_HOPS {
-            match store.unlock(&self.id, token) {
-                Err(Error::Rotated { to }) => self.id = to,
-                other => return other,
-            }
-        }
-        Ok(())
+        store.follow_mut(&mut self.id, |id| store.unlock(id, token))
     }
 
     /// Ends the request without writing; releases the lock. Consumes the session.

@@ -44,6 +44,10 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// Most times one operation follows a rotated id to its successor: each hop is a
+/// rotation within the previous one's grace period.
+pub const MAX_HOPS: usize = 8;
+
 /// Longest lock lease accepted: one day.
 pub const MAX_LEASE: Duration = Duration::from_secs(86_400);
 /// Longest lock wait accepted: one hour.
@@ -132,8 +136,51 @@ impl Store {
     }
 
     /// Applies one command. Every other method is a typed wrapper of this one.
+    ///
+    /// A read (`Fetch`) or a `Destroy` of a rotated-away id in its grace period follows
+    /// it to its successor, here and only here: backends answer such an id with
+    /// `Error::Rotated` and never follow it themselves.
     pub fn execute(&self, cmd: Command) -> Result<Reply> {
-        self.inner.backend.execute(cmd)
+        let backend = &self.inner.backend;
+        match cmd {
+            Command::Fetch { id, touch } => {
+                self.follow(id, |id| backend.execute(Command::Fetch { id, touch }))
+            }
+            Command::Destroy { id } => {
+                self.follow(id, |id| backend.execute(Command::Destroy { id }))
+            }
+            cmd => backend.execute(cmd),
+        }
+    }
+
+    /// Runs `op` on `id`, then on the successor each time it answers that the id was
+    /// rotated (a chain when a session is rotated again within the grace period), at
+    /// most [`MAX_HOPS`] times. Every place that follows a rotation goes through here.
+    pub(crate) fn follow<T>(
+        &self,
+        id: SessionId,
+        mut op: impl FnMut(SessionId) -> Result<T>,
+    ) -> Result<T> {
+        let mut id = id;
+        self.follow_mut(&mut id, |id| op(*id))
+    }
+
+    /// [`Store::follow`], leaving `id` at the id that answered (the flow of a request
+    /// keeps following the session it began).
+    pub(crate) fn follow_mut<T>(
+        &self,
+        id: &mut SessionId,
+        mut op: impl FnMut(&SessionId) -> Result<T>,
+    ) -> Result<T> {
+        for _ in 0..MAX_HOPS {
+            match op(id) {
+                Err(Error::Rotated { to }) => *id = to,
+                other => return other,
+            }
+        }
+        Err(Error::Backend(format!(
+            "more than {MAX_HOPS} rotations in a row"
+        )))
     }
 
     /// Whether [`Store::lock_async`] waits without blocking a thread (the in-process

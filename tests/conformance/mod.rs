@@ -414,6 +414,21 @@ pub fn cases() -> Vec<Case> {
             ],
         ),
         case(
+            "a chain of rotations within the grace period is followed to its end, by reads and destroys alike",
+            vec![
+                (Write("a", r#"{"k":1}"#, PLAIN), E::Version(1)),
+                (Rotate("a", None, "b"), E::Ok),
+                (Rotate("b", None, "c"), E::Ok),
+                (Rotate("c", None, "d"), E::Ok),
+                (Fetch("a"), E::Moved("d", r#"{"k":1}"#)),
+                (Fetch("b"), E::Moved("d", r#"{"k":1}"#)),
+                (Destroy("a"), E::Existed(true)),
+                (Fetch("d"), E::Absent),
+                (Fetch("b"), E::Absent),
+                (Write("d", r#"{}"#, PLAIN), E::Err("destroyed")),
+            ],
+        ),
+        case(
             "owners: sessions_of and destroy_all follow rotation and expiry",
             vec![
                 (Write("a", r#"{}"#, PLAIN), E::Version(1)),

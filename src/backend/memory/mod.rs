@@ -42,8 +42,8 @@ use crate::{
 pub use crate::session::MAX_OWNER_LEN;
 pub use persist::{FORMAT_VERSION, Fsync, PersistStats, Persistence};
 
-/// Most redirects followed from a rotated id to its successor in one operation.
-const MAX_HOPS: usize = 8;
+/// Most passes of `DestroyOwned` over an owner's sessions (new ones may arrive meanwhile).
+const MAX_OWNER_PASSES: usize = 8;
 /// Most evictions tried to make room for one write (a session growing under
 /// `max_memory` may need many small ones gone).
 const MAX_EVICTION_TRIES: usize = 1024;
@@ -418,18 +418,13 @@ impl Inner {
         false
     }
 
-    fn fetch(&self, mut id: SessionId, touch: bool) -> Result<Reply> {
-        for _ in 0..MAX_HOPS {
-            match self.on_shard(&id, |s, ctx| s.fetch(id, touch, ctx)) {
-                Step::Done(r) => return r,
-                Step::Redirect(to) => id = to,
-                Step::Queued(_) => break,
-            }
+    /// `Fetch`; a rotated-away id answers `Rotated` (the store follows it).
+    fn fetch(&self, id: SessionId, touch: bool) -> Result<Reply> {
+        match self.on_shard(&id, |s, ctx| s.fetch(id, touch, ctx)) {
+            Step::Done(r) => r,
+            Step::Redirect(to) => Err(Error::Rotated { to }),
+            Step::Queued(_) => Err(Error::Backend("a fetch cannot queue".into())),
         }
-        Ok(Reply::Record {
-            record: None,
-            touched: false,
-        })
     }
 
     /// Asks for the lock: decided at once (granted, or refused), or queued with the
@@ -514,21 +509,14 @@ impl Inner {
         }
     }
 
-    fn destroy(&self, mut id: SessionId) -> Result<Reply> {
-        let mut existed = false;
-        for _ in 0..MAX_HOPS {
-            match self.on_shard(&id, |s, ctx| s.destroy(id, ctx)) {
-                Step::Done(r) => {
-                    if let Ok(Reply::Destroyed(e)) = r {
-                        existed |= e;
-                    }
-                    return Ok(Reply::Destroyed(existed));
-                }
-                Step::Redirect(to) => id = to,
-                Step::Queued(_) => break,
-            }
+    /// `Destroy`; on a rotated-away id, removes the alias and answers `Rotated` so that
+    /// the store destroys the successor too.
+    fn destroy(&self, id: SessionId) -> Result<Reply> {
+        match self.on_shard(&id, |s, ctx| s.destroy(id, ctx)) {
+            Step::Done(r) => r,
+            Step::Redirect(to) => Err(Error::Rotated { to }),
+            Step::Queued(_) => Err(Error::Backend("a destroy cannot queue".into())),
         }
-        Ok(Reply::Destroyed(existed))
     }
 
     fn rotate(&self, id: SessionId, token: Option<u64>) -> Result<Reply> {
@@ -589,7 +577,7 @@ impl Inner {
         let mut n = 0;
         // Sessions can gain this owner while we work; go again until none is left, with a
         // bound so a writer that keeps adding cannot hold us here forever.
-        for _ in 0..MAX_HOPS {
+        for _ in 0..MAX_OWNER_PASSES {
             let ids = self.sessions_of(owner);
             if ids.is_empty() {
                 break;

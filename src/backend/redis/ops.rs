@@ -21,34 +21,30 @@ impl Redis {
                 touched: false,
             });
         }
-        let mut id = id;
-        for _ in 0..4 {
-            let v = self.on("fetch", &id, &[flag(touch)])?;
-            if let Some(to) = redirect(&v) {
-                id = to;
-                continue;
-            }
-            if v == Value::Nil {
-                return Ok(Reply::Record {
-                    record: None,
-                    touched: false,
-                });
-            }
-            let mut a = items(v)?;
-            if a.len() != 2 {
-                return Err(Error::Backend("redis: a fetch reply has 2 items".into()));
-            }
-            let rec = a.pop().unwrap_or_default();
-            let touched = int(&a[0])? != 0;
-            if touched {
-                self.accessed(&id)?;
-            }
+        let v = self.on("fetch", &id, &[flag(touch)])?;
+        if let Some(to) = redirect(&v) {
+            // The store follows it (`Store::follow`).
+            return Err(Error::Rotated { to });
+        }
+        if v == Value::Nil {
             return Ok(Reply::Record {
-                record: Some(record(id, rec)?),
-                touched,
+                record: None,
+                touched: false,
             });
         }
-        Err(Error::Backend("redis: too many rotations in a row".into()))
+        let mut a = items(v)?;
+        if a.len() != 2 {
+            return Err(Error::Backend("redis: a fetch reply has 2 items".into()));
+        }
+        let rec = a.pop().unwrap_or_default();
+        let touched = int(&a[0])? != 0;
+        if touched {
+            self.accessed(&id)?;
+        }
+        Ok(Reply::Record {
+            record: Some(record(id, rec)?),
+            touched,
+        })
     }
 
     /// Writes the whole data (compare-and-swap with `opts.expected_version`).
@@ -147,13 +143,8 @@ impl Redis {
         let v = self.on("destroy", &id, &[])?;
         self.uncount(&id);
         if let Some(to) = redirect(&v) {
-            self.uncount(&to);
-            return match self.on("destroy", &to, &[])? {
-                Value::Int(n) => Ok(Reply::Destroyed(n != 0)),
-                other => Err(Error::Backend(format!(
-                    "redis: unexpected destroy reply {other:?}"
-                ))),
-            };
+            // The alias is gone; the store destroys the successor (`Store::follow`).
+            return Err(Error::Rotated { to });
         }
         Ok(Reply::Destroyed(int(&v)? != 0))
     }
