@@ -15,6 +15,7 @@
 //!   backend/remote/  unix://, tcp://, tls://: the pipelined client of sessyncd
 //!   server/          sessyncd: RESP over Unix sockets, TCP and TLS
 //!   ffi/             the C ABI (include/sessync.h is generated from it)
+//!   fuzzing.rs       the fuzz targets' bodies and invariants (fuzz/, tests/fuzz_replay.rs)
 //! ```
 //!
 //! The contract: a session is a JSON object with a version; writes can be compare-and-swap,
@@ -30,6 +31,8 @@ pub mod cookie;
 pub mod error;
 pub mod ffi;
 pub mod flow;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod server;
 pub mod session;
 pub mod store;

@@ -39,6 +39,7 @@ mod set_cookie;
 mod sign;
 
 pub use parse::{cookie_values, parse_cookie_header};
+pub(crate) use parse::{is_cookie_octet, is_tchar};
 pub use set_cookie::{
     CookieConfig, CookieFormat, MAX_COOKIE_AGE, MAX_SIGNING_KEY_LEN, MIN_SIGNING_KEY_LEN, SameSite,
 };
