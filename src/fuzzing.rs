@@ -16,7 +16,7 @@ use crate::{
     WriteOpts,
     cookie::{CookieConfig, CookieFormat, MIN_SIGNING_KEY_LEN, cookie_values, parse_cookie_header},
     error::Error,
-    ffi::{self, sessync_buf, sessync_session, sessync_status, sessync_store},
+    ffi::{self, sessync_buf, sessync_error, sessync_session, sessync_status, sessync_store},
     server::resp::{Limits, ParseError, parse_request},
     session::{MAX_ID_LEN, MIN_ID_LEN, SessionData, SessionId, merge_patch as reference_merge},
     store::Store,
@@ -350,6 +350,23 @@ fn free_buf(mut b: sessync_buf) {
     ffi::buf::sessync_buf_free(&mut b);
 }
 
+/// `sessync_session_set` and `sessync_session_set_bytes`.
+type Setter = extern "C" fn(
+    *mut sessync_session,
+    *const c_char,
+    *const u8,
+    usize,
+    *mut sessync_error,
+) -> sessync_status;
+
+/// `sessync_session_get` and `sessync_session_get_bytes`.
+type Getter = extern "C" fn(
+    *mut sessync_session,
+    *const c_char,
+    *mut sessync_buf,
+    *mut sessync_error,
+) -> sessync_status;
+
 /// Up to this many sessions are open at once in a script.
 const MAX_OPEN_SESSIONS: usize = 4;
 
@@ -455,53 +472,28 @@ pub fn c_abi(data: &[u8]) {
                     sessions.push(out);
                 }
             }
-            5 => {
+            5 | 7 => {
                 let key = key_of(&mut input);
-                let json = input.bytes(40);
-                check(
-                    s::sessync_session_set(
-                        session,
-                        key.as_ptr(),
-                        json.as_ptr(),
-                        json.len(),
-                        null(),
-                    ),
-                    "session_set",
-                );
-            }
-            6 => {
-                let key = key_of(&mut input);
-                let mut out = sessync_buf {
-                    data: null(),
-                    len: 0,
+                let value = input.bytes(40);
+                let set: Setter = if op % 20 == 5 {
+                    s::sessync_session_set
+                } else {
+                    s::sessync_session_set_bytes
                 };
-                let st = s::sessync_session_get(session, key.as_ptr(), &mut out, null());
-                check(st, "session_get");
-                free_buf(out);
+                let st = set(session, key.as_ptr(), value.as_ptr(), value.len(), null());
+                check(st, "session_set/set_bytes");
             }
-            7 => {
+            6 | 8 => {
                 let key = key_of(&mut input);
-                let bytes = input.bytes(40);
-                check(
-                    s::sessync_session_set_bytes(
-                        session,
-                        key.as_ptr(),
-                        bytes.as_ptr(),
-                        bytes.len(),
-                        null(),
-                    ),
-                    "set_bytes",
-                );
-            }
-            8 => {
-                let key = key_of(&mut input);
-                let mut out = sessync_buf {
-                    data: null(),
-                    len: 0,
+                let get: Getter = if op % 20 == 6 {
+                    s::sessync_session_get
+                } else {
+                    s::sessync_session_get_bytes
                 };
+                let mut out = sessync_buf::empty();
                 check(
-                    s::sessync_session_get_bytes(session, key.as_ptr(), &mut out, null()),
-                    "get_bytes",
+                    get(session, key.as_ptr(), &mut out, null()),
+                    "session_get/get_bytes",
                 );
                 free_buf(out);
             }
@@ -556,10 +548,7 @@ pub fn c_abi(data: &[u8]) {
                 }
                 sessions.retain(|&h| h != session);
                 let st = if op % 20 == 12 {
-                    let mut cookie = sessync_buf {
-                        data: null(),
-                        len: 0,
-                    };
+                    let mut cookie = sessync_buf::empty();
                     let st = s::sessync_session_commit(session, &mut cookie, null());
                     free_buf(cookie);
                     st
@@ -580,10 +569,7 @@ pub fn c_abi(data: &[u8]) {
                 );
             }
             16 => {
-                let mut out = sessync_buf {
-                    data: null(),
-                    len: 0,
-                };
+                let mut out = sessync_buf::empty();
                 let mut v = 0u64;
                 check(
                     st::sessync_store_fetch(store, some_id.as_ptr(), &mut out, &mut v, null()),
@@ -601,10 +587,7 @@ pub fn c_abi(data: &[u8]) {
                 }
             }
             17 => {
-                let mut out = sessync_buf {
-                    data: null(),
-                    len: 0,
-                };
+                let mut out = sessync_buf::empty();
                 check(
                     s::sessync_session_data(session, &mut out, null()),
                     "session_data",
