@@ -18,6 +18,7 @@
 //!   protocol/        what sessyncd and its client share: records, op lists, error codes
 //!   server/          sessyncd: listener, connection, cmd/ (one file per command group)
 //!   ffi/             the C ABI (include/sessync.h is generated from it)
+//!   fuzzing.rs       the fuzz targets' bodies and invariants (fuzz/, tests/fuzz_replay.rs)
 //! ```
 //!
 //! The contract: a session is a JSON object with a version; writes can be compare-and-swap,
@@ -33,6 +34,8 @@ pub mod cookie;
 pub mod error;
 pub mod ffi;
 pub mod flow;
+#[doc(hidden)]
+pub mod fuzzing;
 mod protocol;
 pub mod server;
 pub mod session;

@@ -57,7 +57,10 @@ fn line_end(buf: &[u8], at: usize, limits: &Limits) -> Result<usize, ParseError>
     match rest.windows(2).position(|w| w == b"\r\n") {
         Some(i) if i > limits.max_line => Err(protocol("line too long")),
         Some(i) => Ok(at + i),
-        None if rest.len() > limits.max_line => Err(protocol("line too long")),
+        // A trailing `\r` may be the start of the CRLF still to come: not part of the line.
+        None if rest.strip_suffix(b"\r").unwrap_or(rest).len() > limits.max_line => {
+            Err(protocol("line too long"))
+        }
         None => Err(ParseError::Incomplete),
     }
 }
@@ -260,5 +263,33 @@ mod tests {
         assert!(bad(b"*1\r\n$2\r\nabcd\r\n"));
         assert!(bad(&[b'x'; 40]));
         assert!(bad(b"*99999999999999999999999\r\n"));
+    }
+
+    #[test]
+    fn a_line_of_the_longest_length_is_incomplete_until_its_crlf_is_whole() {
+        // Found by the resp fuzz target: a length line of exactly max_line bytes was
+        // accepted whole but refused as "too long" when a read ended between its \r and
+        // its \n.
+        let small = Limits {
+            max_bulk: 64,
+            max_args: 8,
+            max_line: 32,
+        };
+        let mut frame = b"*".to_vec();
+        frame.extend_from_slice(&[b'0'; 32]);
+        frame.extend_from_slice(b"\r\n");
+        assert_eq!(parse_request(&frame, &small), Ok((vec![], 35)));
+        for cut in 0..frame.len() {
+            assert_eq!(
+                parse_request(&frame[..cut], &small),
+                Err(ParseError::Incomplete),
+                "cut at {cut}"
+            );
+        }
+        frame.insert(1, b'0');
+        assert!(matches!(
+            parse_request(&frame[..34], &small),
+            Err(ParseError::Protocol(_))
+        ));
     }
 }

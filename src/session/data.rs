@@ -76,6 +76,7 @@ impl RawJson {
         let text = text.trim_matches([' ', '\t', '\n', '\r']);
         serde_json::from_str::<serde::de::IgnoredAny>(text)
             .map_err(|e| Error::InvalidJson(e.to_string()))?;
+        super::check_numbers(text)?;
         Ok(RawJson(Arc::from(text)))
     }
 
@@ -314,6 +315,7 @@ impl SessionData {
         // the text they were sent as.
         let raw: BTreeMap<String, &RawValue> =
             serde_json::from_str(text).map_err(|e| Error::InvalidJson(e.to_string()))?;
+        super::check_numbers(text)?;
         let mut b = Builder::new(text.len(), raw.len());
         for (k, v) in &raw {
             check_key(k)?;
