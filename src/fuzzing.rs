@@ -624,3 +624,32 @@ pub fn c_abi(data: &[u8]) {
     end_sessions(&mut sessions);
     st::sessync_store_free(store);
 }
+
+/// The persistence log's reader (`backend::memory::persist`), fed any bytes after a
+/// segment header: it never panics; a record it reads, written again, reads back the
+/// same; and where it stops (a torn or damaged record) is a record boundary, so
+/// truncating there leaves a log that reads cleanly, as the restore does.
+pub fn log(data: &[u8]) {
+    use crate::backend::memory::persist::{Tail, encode, read_records, segment_header};
+    let mut bytes = segment_header(1);
+    let start = bytes.len();
+    bytes.extend_from_slice(data);
+    let mut records = Vec::new();
+    let tail = read_records(&bytes, |r| records.push(r));
+    for (id, state) in records.into_iter().flatten() {
+        let mut again = segment_header(1);
+        encode(&id, &state, &mut again);
+        let mut read = Vec::new();
+        assert_eq!(read_records(&again, |r| read.push(r)), Tail::Clean);
+        assert_eq!(read, vec![Some((id, state))], "a record reads back as written");
+    }
+    if let Tail::Bad { at, .. } = tail {
+        assert!(at >= start && at <= bytes.len(), "stopped inside the input");
+        assert_eq!(
+            read_records(&bytes[..at], |_| {}),
+            Tail::Clean,
+            "the log cut where the reader stopped reads cleanly"
+        );
+    }
+}
+

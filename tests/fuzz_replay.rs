@@ -19,6 +19,7 @@ const TARGETS: &[(&str, Check)] = &[
     ("cookie", sessync::fuzzing::cookie),
     ("merge_patch", sessync::fuzzing::merge_patch),
     ("c_abi", sessync::fuzzing::c_abi),
+    ("log", sessync::fuzzing::log),
 ];
 
 /// A corpus must replay within this; the four run in parallel, well under 30 s in all.
@@ -84,6 +85,11 @@ fn merge_patch() {
 #[test]
 fn c_abi() {
     replay("c_abi");
+}
+
+#[test]
+fn log() {
+    replay("log");
 }
 
 /// Every directory of `fuzz/corpus` has a replay above, and every fuzz target a corpus

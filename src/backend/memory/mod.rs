@@ -8,7 +8,7 @@
 //! clean-up, and lock leases that ran out. It sleeps until the earliest deadline, is woken
 //! when an earlier one is added, and does work proportional to what is due.
 
-mod persist;
+pub(crate) mod persist;
 #[cfg(test)]
 mod persist_tests;
 mod shard;

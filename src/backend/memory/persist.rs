@@ -369,6 +369,11 @@ fn header(magic: &[u8; 8], n: u64) -> Vec<u8> {
     h
 }
 
+/// The header of log segment `n` (for the fuzz target of the reader).
+pub(crate) fn segment_header(n: u64) -> Vec<u8> {
+    header(LOG_MAGIC, n)
+}
+
 /// Reads a file's header: its number. Refuses another magic or format version.
 fn read_header(bytes: &[u8], magic: &[u8; 8], what: &str) -> Result<u64> {
     if bytes.len() < HEADER_LEN || &bytes[..8] != magic {

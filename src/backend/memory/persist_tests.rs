@@ -446,3 +446,34 @@ fn records_round_trip_and_bad_bytes_are_errors() {
         }
     }
 }
+
+/// The log fuzz target's seeds (`fuzz/corpus/log/seed-*`, written by hand from the
+/// format in `persist.rs`) are what they say: whole records, a torn one, a bad checksum.
+/// A change of the format breaks this test before it silently empties the fuzzing.
+#[test]
+fn the_log_fuzz_seeds_follow_the_format() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/log");
+    for (name, whole) in [
+        ("seed-live", 1),
+        ("seed-live-plain", 1),
+        ("seed-dead", 1),
+        ("seed-tomb", 1),
+        ("seed-both", 2),
+        ("seed-end", 0),
+        ("seed-torn", 0),
+        ("seed-badcrc", 0),
+    ] {
+        let mut bytes = persist::segment_header(1);
+        let start = bytes.len();
+        bytes.extend(std::fs::read(dir.join(name)).unwrap());
+        let mut n = 0;
+        let tail = persist::read_records(&bytes, |r| n += usize::from(r.is_some()));
+        assert_eq!(n, whole, "{name}");
+        let torn = matches!(name, "seed-torn" | "seed-badcrc");
+        assert_eq!(
+            matches!(tail, persist::Tail::Bad { at, .. } if at == start),
+            torn,
+            "{name}: {tail:?}"
+        );
+    }
+}
