@@ -21,6 +21,9 @@
 //! id has 32) and the data `session_json(i)`: a user, an 8-item cart, a view count and a
 //! flash message padded so that the compact text is 1024 bytes.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use sessync::{Record, SessionData, SessionId, Store, WriteOpts};
 use std::{
     alloc::{GlobalAlloc, Layout, System},
@@ -68,25 +71,14 @@ fn id(i: usize) -> String {
 
 /// Compact JSON of exactly `SIZE` bytes, keys in order (as sessync keeps them).
 fn session_json(i: usize) -> String {
-    let mut v = serde_json::json!({
-        "user": {"id": i, "name": format!("visitor-{i}")},
-        "cart": (0..8).map(|n| serde_json::json!({"sku": format!("SKU-{n:05}"), "qty": 1, "price": 1999})).collect::<Vec<_>>(),
-        "views": 0,
-        "flash": "",
-    });
-    let short = v.to_string().len();
-    v["flash"] = "x".repeat(SIZE - short).into();
-    let s = v.to_string();
+    let short = common::session_json(i as u64, 0).len();
+    let s = common::session_json(i as u64, SIZE - short);
     assert_eq!(s.len(), SIZE);
     s
 }
 
-fn rss_kib() -> usize {
-    let s = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    s.lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
+fn rss_kib() -> u64 {
+    common::rss_kib("self")
 }
 
 fn sid(i: usize) -> SessionId {

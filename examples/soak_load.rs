@@ -23,6 +23,10 @@
 //! (`NotFound`, `Destroyed`, `Rotated`, …) are counted; any other error is printed, and
 //! the exit status is 1 if there was one.
 
+#[path = "common/mod.rs"]
+mod common;
+
+use common::{rss_kib, session_json};
 use sessync::{Error, PatchOp, RawJson, SessionData, SessionId, Store, WriteOpts};
 use std::{
     collections::VecDeque,
@@ -86,24 +90,16 @@ impl Shared {
     }
 }
 
-fn session_json(i: u64) -> String {
-    serde_json::json!({
-        "user": {"id": i, "name": format!("visitor-{i}")},
-        "cart": (0..8).map(|n| serde_json::json!({"sku": format!("SKU-{n:05}"), "qty": 1, "price": 1999})).collect::<Vec<_>>(),
-        "views": 0,
-        "flash": "x".repeat(500),
-    })
-    .to_string()
-}
-
+/// A 64-bit linear congruential generator; the high bits are used.
 struct Rng(u64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        self.0 >> 16
     }
     fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
@@ -112,7 +108,7 @@ impl Rng {
 
 fn new_session(store: &Store, rng: &mut Rng, ttl: Option<Duration>) -> sessync::Result<SessionId> {
     let id = SessionId::generate();
-    let data = SessionData::from_json(&session_json(rng.next() % 1_000_000))?;
+    let data = SessionData::from_json(&session_json(rng.next() % 1_000_000, 500))?;
     match ttl {
         Some(t) => store.write_with_ttl(&id, data, WriteOpts::default(), t)?,
         None => store.write(&id, data, WriteOpts::default())?,
@@ -239,17 +235,6 @@ fn worker(url: &str, store: &Store, hot: &[SessionId], t: usize, sh: &Shared, ev
     }
 }
 
-fn rss_kib(pid: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 fn fds(pid: &str) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
 }
@@ -275,7 +260,7 @@ fn main() {
     let hot: Vec<SessionId> = (0..16)
         .map(|i| {
             let id = SessionId::generate();
-            let data = SessionData::from_json(&session_json(i)).expect("json");
+            let data = SessionData::from_json(&session_json(i, 500)).expect("json");
             watcher
                 .write(&id, data, WriteOpts::default())
                 .expect("write");
