@@ -30,15 +30,15 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$dir"; }
 trap cleanup EXIT
 RP=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-on_server redis-server --port "$RP" --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" >"$dir/redis.log" 2>&1 &
+"${on_server[@]}" redis-server --port "$RP" --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" >"$dir/redis.log" 2>&1 &
 pids+=($!)
 until redis-cli -p "$RP" PING >/dev/null 2>&1; do sleep 0.1; done
 show_pin redis-server "${pids[0]}"
 
 URL="redis://127.0.0.1:$RP/?ttl=30m"
-load="on_load target/release/examples/daemon_load"
-$load fill-redis "127.0.0.1:$RP"
-$load fill-store "$URL"
+load=("${on_load[@]}" target/release/examples/daemon_load)
+"${load[@]}" fill-redis "127.0.0.1:$RP"
+"${load[@]}" fill-store "$URL"
 csv="$dir/results.csv"
 echo "round,mode,clients,ops_per_s,p50_us,p99_us" >"$csv"
 # Redis's own CPU time per update (INFO cpu: user + system, what the server process
@@ -57,7 +57,7 @@ run() {
   redis-cli -p "$RP" CONFIG RESETSTAT >/dev/null
   local before
   before=$(cpu)
-  $load "$mode" "$addr" "$c" 3 | sed "s/^$mode,/$label,/; s/^/$round,/" >>"$csv"
+  "${load[@]}" "$mode" "$addr" "$c" 3 | sed "s/^$mode,/$label,/; s/^/$round,/" >>"$csv"
   local after
   after=$(cpu)
   redis-cli -p "$RP" INFO commandstats | python3 -c '

@@ -7,8 +7,10 @@
 #
 #   SERVER_CPU=n LOAD_CPU=m   choose the CPUs (default: the first two this shell may use)
 #
-# Provides: on_server CMD…, on_load CMD… (run CMD pinned), show_pin NAME PID (prints a
-# running process's affinity, as the kernel reports it), pin_summary (a line for the end).
+# Provides: "${on_server[@]}" CMD… and "${on_load[@]}" CMD… (run CMD pinned: taskset
+# execs CMD, so a server started in the background with them is $!), show_pin NAME PID
+# (prints a running process's affinity, as the kernel reports it), pin_summary (a line
+# for the end).
 
 command -v taskset >/dev/null 2>&1 || {
   echo "missing: taskset, needed to pin the server and the load generator to separate CPUs (apt-get install util-linux)" >&2
@@ -32,17 +34,12 @@ if [ "$SERVER_CPU" = "$LOAD_CPU" ]; then
 fi
 echo "pinning (taskset): servers on CPU $SERVER_CPU, load generators on CPU $LOAD_CPU ($pin_count CPUs available)"
 
-on_server() { taskset -c "$SERVER_CPU" "$@"; }
-on_load() { taskset -c "$LOAD_CPU" "$@"; }
+on_server=(taskset -c "$SERVER_CPU")
+on_load=(taskset -c "$LOAD_CPU")
 show_pin() {
   local list
   list=$(taskset -pc "$2" | sed 's/.*: //')
   echo "  $1 (pid $2): CPU $list"
-  # Every thread of it too (tokio's workers, Redis's background threads), which inherit it.
-  local t bad=0
-  for t in /proc/"$2"/task/*; do
-    [ "$(taskset -pc "${t##*/}" 2>/dev/null | sed 's/.*: //')" = "$list" ] || bad=1
-  done
-  [ "$bad" = 0 ] || echo "  warning: a thread of $1 runs on other CPUs than $list" >&2
+  [ "$list" = "$SERVER_CPU" ] || { echo "$1 (pid $2) is not pinned to CPU $SERVER_CPU" >&2; exit 1; }
 }
 pin_summary() { echo "Pinned with taskset: servers on CPU $SERVER_CPU, load generators on CPU $LOAD_CPU."; }
