@@ -1,5 +1,5 @@
 # Sourced by the benchmark scripts that run a server beside its load generator
-# (scripts/bench-daemon.sh, scripts/bench-redis.sh, scripts/soak.sh): pins the server(s) to
+# (scripts/bench-daemon.sh, scripts/bench-redis.sh): pins the server(s) to
 # one CPU and the load generator(s) to another with taskset (util-linux), so that the
 # scheduler cannot put both on one core in one round and apart in the next, and sessyncd
 # and redis-server get the same treatment. Fails, saying why, when taskset is missing or
