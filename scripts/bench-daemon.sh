@@ -10,8 +10,13 @@
 # python3 (matplotlib is installed from PyPI if missing). SESSYNCD_ARGS adds flags to
 # sessyncd's command line (e.g. "--threads 2"). About a minute per round
 # (ROUNDS=3 by default); RESULTS_CSV=file keeps the raw figures.
+# Both servers run on one CPU and every load generator (redis-benchmark, daemon_load) on
+# another, pinned with taskset (scripts/pin.sh: needs util-linux and 2 CPUs; SERVER_CPU and
+# LOAD_CPU choose them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/pin.sh
+. scripts/pin.sh
 for t in redis-server redis-benchmark redis-cli python3; do
   command -v "$t" >/dev/null || { echo "missing: $t (apt-get install redis-server redis-tools python3)" >&2; exit 1; }
 done
@@ -24,14 +29,16 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 RP=$(port); SP=$(port)
-redis-server --port "$RP" --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" >"$dir/redis.log" 2>&1 &
+"${on_server[@]}" redis-server --port "$RP" --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" >"$dir/redis.log" 2>&1 &
 pids+=($!)
 # shellcheck disable=SC2086 # SESSYNCD_ARGS is split into flags on purpose
-target/release/sessyncd --tcp "127.0.0.1:$SP" --log error ${SESSYNCD_ARGS:-} >"$dir/sessyncd.log" 2>&1 &
+"${on_server[@]}" target/release/sessyncd --tcp "127.0.0.1:$SP" --log error ${SESSYNCD_ARGS:-} >"$dir/sessyncd.log" 2>&1 &
 pids+=($!)
 for p in "$RP" "$SP"; do
   until redis-cli -p "$p" PING >/dev/null 2>&1; do sleep 0.1; done
 done
+show_pin redis-server "${pids[0]}"
+show_pin sessyncd "${pids[1]}"
 
 csv="$dir/results.csv"
 echo "round,kind,server,test,clients,pipeline,ops_per_s,p50_ms,p99_ms" >"$csv"
@@ -42,8 +49,8 @@ cpu_ticks() { awk '/^cpu /{print $9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
 # first alternates), so that a slow spell of this VM falls on both alike. The tables give
 # each cell's median and the median of the rounds' own ratios.
 ROUNDS=${ROUNDS:-3}
-target/release/examples/daemon_load fill-redis "127.0.0.1:$RP"
-target/release/examples/daemon_load fill-sessync "127.0.0.1:$SP"
+"${on_load[@]}" target/release/examples/daemon_load fill-redis "127.0.0.1:$RP"
+"${on_load[@]}" target/release/examples/daemon_load fill-sessync "127.0.0.1:$SP"
 read -r steal0 total0 < <(cpu_ticks)
 for round in $(seq "$ROUNDS"); do
   order="redis sessyncd"; [ $((round % 2)) = 0 ] && order="sessyncd redis"
@@ -52,7 +59,7 @@ for round in $(seq "$ROUNDS"); do
       n=100000; [ "$c" = 1 ] && [ "$pl" = 1 ] && n=20000
       for server in $order; do
         p=$RP; [ "$server" = sessyncd ] && p=$SP
-        redis-benchmark -h 127.0.0.1 -p "$p" -t set,get -n "$n" -r 100000 -d 1024 -c "$c" -P "$pl" --csv 2>/dev/null |
+        "${on_load[@]}" redis-benchmark -h 127.0.0.1 -p "$p" -t set,get -n "$n" -r 100000 -d 1024 -c "$c" -P "$pl" --csv 2>/dev/null |
           python3 -c '
 import csv, sys
 for row in csv.reader(sys.stdin):
@@ -64,10 +71,10 @@ for row in csv.reader(sys.stdin):
   done
   for c in 1 8; do
     for mode in phpredis lua; do
-      target/release/examples/daemon_load "$mode" "127.0.0.1:$RP" "$c" 3 | awk -F, -v r="$round" '{printf "%s,update,redis,%s,%s,1,%s,%.3f,%.3f\n",r,$1,$2,$3,$4/1000,$5/1000}' >>"$csv"
+      "${on_load[@]}" target/release/examples/daemon_load "$mode" "127.0.0.1:$RP" "$c" 3 | awk -F, -v r="$round" '{printf "%s,update,redis,%s,%s,1,%s,%.3f,%.3f\n",r,$1,$2,$3,$4/1000,$5/1000}' >>"$csv"
     done
     for mode in sessync-incr sessync-lock; do
-      target/release/examples/daemon_load "$mode" "127.0.0.1:$SP" "$c" 3 | awk -F, -v r="$round" '{printf "%s,update,sessyncd,%s,%s,1,%s,%.3f,%.3f\n",r,$1,$2,$3,$4/1000,$5/1000}' >>"$csv"
+      "${on_load[@]}" target/release/examples/daemon_load "$mode" "127.0.0.1:$SP" "$c" 3 | awk -F, -v r="$round" '{printf "%s,update,sessyncd,%s,%s,1,%s,%.3f,%.3f\n",r,$1,$2,$3,$4/1000,$5/1000}' >>"$csv"
     done
   done
 done
@@ -141,3 +148,4 @@ print("\nchart: docs/daemon-bench.png")
 PY
 awk -v s=$((steal1 - steal0)) -v t=$((total1 - total0)) 'BEGIN {
   printf "\nThe host took %.1f %% of this VM'"'"'s CPU time while the rounds ran (steal, /proc/stat).\n", 100 * s / (t > 0 ? t : 1) }'
+pin_summary

@@ -12,8 +12,13 @@
 # and writes docs/redis-bench.png from the same data.
 # Needs redis-server, redis-cli and python3 (matplotlib from PyPI if missing). About
 # 40 s per round (ROUNDS=3 by default).
+# redis-server runs on one CPU and the load generator (daemon_load, sessync's client in
+# it) on another, pinned with taskset (scripts/pin.sh: needs util-linux and 2 CPUs;
+# SERVER_CPU and LOAD_CPU choose them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/pin.sh
+. scripts/pin.sh
 for t in redis-server redis-cli python3; do
   command -v "$t" >/dev/null || { echo "missing: $t (apt-get install redis-server redis-tools python3)" >&2; exit 1; }
 done
@@ -25,14 +30,15 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$dir"; }
 trap cleanup EXIT
 RP=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-redis-server --port "$RP" --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" >"$dir/redis.log" 2>&1 &
+"${on_server[@]}" redis-server --port "$RP" --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" >"$dir/redis.log" 2>&1 &
 pids+=($!)
 until redis-cli -p "$RP" PING >/dev/null 2>&1; do sleep 0.1; done
+show_pin redis-server "${pids[0]}"
 
 URL="redis://127.0.0.1:$RP/?ttl=30m"
-load=target/release/examples/daemon_load
-$load fill-redis "127.0.0.1:$RP"
-$load fill-store "$URL"
+load=("${on_load[@]}" target/release/examples/daemon_load)
+"${load[@]}" fill-redis "127.0.0.1:$RP"
+"${load[@]}" fill-store "$URL"
 csv="$dir/results.csv"
 echo "round,mode,clients,ops_per_s,p50_us,p99_us" >"$csv"
 # Redis's own CPU time per update (INFO cpu: user + system, what the server process
@@ -51,7 +57,7 @@ run() {
   redis-cli -p "$RP" CONFIG RESETSTAT >/dev/null
   local before
   before=$(cpu)
-  $load "$mode" "$addr" "$c" 3 | sed "s/^$mode,/$label,/; s/^/$round,/" >>"$csv"
+  "${load[@]}" "$mode" "$addr" "$c" 3 | sed "s/^$mode,/$label,/; s/^/$round,/" >>"$csv"
   local after
   after=$(cpu)
   redis-cli -p "$RP" INFO commandstats | python3 -c '
@@ -134,3 +140,4 @@ print("\nchart: docs/redis-bench.png")
 PY
 awk -v s=$((steal1 - steal0)) -v t=$((total1 - total0)) 'BEGIN {
   printf "\nThe host took %.1f %% of this VM'"'"'s CPU time while the rounds ran (steal, /proc/stat).\n", 100 * s / (t > 0 ? t : 1) }'
+pin_summary

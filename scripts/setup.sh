@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the tools the tests need are here, installing what is missing when it can:
 # a C and a C++ compiler (the C tests, the C++ wrappers), Ruby's Rack, Puma, minitest and
-# rack-test (the Ruby binding), Go (the Go binding), valgrind, pkg-config, readelf (binutils), redis-cli and
+# rack-test (the Ruby binding), Go (the Go binding), valgrind, pkg-config, readelf (binutils),
+# taskset (util-linux: the benchmarks pin servers and load generators to CPUs), redis-cli and
 # redis-server (Debian packages, as root; the tests start their own servers on free
 # ports), the loaders that parse include/sessync_ffi.h (PHP's CLI with FFI, Ruby with
 # Fiddle: Debian packages; Python's cffi: PyPI), redis-py (PyPI), python3-venv (for the
@@ -22,6 +23,7 @@ command -v c++ >/dev/null 2>&1 || packages+=(g++)
 command -v valgrind >/dev/null 2>&1 || packages+=(valgrind)
 command -v pkg-config >/dev/null 2>&1 || packages+=(pkg-config)
 command -v readelf >/dev/null 2>&1 || packages+=(binutils)
+command -v taskset >/dev/null 2>&1 || packages+=(util-linux)
 command -v php >/dev/null 2>&1 || packages+=(php-cli)
 # The PHP binding's tests (bindings/php/run-tests.sh): phpunit, php-fpm behind nginx.
 command -v phpunit >/dev/null 2>&1 || packages+=(phpunit)
