@@ -180,6 +180,8 @@ pub(super) struct Index {
     lru: BTreeSet<(u64, SessionId)>,
     /// Owner changes not yet applied to the store's owner index: (id, old, new).
     pub owner_changes: Vec<OwnerChange>,
+    /// The timer count past which `tidy_timers` drops the timers nothing waits for.
+    timer_limit: usize,
     /// Ids whose state changed since the parent last logged them; `None` when the
     /// store does not persist (nothing is collected then).
     pub dirty: Option<Vec<SessionId>>,
@@ -991,6 +993,28 @@ impl Shard {
                 }
             }
         }
+    }
+
+    /// Drops the queued timers that nothing waits for any more, once there are twice as
+    /// many as after the last tidy (at least 1,024). A session destroyed, rotated or
+    /// written with a new deadline leaves its old timer queued until it falls due, which
+    /// with long TTLs is long: under churn the heap grew without bound for the length of
+    /// a TTL. Called after every step; amortized O(1).
+    pub(super) fn tidy_timers(&mut self) {
+        if self.idx.timers.len() <= self.idx.timer_limit.max(1024) {
+            return;
+        }
+        let (sessions, idx) = (&self.sessions, &mut self.idx);
+        let (tombstones, aliases) = (&idx.tombstones, &idx.aliases);
+        idx.timers.retain(|Reverse((at, kind, id))| match kind {
+            Timer::Expire => sessions
+                .get(id)
+                .is_some_and(|e| e.expiry_timer == Some(*at)),
+            Timer::Lease => sessions.get(id).is_some_and(|e| e.lease_timer == Some(*at)),
+            Timer::Tombstone => tombstones.contains_key(id),
+            Timer::Alias => aliases.contains_key(id),
+        });
+        idx.timer_limit = 2 * idx.timers.len();
     }
 
     /// Sizes of the maps, for stats: (sessions, tombstones, aliases, timers).
