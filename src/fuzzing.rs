@@ -641,7 +641,11 @@ pub fn log(data: &[u8]) {
         encode(&id, &state, &mut again);
         let mut read = Vec::new();
         assert_eq!(read_records(&again, |r| read.push(r)), Tail::Clean);
-        assert_eq!(read, vec![Some((id, state))], "a record reads back as written");
+        assert_eq!(
+            read,
+            vec![Some((id, state))],
+            "a record reads back as written"
+        );
     }
     if let Tail::Bad { at, .. } = tail {
         assert!(at >= start && at <= bytes.len(), "stopped inside the input");
@@ -652,4 +656,3 @@ pub fn log(data: &[u8]) {
         );
     }
 }
-

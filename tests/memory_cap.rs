@@ -77,3 +77,18 @@ fn a_bad_size_is_an_error_that_names_the_option() {
     assert!(Store::open("mem://?max_sessions=0&evict=lru").is_err());
     Store::open("mem://?max_sessions=0&max_memory=1mb&evict=lru").unwrap();
 }
+
+#[test]
+fn timers_of_sessions_that_are_gone_do_not_pile_up() {
+    // 20,000 sessions through a store that holds 100 (the rest evicted): each evicted
+    // session leaves its expiry timer, due in 30 minutes. They are dropped as they pile
+    // up, not kept until then.
+    let s = Store::open("mem://?shards=1&max_sessions=100&evict=lru&ttl=30m").unwrap();
+    for _ in 0..20_000 {
+        s.write(&SessionId::generate(), data(10), WriteOpts::create())
+            .unwrap();
+    }
+    let st = s.stats();
+    assert_eq!(st.sessions, 100);
+    assert!(st.timers <= 2 * 1024 + 200, "{} timers queued", st.timers);
+}

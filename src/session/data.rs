@@ -316,7 +316,9 @@ impl SessionData {
         let raw: BTreeMap<String, &RawValue> =
             serde_json::from_str(text).map_err(|e| Error::InvalidJson(e.to_string()))?;
         super::check_numbers(text)?;
-        let mut b = Builder::new(text.len(), raw.len());
+        // The text's length and the NUL: compact input is rebuilt into exactly that, and
+        // one byte short would double the buffer.
+        let mut b = Builder::new(text.len() + 1, raw.len());
         for (k, v) in &raw {
             check_key(k)?;
             b.push(k, v.get());
@@ -332,7 +334,13 @@ impl SessionData {
         let mut items: Vec<(&String, String)> =
             obj.iter().map(|(k, v)| (k, v.to_string())).collect();
         items.sort_by(|a, b| a.0.cmp(b.0));
-        let mut b = Builder::new(64, items.len());
+        // Braces, NUL, and per member its quoted key, colon, value and comma (a key that
+        // needs escaping may still grow it).
+        let size = 3 + items
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 4)
+            .sum::<usize>();
+        let mut b = Builder::new(size, items.len());
         for (k, v) in &items {
             check_key(k)?;
             b.push(k, v);
@@ -586,6 +594,22 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// A session keeps what its text needs, not the doubling of a buffer one byte short
+    /// (a whole write used to keep 2 KiB for 1 KiB of JSON).
+    #[test]
+    fn the_text_is_built_without_spare_capacity() {
+        let compact = format!(r#"{{"a":1,"pad":"{}"}}"#, "x".repeat(1000));
+        let d = SessionData::from_json(&compact).unwrap();
+        assert_eq!(d.text.capacity(), compact.len() + 1);
+        let v: serde_json::Value = serde_json::from_str(&compact).unwrap();
+        let d = SessionData::from_value(&v).unwrap();
+        assert!(
+            d.text.capacity() <= compact.len() + 16,
+            "{}",
+            d.text.capacity()
+        );
+    }
 
     #[test]
     fn json_round_trip_and_lookup() {

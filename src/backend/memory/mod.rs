@@ -312,6 +312,7 @@ impl Inner {
     /// After a step, with the shard still locked: brings the owner index up to date and
     /// logs the new state of every id the step changed.
     fn settle(&self, s: &mut Shard) {
+        s.tidy_timers();
         if !s.idx.owner_changes.is_empty() {
             self.sync_owners(s);
         }

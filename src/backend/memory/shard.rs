@@ -7,6 +7,7 @@
 use std::{
     cmp::Reverse,
     collections::{BTreeSet, BinaryHeap, HashMap, VecDeque},
+    num::NonZeroU64,
     sync::{
         Arc,
         atomic::{AtomicU64, AtomicUsize, Ordering},
@@ -99,6 +100,50 @@ impl Waiter {
     }
 }
 
+/// The callers waiting for a session's lock, in order. Boxed, and only while someone
+/// waits: most sessions never have a waiter, and each would hold the memory of an empty
+/// queue otherwise (an entry's size counts a million times over).
+#[derive(Default)]
+#[allow(
+    clippy::box_collection,
+    reason = "the box is the point: 8 bytes in every entry instead of a 32-byte empty queue"
+)]
+struct Waiters(Option<Box<VecDeque<Arc<Waiter>>>>);
+
+impl Waiters {
+    fn is_empty(&self) -> bool {
+        self.0.as_ref().is_none_or(|q| q.is_empty())
+    }
+    fn push_back(&mut self, w: Arc<Waiter>) {
+        self.0.get_or_insert_default().push_back(w);
+    }
+    fn pop_front(&mut self) -> Option<Arc<Waiter>> {
+        let q = self.0.as_mut()?;
+        let w = q.pop_front();
+        if q.is_empty() {
+            self.0 = None;
+        }
+        w
+    }
+    fn retain(&mut self, keep: impl FnMut(&Arc<Waiter>) -> bool) {
+        if let Some(q) = self.0.as_mut() {
+            q.retain(keep);
+            if q.is_empty() {
+                self.0 = None;
+            }
+        }
+    }
+    /// Takes every waiter out.
+    fn take(&mut self) -> VecDeque<Arc<Waiter>> {
+        self.0.take().map(|q| *q).unwrap_or_default()
+    }
+}
+
+/// A timer deadline in ms (never 0: times are ms since the Unix epoch).
+fn slot(at: u64) -> Option<NonZeroU64> {
+    NonZeroU64::new(at)
+}
+
 #[derive(Clone, Copy)]
 struct Held {
     token: u64,
@@ -113,19 +158,31 @@ pub(super) struct Entry {
     last_access: u64,
     expires_at: u64,
     owner: Option<Arc<str>>,
-    /// The session's own idle TTL in ms (`None`: the store's).
-    ttl: Option<u64>,
+    /// The session's own idle TTL in ms (0: the store's; see `ttl()`).
+    own_ttl: u64,
     /// The last fencing token issued for this session.
     fence: u64,
     lock: Option<Held>,
-    waiters: VecDeque<Arc<Waiter>>,
+    waiters: Waiters,
     /// The deadline of this session's pending expiry timer, if one is queued.
-    expiry_timer: Option<u64>,
+    expiry_timer: Option<NonZeroU64>,
     /// The deadline of this session's pending lease timer, if one is queued.
-    lease_timer: Option<u64>,
+    lease_timer: Option<NonZeroU64>,
 }
 
 impl Entry {
+    /// The session's own idle TTL in ms, if it has one (else the store's applies).
+    fn ttl(&self) -> Option<u64> {
+        (self.own_ttl != 0).then_some(self.own_ttl)
+    }
+
+    /// Gives the session its own idle TTL (`None`: keeps the one it has).
+    fn set_ttl(&mut self, ttl: Option<u64>) {
+        if let Some(t) = ttl {
+            self.own_ttl = t;
+        }
+    }
+
     /// The session's owner.
     pub(super) fn owner(&self) -> Option<Arc<str>> {
         self.owner.clone()
@@ -180,6 +237,8 @@ pub(super) struct Index {
     lru: BTreeSet<(u64, SessionId)>,
     /// Owner changes not yet applied to the store's owner index: (id, old, new).
     pub owner_changes: Vec<OwnerChange>,
+    /// The timer count past which `tidy_timers` drops the timers nothing waits for.
+    timer_limit: usize,
     /// Ids whose state changed since the parent last logged them; `None` when the
     /// store does not persist (nothing is collected then).
     pub dirty: Option<Vec<SessionId>>,
@@ -209,7 +268,7 @@ fn record(id: SessionId, e: &Entry) -> Record {
         last_access: e.last_access,
         expires_at: e.expires_at,
         owner: e.owner.clone(),
-        ttl_ms: e.ttl,
+        ttl_ms: e.ttl(),
     }
 }
 
@@ -219,14 +278,14 @@ fn due<'a>(
     sessions: &'a mut HashMap<SessionId, Entry, IdHash>,
     id: &SessionId,
     at: u64,
-    which: fn(&mut Entry) -> &mut Option<u64>,
+    which: fn(&mut Entry) -> &mut Option<NonZeroU64>,
 ) -> Option<&'a mut Entry> {
     let e = sessions.get_mut(id)?;
-    let slot = which(e);
-    if *slot != Some(at) {
+    let pending = which(e);
+    if *pending != slot(at) {
         return None;
     }
-    *slot = None;
+    *pending = None;
     Some(e)
 }
 
@@ -266,16 +325,17 @@ impl Index {
         self.mark(id);
         self.lru_move(ctx, id, Some(e.last_access), Some(ctx.now));
         e.last_access = ctx.now;
-        e.expires_at = ctx.expiry(e.created, e.ttl);
+        e.expires_at = ctx.expiry(e.created, e.ttl());
         if e.expiry_timer.is_none() {
             let at = grid(e.expires_at);
-            e.expiry_timer = Some(at);
+            e.expiry_timer = slot(at);
             self.schedule(at, Timer::Expire, id, ctx);
         }
     }
 
     fn touch_if_due(&mut self, e: &mut Entry, id: SessionId, ctx: &Ctx) -> bool {
-        if ctx.now.saturating_sub(e.last_access) >= ctx.interval(e.ttl) && ctx.now > e.last_access {
+        if ctx.now.saturating_sub(e.last_access) >= ctx.interval(e.ttl()) && ctx.now > e.last_access
+        {
             self.access(e, id, ctx);
             true
         } else {
@@ -291,8 +351,8 @@ impl Index {
             token: e.fence,
             until,
         });
-        if e.lease_timer.is_none_or(|t| t > until) {
-            e.lease_timer = Some(until);
+        if e.lease_timer.is_none_or(|t| t.get() > until) {
+            e.lease_timer = slot(until);
             self.schedule(until, Timer::Lease, id, ctx);
         }
         self.touch_if_due(e, id, ctx);
@@ -470,7 +530,7 @@ impl Shard {
             Gone::Destroyed => Error::Destroyed,
             Gone::Expired | Gone::Evicted => Error::NotFound,
         };
-        for w in e.waiters.drain(..) {
+        for w in e.waiters.take() {
             w.finish(Err(err.clone()));
         }
         match why {
@@ -501,17 +561,17 @@ impl Shard {
             last_access: ctx.now,
             expires_at: ctx.expiry(ctx.now, ttl),
             owner: owner.clone(),
-            ttl,
+            own_ttl: ttl.unwrap_or(0),
             fence: 0,
             lock: None,
-            waiters: VecDeque::new(),
+            waiters: Waiters::default(),
             expiry_timer: None,
             lease_timer: None,
         };
         self.idx.lru_move(ctx, id, None, Some(ctx.now));
         e.last_access = ctx.now;
         let at = grid(e.expires_at);
-        e.expiry_timer = Some(at);
+        e.expiry_timer = slot(at);
         self.idx.schedule(at, Timer::Expire, id, ctx);
         if owner.is_some() {
             self.idx.owner_changes.push((id, None, owner));
@@ -582,9 +642,7 @@ impl Shard {
                 charge(ctx, data.byte_len() as u64, e.data.byte_len() as u64)?;
                 e.data = data;
                 e.version += 1;
-                if ttl.is_some() {
-                    e.ttl = ttl;
-                }
+                e.set_ttl(ttl);
                 self.idx.access(e, id, ctx);
                 if opts.release && opts.token.is_some() {
                     self.idx.release(e, id, ctx);
@@ -638,9 +696,7 @@ impl Shard {
                     e.data = Arc::new(data);
                     e.version += 1;
                 }
-                if ttl.is_some() {
-                    e.ttl = ttl;
-                }
+                e.set_ttl(ttl);
                 self.idx.access(e, id, ctx);
                 if opts.release && opts.token.is_some() {
                     self.idx.release(e, id, ctx);
@@ -729,7 +785,7 @@ impl Shard {
                 };
                 let written = match ttl {
                     Some(t) => {
-                        e.ttl = Some(t);
+                        e.set_ttl(Some(t));
                         self.idx.access(e, id, ctx);
                         true
                     }
@@ -785,7 +841,7 @@ impl Shard {
             return Err(Error::NotFound);
         };
         self.idx.lru_move(ctx, id, Some(e.last_access), None);
-        for w in e.waiters.drain(..) {
+        for w in e.waiters.take() {
             w.finish(Err(Error::Rotated { to }));
         }
         e.expiry_timer = None;
@@ -810,10 +866,10 @@ impl Shard {
         self.idx.mark(id);
         self.idx.lru_move(ctx, id, None, Some(e.last_access));
         let at = grid(e.expires_at);
-        e.expiry_timer = Some(at);
+        e.expiry_timer = slot(at);
         self.idx.schedule(at, Timer::Expire, id, ctx);
         if let Some(h) = e.lock {
-            e.lease_timer = Some(h.until);
+            e.lease_timer = slot(h.until);
             self.idx.schedule(h.until, Timer::Lease, id, ctx);
         }
         self.sessions.insert(id, e);
@@ -880,7 +936,7 @@ impl Shard {
                         self.remove(&id, Gone::Expired, ctx);
                     } else {
                         let next = grid(e.expires_at);
-                        e.expiry_timer = Some(next);
+                        e.expiry_timer = slot(next);
                         self.idx.schedule(next, Timer::Expire, id, ctx);
                     }
                 }
@@ -891,7 +947,7 @@ impl Shard {
                     self.idx.expire_lease(e, id, ctx);
                     if let Some(h) = e.lock {
                         if e.lease_timer.is_none() {
-                            e.lease_timer = Some(h.until);
+                            e.lease_timer = slot(h.until);
                             self.idx.schedule(h.until, Timer::Lease, id, ctx);
                         }
                     }
@@ -926,7 +982,7 @@ impl Shard {
                 last_access: e.last_access,
                 expires_at: e.expires_at,
                 owner: e.owner.clone(),
-                ttl: e.ttl,
+                ttl: e.ttl(),
                 fence: e.fence,
                 lock: e.lock.map(|h| (h.token, h.until)),
             }),
@@ -969,10 +1025,10 @@ impl Shard {
                     last_access: s.last_access,
                     expires_at: s.expires_at,
                     owner: s.owner.clone(),
-                    ttl: s.ttl,
+                    own_ttl: s.ttl.unwrap_or(0),
                     fence: s.fence.saturating_add(FENCE_GAP),
                     lock,
-                    waiters: VecDeque::new(),
+                    waiters: Waiters::default(),
                     expiry_timer: None,
                     lease_timer: None,
                 };
@@ -993,6 +1049,28 @@ impl Shard {
         }
     }
 
+    /// Drops the queued timers that nothing waits for any more, once there are twice as
+    /// many as after the last tidy (at least 1,024). A session destroyed, rotated or
+    /// written with a new deadline leaves its old timer queued until it falls due, which
+    /// with long TTLs is long: under churn the heap grew without bound for the length of
+    /// a TTL. Called after every step; amortized O(1).
+    pub(super) fn tidy_timers(&mut self) {
+        if self.idx.timers.len() <= self.idx.timer_limit.max(1024) {
+            return;
+        }
+        let (sessions, idx) = (&self.sessions, &mut self.idx);
+        let (tombstones, aliases) = (&idx.tombstones, &idx.aliases);
+        idx.timers.retain(|Reverse((at, kind, id))| match kind {
+            Timer::Expire => sessions
+                .get(id)
+                .is_some_and(|e| e.expiry_timer == slot(*at)),
+            Timer::Lease => sessions.get(id).is_some_and(|e| e.lease_timer == slot(*at)),
+            Timer::Tombstone => tombstones.contains_key(id),
+            Timer::Alias => aliases.contains_key(id),
+        });
+        idx.timer_limit = 2 * idx.timers.len();
+    }
+
     /// Sizes of the maps, for stats: (sessions, tombstones, aliases, timers).
     pub(super) fn sizes(&self) -> (usize, usize, usize, usize) {
         (
@@ -1001,5 +1079,17 @@ impl Shard {
             self.idx.aliases.len(),
             self.idx.timers.len(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// An entry's size counts once per session (a million times in a big store), plus
+    /// the map's slack: what is rarely used (a lock's waiters) is boxed, optional times
+    /// use their niche. 168 bytes before this was measured (docs/benchmarks.md).
+    #[test]
+    fn an_entry_stays_small() {
+        let n = std::mem::size_of::<super::Entry>();
+        assert!(n <= 120, "Entry is {n} bytes");
     }
 }
