@@ -609,8 +609,12 @@ impl Session {
         let result = store.follow_mut(&mut self.id, |id| {
             let mut r = store.apply_ttl(id, ops.clone(), opts, ttl_ms);
             if matches!(r, Err(Error::Locked)) && opts.token.is_none() {
-                // Another request holds the lock: wait for our turn, as it would.
-                let (t, _) = store.lock(id, lease, wait)?;
+                // Another request holds the lock: wait for our turn, as it would. A new
+                // session named by the caller never follows a rotation it waited through.
+                let (t, _) = match store.lock(id, lease, wait) {
+                    Err(Error::Rotated { .. }) if new => return Err(rotated_away()),
+                    r => r?,
+                };
                 taken = Some(t);
                 opts.token = Some(t);
                 opts.release = true;
@@ -619,9 +623,7 @@ impl Session {
             match r {
                 // A new session named by the caller, on an id rotated away: never write
                 // into the successor of an id this request did not find live.
-                Err(Error::Rotated { .. }) if new => Err(Error::invalid(
-                    "the session id was rotated away; it cannot start a new session",
-                )),
+                Err(Error::Rotated { .. }) if new => Err(rotated_away()),
                 r => r.map(|p| p.version),
             }
         });
@@ -666,4 +668,11 @@ impl Drop for Session {
             }
         }
     }
+}
+
+/// A new session named by the caller, on an id rotated away: never written into the
+/// successor of an id the request did not find live (that would fix the visitor's data
+/// into someone's logged-in session).
+fn rotated_away() -> Error {
+    Error::invalid("the session id was rotated away; it cannot start a new session")
 }

@@ -647,7 +647,7 @@ pub fn log(data: &[u8]) {
             "a record reads back as written"
         );
     }
-    if let Tail::Bad { at, .. } = tail {
+    if let Tail::Bad { at, .. } | Tail::Invalid { at, .. } = tail {
         assert!(at >= start && at <= bytes.len(), "stopped inside the input");
         assert_eq!(
             read_records(&bytes[..at], |_| {}),

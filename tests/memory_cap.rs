@@ -92,3 +92,24 @@ fn timers_of_sessions_that_are_gone_do_not_pile_up() {
     assert_eq!(st.sessions, 100);
     assert!(st.timers <= 2 * 1024 + 200, "{} timers queued", st.timers);
 }
+
+#[test]
+fn a_session_that_could_never_fit_is_refused_without_evicting_anything() {
+    let s =
+        Store::open("mem://?max_memory=64kb&max_sessions=0&evict=lru&max_session_bytes=1048576")
+            .unwrap();
+    let ids: Vec<SessionId> = (0..20).map(|_| SessionId::generate()).collect();
+    for id in &ids {
+        s.write(id, data(1000), WriteOpts::create()).unwrap();
+    }
+    let e = s
+        .write(&SessionId::generate(), data(100_000), WriteOpts::create())
+        .unwrap_err();
+    assert!(matches!(e, Error::TooLarge(_)), "{e}");
+    let e = s
+        .write(&ids[0], data(100_000), WriteOpts::default())
+        .unwrap_err();
+    assert!(matches!(e, Error::TooLarge(_)), "{e}");
+    assert_eq!(s.stats().sessions, 20);
+    assert_eq!(s.stats().evictions, 0);
+}

@@ -93,18 +93,39 @@ pub(super) const OUT_HIGH: usize = 256 * 1024;
 
 /// Writes the replies held, giving the client `limit` to take them: one that does not
 /// read its replies cannot keep the connection, and what it holds, forever.
-async fn send(io: &mut Io, out: &mut Vec<u8>, limit: Duration) -> std::io::Result<()> {
-    match tokio::time::timeout(limit, io.write_all(out)).await {
-        Ok(r) => {
+async fn send(
+    io: &mut Io,
+    out: &mut Vec<u8>,
+    limit: Duration,
+    stop: &mut watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let done = {
+        let write = tokio::time::timeout(limit, io.write_all(out));
+        tokio::pin!(write);
+        tokio::select! {
+            r = &mut write => r.ok(),
+            // At a shutdown the reply in hand still goes out, but a client that does not
+            // read gets a second, not the idle timeout, before the daemon stops.
+            _ = stop.changed() => tokio::time::timeout(SHUTDOWN_WRITE, &mut write)
+                .await
+                .ok()
+                .and_then(Result::ok),
+        }
+    };
+    match done {
+        Some(r) => {
             out.clear();
             r
         }
-        Err(_) => Err(std::io::Error::new(
+        None => Err(std::io::Error::new(
             std::io::ErrorKind::TimedOut,
             "the client did not read its replies",
         )),
     }
 }
+
+/// How long a shutdown waits for a client to take the reply in hand.
+const SHUTDOWN_WRITE: Duration = Duration::from_secs(1);
 
 /// Serves one connection until it closes, goes idle, breaks the protocol or `stop`.
 pub(super) async fn serve(
@@ -138,25 +159,25 @@ pub(super) async fn serve(
                     off += used;
                     let next = c.request(args, &mut io, &mut inbox.buf).await;
                     if matches!(next, Next::Close) {
-                        send(&mut io, &mut c.out.buf, idle).await?;
+                        send(&mut io, &mut c.out.buf, idle, &mut stop).await?;
                         return io.shutdown().await;
                     }
                     if c.out.buf.len() >= OUT_HIGH {
-                        send(&mut io, &mut c.out.buf, idle).await?;
+                        send(&mut io, &mut c.out.buf, idle, &mut stop).await?;
                         last_active = tokio::time::Instant::now();
                     }
                 }
                 Err(ParseError::Incomplete) => break,
                 Err(e @ ParseError::Protocol(_)) => {
                     c.out.error(&format!("ERR {e}"));
-                    send(&mut io, &mut c.out.buf, idle).await?;
+                    send(&mut io, &mut c.out.buf, idle, &mut stop).await?;
                     return io.shutdown().await;
                 }
             }
         }
         inbox.buf.drain(..off);
         if !c.out.buf.is_empty() {
-            send(&mut io, &mut c.out.buf, idle).await?;
+            send(&mut io, &mut c.out.buf, idle, &mut stop).await?;
             last_active = tokio::time::Instant::now();
         }
         inbox.settle();

@@ -385,6 +385,9 @@ pub(super) fn prometheus(shared: &Shared) -> String {
     out
 }
 
+/// Most metrics connections served at once.
+const MAX_SCRAPERS: usize = 16;
+
 /// Most bytes of an HTTP request head read from a metrics client.
 const MAX_HEAD: usize = 8192;
 
@@ -395,7 +398,17 @@ pub(super) async fn serve_http(
     shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
 ) {
+    // A few scrapers at a time: a flood of connections waits in the listen queue rather
+    // than taking the descriptors the sessions' listeners need.
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_SCRAPERS));
     loop {
+        let permit = tokio::select! {
+            _ = stop.changed() => return,
+            p = slots.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+        };
         let accepted = tokio::select! {
             _ = stop.changed() => return,
             a = l.accept() => a,
@@ -406,6 +419,7 @@ pub(super) async fn serve_http(
         };
         let shared = shared.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             let mut head = Vec::with_capacity(512);
             let read = tokio::time::timeout(Duration::from_secs(5), async {
                 let mut b = [0u8; 1024];
@@ -437,8 +451,11 @@ pub(super) async fn serve_http(
                  Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()
             );
-            let _ = s.write_all(reply.as_bytes()).await;
-            let _ = s.shutdown().await;
+            let _ = tokio::time::timeout(Duration::from_secs(5), async {
+                let _ = s.write_all(reply.as_bytes()).await;
+                let _ = s.shutdown().await;
+            })
+            .await;
         });
     }
 }

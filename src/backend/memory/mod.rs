@@ -140,7 +140,7 @@ impl Memory {
         }
         // Everything restored goes into the first snapshot, so that the old log can go.
         m.inner.compact()?;
-        if p.fsync != Fsync::Always {
+        {
             let j = journal.clone();
             m.helpers.push(
                 std::thread::Builder::new()
@@ -536,7 +536,15 @@ impl Inner {
         };
         let ctx = self.ctx();
         first.idx.counters.ops += 1;
-        let entry = first.take_for_rotation(id, to, token, &ctx)?;
+        let entry = match first.take_for_rotation(id, to, token, &ctx) {
+            Ok(e) => e,
+            Err(e) => {
+                // A refusal may still have changed state (a lease that ran out passed the
+                // lock on): logged before the answer, as for every step.
+                self.settle(&mut first);
+                return Err(e);
+            }
+        };
         let owner = entry.owner();
         match second.as_mut() {
             Some(s) => s.put_rotated(to, entry, &ctx),
@@ -549,10 +557,15 @@ impl Inner {
                 set.insert(to);
             }
         }
-        // Sessions found expired on the way may have left owner changes behind.
-        self.settle(&mut first);
-        if let Some(s) = second.as_mut() {
-            self.settle(s);
+        // The new id's record first, then the old id's alias: a log cut between the two
+        // then holds the session under its new id rather than an alias to nothing. (Both
+        // settle: sessions found expired on the way may have left owner changes.)
+        match second.as_mut() {
+            Some(s) => {
+                self.settle(s);
+                self.settle(&mut first);
+            }
+            None => self.settle(&mut first),
         }
         Ok(Reply::Rotated(to))
     }

@@ -131,6 +131,8 @@ const SNAP_MAGIC: &[u8; 8] = b"SESSYNCS";
 /// The format version of both files; a reader refuses any other.
 pub const FORMAT_VERSION: u32 = 1;
 const HEADER_LEN: usize = 8 + 4 + 8;
+/// How long after a failed compaction the next is tried.
+const COMPACTION_RETRY: Duration = Duration::from_secs(5);
 /// Largest record accepted when reading (a session is at most 16 MiB of JSON).
 const MAX_RECORD: u32 = 64 << 20;
 
@@ -397,6 +399,9 @@ pub(crate) enum Tail {
     Clean,
     /// The records stop being valid at this offset (a torn write, or damage).
     Bad { at: usize, why: String },
+    /// A whole record, its checksum right, that this build cannot read: not a torn
+    /// write (a newer writer, or a bug), so never cut away.
+    Invalid { at: usize, why: String },
 }
 
 /// Reads the framed records in `bytes` (after a header), calling `f` on each.
@@ -433,7 +438,7 @@ pub(crate) fn read_records(bytes: &[u8], mut f: impl FnMut(Option<(SessionId, St
         match decode(payload) {
             Ok(r) => f(r),
             Err(e) => {
-                return Tail::Bad {
+                return Tail::Invalid {
                     at,
                     why: e.to_string(),
                 };
@@ -585,6 +590,13 @@ pub(crate) fn restore(dir: &Path) -> Result<Restored> {
                     path.display()
                 )));
             }
+            Tail::Invalid { at, why } => {
+                return Err(bad(&format!(
+                    "the log {} holds a record this build cannot read at byte {at} \
+                     ({why}); refusing to start rather than cut it away",
+                    path.display()
+                )));
+            }
         }
     }
     r.states = states;
@@ -707,6 +719,8 @@ struct JState {
     stop: bool,
     compacting: bool,
     compact_wanted: bool,
+    /// After a failed compaction: not before then.
+    retry_at: Option<Instant>,
     compactions: u64,
     fsyncs: u64,
     restored: u64,
@@ -746,6 +760,7 @@ impl Journal {
                 stop: false,
                 compacting: false,
                 compact_wanted: false,
+                retry_at: None,
                 compactions: 0,
                 fsyncs: 0,
                 restored: 0,
@@ -761,11 +776,16 @@ impl Journal {
 
     fn new_segment(dir: &Path, n: u64) -> Result<File> {
         let path = segment_path(dir, n);
-        let mut f = OpenOptions::new()
-            .create_new(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| io_err("cannot create", &path, e))?;
+        let open = || OpenOptions::new().create_new(true).append(true).open(&path);
+        let mut f = match open() {
+            // Left by an earlier attempt that failed before the switch: nothing was ever
+            // appended to it.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                std::fs::remove_file(&path).and_then(|_| open())
+            }
+            r => r,
+        }
+        .map_err(|e| io_err("cannot create", &path, e))?;
         f.write_all(&header(LOG_MAGIC, n))
             .and_then(|_| f.sync_all())
             .map_err(|e| io_err("cannot write", &path, e))?;
@@ -793,6 +813,10 @@ impl Journal {
     /// the order of the changes).
     pub fn append(&self, id: &SessionId, st: &State) {
         let mut s = self.st.lock();
+        if s.failed.is_some() {
+            // Nothing will write it: keeping it would only grow the buffer.
+            return;
+        }
         let was_empty = s.buf.is_empty();
         encode(id, st, &mut s.buf);
         s.appended += 1;
@@ -866,6 +890,7 @@ impl Journal {
             Err(e) => {
                 tracing::error!("persistence: writing the log failed: {e}");
                 s.failed = Some(e.to_string());
+                s.buf = Vec::new();
             }
         }
         // Reuse the allocation when nothing arrived meanwhile.
@@ -887,16 +912,16 @@ impl Journal {
             if s.failed.is_some() {
                 return;
             }
-            let due = self.fsync == Fsync::EverySec
-                && s.unsynced
-                && s.last_sync.elapsed() >= Duration::from_secs(1);
+            // `always` syncs what its callers wait for; the thread writes the rest (an
+            // expiry, a touch on a read) and syncs it within a second, as `everysec`.
+            let periodic = self.fsync != Fsync::No;
+            let due = periodic && s.unsynced && s.last_sync.elapsed() >= Duration::from_secs(1);
             if s.writing {
                 self.cv.wait_for(&mut s, Duration::from_millis(250));
                 continue;
             }
             if !s.buf.is_empty() || due {
-                let sync = self.fsync == Fsync::EverySec
-                    && s.last_sync.elapsed() >= Duration::from_secs(1);
+                let sync = periodic && s.last_sync.elapsed() >= Duration::from_secs(1);
                 self.write_out(&mut s, sync);
                 continue;
             }
@@ -910,14 +935,17 @@ impl Journal {
     /// Writes and syncs what is pending (at shutdown, and before a segment switch).
     pub fn flush(&self) -> Result<()> {
         let mut s = self.st.lock();
-        self.flush_locked(&mut s);
+        let want = s.appended;
+        self.flush_locked(&mut s, want);
         match &s.failed {
             Some(m) => Err(Error::Backend(format!("persistence failed: {m}"))),
             None => Ok(()),
         }
     }
 
-    fn flush_locked(&self, s: &mut parking_lot::MutexGuard<'_, JState>) {
+    /// Writes and syncs until every record up to `want` is on disk. Bounded: each write
+    /// takes the whole buffer, so at most two are needed however fast records arrive.
+    fn flush_locked(&self, s: &mut parking_lot::MutexGuard<'_, JState>, want: u64) {
         loop {
             if s.failed.is_some() {
                 return;
@@ -926,7 +954,7 @@ impl Journal {
                 self.cv.wait(s);
                 continue;
             }
-            if s.buf.is_empty() && !s.unsynced && s.durable == s.appended {
+            if s.durable >= want && !s.unsynced {
                 return;
             }
             self.write_out(s, true);
@@ -947,7 +975,8 @@ impl Journal {
             if s.stop {
                 return false;
             }
-            if s.compact_wanted && !s.compacting {
+            let ready = s.retry_at.is_none_or(|t| Instant::now() >= t);
+            if s.compact_wanted && !s.compacting && s.failed.is_none() && ready {
                 return true;
             }
             self.cv.wait_for(&mut s, Duration::from_secs(1));
@@ -958,24 +987,50 @@ impl Journal {
     /// one; returns the new segment's number (the snapshot's replay start). Every record
     /// appended from now on goes to the new segment.
     pub fn begin_compaction(&self) -> Result<u64> {
+        // Claimed before anything else, so that a second caller is refused at once.
+        let n = {
+            let mut s = self.st.lock();
+            if s.compacting {
+                return Err(Error::Backend(
+                    "persistence: a compaction is running".into(),
+                ));
+            }
+            if let Some(m) = &s.failed {
+                return Err(Error::Backend(format!("persistence failed: {m}")));
+            }
+            s.compacting = true;
+            s.compact_wanted = false;
+            s.segment + 1
+        };
+        // Made without the journal's lock: appends (under shard locks) go on meanwhile.
+        let file = match Self::new_segment(&self.dir, n) {
+            Ok(f) => f,
+            Err(e) => return Err(self.compaction_failed(e)),
+        };
         let mut s = self.st.lock();
-        if s.compacting {
-            return Err(Error::Backend(
-                "persistence: a compaction is running".into(),
-            ));
+        // Up to what is appended now; what comes during that write goes to the new
+        // segment, which the snapshot taken after the switch also covers.
+        let want = s.appended;
+        self.flush_locked(&mut s, want);
+        if let Some(m) = s.failed.clone() {
+            drop(s);
+            return Err(self.compaction_failed(Error::Backend(format!("persistence failed: {m}"))));
         }
-        self.flush_locked(&mut s);
-        if let Some(m) = &s.failed {
-            return Err(Error::Backend(format!("persistence failed: {m}")));
-        }
-        let n = s.segment + 1;
-        let file = Self::new_segment(&self.dir, n)?;
         s.file = Arc::new(file);
         s.segment = n;
-        s.compacting = true;
-        s.compact_wanted = false;
         s.log_bytes = HEADER_LEN as u64;
         Ok(n)
+    }
+
+    /// Ends a compaction that failed: another is tried after a pause, not at once (a
+    /// full disk would otherwise keep the compactor spinning).
+    fn compaction_failed(&self, e: Error) -> Error {
+        let mut s = self.st.lock();
+        s.compacting = false;
+        s.compact_wanted = true;
+        s.retry_at = Some(Instant::now() + COMPACTION_RETRY);
+        tracing::error!("persistence: compaction failed: {e}");
+        e
     }
 
     /// Last step of a compaction (`size`: the new snapshot's, or the error).
@@ -984,18 +1039,16 @@ impl Journal {
             remove_segments_before(&self.dir, first)?;
             Ok(size)
         });
-        let mut s = self.st.lock();
-        s.compacting = false;
         match res {
             Ok(size) => {
+                let mut s = self.st.lock();
+                s.compacting = false;
+                s.retry_at = None;
                 s.snapshot_bytes = size;
                 s.compactions += 1;
                 Ok(())
             }
-            Err(e) => {
-                tracing::error!("persistence: compaction failed: {e}");
-                Err(e)
-            }
+            Err(e) => Err(self.compaction_failed(e)),
         }
     }
 

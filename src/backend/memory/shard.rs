@@ -435,6 +435,12 @@ fn charge(ctx: &Ctx, add: u64, sub: u64) -> Result<()> {
         ctx.bytes.fetch_add(delta, Ordering::Relaxed);
         return Ok(());
     }
+    if delta > max {
+        // It would not fit in an empty store: refused before anything is evicted for it.
+        return Err(Error::TooLarge(format!(
+            "a session taking {delta} more bytes does not fit in max_memory={max}"
+        )));
+    }
     ctx.bytes
         .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
             n.checked_add(delta).filter(|&m| m <= max)
@@ -521,7 +527,11 @@ impl Shard {
         };
         ctx.live.fetch_sub(1, Ordering::Relaxed);
         ctx.bytes.fetch_sub(cost(&e.data), Ordering::Relaxed);
-        self.idx.mark(*id);
+        if why != Gone::Expired {
+            // An expiry needs no record: every record carries its end, and a restore
+            // drops what has ended.
+            self.idx.mark(*id);
+        }
         self.idx.lru_move(ctx, *id, Some(e.last_access), None);
         if e.owner.is_some() {
             self.idx.owner_changes.push((*id, e.owner.take(), None));
