@@ -139,6 +139,10 @@ pub(super) fn ops_args(ops: &[PatchOp], out: &mut Vec<String>) -> Result<()> {
                 for k in m.keys() {
                     check_key(k)?;
                 }
+                if m.is_empty() {
+                    // Nothing to change, but a change all the same (a new version).
+                    out.push("N".into());
+                }
                 flatten(m, &mut Vec::new(), out)?;
             }
             PatchOp::SetOwner(Some(o)) => {

@@ -111,7 +111,8 @@ local function index_of(ks, k)
 end
 
 -- Applies one change at a path of keys: op 'P' sets, 'D' deletes, 'O' makes sure an
--- object is there (a merge patch flattened by the client).
+-- object is there (a merge patch flattened by the client; an empty one is 'N', which
+-- changes nothing but counts as a change, as it does on every store).
 local function at_path(obj, path, d, op, raw)
   local ks, vs = split(obj)
   local k = path[d]
@@ -414,6 +415,8 @@ local function keys_of_ops(i)
       i = i + 3
     elseif op == 'W' then
       i = i + 3
+    elseif op == 'N' then
+      i = i + 1
     else
       local len = tonumber(ARG[i + 1])
       ks[#ks + 1] = ARG[i + 2]
@@ -436,6 +439,8 @@ local function apply_ops(rec, i)
     elseif op == 'W' then
       if ARG[i + 1] == '1' then rec.o = ARG[i + 2] else rec.o = nil end
       i = i + 3
+    elseif op == 'N' then
+      i = i + 1
     else
       local len = tonumber(ARG[i + 1])
       local path = {}
