@@ -1013,7 +1013,8 @@ if cmd == 'rot_read' then f = function()
   if st == 'alias' then fail('ROTATED ' .. rec) end
   if st == 'tomb' then fail('DESTROYED') end
   if st == 'absent' then fail('NOTFOUND') end
-  if token then check_token(S, rec, token) end
+  -- A lease that ran out is no lock, here as in rot_out (which compares the two).
+  if token then check_token(S, rec, token) else expire_lease(S, rec) end
   local out = {}
   for n, f in ipairs(STATE) do out[n] = rec[f] end
   out[#out + 1] = rec.o or false
