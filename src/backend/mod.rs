@@ -14,6 +14,11 @@ use crate::{
     session::SessionId,
 };
 
+/// Most redirects followed from a rotated id to its successor in one operation (a chain
+/// of rotations within the grace period); past it a fetch finds nothing and a destroy
+/// destroys nothing, on every backend.
+pub(crate) const MAX_HOPS: usize = 8;
+
 /// The future of an async backend call.
 pub type BoxFuture<'a> = Pin<Box<dyn Future<Output = Result<Reply>> + Send + 'a>>;
 

@@ -42,8 +42,7 @@ use crate::{
 pub use crate::session::MAX_OWNER_LEN;
 pub use persist::{FORMAT_VERSION, Fsync, PersistStats, Persistence};
 
-/// Most redirects followed from a rotated id to its successor in one operation.
-const MAX_HOPS: usize = 8;
+use super::MAX_HOPS;
 /// Most evictions tried to make room for one write (a session growing under
 /// `max_memory` may need many small ones gone).
 const MAX_EVICTION_TRIES: usize = 1024;

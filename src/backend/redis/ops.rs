@@ -8,6 +8,7 @@ use super::{
     codec::{data_args, flag, int, items, ms, ops_args, opt_num, record, redirect, text},
 };
 use crate::{
+    backend::MAX_HOPS,
     command::{PatchOp, Patched, Reply, Touched, WriteOpts, check_ttl},
     error::{Error, Result},
     session::{SessionData, SessionId, check_owner},
@@ -22,7 +23,7 @@ impl Redis {
             });
         }
         let mut id = id;
-        for _ in 0..4 {
+        for _ in 0..MAX_HOPS {
             let v = self.on("fetch", &id, &[flag(touch)])?;
             if let Some(to) = redirect(&v) {
                 id = to;
@@ -48,7 +49,10 @@ impl Redis {
                 touched,
             });
         }
-        Err(Error::Backend("redis: too many rotations in a row".into()))
+        Ok(Reply::Record {
+            record: None,
+            touched: false,
+        })
     }
 
     /// Writes the whole data (compare-and-swap with `opts.expected_version`).
@@ -143,19 +147,17 @@ impl Redis {
         }))
     }
 
-    pub(super) fn destroy(&self, id: SessionId) -> Result<Reply> {
-        let v = self.on("destroy", &id, &[])?;
-        self.uncount(&id);
-        if let Some(to) = redirect(&v) {
-            self.uncount(&to);
-            return match self.on("destroy", &to, &[])? {
-                Value::Int(n) => Ok(Reply::Destroyed(n != 0)),
-                other => Err(Error::Backend(format!(
-                    "redis: unexpected destroy reply {other:?}"
-                ))),
-            };
+    /// Destroys the session, following a rotated id to its successor (and on).
+    pub(super) fn destroy(&self, mut id: SessionId) -> Result<Reply> {
+        for _ in 0..MAX_HOPS {
+            let v = self.on("destroy", &id, &[])?;
+            self.uncount(&id);
+            match redirect(&v) {
+                Some(to) => id = to,
+                None => return Ok(Reply::Destroyed(int(&v)? != 0)),
+            }
         }
-        Ok(Reply::Destroyed(int(&v)? != 0))
+        Ok(Reply::Destroyed(false))
     }
 
     pub(super) fn rotate(&self, id: SessionId, token: Option<u64>) -> Result<Reply> {
