@@ -11,7 +11,7 @@ mod redis;
 
 use std::time::Duration;
 
-use sessync::{Error, ManualClock, SessionData, SessionId, Store, WriteOpts};
+use sessync::{Error, ManualClock, PatchOp, SessionData, SessionId, Store, WriteOpts};
 
 /// A small deterministic generator (xorshift), so a failure names its seed.
 struct Rng(u64);
@@ -346,6 +346,21 @@ fn increments_beyond_the_exact_range_are_refused_and_change_nothing() {
     assert_eq!(err.kind(), "not_a_number", "{err}");
     let err = store
         .incr(&id, "edge", 10, WriteOpts::default())
+        .unwrap_err();
+    assert_eq!(err.kind(), "not_a_number", "{err}");
+    // 2^53 + 1 reads as 2^53 in a script: one down would be 2^53 - 1, which is wrong.
+    let err = store.incr(&id, "big", -1, WriteOpts::default()).unwrap_err();
+    assert_eq!(err.kind(), "not_a_number", "{err}");
+    // -1 - 2^53 rounds to -2^53, inside the range: the sum itself must be exact.
+    let err = store
+        .apply(
+            &id,
+            vec![
+                PatchOp::Incr("neg".into(), -1),
+                PatchOp::Incr("neg".into(), -(1 << 53)),
+            ],
+            WriteOpts::default(),
+        )
         .unwrap_err();
     assert_eq!(err.kind(), "not_a_number", "{err}");
     assert_eq!(

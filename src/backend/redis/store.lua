@@ -383,17 +383,30 @@ end
 
 local LIMIT = 9007199254740992 -- 2^53: integers beyond it are not exact in a script
 
--- The value of key k (JSON text, or nil) plus by: the new text and number.
+-- The integer an integer's text holds, if a script's number holds it exactly (within
+-- +-2^53), else nil. (tonumber rounds: '9007199254740993' reads as 2^53.)
+local function exact(t)
+  local n = tonumber(t)
+  if n < LIMIT and n > -LIMIT then return n end
+  if t == '9007199254740992' or t == '-9007199254740992' then return n end
+  return nil
+end
+
+-- The value of key k (JSON text, or nil) plus by (an integer's text): the new text and
+-- number. Refused unless both are exact and so is their sum: its rounding error, by
+-- Knuth's TwoSum, is 0 (a sum of 2^53 + 1 rounds to 2^53, which a bound alone passes).
 local function add(k, v, by)
   local cur = 0
   if v then
     if not v:match('^%-?%d+$') then
       fail('NOTANUMBER not a number: key ' .. k .. ' holds ' .. v:sub(1, 40) .. ', not an integer')
     end
-    cur = tonumber(v)
+    cur = exact(v)
   end
-  local next = cur + by
-  if cur > LIMIT or cur < -LIMIT or next > LIMIT or next < -LIMIT then
+  local b = exact(by)
+  local next = cur and b and cur + b
+  local bb = next and next - cur
+  if not next or next > LIMIT or next < -LIMIT or (cur - (next - bb)) + (b - bb) ~= 0 then
     fail('NOTANUMBER not a number: incrementing key ' .. k .. ' leaves the exact range of the Redis backend (+-2^53)')
   end
   return string.format('%d', next), next
@@ -434,7 +447,7 @@ local function apply_ops(rec, i)
     local op = ARG[i]
     count = count + 1
     if op == 'I' then
-      values[#values + 1] = incr(rec, ARG[i + 1], tonumber(ARG[i + 2]))
+      values[#values + 1] = incr(rec, ARG[i + 1], ARG[i + 2])
       i = i + 3
     elseif op == 'W' then
       if ARG[i + 1] == '1' then rec.o = ARG[i + 2] else rec.o = nil end
@@ -750,7 +763,7 @@ if cmd == 'patch' then f = function()
         local old, new = cur[k] or nil, nil
         if op == 'I' then
           local next
-          new, next = add(k, old, tonumber(ARG[i + 2]))
+          new, next = add(k, old, ARG[i + 2])
           values[#values + 1] = next
           i = i + 3
         elseif op == 'P' then
