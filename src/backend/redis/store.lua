@@ -16,7 +16,7 @@
 -- time: 'w' and the server's clock as the client tracks it (its offset to the server's
 -- TIME, kept fresh), or a test's clock. Not TIME here: in a script it costs more than
 -- the rest of a typical command.
-local KEY, ARG, cmd, WALL, now, NOW
+local KEY, ARG, cmd, WALL, now
 -- The store's settings, written into the script's text by the client (one script, and
 -- one SHA, per configuration: no argument to send and convert on every call).
 local TTL, ABS, TOUCH, FRAC = @TTL@, @ABS@, @TOUCH@, @FRAC@
@@ -261,6 +261,7 @@ end
 
 local function check_size(rec) limit_size(size(rec)) end
 
+
 -- Loads a record: meta fields only (want nil), these members too (a list of keys) or
 -- everything ('all'); nil when there is none.
 local function load(S, want)
@@ -392,11 +393,11 @@ local function exact(t)
   return nil
 end
 
--- The value of key k (JSON text, or nil) plus by (an integer's text): the new text and
--- number. Refused unless both are exact and so is their sum: its rounding error, by
+-- Adds by (an integer's text) to member k (absent counts as 0): the new number. Refused
+-- unless the member's value and by are exact and so is their sum: its rounding error, by
 -- Knuth's TwoSum, is 0 (a sum of 2^53 + 1 rounds to 2^53, which a bound alone passes).
-local function add(k, v, by)
-  local cur = 0
+local function incr(rec, k, by)
+  local v, cur = mget(rec, k), 0
   if v then
     if not v:match('^%-?%d+$') then
       fail('NOTANUMBER not a number: key ' .. k .. ' holds ' .. v:sub(1, 40) .. ', not an integer')
@@ -409,12 +410,7 @@ local function add(k, v, by)
   if not next or next > LIMIT or next < -LIMIT or (cur - (next - bb)) + (b - bb) ~= 0 then
     fail('NOTANUMBER not a number: incrementing key ' .. k .. ' leaves the exact range of the Redis backend (+-2^53)')
   end
-  return string.format('%d', next), next
-end
-
-local function incr(rec, k, by)
-  local text, next = add(k, mget(rec, k), by)
-  mput(rec, k, text)
+  mput(rec, k, string.format('%d', next))
   return next
 end
 
@@ -720,20 +716,17 @@ end end
 if cmd == 'patch' then f = function()
   local expected, token = opt(A + 1), opt(A + 2)
   local mk, rel, ttl = ARG[A + 3] == '1', ARG[A + 4] == '1', opt(A + 5)
-  -- The common case on its own path: a live, unexpired native record, changed only by
-  -- top-level sets, removals and increments (a request's commit, an increment). It
-  -- reads the fields it needs and writes the ones that change; anything else (absent,
-  -- expired, a lease that ran out, merges, owners, the connect-redis layout) takes the
-  -- general path below, which gives the same results in every case.
+  -- A request's commit on its own path: a live, unexpired native record, changed only
+  -- by top-level sets and removals. It reads the fields it needs and writes the ones
+  -- that change; anything else (absent, expired, a lease that ran out, increments,
+  -- merges, owners, the connect-redis layout) takes the general path below, which gives
+  -- the same results in every case. (Store::incr has a path of its own, fast_incr.)
   local simple = not S.d and A + 6 <= #ARG
   local i = A + 6
   local keys = {}
   while simple and i <= #ARG do
     local op = ARG[i]
-    if op == 'I' then
-      keys[#keys + 1] = ARG[i + 1]
-      i = i + 3
-    elseif (op == 'P' or op == 'D') and ARG[i + 1] == '1' then
+    if (op == 'P' or op == 'D') and ARG[i + 1] == '1' then
       keys[#keys + 1] = ARG[i + 2]
       i = i + (op == 'P' and 4 or 3)
     else
@@ -754,19 +747,13 @@ if cmd == 'patch' then f = function()
         fail('STALETOKEN')
       end
       if expected and expected ~= v then fail('CONFLICT ' .. expected .. ' ' .. v) end
-      local cur, sz, values = {}, sz0, {}
+      local cur, sz = {}, sz0
       for n, k in ipairs(keys) do cur[k] = r[8 + n] or false end
-      local changed = {}
       i = A + 6
       while i <= #ARG do
-        local op, k = ARG[i], ARG[i + (ARG[i] == 'I' and 1 or 2)]
-        local old, new = cur[k] or nil, nil
-        if op == 'I' then
-          local next
-          new, next = add(k, old, ARG[i + 2])
-          values[#values + 1] = next
-          i = i + 3
-        elseif op == 'P' then
+        local k, new = ARG[i + 2], nil
+        local old = cur[k] or nil
+        if ARG[i] == 'P' then
           new = ARG[i + 3]
           i = i + 4
         else
@@ -775,14 +762,13 @@ if cmd == 'patch' then f = function()
         if old then sz = sz - (#k + #old + 2) end
         if new then sz = sz + (#k + #new + 2) end
         cur[k] = new or false
-        changed[k] = true
       end
       limit_size(size_of(sz))
       v = v + 1
       local own = ttl or tt0
       if own == 0 then own = nil end
       local e2 = math.min(now + (own or TTL), c0 + ABS)
-      local args = { 'v', v, 'a', NOW, 'e', e2 }
+      local args = { 'v', v, 'a', now, 'e', e2 }
       if ttl and ttl ~= tt0 then
         args[#args + 1] = 'tt'
         args[#args + 1] = ttl
@@ -792,10 +778,10 @@ if cmd == 'patch' then f = function()
         args[#args + 1] = sz
       end
       local del = {}
-      for k in pairs(changed) do
-        if cur[k] then
+      for k, x in pairs(cur) do
+        if x then
           args[#args + 1] = k
-          args[#args + 1] = cur[k]
+          args[#args + 1] = x
         else
           del[#del + 1] = k
         end
@@ -806,20 +792,18 @@ if cmd == 'patch' then f = function()
         args[#args + 1] = 'px'
         args[#args + 1] = px
       end
-      local woke = false
       if rel and token then
         args[#args + 1] = 'lt'
         args[#args + 1] = 0
         args[#args + 1] = 'lu'
         args[#args + 1] = 0
-        woke = true
       end
       redis.call('HSET', S.m, unpack(args))
       if #del > 0 then redis.call('HDEL', S.m, unpack(del)) end
       if px ~= px0 then redis.call('PEXPIRE', S.m, left(px)) end
       if SAME and MAXS > 0 then redis.call('ZADD', LIVE, now, S.id) end
-      if woke then wake_head(S) end
-      return { v, values, false }
+      if rel and token then wake_head(S) end
+      return { v, {}, false }
     end
   end
   local st, rec = find_writable(S, keys_of_ops(A + 6))
@@ -1221,8 +1205,7 @@ local function main(keys, args)
   if args[1] == '+' then return fast_incr(keys, args) end
   KEY, ARG, cmd = keys, args, args[1]
   WALL = args[2]:byte(1) == 119
-  NOW = WALL and args[2]:sub(2) or args[2] -- the time as text, to write it as it came
-  now = tonumber(NOW)
+  now = tonumber(WALL and args[2]:sub(2) or args[2])
   return run()
 end
 
