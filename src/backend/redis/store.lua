@@ -1000,6 +1000,7 @@ end end
 -- (the old id retired, only if nothing changed since rot_read; else the client deletes
 -- the copy and starts again). A crash in between leaves at most an unreferenced copy,
 -- which expires; no step can lose a write or bring back a destroyed session.
+-- (schema.rs: ROTATION_STATE, which the Rust side reads by these names.)
 local STATE = { 'd', 'v', 'c', 'a', 'e', 'f', 'lt', 'lu', 'tt' }
 
 -- rot_read token → {state…, owner|false}
@@ -1026,8 +1027,9 @@ if cmd == 'rot_in' then f = function()
     if n > 1 then rec[f] = tonumber(ARG[A + n]) end
   end
   from_text(rec, ARG[A + 1])
-  if ARG[A + 10] ~= '' then rec.o = ARG[A + 10] end
-  if ARG[A + 11] and ARG[A + 11] ~= '' then rec.cookie = ARG[A + 11] end
+  local owner, cookie = ARG[A + #STATE + 1], ARG[A + #STATE + 2]
+  if owner ~= '' then rec.o = owner end
+  if cookie and cookie ~= '' then rec.cookie = cookie end
   install(S, rec)
   return 'OK'
 end end
