@@ -396,6 +396,18 @@ impl World {
         values
     }
 
+    /// Logs `desc` and runs it as [`World::each`] does.
+    fn step<T>(
+        &mut self,
+        on: On,
+        desc: String,
+        f: impl Fn(&Store, &[SessionId]) -> Result<T, Error>,
+        show: impl Fn(&T, &[SessionId], u64) -> String,
+    ) -> Vec<Option<T>> {
+        self.log.push(desc.clone());
+        self.each(on, &desc, f, show)
+    }
+
     /// Compares what every store says of every logical session.
     fn checkpoint(&mut self) {
         for l in 0..self.ids[0].len() {
@@ -523,10 +535,9 @@ impl World {
                 let opts = self.opts(l, false);
                 let ttl = self.own_ttl();
                 let desc = format!("{now}: write s{l} {json} {opts:?} ttl {ttl:?}");
-                self.log.push(desc.clone());
-                self.each(
+                self.step(
                     On::All,
-                    &desc,
+                    desc,
                     |s, ids| match ttl {
                         Some(t) => s.write_with_ttl(&ids[l], data.clone(), opts, t),
                         None => s.write(&ids[l], data.clone(), opts),
@@ -588,10 +599,9 @@ impl World {
                 let ops = vec![PatchOp::Incr(key.clone(), by)];
                 let on = self.incr_on(l, &ops);
                 let desc = format!("{now}: incr s{l} {key:?} by {by} {opts:?}");
-                self.log.push(desc.clone());
-                self.each(
+                self.step(
                     on,
-                    &desc,
+                    desc,
                     |s, ids| s.incr(&ids[l], &key, by, opts),
                     |v, _, _| format!("{v}"),
                 );
@@ -608,10 +618,9 @@ impl World {
                     WriteOpts::default()
                 };
                 let desc = format!("{now}: set_owner s{l} {owner:?} {opts:?}");
-                self.log.push(desc.clone());
-                self.each(
+                self.step(
                     On::All,
-                    &desc,
+                    desc,
                     |s, ids| s.set_owner(&ids[l], owner, opts),
                     |v, _, _| format!("version {v}"),
                 );
@@ -619,10 +628,9 @@ impl World {
             55..=57 => {
                 let owner = self.rng.pick(OWNERS);
                 let desc = format!("{now}: sessions_of {owner:?}");
-                self.log.push(desc.clone());
-                self.each(
+                self.step(
                     On::All,
-                    &desc,
+                    desc,
                     |s, _| s.sessions_of(owner),
                     |v, ids, _| names(v, ids),
                 );
@@ -630,10 +638,9 @@ impl World {
             58 => {
                 let owner = self.rng.pick(OWNERS);
                 let desc = format!("{now}: destroy_all {owner:?}");
-                self.log.push(desc.clone());
-                self.each(
+                self.step(
                     On::All,
-                    &desc,
+                    desc,
                     |s, _| s.destroy_all(owner),
                     |v, _, _| format!("{v}"),
                 );
@@ -641,10 +648,9 @@ impl World {
             59..=62 => self.rotate(l, now),
             63..=65 => {
                 let desc = format!("{now}: destroy s{l}");
-                self.log.push(desc.clone());
-                self.each(
+                self.step(
                     On::All,
-                    &desc,
+                    desc,
                     |s, ids| s.destroy(&ids[l]),
                     |v, _, _| format!("{v}"),
                 );
@@ -653,10 +659,9 @@ impl World {
             66..=72 => {
                 let lease = self.rng.pick(LEASES);
                 let desc = format!("{now}: lock s{l} lease {lease} ms, wait 0");
-                self.log.push(desc.clone());
-                let got = self.each(
+                let got = self.step(
                     On::All,
-                    &desc,
+                    desc,
                     |s, ids| s.lock(&ids[l], Duration::from_millis(lease), Duration::ZERO),
                     |(t, r), ids, t0| format!("token {t} {}", record(r, ids, t0)),
                 );
@@ -668,10 +673,9 @@ impl World {
             73..=77 => {
                 let token = self.token(l);
                 let desc = format!("{now}: unlock s{l} token {token}");
-                self.log.push(desc.clone());
-                self.each(
+                self.step(
                     On::All,
-                    &desc,
+                    desc,
                     |s, ids| s.unlock(&ids[l], token),
                     |_, _, _| "unlocked".into(),
                 );
@@ -682,10 +686,9 @@ impl World {
                     _ => None,
                 };
                 let desc = format!("{now}: touch s{l} ttl {ttl:?}");
-                self.log.push(desc.clone());
-                self.each(
+                self.step(
                     On::All,
-                    &desc,
+                    desc,
                     |s, ids| match ttl {
                         Some(t) => s.touch_with_ttl(&ids[l], t),
                         None => s.touch(&ids[l]),
@@ -696,10 +699,9 @@ impl World {
             83..=88 => {
                 let touch = self.rng.chance(2);
                 let desc = format!("{now}: fetch s{l} (touch: {touch})");
-                self.log.push(desc.clone());
-                self.each(
+                self.step(
                     On::All,
-                    &desc,
+                    desc,
                     |s, ids| {
                         if touch {
                             s.fetch_touch(&ids[l])
@@ -717,10 +719,9 @@ impl World {
             96..=97 => {
                 let count = self.rng.pick(&[1, 3, 100]);
                 let desc = format!("{now}: list, {count} a page");
-                self.log.push(desc.clone());
-                self.each(
+                self.step(
                     On::All,
-                    &desc,
+                    desc,
                     |s, _| {
                         let (mut all, mut cursor) = (Vec::new(), 0);
                         loop {
@@ -739,8 +740,7 @@ impl World {
             _ => {
                 if self.rng.chance(4) {
                     let desc = format!("{now}: clear");
-                    self.log.push(desc.clone());
-                    self.each(On::All, &desc, |s, _| s.clear(), |v, _, _| format!("{v}"));
+                    self.step(On::All, desc, |s, _| s.clear(), |v, _, _| format!("{v}"));
                     self.marks.push(self.now() + TOMB);
                 }
             }
@@ -763,10 +763,9 @@ impl World {
     ) {
         let on = self.incr_on(l, &ops);
         let desc = format!("{now}: apply s{l} {ops:?} {opts:?} ttl {ttl:?}");
-        self.log.push(desc.clone());
-        self.each(
+        self.step(
             on,
-            &desc,
+            desc,
             |s, ids| match ttl {
                 Some(t) => s.apply_with_ttl(&ids[l], ops.clone(), opts, t),
                 None => s.apply(&ids[l], ops.clone(), opts),
@@ -785,11 +784,10 @@ impl World {
             None
         };
         let desc = format!("{now}: rotate s{l} token {token:?}");
-        self.log.push(desc.clone());
         let new = self.ids[0].len();
-        let got = self.each(
+        let got = self.step(
             On::All,
-            &desc,
+            desc,
             |s, ids| s.rotate(&ids[l], token),
             move |_, _, _| format!("to s{new}"),
         );
