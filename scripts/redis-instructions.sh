@@ -60,22 +60,24 @@ count() {
   valgrind --tool=callgrind --callgrind-out-file="$out" redis-server --port "$port" \
     --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" >/dev/null 2>&1 &
   local pid=$!
+  # A failure stops the server too (it would run on under valgrind).
+  stop() { redis-cli -p "$port" SHUTDOWN NOSAVE >/dev/null 2>&1 || true; wait "$pid" || true; }
+  fail() { echo "$1" >&2; stop; exit 1; }
   until redis-cli -p "$port" PING >/dev/null 2>&1; do sleep 0.2; done
   local sha setup
   # A code that does not load or a set-up that fails says so (not a count of errors).
   for lib in lib empty; do
     setup=$(redis-cli -p "$port" -x FUNCTION LOAD REPLACE <"$dir/$lib.lua")
-    case $setup in *ERR*) echo "$lib.lua does not load: $setup" >&2; exit 1 ;; esac
+    case $setup in *ERR*) fail "$lib.lua does not load: $setup" ;; esac
   done
   sha=$(redis-cli -p "$port" -x SCRIPT LOAD <"$dir/script.lua")
   setup=$(redis-cli -p "$port" <"$dir/setup")
-  case $setup in *ERR*) echo "the set-up failed: $setup" >&2; exit 1 ;; esac
+  case $setup in *ERR*) fail "the set-up failed: $setup" ;; esac
   if [ "$n" -gt 0 ]; then
     for _ in $(seq "$n"); do sed "s/@SHA@/$sha/" "$dir/$call"; done | redis-cli -p "$port" >"$dir/replies"
-    if grep -q ERR "$dir/replies"; then echo "$call failed: $(grep -m1 ERR "$dir/replies")" >&2; exit 1; fi
+    if grep -q ERR "$dir/replies"; then fail "$call failed: $(grep -m1 ERR "$dir/replies")"; fi
   fi
-  redis-cli -p "$port" SHUTDOWN NOSAVE >/dev/null 2>&1 || true
-  wait "$pid" || true
+  stop
   grep -E '^(summary|totals):' "$out" | head -1 | awk '{print $2}'
 }
 
