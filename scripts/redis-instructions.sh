@@ -22,7 +22,7 @@ import json, sys
 d = sys.argv[1]
 src = open("src/backend/redis/store.lua").read()
 # The settings the client writes in for redis://…/?ttl=30m (see Redis::new).
-for k, v in {"@TTL@": "1800000", "@ABS@": "86400000", "@TOUCH@": "180000",
+for k, v in {"@TTL@": "1800000", "@ABS@": "86400000", "@TOUCH@": "180000", "@FRAC@": "0.1",
              "@TOMB@": "300000", "@GRACE@": "10000", "@MAXB@": "65536", "@MAXS@": "0",
              "@LRU@": "false", "@SAME@": "true", "@PREFIX@": "'sessync:'",
              "@LAYOUT@": "'n'"}.items():
@@ -45,8 +45,8 @@ open(f"{d}/script.lua", "w").write(script)
 # absolute TTL), and the general patch it falls back to.
 t = 1700000000000
 fast = f"1 sessync:{{{sid}}} + {t} {t + 1800000} {t + 1800000 - 86400000:013} '\"views\"' 1"
-patch = f"3 {keys} patch {now} {sid} '' '' '' 0 0 I '\"views\"' 1"
-open(f"{d}/setup", "w").write(f"FCALL bench 3 {keys} write {now} {sid} '' '' '' 0 {members}\n")
+patch = f"3 {keys} patch {now} {sid} '' '' '' 0 0 '' I '\"views\"' 1"
+open(f"{d}/setup", "w").write(f"FCALL bench 3 {keys} write {now} {sid} '' '' '' 0 '' {members}\n")
 open(f"{d}/fcall", "w").write(f"FCALL bench {fast}\n")
 open(f"{d}/patch", "w").write(f"FCALL bench {patch}\n")
 open(f"{d}/empty", "w").write(f"FCALL empty {fast}\n")
@@ -60,18 +60,24 @@ count() {
   valgrind --tool=callgrind --callgrind-out-file="$out" redis-server --port "$port" \
     --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" >/dev/null 2>&1 &
   local pid=$!
+  # A failure stops the server too (it would run on under valgrind).
+  stop() { redis-cli -p "$port" SHUTDOWN NOSAVE >/dev/null 2>&1 || true; wait "$pid" || true; }
+  fail() { echo "$1" >&2; stop; exit 1; }
   until redis-cli -p "$port" PING >/dev/null 2>&1; do sleep 0.2; done
-  redis-cli -p "$port" -x FUNCTION LOAD REPLACE <"$dir/lib.lua" >/dev/null
-  redis-cli -p "$port" -x FUNCTION LOAD REPLACE <"$dir/empty.lua" >/dev/null
-  local sha
+  local sha setup
+  # A code that does not load or a set-up that fails says so (not a count of errors).
+  for lib in lib empty; do
+    setup=$(redis-cli -p "$port" -x FUNCTION LOAD REPLACE <"$dir/$lib.lua")
+    case $setup in *ERR*) fail "$lib.lua does not load: $setup" ;; esac
+  done
   sha=$(redis-cli -p "$port" -x SCRIPT LOAD <"$dir/script.lua")
-  redis-cli -p "$port" <"$dir/setup" >/dev/null
+  setup=$(redis-cli -p "$port" <"$dir/setup")
+  case $setup in *ERR*) fail "the set-up failed: $setup" ;; esac
   if [ "$n" -gt 0 ]; then
     for _ in $(seq "$n"); do sed "s/@SHA@/$sha/" "$dir/$call"; done | redis-cli -p "$port" >"$dir/replies"
-    if grep -q ERR "$dir/replies"; then echo "$call failed: $(grep -m1 ERR "$dir/replies")" >&2; exit 1; fi
+    if grep -q ERR "$dir/replies"; then fail "$call failed: $(grep -m1 ERR "$dir/replies")"; fi
   fi
-  redis-cli -p "$port" SHUTDOWN NOSAVE >/dev/null 2>&1 || true
-  wait "$pid" || true
+  stop
   grep -E '^(summary|totals):' "$out" | head -1 | awk '{print $2}'
 }
 

@@ -393,10 +393,13 @@ impl Index {
         }
     }
 
+    /// Leaves a tombstone until `until`; one that lasts longer already (a rotation's,
+    /// which covers the grace period too) is kept as it is.
     fn tombstone(&mut self, id: SessionId, until: u64, ctx: &Ctx) {
         self.mark(id);
-        let prev = self.tombstones.insert(id, until);
+        let prev = self.tombstones.get(&id).copied();
         if prev.is_none_or(|p| p < until) {
+            self.tombstones.insert(id, until);
             self.schedule(grid(until), Timer::Tombstone, id, ctx);
         }
     }

@@ -10,6 +10,7 @@ use super::{
     Redis, backend,
     codec::{int, items, ms, opt_num, text},
     pool::{Conn, Failed},
+    schema::{ACCESSED, CREATED, FENCE, LIVE, LOCK_TOKEN, ROTATION_STATE, VERSION, rotation_index},
 };
 use crate::{
     command::Reply,
@@ -57,7 +58,7 @@ impl Redis {
     }
 
     pub(super) fn live_key(&self) -> String {
-        format!("{}{{live}}", self.opts.prefix)
+        format!("{}{{{LIVE}}}", self.opts.prefix)
     }
 
     pub(super) fn live(&self, cmd: &str, args: &[String]) -> Result<Value> {
@@ -128,36 +129,43 @@ impl Redis {
     /// The Cluster's rotation: read, copy, retire-if-unchanged; again from the start if
     /// it changed.
     pub(super) fn rotate_cluster(&self, id: SessionId, token: Option<u64>) -> Result<Reply> {
+        // rot_read's reply: the state, the owner, and in connect-redis layout the cookie.
+        let n = ROTATION_STATE.len();
+        let at = |field| rotation_index(field);
         for _ in 0..16 {
             let state = items(self.on("rot_read", &id, &[opt_num(token)])?)?;
-            if state.len() < 10 {
-                return Err(Error::Backend(
-                    "redis: a rotation state has 10 items".into(),
-                ));
+            if state.len() <= n {
+                return Err(Error::Backend(format!(
+                    "redis: a rotation state has {} items",
+                    n + 1
+                )));
             }
             let to = SessionId::generate();
-            let created = int(&state[2])? as u64;
-            let owner = match &state[9] {
+            let created = int(&state[at(CREATED)])? as u64;
+            let owner = match &state[n] {
                 Value::Nil => None,
                 o => Some(text(o)?),
             };
             if let Some(o) = &owner {
                 self.index_add(o, &to, created + ms(self.store.absolute_ttl))?;
             }
-            let mut args = Vec::with_capacity(11);
-            for v in &state[..9] {
+            let mut args = Vec::with_capacity(n + 2);
+            for v in &state[..n] {
                 args.push(match v {
                     Value::Int(n) => n.to_string(),
                     other => text(other)?,
                 });
             }
             args.push(owner.unwrap_or_default());
-            args.push(match state.get(10) {
+            args.push(match state.get(n + 1) {
                 Some(Value::Nil) | None => String::new(),
                 Some(c) => text(c)?,
             });
             if self.counted() {
-                self.live("live_add", &[to.as_str().to_string(), args[3].clone()])?;
+                self.live(
+                    "live_add",
+                    &[to.as_str().to_string(), args[at(ACCESSED)].clone()],
+                )?;
             }
             self.on("rot_in", &to, &args)?;
             let out = self.on(
@@ -165,9 +173,9 @@ impl Redis {
                 &id,
                 &[
                     to.as_str().to_string(),
-                    args[1].clone(),
-                    args[5].clone(),
-                    args[6].clone(),
+                    args[at(VERSION)].clone(),
+                    args[at(FENCE)].clone(),
+                    args[at(LOCK_TOKEN)].clone(),
                 ],
             )?;
             if int(&out)? == 1 {

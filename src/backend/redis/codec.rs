@@ -8,7 +8,13 @@ use std::{sync::Arc, time::Duration};
 use ::redis::Value;
 use serde_json::{Map, Value as Json};
 
-use super::{Redis, backend};
+use super::{
+    Redis, backend,
+    schema::{
+        ACCESSED, ALIAS, CREATED, EXPIRES, MEMBER_MARK, META_HASH, OWN_TTL, OWNER, OWNER_TAG,
+        TOMBSTONE, VERSION,
+    },
+};
 use crate::{
     command::PatchOp,
     config::RedisLayout,
@@ -139,6 +145,10 @@ pub(super) fn ops_args(ops: &[PatchOp], out: &mut Vec<String>) -> Result<()> {
                 for k in m.keys() {
                     check_key(k)?;
                 }
+                if m.is_empty() {
+                    // Nothing to change, but a change all the same (a new version).
+                    out.push("N".into());
+                }
                 flatten(m, &mut Vec::new(), out)?;
             }
             PatchOp::SetOwner(Some(o)) => {
@@ -210,24 +220,28 @@ impl HashRecord {
             let [Value::BulkString(f), Value::BulkString(x)] = pair else {
                 return None;
             };
-            match f.as_slice() {
-                [b'"', ..] => {
-                    let (Ok(f), Ok(x)) = (std::str::from_utf8(f), std::str::from_utf8(x)) else {
-                        return None;
-                    };
-                    if text.len() > 1 {
-                        text.push(',');
-                    }
-                    text.push_str(f);
-                    text.push(':');
-                    text.push_str(x);
+            let Ok(f) = std::str::from_utf8(f) else {
+                return None;
+            };
+            if f.as_bytes().first() == Some(&MEMBER_MARK) {
+                let Ok(x) = std::str::from_utf8(x) else {
+                    return None;
+                };
+                if text.len() > 1 {
+                    text.push(',');
                 }
-                b"v" => v = num(x),
-                b"c" => c = num(x),
-                b"a" => a = num(x),
-                b"e" => e = num(x),
-                b"o" => owner = std::str::from_utf8(x).ok().map(Arc::from),
-                b"tt" => match num(x) {
+                text.push_str(f);
+                text.push(':');
+                text.push_str(x);
+                continue;
+            }
+            match f {
+                VERSION => v = num(x),
+                CREATED => c = num(x),
+                ACCESSED => a = num(x),
+                EXPIRES => e = num(x),
+                OWNER => owner = std::str::from_utf8(x).ok().map(Arc::from),
+                OWN_TTL => match num(x) {
                     Some(t) => own_ttl = Some(t).filter(|&t| t > 0),
                     None => return None,
                 },
@@ -272,10 +286,10 @@ impl Redis {
         let p = &self.opts.prefix;
         let m = match self.opts.layout {
             RedisLayout::Native => self.record_key(id),
-            RedisLayout::ConnectRedis => format!("{{{p}{id}}}:m"),
+            RedisLayout::ConnectRedis => format!("{{{p}{id}}}{META_HASH}"),
         };
-        let base = m.strip_suffix(":m").unwrap_or(&m).to_string();
-        vec![m, format!("{base}:t"), format!("{base}:a")]
+        let base = m.strip_suffix(META_HASH).unwrap_or(&m).to_string();
+        vec![m, format!("{base}{TOMBSTONE}"), format!("{base}{ALIAS}")]
     }
 
     /// The record's key in the native layout: `<prefix>{<id>}`.
@@ -284,6 +298,6 @@ impl Redis {
     }
 
     pub(super) fn owner_key(&self, owner: &str) -> String {
-        format!("{}{{o:{owner}}}", self.opts.prefix)
+        format!("{}{{{OWNER_TAG}{owner}}}", self.opts.prefix)
     }
 }

@@ -14,6 +14,7 @@ use super::{
     Redis, backend,
     codec::{flag, int, items, record},
     pool::Failed,
+    schema::WAKE,
 };
 use crate::{
     command::Reply,
@@ -35,7 +36,7 @@ impl Redis {
             b.iter().map(|x| format!("{x:02x}")).collect()
         };
         let keys = self.keys(id.as_str());
-        let wake_key = format!("{}:w:{ticket}", keys[0]);
+        let wake_key = format!("{}{WAKE}{ticket}", keys[0]);
         let mut conn = self.take()?;
         let mut waited = false;
         let result = loop {

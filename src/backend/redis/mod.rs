@@ -19,7 +19,9 @@
 //! hash fields and the code's replies), `ops.rs` (the operations on a session),
 //! `fast.rs` (the live fetch and the increment without the general path), `lock.rs`
 //! (lock tickets and waits), `cluster.rs` (what a Cluster composes across slots),
-//! `list.rs` (listing and clearing); this file holds the backend and its dispatch.
+//! `list.rs` (listing and clearing), `schema.rs` (the names of the record's fields and
+//! keys, which the tests hold `store.lua` to); this file holds the backend and its
+//! dispatch.
 
 mod cluster;
 mod codec;
@@ -28,6 +30,7 @@ mod list;
 mod lock;
 mod ops;
 mod pool;
+mod schema;
 mod script;
 
 use std::sync::{

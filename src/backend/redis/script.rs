@@ -20,7 +20,7 @@ use crate::{
 };
 
 /// The store's Lua code: one command per call (settings and tail filled in by `new`).
-const SOURCE: &str = include_str!("store.lua");
+pub(super) const SOURCE: &str = include_str!("store.lua");
 
 /// How often the offset to the server's clock is measured again.
 const CLOCK_SYNC_MS: u64 = 10_000;

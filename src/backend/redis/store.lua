@@ -16,7 +16,7 @@
 -- time: 'w' and the server's clock as the client tracks it (its offset to the server's
 -- TIME, kept fresh), or a test's clock. Not TIME here: in a script it costs more than
 -- the rest of a typical command.
-local KEY, ARG, cmd, WALL, now, NOW
+local KEY, ARG, cmd, WALL, now
 -- The store's settings, written into the script's text by the client (one script, and
 -- one SHA, per configuration: no argument to send and convert on every call).
 local TTL, ABS, TOUCH, FRAC = @TTL@, @ABS@, @TOUCH@, @FRAC@
@@ -111,7 +111,8 @@ local function index_of(ks, k)
 end
 
 -- Applies one change at a path of keys: op 'P' sets, 'D' deletes, 'O' makes sure an
--- object is there (a merge patch flattened by the client).
+-- object is there (a merge patch flattened by the client; an empty one is 'N', which
+-- changes nothing but counts as a change, as it does on every store).
 local function at_path(obj, path, d, op, raw)
   local ks, vs = split(obj)
   local k = path[d]
@@ -260,6 +261,7 @@ end
 
 local function check_size(rec) limit_size(size(rec)) end
 
+
 -- Loads a record: meta fields only (want nil), these members too (a list of keys) or
 -- everything ('all'); nil when there is none.
 local function load(S, want)
@@ -382,25 +384,33 @@ end
 
 local LIMIT = 9007199254740992 -- 2^53: integers beyond it are not exact in a script
 
--- The value of key k (JSON text, or nil) plus by: the new text and number.
-local function add(k, v, by)
-  local cur = 0
+-- The integer an integer's text holds, if a script's number holds it exactly (within
+-- +-2^53), else nil. (tonumber rounds: '9007199254740993' reads as 2^53.)
+local function exact(t)
+  local n = tonumber(t)
+  if n < LIMIT and n > -LIMIT then return n end
+  if t == '9007199254740992' or t == '-9007199254740992' then return n end
+  return nil
+end
+
+-- Adds by (an integer's text) to member k (absent counts as 0): the new number. Refused
+-- unless the member's value and by are exact and so is their sum: its rounding error, by
+-- Knuth's TwoSum, is 0 (a sum of 2^53 + 1 rounds to 2^53, which a bound alone passes).
+local function incr(rec, k, by)
+  local v, cur = mget(rec, k), 0
   if v then
     if not v:match('^%-?%d+$') then
       fail('NOTANUMBER not a number: key ' .. k .. ' holds ' .. v:sub(1, 40) .. ', not an integer')
     end
-    cur = tonumber(v)
+    cur = exact(v)
   end
-  local next = cur + by
-  if cur > LIMIT or cur < -LIMIT or next > LIMIT or next < -LIMIT then
+  local b = exact(by)
+  local next = cur and b and cur + b
+  local bb = next and next - cur
+  if not next or next > LIMIT or next < -LIMIT or (cur - (next - bb)) + (b - bb) ~= 0 then
     fail('NOTANUMBER not a number: incrementing key ' .. k .. ' leaves the exact range of the Redis backend (+-2^53)')
   end
-  return string.format('%d', next), next
-end
-
-local function incr(rec, k, by)
-  local text, next = add(k, mget(rec, k), by)
-  mput(rec, k, text)
+  mput(rec, k, string.format('%d', next))
   return next
 end
 
@@ -414,6 +424,8 @@ local function keys_of_ops(i)
       i = i + 3
     elseif op == 'W' then
       i = i + 3
+    elseif op == 'N' then
+      i = i + 1
     else
       local len = tonumber(ARG[i + 1])
       ks[#ks + 1] = ARG[i + 2]
@@ -431,11 +443,13 @@ local function apply_ops(rec, i)
     local op = ARG[i]
     count = count + 1
     if op == 'I' then
-      values[#values + 1] = incr(rec, ARG[i + 1], tonumber(ARG[i + 2]))
+      values[#values + 1] = incr(rec, ARG[i + 1], ARG[i + 2])
       i = i + 3
     elseif op == 'W' then
       if ARG[i + 1] == '1' then rec.o = ARG[i + 2] else rec.o = nil end
       i = i + 3
+    elseif op == 'N' then
+      i = i + 1
     else
       local len = tonumber(ARG[i + 1])
       local path = {}
@@ -702,20 +716,17 @@ end end
 if cmd == 'patch' then f = function()
   local expected, token = opt(A + 1), opt(A + 2)
   local mk, rel, ttl = ARG[A + 3] == '1', ARG[A + 4] == '1', opt(A + 5)
-  -- The common case on its own path: a live, unexpired native record, changed only by
-  -- top-level sets, removals and increments (a request's commit, an increment). It
-  -- reads the fields it needs and writes the ones that change; anything else (absent,
-  -- expired, a lease that ran out, merges, owners, the connect-redis layout) takes the
-  -- general path below, which gives the same results in every case.
+  -- A request's commit on its own path: a live, unexpired native record, changed only
+  -- by top-level sets and removals. It reads the fields it needs and writes the ones
+  -- that change; anything else (absent, expired, a lease that ran out, increments,
+  -- merges, owners, the connect-redis layout) takes the general path below, which gives
+  -- the same results in every case. (Store::incr has a path of its own, fast_incr.)
   local simple = not S.d and A + 6 <= #ARG
   local i = A + 6
   local keys = {}
   while simple and i <= #ARG do
     local op = ARG[i]
-    if op == 'I' then
-      keys[#keys + 1] = ARG[i + 1]
-      i = i + 3
-    elseif (op == 'P' or op == 'D') and ARG[i + 1] == '1' then
+    if (op == 'P' or op == 'D') and ARG[i + 1] == '1' then
       keys[#keys + 1] = ARG[i + 2]
       i = i + (op == 'P' and 4 or 3)
     else
@@ -736,19 +747,13 @@ if cmd == 'patch' then f = function()
         fail('STALETOKEN')
       end
       if expected and expected ~= v then fail('CONFLICT ' .. expected .. ' ' .. v) end
-      local cur, sz, values = {}, sz0, {}
+      local cur, sz = {}, sz0
       for n, k in ipairs(keys) do cur[k] = r[8 + n] or false end
-      local changed = {}
       i = A + 6
       while i <= #ARG do
-        local op, k = ARG[i], ARG[i + (ARG[i] == 'I' and 1 or 2)]
-        local old, new = cur[k] or nil, nil
-        if op == 'I' then
-          local next
-          new, next = add(k, old, tonumber(ARG[i + 2]))
-          values[#values + 1] = next
-          i = i + 3
-        elseif op == 'P' then
+        local k, new = ARG[i + 2], nil
+        local old = cur[k] or nil
+        if ARG[i] == 'P' then
           new = ARG[i + 3]
           i = i + 4
         else
@@ -757,14 +762,13 @@ if cmd == 'patch' then f = function()
         if old then sz = sz - (#k + #old + 2) end
         if new then sz = sz + (#k + #new + 2) end
         cur[k] = new or false
-        changed[k] = true
       end
       limit_size(size_of(sz))
       v = v + 1
       local own = ttl or tt0
       if own == 0 then own = nil end
       local e2 = math.min(now + (own or TTL), c0 + ABS)
-      local args = { 'v', v, 'a', NOW, 'e', e2 }
+      local args = { 'v', v, 'a', now, 'e', e2 }
       if ttl and ttl ~= tt0 then
         args[#args + 1] = 'tt'
         args[#args + 1] = ttl
@@ -774,10 +778,10 @@ if cmd == 'patch' then f = function()
         args[#args + 1] = sz
       end
       local del = {}
-      for k in pairs(changed) do
-        if cur[k] then
+      for k, x in pairs(cur) do
+        if x then
           args[#args + 1] = k
-          args[#args + 1] = cur[k]
+          args[#args + 1] = x
         else
           del[#del + 1] = k
         end
@@ -788,20 +792,18 @@ if cmd == 'patch' then f = function()
         args[#args + 1] = 'px'
         args[#args + 1] = px
       end
-      local woke = false
       if rel and token then
         args[#args + 1] = 'lt'
         args[#args + 1] = 0
         args[#args + 1] = 'lu'
         args[#args + 1] = 0
-        woke = true
       end
       redis.call('HSET', S.m, unpack(args))
       if #del > 0 then redis.call('HDEL', S.m, unpack(del)) end
       if px ~= px0 then redis.call('PEXPIRE', S.m, left(px)) end
       if SAME and MAXS > 0 then redis.call('ZADD', LIVE, now, S.id) end
-      if woke then wake_head(S) end
-      return { v, values, false }
+      if rel and token then wake_head(S) end
+      return { v, {}, false }
     end
   end
   local st, rec = find_writable(S, keys_of_ops(A + 6))
@@ -998,6 +1000,7 @@ end end
 -- (the old id retired, only if nothing changed since rot_read; else the client deletes
 -- the copy and starts again). A crash in between leaves at most an unreferenced copy,
 -- which expires; no step can lose a write or bring back a destroyed session.
+-- (schema.rs: ROTATION_STATE, which the Rust side reads by these names.)
 local STATE = { 'd', 'v', 'c', 'a', 'e', 'f', 'lt', 'lu', 'tt' }
 
 -- rot_read token → {state…, owner|false}
@@ -1008,7 +1011,8 @@ if cmd == 'rot_read' then f = function()
   if st == 'alias' then fail('ROTATED ' .. rec) end
   if st == 'tomb' then fail('DESTROYED') end
   if st == 'absent' then fail('NOTFOUND') end
-  if token then check_token(S, rec, token) end
+  -- A lease that ran out is no lock, here as in rot_out (which compares the two).
+  if token then check_token(S, rec, token) else expire_lease(S, rec) end
   local out = {}
   for n, f in ipairs(STATE) do out[n] = rec[f] end
   out[#out + 1] = rec.o or false
@@ -1023,8 +1027,9 @@ if cmd == 'rot_in' then f = function()
     if n > 1 then rec[f] = tonumber(ARG[A + n]) end
   end
   from_text(rec, ARG[A + 1])
-  if ARG[A + 10] ~= '' then rec.o = ARG[A + 10] end
-  if ARG[A + 11] and ARG[A + 11] ~= '' then rec.cookie = ARG[A + 11] end
+  local owner, cookie = ARG[A + #STATE + 1], ARG[A + #STATE + 2]
+  if owner ~= '' then rec.o = owner end
+  if cookie and cookie ~= '' then rec.cookie = cookie end
   install(S, rec)
   return 'OK'
 end end
@@ -1202,8 +1207,7 @@ local function main(keys, args)
   if args[1] == '+' then return fast_incr(keys, args) end
   KEY, ARG, cmd = keys, args, args[1]
   WALL = args[2]:byte(1) == 119
-  NOW = WALL and args[2]:sub(2) or args[2] -- the time as text, to write it as it came
-  now = tonumber(NOW)
+  now = tonumber(WALL and args[2]:sub(2) or args[2])
   return run()
 end
 
