@@ -20,6 +20,13 @@
 //!   ffi/             the C ABI (include/sessync.h is generated from it)
 //! ```
 //!
+//! Cargo features (all on by default): `redis` (`backend/redis/`), `client` (`unix://`,
+//! `tcp://`: `backend/remote/`), `daemon` (`server/` and the `sessyncd` binary, with
+//! `client` and `rt`), `tls` (`tls://`, `rediss://`, sessyncd's `--tls-cert`), `rt` (the
+//! tokio runtime of the C ABI's `*_async` calls). Without any of them the crate is
+//! `mem://`, the request flow, cookies and the C ABI, with no tokio, rustls or Redis
+//! client; a URL whose scheme needs a missing feature is an `InvalidArgument` naming it.
+//!
 //! The contract: a session is a JSON object with a version; writes can be compare-and-swap,
 //! merge patches or atomic increments; a per-session lock hands out fencing tokens that
 //! refuse stale writers; destroyed sessions leave tombstones so logout cannot be undone;
@@ -33,7 +40,9 @@ pub mod cookie;
 pub mod error;
 pub mod ffi;
 pub mod flow;
+#[cfg(any(feature = "client", feature = "redis"))]
 mod protocol;
+#[cfg(feature = "daemon")]
 pub mod server;
 pub mod session;
 pub mod store;

@@ -7,6 +7,8 @@
 //! owner) must be the same. Sizes sit near `max_session_bytes`, values near the lengths
 //! where the fast path gives up, times near the lease, idle and absolute ends.
 
+#![cfg(feature = "redis")]
+
 mod redis;
 
 use std::time::Duration;
