@@ -52,12 +52,12 @@ fn wait_on_thread(
     id: SessionId,
     wait: Duration,
 ) -> mpsc::Receiver<crate::Result<(u64, crate::Record)>> {
+    let waits = store.stats().lock_waits + 1;
     let (tx, rx) = mpsc::channel();
     let s = store.clone();
     thread::spawn(move || {
         let _ = tx.send(block_on(s.lock_async(&id, LEASE, wait)));
     });
-    let waits = store.stats().lock_waits + 1;
     let until = Instant::now() + Duration::from_secs(10);
     while store.stats().lock_waits < waits {
         assert!(Instant::now() < until, "the waiter never queued");
