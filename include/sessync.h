@@ -77,17 +77,6 @@
 
 
 /**
- * The format version of both files; a reader refuses any other.
- */
-#define FORMAT_VERSION 1
-
-/**
- * What one session counts for `max_memory` beyond its JSON text: its entry, its place
- * in the maps and the index of its keys (measured in docs/benchmarks.md, "Memory").
- */
-#define SESSION_OVERHEAD 256
-
-/**
  * Flag of `sessync_session_begin`: take the session's lock for the request.
  */
 #define SESSYNC_BEGIN_LOCK 1

@@ -126,13 +126,17 @@ pub enum Target {
     /// `mem://`: the store inside this process.
     Memory,
     /// `unix:///path/to.sock`, `tcp://:token@host:port` or `tls://:token@host:port`: a
-    /// sessyncd.
+    /// sessyncd (the `client` feature; `tls://` also needs `tls`).
+    #[cfg(feature = "client")]
     Remote(RemoteOptions),
-    /// `redis://…` or `redis+cluster://…`: Redis or Valkey, standalone or Cluster.
+    /// `redis://…` or `redis+cluster://…`: Redis or Valkey, standalone or Cluster (the
+    /// `redis` feature; `rediss://` also needs `tls`).
+    #[cfg(feature = "redis")]
     Redis(RedisOptions),
 }
 
 /// How sessions are laid out in Redis.
+#[cfg(feature = "redis")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RedisLayout {
@@ -145,6 +149,7 @@ pub enum RedisLayout {
 }
 
 /// How the store's Lua code runs on Redis.
+#[cfg(feature = "redis")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ScriptMode {
@@ -159,6 +164,7 @@ pub enum ScriptMode {
 }
 
 /// Where and how to reach Redis.
+#[cfg(feature = "redis")]
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct RedisOptions {
@@ -189,6 +195,7 @@ pub struct RedisOptions {
 }
 
 /// Where and how to reach a sessyncd.
+#[cfg(feature = "client")]
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct RemoteOptions {
@@ -211,6 +218,7 @@ pub struct RemoteOptions {
 }
 
 /// How a `tls://` client checks the daemon's certificate.
+#[cfg(feature = "client")]
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct TlsOptions {
@@ -222,6 +230,7 @@ pub struct TlsOptions {
 }
 
 /// A daemon's address.
+#[cfg(feature = "client")]
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum RemoteAddr {
@@ -232,42 +241,83 @@ pub enum RemoteAddr {
 }
 
 /// Parses a store URL into its target and options.
+///
+/// A scheme whose backend this build lacks (see the crate's Cargo features) is an
+/// `InvalidArgument` naming the feature to enable.
 pub fn parse_url(url: &str) -> Result<(Target, StoreOptions)> {
-    // Before the URL parser: a Cluster's host list is no URL authority.
-    if let Some((scheme, _)) = url.split_once("://") {
-        if matches!(
-            scheme,
-            "redis" | "rediss" | "redis+cluster" | "rediss+cluster"
-        ) {
-            return parse_redis(url, scheme);
+    let url = url.trim();
+    let scheme = url
+        .split_once(':')
+        .map(|(s, _)| s)
+        .filter(|s| s.starts_with(|c: char| c.is_ascii_alphabetic()))
+        .filter(|s| {
+            s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        })
+        .ok_or_else(|| {
+            Error::invalid(format!(
+                "store URL {url:?}: expected scheme://…, such as mem://?ttl=30m"
+            ))
+        })?;
+    let lower = scheme.to_ascii_lowercase();
+    // Before any URL parser: a Cluster's host list is no URL authority.
+    if matches!(
+        scheme,
+        "redis" | "rediss" | "redis+cluster" | "rediss+cluster"
+    ) && url[scheme.len()..].starts_with("://")
+    {
+        needs(url, scheme, "redis", cfg!(feature = "redis"))?;
+        if scheme.starts_with("rediss") {
+            needs(url, scheme, "tls", cfg!(feature = "tls"))?;
         }
+        #[cfg(feature = "redis")]
+        return parse_redis(url, scheme);
     }
-    let parsed =
-        url::Url::parse(url).map_err(|e| Error::invalid(format!("store URL {url:?}: {e}")))?;
-    if matches!(parsed.scheme(), "unix" | "tcp" | "tls") {
-        return parse_remote(url, &parsed).map(|r| (Target::Remote(r), StoreOptions::default()));
+    if matches!(lower.as_str(), "unix" | "tcp" | "tls") {
+        if lower == "tls" {
+            needs(url, &lower, "tls", cfg!(feature = "tls"))?;
+        } else {
+            needs(url, &lower, "client", cfg!(feature = "client"))?;
+        }
+        #[cfg(feature = "client")]
+        return parse_remote(url).map(|r| (Target::Remote(r), StoreOptions::default()));
     }
-    let target = match parsed.scheme() {
-        "mem" => {
-            if parsed.host_str().is_some_and(|h| !h.is_empty())
-                || !(parsed.path().is_empty() || parsed.path() == "/")
-            {
-                return Err(Error::invalid(
-                    "store URL: mem:// takes no host or path, only options (mem://?ttl=30m)",
-                ));
-            }
-            Target::Memory
-        }
-        other => {
-            return Err(Error::invalid(format!(
-                "store URL scheme {other:?} is not supported (supported: mem, unix, tcp, tls, \
-                 redis, rediss, redis+cluster)"
-            )));
-        }
-    };
+    match lower.as_str() {
+        "mem" => parse_mem(url, &url[scheme.len() + 1..]),
+        other => Err(Error::invalid(format!(
+            "store URL scheme {other:?} is not supported (supported: mem, unix, tcp, tls, \
+             redis, rediss, redis+cluster)"
+        ))),
+    }
+}
+
+/// Nothing when this build has (`has`) the Cargo feature a scheme needs; else the
+/// error that names it.
+fn needs(url: &str, scheme: &str, feature: &str, has: bool) -> Result<()> {
+    if has {
+        return Ok(());
+    }
+    Err(Error::invalid(format!(
+        "store URL {url:?}: {scheme}:// needs sessync's `{feature}` feature, and this build \
+         was compiled without it (enable it in Cargo.toml: features = [\"{feature}\"])"
+    )))
+}
+
+/// `mem://[/][?options]`: read by hand, so that a build with only `mem://` needs no URL
+/// library (as the URL standard reads it: `mem:`, `mem:/` and `mem:///` too). `rest` is
+/// what follows `mem:`.
+fn parse_mem(url: &str, rest: &str) -> Result<(Target, StoreOptions)> {
+    let rest = rest.split_once('#').map_or(rest, |(r, _)| r);
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let (place, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if !(place.is_empty() || place == "/") {
+        return Err(Error::invalid(format!(
+            "store URL {url:?}: mem:// takes no host or path, only options (mem://?ttl=30m)"
+        )));
+    }
     let mut opts = StoreOptions::default();
     let mut seen: Vec<String> = Vec::new();
-    for (k, v) in parsed.query_pairs() {
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
         once(&mut seen, &k)?;
         if !store_option(&mut opts, &k, &v)? {
             return Err(Error::invalid(format!(
@@ -278,7 +328,7 @@ pub fn parse_url(url: &str) -> Result<(Target, StoreOptions)> {
         }
     }
     opts.validate()?;
-    Ok((target, opts))
+    Ok((Target::Memory, opts))
 }
 
 fn once(seen: &mut Vec<String>, k: &str) -> Result<()> {
@@ -324,6 +374,7 @@ fn store_option(opts: &mut StoreOptions, k: &str, v: &str) -> Result<bool> {
 /// `redis://[user:password@]host[:port][/db]?…`, `redis+cluster://[user:password@]h1:p1,h2:p2?…`.
 /// The query holds the connection's options and the store's own (ttl, …), which this
 /// process applies: every script call carries them.
+#[cfg(feature = "redis")]
 fn parse_redis(url: &str, scheme: &str) -> Result<(Target, StoreOptions)> {
     let rest = &url[scheme.len() + 3..];
     let cluster = scheme.ends_with("+cluster");
@@ -396,7 +447,7 @@ fn parse_redis(url: &str, scheme: &str) -> Result<(Target, StoreOptions)> {
         ..StoreOptions::default()
     };
     let mut seen: Vec<String> = Vec::new();
-    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
         once(&mut seen, &k)?;
         match &*k {
             "timeout" => r.timeout = duration(&k, &v)?,
@@ -467,7 +518,10 @@ fn parse_redis(url: &str, scheme: &str) -> Result<(Target, StoreOptions)> {
     Ok((Target::Redis(r), opts))
 }
 
-fn parse_remote(url: &str, parsed: &url::Url) -> Result<RemoteOptions> {
+#[cfg(feature = "client")]
+fn parse_remote(url: &str) -> Result<RemoteOptions> {
+    let parsed =
+        url::Url::parse(url).map_err(|e| Error::invalid(format!("store URL {url:?}: {e}")))?;
     let addr = if parsed.scheme() == "unix" {
         if parsed.host_str().is_some_and(|h| !h.is_empty()) || parsed.path().is_empty() {
             return Err(Error::invalid(format!(
@@ -486,7 +540,7 @@ fn parse_remote(url: &str, parsed: &url::Url) -> Result<RemoteOptions> {
         RemoteAddr::Tcp(host.trim_matches(['[', ']']).to_string(), port)
     };
     let token = parsed.password().map(|p| {
-        url::form_urlencoded::parse(format!("t={p}").as_bytes())
+        form_urlencoded::parse(format!("t={p}").as_bytes())
             .next()
             .map(|(_, v)| v.into_owned())
             .unwrap_or_default()
@@ -649,6 +703,7 @@ mod tests {
         assert!(err("mem://?ttl=99999999999999999999").contains("ttl"));
     }
 
+    #[cfg(all(feature = "client", feature = "tls"))]
     fn remote(url: &str) -> RemoteOptions {
         match parse_url(url).unwrap().0 {
             Target::Remote(r) => r,
@@ -657,6 +712,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "redis")]
     fn parses_redis_urls() {
         let redis = |u: &str| match parse_url(u) {
             Ok((Target::Redis(r), o)) => (r, o),
@@ -699,6 +755,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "redis")]
     fn redis_url_errors_name_the_wrong_part() {
         let err = |u: &str| match parse_url(u) {
             Err(Error::InvalidArgument(m)) => m,
@@ -724,6 +781,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(all(feature = "client", feature = "tls"))]
     fn parses_sessyncd_urls() {
         let r = remote("unix:///run/s.sock");
         assert_eq!(r.addr, RemoteAddr::Unix("/run/s.sock".into()));
@@ -752,5 +810,43 @@ mod tests {
         assert!(err("tls://h:1?timeout=0").contains("timeout"));
         assert!(err("tls://h?x=1").contains("no port"));
         assert!(err("tls://h:1?colour=red").contains("colour"));
+    }
+
+    #[test]
+    fn schemes_of_a_missing_feature_name_it() {
+        let err = |u: &str| match parse_url(u) {
+            Err(Error::InvalidArgument(m)) => m,
+            other => panic!("{u}: expected InvalidArgument, got {other:?}"),
+        };
+        let cases = [
+            ("redis://h:1", "redis", cfg!(feature = "redis")),
+            ("redis+cluster://a:1,b:2", "redis", cfg!(feature = "redis")),
+            ("unix:///run/s.sock", "client", cfg!(feature = "client")),
+            ("tcp://h:1", "client", cfg!(feature = "client")),
+            ("tls://h:1", "tls", cfg!(feature = "tls")),
+            (
+                "rediss://h:1",
+                if cfg!(feature = "redis") {
+                    "tls"
+                } else {
+                    "redis"
+                },
+                cfg!(all(feature = "redis", feature = "tls")),
+            ),
+        ];
+        for (url, feature, built) in cases {
+            if !built {
+                let m = err(url);
+                assert!(m.contains(&format!("`{feature}` feature")), "{url}: {m}");
+            }
+        }
+        // mem:// needs no feature, with or without a slash, options or a fragment.
+        assert_eq!(
+            parse_url("mem:///?ttl=1m#x").unwrap().1.ttl,
+            Duration::from_secs(60)
+        );
+        assert_eq!(parse_url("mem:").unwrap().0, Target::Memory);
+        assert!(err("mem://x/").contains("no host"));
+        assert!(err("://x").contains("scheme://"));
     }
 }

@@ -21,6 +21,13 @@
 //!   fuzzing.rs       the fuzz targets' bodies and invariants (fuzz/, tests/fuzz_replay.rs)
 //! ```
 //!
+//! Cargo features (all on by default): `redis` (`backend/redis/`), `client` (`unix://`,
+//! `tcp://`: `backend/remote/`), `daemon` (`server/` and the `sessyncd` binary, with
+//! `client` and `rt`), `tls` (`tls://`, `rediss://`, sessyncd's `--tls-cert`), `rt` (the
+//! tokio runtime of the C ABI's `*_async` calls). Without any of them the crate is
+//! `mem://`, the request flow, cookies and the C ABI, with no tokio, rustls or Redis
+//! client; a URL whose scheme needs a missing feature is an `InvalidArgument` naming it.
+//!
 //! The contract: a session is a JSON object with a version; writes can be compare-and-swap,
 //! merge patches or atomic increments; a per-session lock hands out fencing tokens that
 //! refuse stale writers; destroyed sessions leave tombstones so logout cannot be undone;
@@ -34,9 +41,12 @@ pub mod cookie;
 pub mod error;
 pub mod ffi;
 pub mod flow;
+#[cfg(feature = "daemon")]
 #[doc(hidden)]
 pub mod fuzzing;
+#[cfg(any(feature = "client", feature = "redis"))]
 mod protocol;
+#[cfg(feature = "daemon")]
 pub mod server;
 pub mod session;
 pub mod store;

@@ -67,6 +67,7 @@ impl Store {
         let (target, options) = parse_url(url)?;
         match target {
             Target::Memory => Store::memory(options, clock),
+            #[cfg(feature = "client")]
             Target::Remote(r) => Ok(Store {
                 inner: Arc::new(StoreInner {
                     backend: Box::new(crate::backend::remote::Remote::new(r)?),
@@ -74,6 +75,7 @@ impl Store {
                     clock,
                 }),
             }),
+            #[cfg(feature = "redis")]
             Target::Redis(r) => Ok(Store {
                 inner: Arc::new(StoreInner {
                     backend: Box::new(crate::backend::redis::Redis::new(
@@ -344,9 +346,10 @@ impl Store {
         }
     }
 
-    /// [`Store::lock`] for async code: waits without blocking a thread. Needs a tokio
-    /// runtime with time enabled. Dropping the future gives up the wait (and gives back a
-    /// lock granted meanwhile).
+    /// [`Store::lock`] for async code: on the in-process store, waits without blocking a
+    /// thread, on any executor (the store wakes the task when the lock is handed over or
+    /// the wait ends; no runtime timer is needed). Dropping the future gives up the wait
+    /// (and gives back a lock granted meanwhile).
     pub async fn lock_async(
         &self,
         id: &SessionId,

@@ -4,6 +4,8 @@
 //! under concurrent visits; SIGTERM stops the whole group, children included. The server
 //! is compiled the way `tests/c_example_server.rs` does it.
 
+#![cfg(feature = "daemon")]
+
 mod cbuild;
 mod daemon;
 

@@ -1,6 +1,8 @@
 //! Real Redis client libraries connect to sessyncd unchanged: their handshakes (AUTH,
 //! HELLO, CLIENT SETINFO, SELECT, INFO) succeed and they can run its commands.
 
+#![cfg(feature = "daemon")]
+
 mod daemon;
 
 use std::{path::PathBuf, process::Command};

@@ -4,6 +4,8 @@
 //! the connect-redis layout. Each case gets its own key prefix (a fresh, empty store) and a manual clock,
 //! which the scripts follow instead of the server's.
 
+#![cfg(feature = "redis")]
+
 mod conformance;
 mod redis;
 

@@ -1,6 +1,8 @@
 //! The conformance suite, unchanged, against sessyncd over a Unix socket, over TCP and
 //! over TLS (each case on a fresh daemon whose clock only moves on `DEBUG.ADVANCE`).
 
+#![cfg(feature = "daemon")]
+
 mod conformance;
 mod daemon;
 
@@ -16,6 +18,7 @@ use sessync::Store;
 enum Remote {
     Unix,
     Tcp,
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     Tls,
 }
 
@@ -74,6 +77,7 @@ fn sessyncd_over_tcp_honours_the_contract() {
 }
 
 #[test]
+#[cfg(feature = "tls")]
 fn sessyncd_over_tls_honours_the_contract() {
     conformance::run_all(&Remote::Tls);
 }

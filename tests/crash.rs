@@ -8,6 +8,8 @@
 //! before it. With `everysec`, the writes lost at each crash are counted and printed
 //! (`cargo test --release --test crash -- --nocapture`): docs/benchmarks.md records them.
 
+#![cfg(feature = "daemon")]
+
 mod daemon;
 
 use std::{

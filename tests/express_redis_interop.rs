@@ -3,6 +3,8 @@
 //! express cookie format) on one real redis-server share their visitors' sessions, in
 //! both directions: each reads and updates what the other created.
 
+#![cfg(feature = "redis")]
+
 mod cbuild;
 mod interop;
 

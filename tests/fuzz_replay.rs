@@ -5,6 +5,8 @@
 //! fixed bug stays fixed. A missing or empty corpus fails the test: it would otherwise
 //! pass by checking nothing. See `docs/security.md`.
 
+#![cfg(feature = "daemon")]
+
 use std::{
     path::{Path, PathBuf},
     time::{Duration, Instant},

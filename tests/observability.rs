@@ -2,6 +2,8 @@
 //! (`--metrics`), and the same counters through `SESS.STATS` to a client's `stats()`;
 //! with `--dir`, the persistence section moves as changes are logged and compacted.
 
+#![cfg(feature = "daemon")]
+
 mod daemon;
 
 use std::{

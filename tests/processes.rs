@@ -1,6 +1,8 @@
 //! Worker processes sharing sessions through sessyncd: no lost update across processes,
 //! and a lock holder killed with SIGKILL does not stop the others.
 
+#![cfg(feature = "daemon")]
+
 mod daemon;
 mod worker;
 

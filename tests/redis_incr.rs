@@ -6,6 +6,8 @@
 //! absolute end) and on their own where Redis differs by design (±2^53). The seeded
 //! sequences of every operation on every store are `tests/differential.rs`.
 
+#![cfg(feature = "redis")]
+
 mod redis;
 
 use std::time::Duration;

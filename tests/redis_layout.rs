@@ -2,6 +2,8 @@
 //! connect-redis keeps under `sess:<id>` (express-session's `cookie` object inside,
 //! `SET … EX` with the cookie's TTL), read and written by both sides.
 
+#![cfg(feature = "redis")]
+
 mod redis;
 
 use serde_json::Value;

@@ -2,6 +2,8 @@
 //! sessions than the conformance cases hold (so that SCAN takes many steps and, on the
 //! Cluster, every primary), and the fast paths with sessions that have a TTL of their own.
 
+#![cfg(feature = "redis")]
+
 mod redis;
 
 use std::{collections::HashSet, time::Duration};

@@ -2,6 +2,8 @@
 //! arrival order, woken through Redis (no polling with sleeps), and a waiter that died
 //! is skipped.
 
+#![cfg(feature = "redis")]
+
 mod redis;
 mod worker;
 

@@ -3,6 +3,8 @@
 //! stop the others, and a Redis that restarts or drops connections gives clear errors,
 //! then recovery.
 
+#![cfg(feature = "redis")]
+
 mod redis;
 mod worker;
 

@@ -3,6 +3,8 @@
 //! connection is set up as the URL says (password, database), and a server that
 //! restarted while the store was idle is not seen by the next call.
 
+#![cfg(feature = "redis")]
+
 mod redis;
 
 use std::{process::Command, sync::Arc};

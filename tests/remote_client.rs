@@ -2,6 +2,8 @@
 //! waits on their own, a lost connection failing every request in flight, and reconnects
 //! with backoff after the daemon went away.
 
+#![cfg(feature = "daemon")]
+
 mod daemon;
 
 use std::{

@@ -1,6 +1,8 @@
 //! sessyncd over real sockets: a Unix socket and TCP on a free port, raw RESP bytes,
 //! redis-cli, authentication, bad frames, idle connections and lock queues.
 
+#![cfg(feature = "daemon")]
+
 use std::{
     io::{BufRead, BufReader, Read, Write},
     net::{Shutdown, TcpStream},
@@ -10,7 +12,9 @@ use std::{
 
 mod daemon;
 
-use daemon::{Daemon, TOKEN, TempDir, spawn, start, write_certs};
+#[cfg(feature = "tls")]
+use daemon::write_certs;
+use daemon::{Daemon, TOKEN, TempDir, spawn, start};
 
 const ID: &str = "abcdefghijklmnopqrstuvwxyz012345";
 
@@ -398,6 +402,7 @@ fn second_key_refused(sock: &std::path::Path) -> bool {
 }
 
 #[test]
+#[cfg(feature = "tls")]
 fn a_toml_config_file_sets_what_flags_set() {
     let dir = TempDir::new("config");
     let (_, cert, key) = write_certs(&dir.0);

@@ -3,6 +3,8 @@
 //! last request; one that keeps talking is not, however long it lives) and bursts of
 //! pipelined requests larger than any one read.
 
+#![cfg(feature = "daemon")]
+
 use std::{sync::Arc, time::Duration};
 
 use sessync::{

@@ -1,6 +1,8 @@
 //! sessyncd's TLS listener and the `tls://` client: a wrong CA or name is a clear error,
 //! plain text or silence on the TLS port costs the daemon nothing, redis-cli --tls works.
 
+#![cfg(all(feature = "daemon", feature = "tls"))]
+
 mod daemon;
 
 use std::{

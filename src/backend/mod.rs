@@ -2,8 +2,11 @@
 //! contract (the conformance suite in `tests/conformance` states it).
 
 pub mod memory;
+#[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(feature = "client")]
 pub mod remote;
+#[cfg(any(feature = "client", feature = "redis"))]
 pub(crate) mod wire;
 
 use std::{future::Future, pin::Pin};

@@ -137,6 +137,34 @@ fn settings() -> Result<Flags, String> {
     Ok(f)
 }
 
+/// The TLS acceptor of `--tls-cert` and `--tls-key`.
+#[cfg(feature = "tls")]
+fn tls_acceptor(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<tokio_rustls::TlsAcceptor, String> {
+    sessync::server::tls::acceptor(cert, key)
+}
+
+/// Without the `tls` feature: an error that says so.
+#[cfg(not(feature = "tls"))]
+fn tls_acceptor(
+    _cert: &std::path::Path,
+    _key: &std::path::Path,
+) -> Result<std::convert::Infallible, String> {
+    Err("--tls-cert and --tls-key: this sessyncd was built without sessync's `tls` feature".into())
+}
+
+#[cfg(feature = "tls")]
+fn tls_listener(l: tokio::net::TcpListener, a: tokio_rustls::TlsAcceptor) -> Listener {
+    Listener::Tls(l, a)
+}
+
+#[cfg(not(feature = "tls"))]
+fn tls_listener(_: tokio::net::TcpListener, a: std::convert::Infallible) -> Listener {
+    match a {}
+}
+
 /// Reads a config file: TOML when its name ends in `.toml`, JSON otherwise.
 fn parse_config(path: &std::path::Path, text: &str) -> Result<Flags, String> {
     if path
@@ -191,7 +219,7 @@ fn real_main() -> Result<(), String> {
             if f.tcp.is_none() {
                 return Err("--tls-cert and --tls-key need --tcp ADDR to serve TLS on".into());
             }
-            Some(sessync::server::tls::acceptor(cert, key)?)
+            Some(tls_acceptor(cert, key)?)
         }
         (None, None) => None,
         _ => return Err("TLS needs both --tls-cert FILE and --tls-key FILE".into()),
@@ -302,7 +330,7 @@ fn real_main() -> Result<(), String> {
             // One line on stdout with the bound address, for scripts and tests.
             println!("listening on {scheme}:{local}");
             listeners.push(match tls {
-                Some(a) => Listener::Tls(l, a),
+                Some(a) => tls_listener(l, a),
                 None => Listener::Tcp(l),
             });
         }

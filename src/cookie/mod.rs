@@ -42,4 +42,5 @@ pub use config::{
     CookieConfig, CookieFormat, MAX_COOKIE_AGE, MAX_SIGNING_KEY_LEN, MIN_SIGNING_KEY_LEN, SameSite,
 };
 pub use parse::{cookie_values, parse_cookie_header};
+#[cfg(feature = "daemon")]
 pub(crate) use parse::{is_cookie_octet, is_tchar};

@@ -217,7 +217,7 @@ fn full_url(url: &str, options: *const sessync_options) -> (String, FlowOptions)
             full.push(if full.contains('?') { '&' } else { '?' });
             full.push_str(k);
             full.push('=');
-            full.extend(url::form_urlencoded::byte_serialize(v.as_bytes()));
+            full.extend(form_urlencoded::byte_serialize(v.as_bytes()));
         }
     }
     (full, flow)

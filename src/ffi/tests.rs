@@ -424,3 +424,46 @@ fn the_cookie_format_option() {
     );
     sessync_store_free(st);
 }
+
+/// Without the `rt` feature the calls that complete through a callback fail at once,
+/// naming the feature, and never call back; cancel and drain find nothing pending.
+#[cfg(not(feature = "rt"))]
+#[test]
+fn async_calls_name_the_missing_rt_feature() {
+    use std::ffi::c_void;
+
+    use super::{error::sessync_error, ticket::*};
+
+    extern "C" fn never(_: *mut c_void, _: sessync_status, _: u64, _: *const sessync_error) {
+        panic!("no callback without a runtime");
+    }
+    let st = open("mem://");
+    let id = CString::new("abcdefghijklmnopqrstuvwxyz012345").unwrap();
+    let mut ticket = 0u64;
+    let rc = sessync_store_lock_async(
+        st,
+        id.as_ptr(),
+        1000,
+        0,
+        Some(never),
+        ptr::null_mut(),
+        &mut ticket,
+        ptr::null_mut(),
+    );
+    assert_eq!(rc, sessync_status::InvalidArgument);
+    assert!(last_error().contains("`rt` feature"), "{}", last_error());
+    assert_eq!(ticket, 0, "no ticket is written");
+    let mut cancelled = true;
+    assert_eq!(
+        sessync_ticket_cancel(1, &mut cancelled, ptr::null_mut()),
+        sessync_status::Ok
+    );
+    assert!(!cancelled);
+    let mut pending = 9usize;
+    assert_eq!(
+        sessync_async_drain(true, 0, &mut pending, ptr::null_mut()),
+        sessync_status::Ok
+    );
+    assert_eq!(pending, 0);
+    sessync_store_free(st);
+}

@@ -10,22 +10,25 @@
 //! has returned, so the ticket is written out before the work starts. `sessync_ticket_cancel`
 //! decides once and for all between "the callback gets `SESSYNC_STATUS_CANCELLED`" and
 //! "it gets the result": a lock or session won after a cancel is given back.
+//!
+//! The runtime is tokio's (`ticket/rt.rs`), in builds with the `rt` feature (the default).
+//! Without it every call here that completes later fails at once with
+//! `SESSYNC_STATUS_INVALID_ARGUMENT` naming the feature (its callback never comes), no
+//! ticket is ever pending, and `sessync_async_drain` finds nothing to wait for.
+
+#[cfg(feature = "rt")]
+mod rt;
 
 use std::{
-    collections::HashMap,
     ffi::{c_char, c_void},
     future::Future,
-    panic::{AssertUnwindSafe, catch_unwind},
     pin::Pin,
-    sync::atomic::{AtomicU64, Ordering},
-    task::{Context, Poll, Waker},
     time::Duration,
 };
 
-use once_cell::sync::Lazy;
 use parking_lot::{Condvar, Mutex};
-use tokio::sync::oneshot;
 
+use self::rt::{abort_later, end_async, start, unlock_later};
 use super::{
     buf::sessync_buf,
     error::sessync_error,
@@ -34,7 +37,7 @@ use super::{
     status::sessync_status,
     store::{sessync_store, with_store},
 };
-use crate::{error::Error, flow::Session, store::Store};
+use crate::{error::Error, flow::Session};
 
 /// Called once when `sessync_store_lock_async` completes: `status` is
 /// `SESSYNC_STATUS_OK` with the fencing `token`, or the failure (`token` 0) with `error`
@@ -83,47 +86,6 @@ struct UserData(*mut c_void);
 // caller's callback, which the header says may run on any library thread.
 unsafe impl Send for UserData {}
 
-/// The library's runtime for calls that complete later: one worker thread for tasks (a
-/// lock wait on the in-process store is a task, not a thread) and a pool for calls that
-/// block (other backends' locks, commits) and for running callbacks. One per process: a
-/// forked child, which has none of the parent's threads, makes its own on first use.
-static RUNTIME: Mutex<Option<(u32, &'static tokio::runtime::Runtime)>> = Mutex::new(None);
-
-fn runtime() -> Result<&'static tokio::runtime::Runtime, Fail> {
-    let pid = std::process::id();
-    let mut slot = RUNTIME.lock();
-    if let Some((owner, rt)) = *slot {
-        if owner == pid {
-            return Ok(rt);
-        }
-        // Forked: the parent's runtime has no threads here, and its pending calls are
-        // the parent's. Both are left as they are (never used, never dropped).
-        std::mem::forget(std::mem::take(&mut *PENDING.lock()));
-        *IN_FLIGHT.lock() = 0;
-    }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .max_blocking_threads(512)
-        .thread_name("sessync-async")
-        .thread_keep_alive(Duration::from_secs(10))
-        .enable_time()
-        .build()
-        .map_err(|e| {
-            fail(
-                sessync_status::Io,
-                &format!("could not start the library's runtime thread: {e}"),
-            )
-        })?;
-    let rt: &'static tokio::runtime::Runtime = Box::leak(Box::new(rt));
-    *slot = Some((pid, rt));
-    Ok(rt)
-}
-
-/// Pending tickets: a cancel removes its entry and signals the task.
-static PENDING: Lazy<Mutex<HashMap<u64, oneshot::Sender<()>>>> =
-    Lazy::new(|| Mutex::new(HashMap::new()));
-static NEXT_TICKET: AtomicU64 = AtomicU64::new(1);
-
 /// Calls whose callback has not returned yet, and the condition `sessync_async_drain`
 /// waits on.
 static IN_FLIGHT: Mutex<usize> = Mutex::new(0);
@@ -132,6 +94,7 @@ static IDLE: Condvar = Condvar::new();
 /// One call in flight, from its start until its callback has returned.
 struct Flight;
 
+#[cfg_attr(not(feature = "rt"), allow(dead_code))]
 impl Flight {
     fn new() -> Flight {
         *IN_FLIGHT.lock() += 1;
@@ -176,133 +139,6 @@ fn error_of(f: &Failure) -> sessync_error {
     };
     e.fill(f.status, &f.message);
     e
-}
-
-/// Starts `work` on the library's runtime and returns its ticket. `native`: the future
-/// waits without blocking a thread, so it runs as a task (first polled here, so that
-/// waiters queue in call order); otherwise it runs on the blocking pool. `deliver` is
-/// called exactly once, on a library thread.
-fn start<T: Send + 'static>(
-    native: bool,
-    work: Pin<Box<dyn Future<Output = Result<T, Error>> + Send>>,
-    give_back: GiveBack<T>,
-    ticket_out: *mut u64,
-    deliver: impl FnOnce(Result<T, Failure>) + Send + 'static,
-) -> Result<(), Fail> {
-    let rt = runtime()?;
-    // Counted before the ticket exists, so that a drain never misses it.
-    let flight = Flight::new();
-    let ticket = NEXT_TICKET.fetch_add(1, Ordering::Relaxed);
-    let (tx, rx) = oneshot::channel::<()>();
-    PENDING.lock().insert(ticket, tx);
-    // Written before the work starts: the callback may come before this call returns.
-    put(ticket_out, ticket);
-    // The callback runs on the blocking pool, never on the runtime's one worker thread,
-    // so a slow callback cannot hold up other calls' lock hand-overs and timeouts.
-    let deliver = move |r: Result<T, Failure>| {
-        rt.spawn_blocking(move || {
-            // A panic must not unwind out of the task: the callback then hears of it.
-            let _ = catch_unwind(AssertUnwindSafe(|| deliver(r)));
-            drop(flight);
-        });
-    };
-    let mut work = work;
-    if native {
-        // The first poll, on the caller's thread: the waiter joins the queue now.
-        let _enter = rt.enter();
-        let mut cx = Context::from_waker(Waker::noop());
-        let first = catch_unwind(AssertUnwindSafe(|| work.as_mut().poll(&mut cx)));
-        let first = match first {
-            Ok(p) => p,
-            Err(_) => Poll::Ready(Err(Error::Backend("internal error (panic)".into()))),
-        };
-        if let Poll::Ready(r) = first {
-            finish(ticket, r, give_back, deliver);
-            return Ok(());
-        }
-        rt.spawn(async move {
-            tokio::select! {
-                biased;
-                _ = rx => {
-                    // Cancelled: dropping the future leaves the queue (and gives back
-                    // a lock handed over meanwhile).
-                    drop(work);
-                    deliver(Err(cancelled()));
-                }
-                r = &mut work => finish(ticket, r, give_back, deliver),
-            }
-        });
-    } else {
-        let handle = rt.spawn_blocking(move || {
-            let rt = tokio::runtime::Handle::current();
-            rt.block_on(work)
-        });
-        rt.spawn(async move {
-            let mut handle = handle;
-            tokio::select! {
-                biased;
-                _ = rx => {
-                    // The blocked call cannot be stopped: give back what it wins, and
-                    // count it in flight until then, so that a drain waits for it.
-                    let giving = Flight::new();
-                    deliver(Err(cancelled()));
-                    if let Ok(Ok(v)) = handle.await {
-                        give_back(v);
-                    }
-                    drop(giving);
-                }
-                r = &mut handle => {
-                    let r = r.unwrap_or_else(|_| Err(Error::Backend("internal error (panic)".into())));
-                    finish(ticket, r, give_back, deliver)
-                }
-            }
-        });
-    }
-    Ok(())
-}
-
-/// Delivers a result, unless a cancel took the ticket first (then it is given back).
-fn finish<T>(
-    ticket: u64,
-    r: Result<T, Error>,
-    give_back: GiveBack<T>,
-    deliver: impl FnOnce(Result<T, Failure>),
-) {
-    if PENDING.lock().remove(&ticket).is_none() {
-        if let Ok(v) = r {
-            give_back(v);
-        }
-        deliver(Err(cancelled()));
-        return;
-    }
-    deliver(r.map_err(Failure::from));
-}
-
-fn cancelled() -> Failure {
-    Failure {
-        status: sessync_status::Cancelled,
-        message: "the call was cancelled (sessync_ticket_cancel)".into(),
-    }
-}
-
-/// Gives a lock back on the library's blocking pool (the unlock may be network I/O).
-fn unlock_later(store: Store, id: crate::session::SessionId) -> GiveBack<u64> {
-    Box::new(move |token| {
-        let Ok(rt) = runtime() else { return };
-        rt.spawn_blocking(move || {
-            let _ = store.unlock(&id, token);
-        });
-    })
-}
-
-/// Aborts a session on the library's blocking pool.
-fn abort_later() -> GiveBack<Session> {
-    Box::new(|s: Session| {
-        let Ok(rt) = runtime() else { return };
-        rt.spawn_blocking(move || {
-            let _ = s.abort();
-        });
-    })
 }
 
 /// Takes a session's lock like `sessync_store_lock`, without blocking the calling thread:
@@ -514,41 +350,6 @@ pub extern "C" fn sessync_session_abort_async(
     })
 }
 
-/// Ends `session` with `end` on the library's pool and reports to `callback`.
-fn end_async(
-    session: *mut sessync_session,
-    callback: sessync_commit_callback,
-    userdata: *mut c_void,
-    end: impl FnOnce(Session) -> Result<Option<String>, Error> + Send + 'static,
-) -> Result<(), Fail> {
-    let s = super::session::take_checked(session)?;
-    let cb = required(callback)?;
-    let rt = runtime()?;
-    let ud = UserData(userdata);
-    let flight = Flight::new();
-    rt.spawn_blocking(move || {
-        let ud = ud;
-        let _flight = flight;
-        let r = catch_unwind(AssertUnwindSafe(|| end(s)))
-            .unwrap_or_else(|_| Err(Error::Backend("internal error (panic)".into())));
-        let _ = catch_unwind(AssertUnwindSafe(|| match r {
-            Ok(cookie) => {
-                let mut b = cookie
-                    .map(|c| sessync_buf::from_bytes(c.as_bytes()))
-                    .unwrap_or_else(sessync_buf::empty);
-                cb(ud.0, sessync_status::Ok, &b, std::ptr::null());
-                super::buf::sessync_buf_free(&mut b);
-            }
-            Err(e) => {
-                let f = Failure::from(e);
-                let err = error_of(&f);
-                cb(ud.0, f.status, std::ptr::null(), &err);
-            }
-        }));
-    });
-    Ok(())
-}
-
 /// Cancels the pending call of `ticket` (from `sessync_store_lock_async`,
 /// `sessync_session_begin_async` or `sessync_session_begin_id_async`).
 ///
@@ -564,12 +365,7 @@ pub extern "C" fn sessync_ticket_cancel(
     error: *mut sessync_error,
 ) -> sessync_status {
     ffi_guard!(error, {
-        let tx = PENDING.lock().remove(&ticket);
-        let found = tx.is_some();
-        if let Some(tx) = tx {
-            let _ = tx.send(());
-        }
-        put(cancelled_out, found);
+        put(cancelled_out, rt::cancel(ticket));
         sessync_status::Ok
     })
 }
@@ -594,10 +390,7 @@ pub extern "C" fn sessync_async_drain(
 ) -> sessync_status {
     ffi_guard!(error, {
         if cancel {
-            let all: Vec<_> = PENDING.lock().drain().collect();
-            for (_, tx) in all {
-                let _ = tx.send(());
-            }
+            rt::cancel_all();
         }
         let deadline = std::time::Instant::now() + Duration::from_millis(wait_ms);
         let mut n = IN_FLIGHT.lock();
@@ -609,4 +402,70 @@ pub extern "C" fn sessync_async_drain(
         put(pending_out, *n);
         sessync_status::Ok
     })
+}
+
+/// Without the `rt` feature there is no runtime: the calls that complete later fail at
+/// once, naming the feature, and no ticket is ever pending.
+#[cfg(not(feature = "rt"))]
+mod rt {
+    use std::{ffi::c_void, future::Future, pin::Pin};
+
+    use super::{Failure, GiveBack, required, sessync_commit_callback};
+    use crate::{
+        error::Error,
+        ffi::{
+            guard::{Fail, fail},
+            session::sessync_session,
+            status::sessync_status,
+        },
+        flow::Session,
+        session::SessionId,
+        store::Store,
+    };
+
+    fn missing() -> Fail {
+        fail(
+            sessync_status::InvalidArgument,
+            "the calls that complete through a callback (*_async) need sessync's `rt` \
+             feature, and this build of the library was compiled without it",
+        )
+    }
+
+    pub(super) fn start<T>(
+        _native: bool,
+        _work: Pin<Box<dyn Future<Output = Result<T, Error>> + Send>>,
+        _give_back: GiveBack<T>,
+        _ticket_out: *mut u64,
+        _deliver: impl FnOnce(Result<T, Failure>),
+    ) -> Result<(), Fail> {
+        Err(missing())
+    }
+
+    pub(super) fn unlock_later(_store: Store, _id: SessionId) -> GiveBack<u64> {
+        Box::new(|_| {})
+    }
+
+    pub(super) fn abort_later() -> GiveBack<Session> {
+        Box::new(|_| {})
+    }
+
+    /// Consumes the session as the runtime's version does (an unfinished session gives
+    /// its lock back when dropped), then fails.
+    pub(super) fn end_async(
+        session: *mut sessync_session,
+        callback: sessync_commit_callback,
+        _userdata: *mut c_void,
+        _end: impl FnOnce(Session) -> Result<Option<String>, Error>,
+    ) -> Result<(), Fail> {
+        let s = crate::ffi::session::take_checked(session)?;
+        drop(s);
+        required(callback)?;
+        Err(missing())
+    }
+
+    pub(super) fn cancel(_ticket: u64) -> bool {
+        false
+    }
+
+    pub(super) fn cancel_all() {}
 }

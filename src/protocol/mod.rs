@@ -9,6 +9,13 @@
 //! reply type, which is not public; nothing outside the crate needs them (other clients
 //! speak the protocol from its documentation).
 
+//!
+//! Built with the `client` feature (which `daemon` implies) or `redis` (which reads the
+//! error codes only); a build with one half and not the other leaves that half unused.
+#![cfg_attr(not(all(feature = "client", feature = "daemon")), allow(dead_code))]
+
 pub(crate) mod error;
+#[cfg(feature = "client")]
 pub(crate) mod ops;
+#[cfg(feature = "client")]
 pub(crate) mod record;

@@ -12,11 +12,14 @@ use std::sync::Arc;
 use crate::{
     backend::wire::link::Resp,
     error::{Error, Result},
-    server::resp::Out,
     session::{Record, SessionData, SessionId},
 };
 
+#[cfg(feature = "daemon")]
+use crate::server::resp::Out;
+
 /// Writes `r`.
+#[cfg(feature = "daemon")]
 pub(crate) fn write(out: &mut Out, r: &Record) {
     out.array(if r.ttl_ms.is_some() { 8 } else { 7 });
     out.bulk(r.id.as_bytes());
@@ -35,6 +38,7 @@ pub(crate) fn write(out: &mut Out, r: &Record) {
 }
 
 /// Writes `[n, r]`.
+#[cfg(feature = "daemon")]
 pub(crate) fn write_pair(out: &mut Out, n: i64, r: &Record) {
     out.array(2);
     out.int(n);
@@ -104,7 +108,7 @@ pub(crate) fn text(r: &Resp) -> Result<String> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "daemon"))]
 mod tests {
     use std::sync::Arc;
 

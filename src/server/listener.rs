@@ -37,6 +37,7 @@ pub(super) async fn accept_loop(l: Listener, shared: Arc<Shared>, mut stop: watc
             Ok((io, tcp)) => {
                 let shared = shared.clone();
                 let stop = stop.clone();
+                #[cfg(feature = "tls")]
                 let tls = match &l {
                     Listener::Tls(_, a) => Some(a.clone()),
                     _ => None,
@@ -44,6 +45,7 @@ pub(super) async fn accept_loop(l: Listener, shared: Arc<Shared>, mut stop: watc
                 conns.spawn(async move {
                     let _permit = permit;
                     let id = shared.next_client.fetch_add(1, Ordering::Relaxed);
+                    #[cfg(feature = "tls")]
                     let io = match tls {
                         None => io,
                         Some(acceptor) => {
@@ -97,11 +99,9 @@ impl Drop for Counted<'_> {
 
 async fn accept(l: &Listener) -> std::io::Result<(Io, bool)> {
     match l {
-        Listener::Tcp(t) | Listener::Tls(t, _) => {
-            let (s, _) = t.accept().await?;
-            let _ = s.set_nodelay(true);
-            Ok((Box::new(s), true))
-        }
+        #[cfg(feature = "tls")]
+        Listener::Tls(t, _) => accept_tcp(t).await,
+        Listener::Tcp(t) => accept_tcp(t).await,
         Listener::Unix(u, _) => {
             let (s, _) = u.accept().await?;
             Ok((Box::new(s), false))
@@ -110,4 +110,10 @@ async fn accept(l: &Listener) -> std::io::Result<(Io, bool)> {
             "the metrics listener serves no commands",
         )),
     }
+}
+
+async fn accept_tcp(t: &tokio::net::TcpListener) -> std::io::Result<(Io, bool)> {
+    let (s, _) = t.accept().await?;
+    let _ = s.set_nodelay(true);
+    Ok((Box::new(s), true))
 }

@@ -21,6 +21,7 @@ mod kv;
 mod listener;
 mod metrics;
 pub mod resp;
+#[cfg(feature = "tls")]
 pub mod tls;
 
 use std::{
@@ -80,7 +81,9 @@ impl Default for Config {
 pub enum Listener {
     /// TCP: clients must authenticate when a token is configured.
     Tcp(TcpListener),
-    /// TCP with TLS (every connection must handshake first); otherwise as `Tcp`.
+    /// TCP with TLS (every connection must handshake first); otherwise as `Tcp` (the
+    /// `tls` feature).
+    #[cfg(feature = "tls")]
     Tls(TcpListener, tokio_rustls::TlsAcceptor),
     /// A Unix socket (its path is removed when the server stops).
     Unix(UnixListener, PathBuf),
@@ -93,6 +96,7 @@ impl std::fmt::Debug for Listener {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Listener::Tcp(l) => f.debug_tuple("Tcp").field(l).finish(),
+            #[cfg(feature = "tls")]
             Listener::Tls(l, _) => f.debug_tuple("Tls").field(l).finish(),
             Listener::Unix(l, p) => f.debug_tuple("Unix").field(l).field(p).finish(),
             Listener::Metrics(l) => f.debug_tuple("Metrics").field(l).finish(),

@@ -8,6 +8,8 @@
 //! clean-up, and lock leases that ran out. It sleeps until the earliest deadline, is woken
 //! when an earlier one is added, and does work proportional to what is due.
 
+#[cfg(test)]
+mod lock_async_tests;
 pub(crate) mod persist;
 #[cfg(test)]
 mod persist_tests;
@@ -20,8 +22,8 @@ use std::{
         Arc,
         atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
     },
+    task::{Poll, Waker},
     thread::JoinHandle,
-    time::Duration,
 };
 
 use parking_lot::{Mutex, MutexGuard};
@@ -429,12 +431,14 @@ impl Inner {
     }
 
     /// Asks for the lock: decided at once (granted, or refused), or queued with the
-    /// waiter woken by `wake` and the deadline of its wait.
+    /// waiter woken by `wake` and the deadline of its wait (which the store enforces
+    /// itself when `timed`).
     fn ask_lock(
         &self,
         id: SessionId,
         lease_ms: u64,
         wait_ms: u64,
+        timed: bool,
         wake: impl FnOnce() -> WakeFn,
     ) -> Result<Asked> {
         if lease_ms == 0 {
@@ -442,7 +446,7 @@ impl Inner {
         }
         let (step, deadline) = self.on_shard(&id, |s, ctx| {
             (
-                s.lock(id, lease_ms, wait_ms, wake, ctx),
+                s.lock(id, lease_ms, wait_ms, timed, wake, ctx),
                 ctx.now.saturating_add(wait_ms),
             )
         });
@@ -459,7 +463,7 @@ impl Inner {
             let p = parker.clone();
             Box::new(move || p.unpark())
         };
-        let (w, deadline) = match self.ask_lock(id, lease_ms, wait_ms, wake)? {
+        let (w, deadline) = match self.ask_lock(id, lease_ms, wait_ms, false, wake)? {
             Asked::Decided(r) => return Ok(r),
             Asked::Queued(w, deadline) => (w, deadline),
         };
@@ -476,16 +480,23 @@ impl Inner {
         }
     }
 
-    /// The lock, waited for by an async task instead of a blocked thread. Dropping the
-    /// future (the client went away) leaves the queue, and gives back a lock that was
-    /// granted in the meantime.
+    /// The lock, waited for by an async task instead of a blocked thread, on any
+    /// executor: the task is woken through its `Waker` by whoever ends the wait (the
+    /// holder's release, the session's end, or the actor thread at the deadline), so no
+    /// runtime timer is needed. Dropping the future (the client went away) leaves the
+    /// queue, and gives back a lock that was granted in the meantime.
     async fn lock_async(&self, id: SessionId, lease_ms: u64, wait_ms: u64) -> Result<Reply> {
-        let notify = Arc::new(tokio::sync::Notify::new());
+        let slot: Arc<Mutex<Option<Waker>>> = Arc::new(Mutex::new(None));
         let wake = || -> WakeFn {
-            let n = notify.clone();
-            Box::new(move || n.notify_one())
+            let slot = slot.clone();
+            Box::new(move || {
+                let waker = slot.lock().take();
+                if let Some(w) = waker {
+                    w.wake();
+                }
+            })
         };
-        let (w, deadline) = match self.ask_lock(id, lease_ms, wait_ms, wake)? {
+        let (w, deadline) = match self.ask_lock(id, lease_ms, wait_ms, true, wake)? {
             Asked::Decided(r) => return Ok(r),
             Asked::Queued(w, deadline) => (w, deadline),
         };
@@ -494,20 +505,23 @@ impl Inner {
             id,
             waiter: Some(w.clone()),
         };
-        loop {
-            let left = deadline.saturating_sub(self.clock.now_ms()).max(1);
-            let _ = tokio::time::timeout(Duration::from_millis(left), notify.notified()).await;
+        std::future::poll_fn(|cx| {
+            // The waker is in place before the outcome is read: a wake-up in between
+            // finds it, so none is lost.
+            *slot.lock() = Some(cx.waker().clone());
             let mut s = self.shard(&id);
             if let Some(out) = w.outcome.lock().take() {
                 guard.waiter = None;
-                return out.map(|(token, record)| Reply::Locked { token, record });
+                return Poll::Ready(out.map(|(token, record)| Reply::Locked { token, record }));
             }
             if self.clock.now_ms() >= deadline {
                 s.cancel_wait(id, &w);
                 guard.waiter = None;
-                return Err(Error::LockTimeout);
+                return Poll::Ready(Err(Error::LockTimeout));
             }
-        }
+            Poll::Pending
+        })
+        .await
     }
 
     /// `Destroy`; on a rotated-away id, removes the alias and answers `Rotated` so that

@@ -372,6 +372,7 @@ fn header(magic: &[u8; 8], n: u64) -> Vec<u8> {
 }
 
 /// The header of log segment `n` (for the fuzz target of the reader).
+#[cfg(any(test, feature = "daemon"))]
 pub(crate) fn segment_header(n: u64) -> Vec<u8> {
     header(LOG_MAGIC, n)
 }

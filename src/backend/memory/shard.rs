@@ -74,21 +74,25 @@ pub(super) struct Wake {
     pub next: AtomicU64,
 }
 
-/// How a waiter is woken: a thread's parker, or an async task's notification.
+/// How a waiter is woken: a thread's parker, or an async task's waker.
 pub(super) type WakeFn = Box<dyn Fn() + Send + Sync>;
 
 /// A caller waiting for a session's lock (a blocked thread or an async task).
 pub(super) struct Waiter {
     pub lease_ms: u64,
+    /// When the store itself ends the wait with `LockTimeout` (a `Timer::Wait` of the
+    /// actor): set for async waiters, which have no thread to watch their deadline.
+    deadline: Option<u64>,
     wake: WakeFn,
     /// Set under the shard lock when the wait ends: the grant, or why it failed.
     pub outcome: Mutex<Option<Result<(u64, Record)>>>,
 }
 
 impl Waiter {
-    pub fn new(lease_ms: u64, wake: WakeFn) -> Arc<Waiter> {
+    pub fn new(lease_ms: u64, deadline: Option<u64>, wake: WakeFn) -> Arc<Waiter> {
         Arc::new(Waiter {
             lease_ms,
+            deadline,
             wake,
             outcome: Mutex::new(None),
         })
@@ -195,6 +199,8 @@ enum Timer {
     Expire,
     Tombstone,
     Alias,
+    /// The end of an async lock wait (see `Waiter::deadline`).
+    Wait,
 }
 
 /// What a single-shard step leads to.
@@ -722,12 +728,15 @@ impl Shard {
         }
     }
 
-    /// `Lock`: grants at once, fails at once, or queues `make_waiter()`.
+    /// `Lock`: grants at once, fails at once, or queues a waiter woken by `wake()`. With
+    /// `timed`, the store ends the wait itself at its deadline (the actor's
+    /// `Timer::Wait`); without, the waiter watches its deadline (a parked thread).
     pub(super) fn lock(
         &mut self,
         id: SessionId,
         lease_ms: u64,
         wait_ms: u64,
+        timed: bool,
         wake: impl FnOnce() -> WakeFn,
         ctx: &Ctx,
     ) -> Step {
@@ -749,8 +758,12 @@ impl Shard {
                     self.idx.counters.lock_timeouts += 1;
                     return Step::Done(Err(Error::LockTimeout));
                 }
-                let w = Waiter::new(lease_ms, wake());
+                let deadline = timed.then(|| ctx.now.saturating_add(wait_ms));
+                let w = Waiter::new(lease_ms, deadline, wake());
                 e.waiters.push_back(w.clone());
+                if let Some(at) = deadline {
+                    self.idx.schedule(at, Timer::Wait, id, ctx);
+                }
                 Step::Queued(w)
             }
         }
@@ -970,6 +983,24 @@ impl Shard {
                         self.idx.tombstones.remove(&id);
                     }
                 }
+                Timer::Wait => {
+                    let Some(e) = self.sessions.get_mut(&id) else {
+                        continue;
+                    };
+                    let now = ctx.now;
+                    let mut ended = Vec::new();
+                    e.waiters.retain(|w| {
+                        let due = w.deadline.is_some_and(|d| d <= now);
+                        if due {
+                            ended.push(w.clone());
+                        }
+                        !due
+                    });
+                    for w in ended {
+                        self.idx.counters.lock_timeouts += 1;
+                        w.finish(Err(Error::LockTimeout));
+                    }
+                }
                 Timer::Alias => {
                     if self
                         .idx
@@ -1080,6 +1111,8 @@ impl Shard {
             Timer::Lease => sessions.get(id).is_some_and(|e| e.lease_timer == slot(*at)),
             Timer::Tombstone => tombstones.contains_key(id),
             Timer::Alias => aliases.contains_key(id),
+            // A lock wait's deadline: kept while the session has anyone waiting.
+            Timer::Wait => sessions.get(id).is_some_and(|e| !e.waiters.is_empty()),
         });
         idx.timer_limit = 2 * idx.timers.len();
     }

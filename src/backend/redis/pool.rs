@@ -50,6 +50,9 @@ impl Client {
     /// The client of the URL's nodes (TLS with `rediss://`, the `ca` file's roots when
     /// given), and whether it uses TLS.
     pub(super) fn open(opts: &RedisOptions) -> Result<(Client, bool)> {
+        // Without the `tls` feature the URL parser refuses `rediss://` and `ca`, so
+        // `tls` is false and there are no certificates.
+        #[cfg(feature = "tls")]
         let certs = match &opts.ca {
             Some(path) => Some(::redis::TlsCertificates {
                 client_tls: None,
@@ -60,19 +63,24 @@ impl Client {
             None => None,
         };
         let tls = opts.nodes.iter().any(|n| n.starts_with("rediss:"));
+        #[cfg(feature = "tls")]
         if tls {
             // rustls's ring provider, unless the application installed one already.
             let _ = rustls::crypto::ring::default_provider().install_default();
         }
         let client = if opts.cluster {
+            #[allow(unused_mut)]
             let mut b = ::redis::cluster::ClusterClientBuilder::new(opts.nodes.clone())
                 .connection_timeout(opts.timeout)
                 .response_timeout(opts.timeout);
-            if tls {
-                b = b.tls(::redis::cluster::TlsMode::Secure);
-            }
-            if let Some(c) = certs {
-                b = b.certs(c);
+            #[cfg(feature = "tls")]
+            {
+                if tls {
+                    b = b.tls(::redis::cluster::TlsMode::Secure);
+                }
+                if let Some(c) = certs {
+                    b = b.certs(c);
+                }
             }
             let c = b
                 .build()
@@ -80,10 +88,13 @@ impl Client {
             Client::Cluster(c)
         } else {
             let url = opts.nodes.first().cloned().unwrap_or_default();
+            #[cfg(feature = "tls")]
             let c = match certs {
                 Some(certs) => ::redis::Client::build_with_tls(url.as_str(), certs),
                 None => ::redis::Client::open(url.as_str()),
             };
+            #[cfg(not(feature = "tls"))]
+            let c = ::redis::Client::open(url.as_str());
             Client::One(c.map_err(|e| Error::invalid(format!("redis URL: {e}")))?)
         };
         Ok((client, tls))

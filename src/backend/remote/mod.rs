@@ -23,14 +23,16 @@
 
 mod backoff;
 
+#[cfg(feature = "tls")]
+use std::sync::Arc;
 use std::{
     net::TcpStream,
     os::unix::net::UnixStream,
-    sync::Arc,
     time::{Duration, Instant},
 };
 
 use parking_lot::{Condvar, Mutex};
+#[cfg(feature = "tls")]
 use rustls::{
     ClientConfig, ClientConnection, RootCertStore,
     pki_types::{CertificateDer, ServerName, pem::PemObject},
@@ -46,7 +48,7 @@ use super::{
 };
 use crate::{
     command::{Command, Patched, Reply, Touched, WriteOpts, check_count, check_ttl},
-    config::{RemoteAddr, RemoteOptions, TlsOptions},
+    config::{RemoteAddr, RemoteOptions},
     error::{Error, Result},
     protocol::{
         self, ops,
@@ -61,6 +63,7 @@ pub struct Remote {
     /// The address as errors name it (`unix:/run/s.sock`, `tls:host:7700`).
     at: String,
     /// TLS settings and the name the daemon's certificate must carry.
+    #[cfg(feature = "tls")]
     tls: Option<(Arc<ClientConfig>, ServerName<'static>)>,
     backoff: Mutex<Backoff>,
     /// The shared connections (`opts.shared` places, each connected on first use).
@@ -77,7 +80,8 @@ fn backend(e: impl std::fmt::Display) -> Error {
 }
 
 /// The rustls client settings of a `tls://` URL.
-fn tls_config(t: &TlsOptions) -> Result<Arc<ClientConfig>> {
+#[cfg(feature = "tls")]
+fn tls_config(t: &crate::config::TlsOptions) -> Result<Arc<ClientConfig>> {
     let mut roots = RootCertStore::empty();
     match &t.ca {
         Some(path) => {
@@ -119,6 +123,7 @@ impl Remote {
             (RemoteAddr::Tcp(h, p), None) => format!("tcp:{h}:{p}"),
             (RemoteAddr::Tcp(h, p), Some(_)) => format!("tls:{h}:{p}"),
         };
+        #[cfg(feature = "tls")]
         let tls = match (&opts.addr, &opts.tls) {
             (RemoteAddr::Tcp(host, _), Some(t)) => {
                 let name = t.server_name.clone().unwrap_or_else(|| host.clone());
@@ -133,6 +138,7 @@ impl Remote {
             shared: Places::new(opts.shared),
             opts,
             at,
+            #[cfg(feature = "tls")]
             tls,
             backoff: Mutex::new(Backoff::default()),
             idle: Mutex::new(Vec::new()),
@@ -208,10 +214,13 @@ impl Remote {
             }
         };
         raw.set_timeout(t).map_err(|e| unreachable(&e))?;
+        #[cfg(feature = "tls")]
         let tls = match (&self.tls, &raw) {
             (Some((config, name)), Raw::Tcp(tcp)) => Some(self.handshake(config, name, tcp)?),
             _ => None,
         };
+        #[cfg(not(feature = "tls"))]
+        let tls = None;
         let mut c = Conn::new(raw, tls).map_err(|e| unreachable(&e))?;
         if let Some(token) = &self.opts.token {
             match c.call(&[b"AUTH", token.as_bytes()]) {
@@ -232,6 +241,7 @@ impl Remote {
     }
 
     /// The TLS handshake, under the socket's timeouts.
+    #[cfg(feature = "tls")]
     fn handshake(
         &self,
         config: &Arc<ClientConfig>,

@@ -5,8 +5,11 @@
 //! while another reads replies. Over TLS both halves use one `rustls::ClientConnection`
 //! behind a mutex that is never held across a socket read or write: the writer encrypts
 //! into a buffer under the lock and sends it after; the reader receives ciphertext
-//! without the lock and decrypts under it.
+//! without the lock and decrypts under it. Builds without the `tls` feature have no TLS
+//! state: its type then has no values, and every connection is plain.
 
+#[cfg(feature = "tls")]
+use std::sync::Arc;
 use std::{
     io::{self, BufRead, BufReader, Read, Write},
     net::{Shutdown, TcpStream},
@@ -14,12 +17,17 @@ use std::{
         fd::{AsRawFd, RawFd},
         unix::net::UnixStream,
     },
-    sync::Arc,
     time::Duration,
 };
 
+#[cfg(feature = "tls")]
 use parking_lot::Mutex;
+#[cfg(feature = "tls")]
 use rustls::ClientConnection;
+
+/// Without the `tls` feature no connection has TLS: the state has no values.
+#[cfg(not(feature = "tls"))]
+pub(crate) type ClientConnection = std::convert::Infallible;
 
 /// A connected socket. Clones share the socket.
 pub(crate) enum Raw {
@@ -132,42 +140,56 @@ impl Read for Raw {
 }
 
 /// The TLS state both halves of a TLS connection use.
+#[cfg(feature = "tls")]
 pub(crate) type Tls = Arc<Mutex<ClientConnection>>;
+/// The TLS state both halves of a TLS connection use: none without the `tls` feature.
+#[cfg(not(feature = "tls"))]
+pub(crate) type Tls = std::convert::Infallible;
 
 /// The read half.
 pub(crate) struct ReadHalf {
     raw: Raw,
     tls: Option<Tls>,
     /// Ciphertext received and not yet given to rustls (TLS only).
+    #[cfg(feature = "tls")]
     cipher: Vec<u8>,
 }
 
 impl Read for ReadHalf {
     fn read(&mut self, b: &mut [u8]) -> io::Result<usize> {
-        let Some(tls) = &self.tls else {
-            return self.raw.read(b);
-        };
-        loop {
-            {
-                let mut c = tls.lock();
-                match c.reader().read(b) {
-                    Ok(n) => return Ok(n),
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            self.cipher.resize(16 * 1024, 0);
-            let n = self.raw.read(&mut self.cipher)?;
-            if n == 0 {
-                return Ok(0);
-            }
-            let mut rest = &self.cipher[..n];
+        match &self.tls {
+            None => self.raw.read(b),
+            #[cfg(feature = "tls")]
+            Some(tls) => read_tls(&mut self.raw, &mut self.cipher, tls, b),
+            #[cfg(not(feature = "tls"))]
+            Some(never) => match *never {},
+        }
+    }
+}
+
+/// Plaintext from the TLS connection, receiving ciphertext (into `cipher`) as needed.
+#[cfg(feature = "tls")]
+fn read_tls(raw: &mut Raw, cipher: &mut Vec<u8>, tls: &Tls, b: &mut [u8]) -> io::Result<usize> {
+    loop {
+        {
             let mut c = tls.lock();
-            while !rest.is_empty() {
-                c.read_tls(&mut rest)?;
-                c.process_new_packets()
-                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            match c.reader().read(b) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
             }
+        }
+        cipher.resize(16 * 1024, 0);
+        let n = raw.read(cipher)?;
+        if n == 0 {
+            return Ok(0);
+        }
+        let mut rest = &cipher[..n];
+        let mut c = tls.lock();
+        while !rest.is_empty() {
+            c.read_tls(&mut rest)?;
+            c.process_new_packets()
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
         }
     }
 }
@@ -177,29 +199,40 @@ pub(crate) struct WriteHalf {
     raw: Raw,
     tls: Option<Tls>,
     /// Ciphertext to send (TLS only), kept to reuse its allocation.
+    #[cfg(feature = "tls")]
     cipher: Vec<u8>,
 }
 
 impl WriteHalf {
     /// Sends `b` whole.
     pub(crate) fn send(&mut self, b: &[u8]) -> io::Result<()> {
-        let Some(tls) = &self.tls else {
-            return self.raw.write_all(b);
-        };
-        self.cipher.clear();
-        {
-            let mut c = tls.lock();
-            c.writer().write_all(b)?;
-            while c.wants_write() {
-                c.write_tls(&mut self.cipher)?;
-            }
+        match &self.tls {
+            None => self.raw.write_all(b),
+            #[cfg(feature = "tls")]
+            Some(tls) => send_tls(&mut self.raw, &mut self.cipher, tls, b),
+            #[cfg(not(feature = "tls"))]
+            Some(never) => match *never {},
         }
-        self.raw.write_all(&self.cipher)
     }
+}
+
+/// Encrypts `b` (into `cipher`) and sends the records.
+#[cfg(feature = "tls")]
+fn send_tls(raw: &mut Raw, cipher: &mut Vec<u8>, tls: &Tls, b: &[u8]) -> io::Result<()> {
+    cipher.clear();
+    {
+        let mut c = tls.lock();
+        c.writer().write_all(b)?;
+        while c.wants_write() {
+            c.write_tls(cipher)?;
+        }
+    }
+    raw.write_all(cipher)
 }
 
 /// Splits a connected socket (after its TLS handshake, if any) into its two halves.
 pub(crate) fn split(raw: Raw, tls: Option<ClientConnection>) -> io::Result<(ReadHalf, WriteHalf)> {
+    #[cfg(feature = "tls")]
     let tls = tls.map(|mut c| {
         // The writer drains every record it makes at once; no need for a limit.
         c.set_buffer_limit(None);
@@ -208,11 +241,13 @@ pub(crate) fn split(raw: Raw, tls: Option<ClientConnection>) -> io::Result<(Read
     let w = WriteHalf {
         raw: raw.try_clone()?,
         tls: tls.clone(),
+        #[cfg(feature = "tls")]
         cipher: Vec::new(),
     };
     let r = ReadHalf {
         raw,
         tls,
+        #[cfg(feature = "tls")]
         cipher: Vec::new(),
     };
     Ok((r, w))

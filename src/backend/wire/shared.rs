@@ -315,6 +315,7 @@ impl Places {
 
     /// Puts a connection that is set up in the first place (a store's first connection,
     /// made when it opens).
+    #[cfg(feature = "client")]
     pub(crate) fn seed(&self, c: Shared) {
         if let Some(p) = self.places.first() {
             *p.lock() = Some(Arc::new(c));
