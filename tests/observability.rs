@@ -23,6 +23,16 @@ fn http_get(port: u16, path: &str) -> (String, String) {
     (head.lines().next().unwrap().to_string(), body.to_string())
 }
 
+/// The metrics port sessyncd printed (`metrics on http://127.0.0.1:PORT/metrics`).
+fn metrics_port(lines: &[String]) -> u16 {
+    lines
+        .iter()
+        .find_map(|l| l.strip_prefix("metrics on http://127.0.0.1:"))
+        .and_then(|l| l.strip_suffix("/metrics"))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no metrics line in {lines:?}"))
+}
+
 /// The value of `name` in Prometheus text.
 fn metric(body: &str, name: &str) -> u64 {
     body.lines()
@@ -52,12 +62,7 @@ fn info_sections_prometheus_and_stats_agree() {
         ],
         2,
     );
-    let port: u16 = lines
-        .iter()
-        .find_map(|l| l.strip_prefix("metrics on http://127.0.0.1:"))
-        .and_then(|l| l.strip_suffix("/metrics"))
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no metrics line in {lines:?}"));
+    let port = metrics_port(&lines);
 
     let store = Store::open(&format!("unix://{sock}")).unwrap();
     let ids: Vec<SessionId> = (0..5).map(|_| SessionId::generate()).collect();
@@ -166,12 +171,7 @@ fn info_sections_prometheus_and_stats_agree() {
         ],
         2,
     );
-    let port: u16 = lines
-        .iter()
-        .find_map(|l| l.strip_prefix("metrics on http://127.0.0.1:"))
-        .and_then(|l| l.strip_suffix("/metrics"))
-        .and_then(|p| p.parse().ok())
-        .unwrap();
+    let port = metrics_port(&lines);
     let (_, body) = http_get(port, "/metrics");
     assert_eq!(metric(&body, "restored_sessions"), 4);
     assert_eq!(metric(&body, "compactions_total"), 1);
